@@ -1,0 +1,173 @@
+//! `user.cfg` (spec §2.1): the data model, Proxmox's lenient reader and canonical writer.
+//!
+//! [`UserConfig`] is inert data: what the file says, after Proxmox's parse rules. The permission
+//! engine ([`crate::access::Engine`]) is compiled from it; the CLI edits it and writes it back.
+
+mod parse;
+mod write;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::access::{AclPath, PrivSet};
+use crate::identity::{GroupId, PoolId, RoleId, TokenName, Tokenid, Userid};
+
+pub use parse::Warning;
+
+/// Everything `user.cfg` holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserConfig {
+    /// Users by id; each carries its tokens. Always contains `root@pam`.
+    pub users: BTreeMap<Userid, User>,
+    /// Groups by id.
+    pub groups: BTreeMap<GroupId, Group>,
+    /// Pools by id (nested ids such as `a/b` have their parents present too).
+    pub pools: BTreeMap<PoolId, Pool>,
+    /// Custom roles only; the built-in roles are implicit and never stored here.
+    pub roles: BTreeMap<RoleId, PrivSet>,
+    /// ACL entries by normalised path, in tree order.
+    pub acl: BTreeMap<AclPath, AclNode>,
+}
+
+/// A `user:` line and the `token:` lines that follow it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// `enable` field: the account may authenticate.
+    pub enable: bool,
+    /// Expiry, seconds since the epoch; 0 = never.
+    pub expire: u64,
+    pub firstname: String,
+    pub lastname: String,
+    /// Stored raw (not percent-encoded).
+    pub email: String,
+    pub comment: String,
+    /// Legacy TFA data, stored raw: key ids / secrets, or the marker `x` (entries in tfa.cfg).
+    pub keys: String,
+    /// This user's API tokens by name.
+    pub tokens: BTreeMap<TokenName, Token>,
+}
+
+/// A `token:` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    /// Expiry, seconds since the epoch; 0 = no own expiry (the owner's still applies).
+    pub expire: u64,
+    /// Privilege separation: effective privileges = token ACLs ∩ owner privileges.
+    pub privsep: bool,
+    pub comment: String,
+}
+
+/// A `group:` line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Group {
+    /// Members; a syntactically valid userid counts even if the user is not defined.
+    pub members: BTreeSet<Userid>,
+    pub comment: String,
+}
+
+/// A `pool:` line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pool {
+    pub comment: String,
+    /// VMIDs as written (digit strings; Proxmox keys them as strings and sorts them as strings).
+    pub vms: BTreeSet<String>,
+    /// Storage ids.
+    pub storage: BTreeSet<String>,
+}
+
+/// The ACL entries at one path: member → role → propagate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AclNode {
+    pub users: BTreeMap<Userid, BTreeMap<RoleId, bool>>,
+    pub groups: BTreeMap<GroupId, BTreeMap<RoleId, bool>>,
+    pub tokens: BTreeMap<Tokenid, BTreeMap<RoleId, bool>>,
+}
+
+// === impl UserConfig ===
+
+impl UserConfig {
+    /// Read `user.cfg` text with Proxmox's lenient rules: bad lines are skipped and reported.
+    pub fn parse(text: &str) -> (UserConfig, Vec<Warning>) {
+        parse::parse(text)
+    }
+
+    /// Write the canonical text (Proxmox's order and encoding).
+    pub fn write(&self) -> String {
+        write::write(self)
+    }
+
+    /// The token with this full id, if its owner and the token are defined.
+    pub fn token(&self, id: &Tokenid) -> Option<&Token> {
+        let user = self.users.get(&id.user())?;
+        user.tokens.get(&id.name().parse().ok()?)
+    }
+
+    /// The privileges of a role, built-in or custom.
+    pub fn role_privs(&self, role: &RoleId) -> Option<PrivSet> {
+        crate::access::builtin_role(role.as_str()).or_else(|| self.roles.get(role).copied())
+    }
+
+    /// The pool that holds VM `vmid`, if any (a VM is in at most one pool).
+    pub fn pool_of_vm(&self, vmid: &str) -> Option<&PoolId> {
+        self.pools
+            .iter()
+            .find(|(_, p)| p.vms.contains(vmid))
+            .map(|(id, _)| id)
+    }
+}
+
+// === impl User ===
+
+impl User {
+    /// A new enabled user with no expiry, as the API creates one.
+    pub fn new() -> Self {
+        User {
+            enable: true,
+            expire: 0,
+            firstname: String::new(),
+            lastname: String::new(),
+            email: String::new(),
+            comment: String::new(),
+            keys: String::new(),
+            tokens: BTreeMap::new(),
+        }
+    }
+
+    /// Whether the account may authenticate at `now` (enabled and not expired; spec §4.8).
+    pub fn is_usable(&self, now: u64) -> bool {
+        self.enable && (self.expire == 0 || self.expire >= now)
+    }
+}
+
+impl Default for User {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+// === impl Token ===
+
+impl Token {
+    /// Whether the token's own expiry allows use at `now` (the owner must be checked too).
+    pub fn is_unexpired(&self, now: u64) -> bool {
+        self.expire == 0 || self.expire >= now
+    }
+}
+
+// === impl AclNode ===
+
+impl AclNode {
+    /// Whether the node holds no entries at all.
+    pub fn is_empty(&self) -> bool {
+        self.users.values().all(BTreeMap::is_empty)
+            && self.groups.values().all(BTreeMap::is_empty)
+            && self.tokens.values().all(BTreeMap::is_empty)
+    }
+
+    /// Total number of (member, role) entries.
+    pub fn len(&self) -> usize {
+        fn count<K>(m: &BTreeMap<K, BTreeMap<RoleId, bool>>) -> usize {
+            m.values().map(BTreeMap::len).sum()
+        }
+        count(&self.users) + count(&self.groups) + count(&self.tokens)
+    }
+}

@@ -1,0 +1,14 @@
+//! aclgate: the Proxmox VE access-control model in front of any HTTP API.
+//!
+//! Request flow (DESIGN.md §2): `server` accepts and terminates TLS; `proxy::handle` loads the
+//! snapshot once, normalises the path, finds the route, authenticates the token or ticket,
+//! evaluates the route's check with [`access::Engine`], logs one decision event and forwards what
+//! passes. Everything the request path reads lives in one immutable snapshot.
+//!
+//! Layers, bottom up: [`identity`] (ids parsed at the edge), [`access`] (privileges, roles, the
+//! engine), [`config`] (state files), [`cli`] (the `aclgate` commands).
+
+pub mod access;
+pub mod cli;
+pub mod config;
+pub mod identity;
