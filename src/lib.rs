@@ -9,6 +9,14 @@
 //! engine), [`config`] (state files), [`cli`] (the `aclgate` commands).
 
 pub mod access;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod identity;
+#[doc(hidden)]
+pub mod interim;
+pub mod observe;
+pub mod proxy;
+pub mod reload;
+pub mod server;
+pub mod snapshot;

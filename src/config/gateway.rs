@@ -1,0 +1,297 @@
+//! The gateway's own settings (`aclgate.toml`): listeners, TLS files, upstream, authentication
+//! and limits. Inert data with documented defaults; unknown keys are errors.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// `aclgate.toml` could not be read or is invalid.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayConfigError {
+    #[error("cannot read `{path}`: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("`{path}`: {message}")]
+    Parse { path: String, message: String },
+    #[error("invalid setting `{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+/// Everything in `aclgate.toml`; every field has a default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// TLS listener (HTTP/1.1 and HTTP/2 via ALPN).
+    pub listen: SocketAddr,
+    /// Optional plain-HTTP listener, for running behind a TLS-terminating load balancer.
+    pub http_listen: Option<SocketAddr>,
+    /// Optional admin listener serving `/metrics` (plain HTTP).
+    pub admin_listen: Option<SocketAddr>,
+    /// Tokio worker threads (1 measured best on 2-core machines).
+    pub worker_threads: usize,
+    /// Policy files, loaded in order.
+    pub policies: Vec<PathBuf>,
+    /// The state directory.
+    pub state: StateSettings,
+    /// Server certificate and key.
+    pub tls: TlsSettings,
+    /// Where allowed requests go.
+    pub upstream: UpstreamSettings,
+    /// Authentication behaviour.
+    pub auth: AuthSettings,
+    /// Resource limits and timeouts.
+    pub limits: Limits,
+}
+
+/// `[state]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateSettings {
+    /// Directory holding `user.cfg` and `priv/token.shadow`.
+    pub dir: PathBuf,
+}
+
+/// `[tls]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSettings {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+    /// Generate a self-signed pair at `cert`/`key` if neither exists.
+    pub self_signed: bool,
+}
+
+/// `[upstream]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamSettings {
+    /// Base URL (`http://` or `https://`), no path.
+    pub url: String,
+    /// PEM CA bundle trusted for an `https` upstream.
+    pub ca: Option<PathBuf>,
+    /// Pinned SHA-256 fingerprint of the upstream's certificate (hex, `:` allowed).
+    pub fingerprint: Option<String>,
+    /// TCP (+TLS) connect timeout in milliseconds.
+    pub connect_timeout_ms: u64,
+    /// Time until the upstream's response headers, in milliseconds.
+    pub timeout_ms: u64,
+    /// Idle pooled connections kept per host.
+    pub pool_max_idle: usize,
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// Fixed delay before every authentication failure answer (Proxmox: 3 s).
+    pub failure_delay_ms: u64,
+    /// Header carrying the authenticated id to the upstream.
+    pub identity_header: String,
+    /// Remove the client's credentials before forwarding.
+    pub strip_credentials: bool,
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Concurrent client connections; further ones wait in the accept queue.
+    pub max_connections: usize,
+    /// Largest request body buffered when a check needs body parameters (413 beyond).
+    pub max_body_buffered: usize,
+    /// Most request header lines (PVE: fewer than 64).
+    pub max_header_lines: usize,
+    /// Most request header bytes (PVE: less than 8 KiB).
+    pub max_header_bytes: usize,
+    /// Time for a client to send a request head; also the idle time allowed between keep-alive
+    /// requests on HTTP/1.
+    pub header_read_timeout_ms: u64,
+    /// HTTP/2 idle connections are pinged this often and closed if the ping is not answered.
+    pub idle_timeout_ms: u64,
+    /// Time for a TLS handshake.
+    pub tls_handshake_timeout_ms: u64,
+    /// On shutdown, how long in-flight requests may take to finish.
+    pub shutdown_grace_ms: u64,
+}
+
+// === impl GatewayConfig ===
+
+impl GatewayConfig {
+    /// Read `path`; relative paths inside are taken relative to the file's directory.
+    pub fn load(path: &Path) -> Result<GatewayConfig, GatewayConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| GatewayConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let mut cfg = GatewayConfig::parse(&text).map_err(|message| GatewayConfigError::Parse {
+            path: path.display().to_string(),
+            message,
+        })?;
+        if let Some(base) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            cfg.rebase(base);
+        }
+        Ok(cfg)
+    }
+
+    /// Parse TOML text (unknown keys are errors).
+    pub fn parse(text: &str) -> Result<GatewayConfig, String> {
+        let cfg: GatewayConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        cfg.validate().map_err(|e| e.to_string())?;
+        Ok(cfg)
+    }
+
+    /// Check values that serde cannot.
+    pub fn validate(&self) -> Result<(), GatewayConfigError> {
+        let invalid = |key, message: &str| {
+            Err(GatewayConfigError::Invalid {
+                key,
+                message: message.to_owned(),
+            })
+        };
+        if !(self.upstream.url.starts_with("http://") || self.upstream.url.starts_with("https://"))
+        {
+            return invalid("upstream.url", "must start with `http://` or `https://`");
+        }
+        if self.upstream.url.parse::<http::Uri>().is_err() {
+            return invalid("upstream.url", "not a valid URL");
+        }
+        if http::HeaderName::from_bytes(self.auth.identity_header.as_bytes()).is_err() {
+            return invalid("auth.identity_header", "not a valid header name");
+        }
+        if self.worker_threads == 0 {
+            return invalid("worker_threads", "must be at least 1");
+        }
+        if self.limits.max_header_bytes < 8192 {
+            return invalid("limits.max_header_bytes", "must be at least 8192");
+        }
+        Ok(())
+    }
+
+    /// Make relative paths relative to `base`.
+    fn rebase(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.state.dir);
+        fix(&mut self.tls.cert);
+        fix(&mut self.tls.key);
+        self.policies.iter_mut().for_each(fix);
+        if let Some(ca) = self.upstream.ca.as_mut() {
+            fix(ca);
+        }
+    }
+
+    /// Header-read timeout as a duration.
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.limits.header_read_timeout_ms)
+    }
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8006)),
+            http_listen: None,
+            admin_listen: None,
+            worker_threads: 1,
+            policies: vec![PathBuf::from("policies/pve.toml")],
+            state: StateSettings::default(),
+            tls: TlsSettings::default(),
+            upstream: UpstreamSettings::default(),
+            auth: AuthSettings::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Default for StateSettings {
+    fn default() -> Self {
+        StateSettings {
+            dir: PathBuf::from("state"),
+        }
+    }
+}
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        TlsSettings {
+            cert: PathBuf::from("certs/aclgate.crt"),
+            key: PathBuf::from("certs/aclgate.key"),
+            self_signed: true,
+        }
+    }
+}
+
+impl Default for UpstreamSettings {
+    fn default() -> Self {
+        UpstreamSettings {
+            url: "http://127.0.0.1:8080".to_owned(),
+            ca: None,
+            fingerprint: None,
+            connect_timeout_ms: 5_000,
+            timeout_ms: 60_000,
+            pool_max_idle: 64,
+        }
+    }
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            failure_delay_ms: 3_000,
+            identity_header: "X-Aclgate-Authid".to_owned(),
+            strip_credentials: true,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 10_000,
+            max_body_buffered: 1 << 20,
+            max_header_lines: 63,
+            max_header_bytes: 8192,
+            header_read_timeout_ms: 30_000,
+            idle_timeout_ms: 120_000,
+            tls_handshake_timeout_ms: 10_000,
+            shutdown_grace_ms: 30_000,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let cfg = GatewayConfig::parse("").expect("defaults parse");
+        assert_eq!(cfg.listen.to_string(), "127.0.0.1:8006");
+        assert_eq!(cfg.auth.failure_delay_ms, 3000);
+        assert_eq!(cfg.auth.identity_header, "X-Aclgate-Authid");
+        assert!(cfg.auth.strip_credentials);
+    }
+
+    #[test]
+    fn table() {
+        fn check(text: &str, ok: bool) {
+            assert_eq!(GatewayConfig::parse(text).is_ok(), ok, "input: {text:?}");
+        }
+        check("listen = \"0.0.0.0:443\"", true);
+        check("unknown = 1", false);
+        check("[auth]\nfailure_delay = 1", false);
+        check("[upstream]\nurl = \"ftp://x\"", false);
+        check("[upstream]\nurl = \"https://10.0.0.1:8006\"", true);
+        check("worker_threads = 0", false);
+        check("[auth]\nidentity_header = \"bad header\"", false);
+    }
+}

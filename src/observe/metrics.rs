@@ -1,0 +1,118 @@
+//! Prometheus metrics, served as text on the admin listener's `/metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels of `aclgate_requests_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// `allow`, `deny`, `unauthenticated`, `not_found`, `invalid`, `health`.
+    pub decision: &'static str,
+    /// HTTP status code sent.
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+/// Every metric the gateway exports; cloned handles share the values.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Requests by decision and status.
+    pub requests: Family<RequestLabels, Counter>,
+    /// Time from request head to decision (route, authenticate, eval), seconds.
+    pub decision_seconds: Histogram,
+    /// Time from forwarding to the upstream's response head, seconds.
+    pub upstream_seconds: Histogram,
+    /// Successful reloads.
+    pub reloads_ok: Counter,
+    /// Failed reloads (old snapshot kept).
+    pub reloads_failed: Counter,
+    /// Generation of the snapshot in use.
+    pub generation: Gauge,
+    /// Lines skipped by the lenient readers in the snapshot in use.
+    pub config_warnings: Gauge,
+    /// Tokens whose expiry is within 7 days (at the last reload).
+    pub tokens_expiring: Gauge,
+}
+
+impl Metrics {
+    /// Create and register every metric.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("aclgate");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "Requests by decision and status",
+            requests.clone(),
+        );
+        let decision_seconds = Histogram::new(exponential_buckets(1e-6, 2.0, 20));
+        registry.register(
+            "decision_seconds",
+            "Time to decide a request (route, authenticate, check)",
+            decision_seconds.clone(),
+        );
+        let upstream_seconds = Histogram::new(exponential_buckets(1e-4, 2.0, 20));
+        registry.register(
+            "upstream_seconds",
+            "Time until the upstream's response head",
+            upstream_seconds.clone(),
+        );
+        let reloads = Family::<ResultLabel, Counter>::default();
+        registry.register("reloads", "Snapshot reloads by result", reloads.clone());
+        let reloads_ok = reloads.get_or_create(&ResultLabel { result: "ok" }).clone();
+        let reloads_failed = reloads
+            .get_or_create(&ResultLabel { result: "failed" })
+            .clone();
+        let generation = Gauge::default();
+        registry.register(
+            "snapshot_generation",
+            "Generation of the snapshot in use",
+            generation.clone(),
+        );
+        let config_warnings = Gauge::default();
+        registry.register(
+            "config_warnings",
+            "Lines skipped when reading the state files",
+            config_warnings.clone(),
+        );
+        let tokens_expiring = Gauge::default();
+        registry.register(
+            "tokens_expiring_soon",
+            "API tokens expiring within 7 days",
+            tokens_expiring.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            decision_seconds,
+            upstream_seconds,
+            reloads_ok,
+            reloads_failed,
+            generation,
+            config_warnings,
+            tokens_expiring,
+        }
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

@@ -1,0 +1,277 @@
+//! Forwarding an allowed request: header hygiene (hop-by-hop, credentials, identity spoofing),
+//! `X-Forwarded-*` and the identity header, streaming both bodies, and upgrades (WebSocket)
+//! spliced with `copy_bidirectional`.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode, Uri, Version};
+use http_body_util::BodyExt;
+use hyper_util::rt::TokioIo;
+
+use super::Body;
+use super::response::ProxyError;
+use super::upstream::Upstream;
+use crate::auth::find_key;
+use crate::observe::Metrics;
+
+/// What forwarding needs to know about the request besides the request itself.
+pub struct ForwardContext<'a> {
+    /// The authenticated id, sent in the identity header (`None` for `user: world` routes).
+    pub authid: Option<&'a str>,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// Whether the client connection is TLS.
+    pub tls: bool,
+    /// `auth.identity_header`.
+    pub identity_header: &'a HeaderName,
+    /// `auth.strip_credentials`.
+    pub strip_credentials: bool,
+}
+
+/// Send `req` upstream and return its response; the client's upgrade (if any) is joined with
+/// the upstream's.
+pub async fn forward(
+    upstream: &Upstream,
+    mut req: Request<Body>,
+    client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    ctx: &ForwardContext<'_>,
+    metrics: &Metrics,
+) -> Result<Response<Body>, ProxyError> {
+    let upgrade = client_upgrade
+        .is_some()
+        .then(|| req.headers().get(header::UPGRADE).cloned());
+    prepare_request(&mut req, upstream, ctx, upgrade.flatten())?;
+
+    let started = Instant::now();
+    let sent = tokio::time::timeout(upstream.timeout, upstream.client.request(req)).await;
+    metrics
+        .upstream_seconds
+        .observe(started.elapsed().as_secs_f64());
+    let mut resp = match sent {
+        Err(_) => return Err(ProxyError::UpstreamTimeout),
+        Ok(Err(e)) => return Err(ProxyError::UpstreamConnect(e.to_string())),
+        Ok(Ok(resp)) => resp,
+    };
+
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        if let Some(client) = client_upgrade {
+            let upstream_side = hyper::upgrade::on(&mut resp);
+            tokio::spawn(splice(client, upstream_side));
+        }
+        let (parts, _) = resp.into_parts();
+        return Ok(Response::from_parts(
+            parts,
+            super::response::full(bytes::Bytes::new()),
+        ));
+    }
+    strip_hop_by_hop(resp.headers_mut(), None);
+    Ok(resp.map(|b| b.boxed_unsync()))
+}
+
+/// Whether a request asks for a protocol upgrade (HTTP/1.1 `Connection: upgrade` + `Upgrade`).
+pub fn is_upgrade<B>(req: &Request<B>) -> bool {
+    req.version() == Version::HTTP_11
+        && req.headers().contains_key(header::UPGRADE)
+        && connection_tokens(req.headers()).any(|t| t.eq_ignore_ascii_case("upgrade"))
+}
+
+fn prepare_request(
+    req: &mut Request<Body>,
+    upstream: &Upstream,
+    ctx: &ForwardContext<'_>,
+    upgrade: Option<HeaderValue>,
+) -> Result<(), ProxyError> {
+    let forwarded_host = req.headers().get(header::HOST).cloned().or_else(|| {
+        req.uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    *req.uri_mut() = Uri::builder()
+        .scheme(upstream.scheme.clone())
+        .authority(upstream.authority.clone())
+        .path_and_query(path_and_query)
+        .build()
+        .map_err(|e| ProxyError::UpstreamConnect(e.to_string()))?;
+    *req.version_mut() = Version::HTTP_11;
+
+    let headers = req.headers_mut();
+    strip_hop_by_hop(headers, upgrade);
+    headers.remove(header::HOST);
+    // A client must never be able to claim an identity.
+    headers.remove(ctx.identity_header);
+    if ctx.strip_credentials {
+        strip_credentials(headers);
+    }
+
+    let peer_ip = ctx.peer.ip().to_string();
+    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prev) => format!("{prev}, {peer_ip}"),
+        None => peer_ip,
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        headers.insert("x-forwarded-for", v);
+    }
+    let proto = if ctx.tls { "https" } else { "http" };
+    headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
+    match forwarded_host {
+        Some(h) => {
+            headers.insert("x-forwarded-host", h);
+        }
+        None => {
+            headers.remove("x-forwarded-host");
+        }
+    }
+    if let Some(id) = ctx.authid.and_then(|a| HeaderValue::from_str(a).ok()) {
+        headers.insert(ctx.identity_header.clone(), id);
+    }
+    Ok(())
+}
+
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authorization",
+    "proxy-authenticate",
+];
+
+/// Remove hop-by-hop headers and those listed in `Connection`; keep an upgrade if asked.
+fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
+    let listed: Vec<HeaderName> = connection_tokens(headers)
+        .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+        .collect();
+    for name in listed {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    if let Some(up) = upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, up);
+    }
+}
+
+fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// Remove `Authorization: PVEAPIToken ...`/`PVEAuthCookie ...` and the `PVEAuthCookie` cookie.
+fn strip_credentials(headers: &mut HeaderMap) {
+    let ours = headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .any(|v| v.to_str().map_or(true, is_our_credential));
+    if ours {
+        headers.remove(header::AUTHORIZATION);
+    }
+    let cookies: Vec<String> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && !c.starts_with("PVEAuthCookie="))
+        .map(str::to_owned)
+        .collect();
+    headers.remove(header::COOKIE);
+    if !cookies.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&cookies.join("; "))
+    {
+        headers.insert(header::COOKIE, v);
+    }
+}
+
+fn is_our_credential(value: &str) -> bool {
+    find_key(value, "PVEAPIToken").is_some() || find_key(value, "PVEAuthCookie").is_some()
+}
+
+async fn splice(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
+    let (client, upstream) = match tokio::try_join!(client, upstream) {
+        Ok(pair) => pair,
+        Err(e) => {
+            tracing::debug!(error = %e, "upgrade failed");
+            return;
+        }
+    };
+    let mut client = TokioIo::new(client);
+    let mut upstream = TokioIo::new(upstream);
+    if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+        tracing::debug!(error = %e, "upgraded connection ended");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_stripped() {
+        fn check(
+            auth: Option<&str>,
+            cookie: Option<&str>,
+            want_auth: bool,
+            want_cookie: Option<&str>,
+        ) {
+            let mut h = HeaderMap::new();
+            if let Some(a) = auth {
+                h.insert(header::AUTHORIZATION, HeaderValue::from_str(a).unwrap());
+            }
+            if let Some(c) = cookie {
+                h.insert(header::COOKIE, HeaderValue::from_str(c).unwrap());
+            }
+            strip_credentials(&mut h);
+            let msg = format!("auth={auth:?} cookie={cookie:?}");
+            assert_eq!(h.contains_key(header::AUTHORIZATION), want_auth, "{msg}");
+            assert_eq!(
+                h.get(header::COOKIE).map(|v| v.to_str().unwrap()),
+                want_cookie,
+                "{msg}"
+            );
+        }
+        check(Some("PVEAPIToken=a@pve!t=s"), None, false, None);
+        check(Some("Bearer xyz"), None, true, None);
+        check(
+            None,
+            Some("PVEAuthCookie=abc; lang=en"),
+            false,
+            Some("lang=en"),
+        );
+        check(None, Some("PVEAuthCookie=abc"), false, None);
+        check(None, Some("a=1; b=2"), false, Some("a=1; b=2"));
+    }
+
+    #[test]
+    fn hop_by_hop_and_connection_listed_headers_go() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-secret"),
+        );
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h, None);
+        assert!(!h.contains_key("x-secret"));
+        assert!(!h.contains_key("keep-alive"));
+        assert!(!h.contains_key(header::CONNECTION));
+        assert!(h.contains_key("x-kept"));
+    }
+}

@@ -1,0 +1,116 @@
+//! The one place where request failures become HTTP responses (Proxmox's status codes, reason
+//! phrases and `{"data":null,"message":"...\n"}` bodies, spec §6.8).
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use http_body_util::{BodyExt, Empty, Full};
+
+use super::Body;
+use super::path::PathError;
+use crate::auth::AuthError;
+use crate::interim::policy::ParamError;
+
+/// Everything that stops a request before (or while) forwarding it.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("{0}")]
+    BadPath(PathError),
+    #[error("{0}")]
+    BadParams(ParamError),
+    #[error("request body larger than {0} bytes")]
+    BodyTooLarge(usize),
+    #[error("cannot read request body")]
+    BodyRead,
+    #[error("no credentials")]
+    NoTicket,
+    /// The cause is for the log only.
+    #[error("authentication failed ({0})")]
+    AuthFailed(AuthError),
+    #[error("no route")]
+    RouteNotFound,
+    /// Proxmox's permission message, e.g. `Permission check failed (/vms/100, VM.Audit)`.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("upstream unreachable: {0}")]
+    UpstreamConnect(String),
+    #[error("upstream timed out")]
+    UpstreamTimeout,
+}
+
+impl ProxyError {
+    /// The label for metrics and the access log.
+    pub fn decision(&self) -> &'static str {
+        match self {
+            ProxyError::BadPath(_)
+            | ProxyError::BadParams(_)
+            | ProxyError::BodyTooLarge(_)
+            | ProxyError::BodyRead => "invalid",
+            ProxyError::NoTicket | ProxyError::AuthFailed(_) => "unauthenticated",
+            ProxyError::RouteNotFound => "not_found",
+            ProxyError::Forbidden(_) => "deny",
+            ProxyError::UpstreamConnect(_) | ProxyError::UpstreamTimeout => "allow",
+        }
+    }
+
+    /// The response the client gets.
+    pub fn into_response(self) -> Response<Body> {
+        match &self {
+            ProxyError::NoTicket => empty(StatusCode::UNAUTHORIZED, "No ticket"),
+            // Never a hint of which part failed.
+            ProxyError::AuthFailed(_) => empty(StatusCode::UNAUTHORIZED, "Authentication failed!"),
+            ProxyError::Forbidden(msg) => json(StatusCode::FORBIDDEN, msg),
+            ProxyError::RouteNotFound => json(StatusCode::NOT_FOUND, "Not found"),
+            ProxyError::BadPath(_) | ProxyError::BadParams(_) | ProxyError::BodyRead => {
+                json(StatusCode::BAD_REQUEST, &self.to_string())
+            }
+            ProxyError::BodyTooLarge(_) => json(StatusCode::PAYLOAD_TOO_LARGE, &self.to_string()),
+            ProxyError::UpstreamConnect(_) => json(StatusCode::BAD_GATEWAY, "Bad gateway"),
+            ProxyError::UpstreamTimeout => json(StatusCode::GATEWAY_TIMEOUT, "Upstream timed out"),
+        }
+    }
+}
+
+/// A plain JSON answer (used for `/healthz`).
+pub fn ok_json(data: &str) -> Response<Body> {
+    let body = format!("{{\"data\":{data}}}");
+    let mut resp = Response::new(full(Bytes::from(body)));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json;charset=UTF-8"),
+    );
+    resp
+}
+
+/// A body from bytes.
+pub fn full(bytes: Bytes) -> Body {
+    Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+fn empty(status: StatusCode, reason: &'static str) -> Response<Body> {
+    let mut resp = Response::new(Empty::new().map_err(|never| match never {}).boxed_unsync());
+    *resp.status_mut() = status;
+    set_reason(&mut resp, reason);
+    resp
+}
+
+fn json(status: StatusCode, message: &str) -> Response<Body> {
+    let body = serde_json::json!({ "data": null, "message": format!("{message}\n") });
+    let mut resp = Response::new(full(Bytes::from(body.to_string())));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json;charset=UTF-8"),
+    );
+    set_reason(&mut resp, message);
+    resp
+}
+
+/// The HTTP/1 reason phrase is the message's first line (as Proxmox sends it).
+fn set_reason(resp: &mut Response<Body>, message: &str) {
+    let line = message.lines().next().unwrap_or_default();
+    if let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(line.as_bytes().to_vec()) {
+        resp.extensions_mut().insert(phrase);
+    }
+}

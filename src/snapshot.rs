@@ -1,0 +1,199 @@
+//! The one immutable [`Snapshot`] every request reads, and the read side of its `ArcSwap`.
+//!
+//! Everything that must change together (users, tokens, routes, certificate, settings) lives in
+//! one snapshot, so a reload is a single atomic pointer swap. Requests call
+//! [`SnapshotReader::load`] once and use that `Arc` for every later step. The write side exists
+//! only in `reload.rs`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use rustls::sign::CertifiedKey;
+use tokio::sync::watch;
+
+use crate::access::Engine;
+use crate::config::UserConfig;
+use crate::config::gateway::GatewayConfig;
+use crate::interim::policy::RouteTable;
+use crate::interim::token_shadow::TokenShadow;
+use crate::observe::Metrics;
+
+/// Building a snapshot failed; the message names the file (and line where known).
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read `{file}`: {message}")]
+    Read { file: String, message: String },
+    #[error("policy: {0}")]
+    Policy(String),
+    #[error("tls: `{file}`: {message}")]
+    Tls { file: String, message: String },
+}
+
+/// Everything the request path reads, built once from files.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Counts successful loads, starting at 1.
+    pub generation: u64,
+    /// The gateway settings this snapshot was built with.
+    pub config: Arc<GatewayConfig>,
+    /// `user.cfg`.
+    pub user_cfg: UserConfig,
+    /// The permission engine compiled from `user_cfg`.
+    pub engine: Engine,
+    /// `priv/token.shadow`.
+    pub tokens: TokenShadow,
+    /// The compiled policy routes.
+    pub routes: RouteTable,
+    /// The server certificate and key, picked per TLS handshake.
+    pub tls: Arc<CertifiedKey>,
+    /// Lines the lenient readers skipped, as `file:line: message`.
+    pub warnings: Vec<String>,
+}
+
+/// The read side: cheap to clone, one per task.
+#[derive(Clone)]
+pub struct SnapshotReader {
+    swap: Arc<ArcSwap<Snapshot>>,
+    generation: watch::Receiver<u64>,
+    metrics: Arc<Metrics>,
+}
+
+// === impl Snapshot ===
+
+impl Snapshot {
+    /// Read the state directory, the policies and the TLS files named by `config`.
+    pub fn load(config: Arc<GatewayConfig>, generation: u64) -> Result<Snapshot, LoadError> {
+        let dir = &config.state.dir;
+        let mut warnings = Vec::new();
+
+        let user_path = dir.join("user.cfg");
+        let user_cfg = match read_optional(&user_path)? {
+            Some(text) => {
+                let (cfg, w) = UserConfig::parse(&text);
+                let file = user_path.display();
+                warnings.extend(
+                    w.iter()
+                        .map(|w| format!("{file}:{}: {}", w.line, w.message)),
+                );
+                cfg
+            }
+            None => default_user_cfg(),
+        };
+
+        let shadow_path = dir.join("priv").join("token.shadow");
+        let tokens = match read_optional(&shadow_path)? {
+            Some(text) => {
+                let (t, w) = TokenShadow::parse(&text);
+                let file = shadow_path.display();
+                warnings.extend(
+                    w.iter()
+                        .map(|w| format!("{file}:{}: {}", w.line, w.message)),
+                );
+                t
+            }
+            None => TokenShadow::default(),
+        };
+
+        let routes =
+            RouteTable::load(&config.policies).map_err(|e| LoadError::Policy(e.to_string()))?;
+        let tls = crate::server::tls::load_certified_key(&config.tls.cert, &config.tls.key)?;
+        let engine = Engine::build(&user_cfg);
+        Ok(Snapshot {
+            generation,
+            config,
+            user_cfg,
+            engine,
+            tokens,
+            routes,
+            tls: Arc::new(tls),
+            warnings,
+        })
+    }
+
+    /// Tokens (of enabled users) whose effective expiry falls within the next 7 days.
+    pub fn tokens_expiring_soon(&self, now: u64) -> usize {
+        let horizon = now + 7 * 24 * 3600;
+        let soon = |t: u64| t != 0 && t >= now && t <= horizon;
+        self.user_cfg
+            .users
+            .values()
+            .filter(|u| u.enable)
+            .flat_map(|u| u.tokens.values().map(move |t| (u.expire, t.expire)))
+            .filter(|&(ue, te)| {
+                let effective = match (ue, te) {
+                    (0, t) | (t, 0) => t,
+                    (a, b) => a.min(b),
+                };
+                soon(effective)
+            })
+            .count()
+    }
+}
+
+// === impl SnapshotReader ===
+
+impl SnapshotReader {
+    /// Pair a swap with its generation channel (called by `reload.rs` only).
+    pub(crate) fn new(
+        swap: Arc<ArcSwap<Snapshot>>,
+        generation: watch::Receiver<u64>,
+        metrics: Arc<Metrics>,
+    ) -> SnapshotReader {
+        SnapshotReader {
+            swap,
+            generation,
+            metrics,
+        }
+    }
+
+    /// The current snapshot. Call once per request and keep the `Arc`.
+    pub fn load(&self) -> Arc<Snapshot> {
+        self.swap.load_full()
+    }
+
+    /// The generation of the current snapshot.
+    pub fn generation(&self) -> u64 {
+        *self.generation.borrow()
+    }
+
+    /// Wait until the generation is at least `generation`.
+    pub async fn wait_for_generation(&self, generation: u64) {
+        let mut rx = self.generation.clone();
+        // A closed channel means the reload task ended: nothing will change any more.
+        let _ = rx.wait_for(|g| *g >= generation).await;
+    }
+
+    /// The gateway's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+}
+
+/// Seconds since the epoch.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn read_optional(path: &Path) -> Result<Option<String>, LoadError> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(LoadError::Read {
+            file: path.display().to_string(),
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// A missing `user.cfg` means only `root@pam` exists (as on a fresh Proxmox node).
+fn default_user_cfg() -> UserConfig {
+    let mut cfg = UserConfig::default();
+    if let Ok(root) = "root@pam".parse() {
+        cfg.users.insert(root, crate::config::user_cfg::User::new());
+    }
+    cfg
+}
