@@ -60,12 +60,12 @@ async fn credentials_table() {
         ),
         (
             "expired owner",
-            Some(Gateway::token_header("old@pve!t")),
+            Some(Gateway::token_header("old@pve!tk")),
             401,
         ),
         (
             "disabled owner",
-            Some(Gateway::token_header("off@pve!t")),
+            Some(Gateway::token_header("off@pve!tk")),
             401,
         ),
         (

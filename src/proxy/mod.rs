@@ -126,6 +126,10 @@ async fn pipeline(
     trace: &mut Trace,
 ) -> Result<Response<Body>, ProxyError> {
     let start = Instant::now();
+    // HTTP/1 counts lines while parsing; HTTP/2 only bounds the header bytes, so count here.
+    if req.headers().len() > snapshot.config.limits.max_header_lines {
+        return Err(ProxyError::TooManyHeaders);
+    }
     let path = path::normalise(req.uri().path()).map_err(ProxyError::BadPath)?;
     let found = snapshot.routes.find(req.method().as_str(), &path);
     if let Some(m) = &found {

@@ -21,6 +21,8 @@ pub enum ProxyError {
     BodyTooLarge(usize),
     #[error("cannot read request body")]
     BodyRead,
+    #[error("too many request headers")]
+    TooManyHeaders,
     #[error("no credentials")]
     NoTicket,
     /// The cause is for the log only.
@@ -44,7 +46,8 @@ impl ProxyError {
             ProxyError::BadPath(_)
             | ProxyError::BadParams(_)
             | ProxyError::BodyTooLarge(_)
-            | ProxyError::BodyRead => "invalid",
+            | ProxyError::BodyRead
+            | ProxyError::TooManyHeaders => "invalid",
             ProxyError::NoTicket | ProxyError::AuthFailed(_) => "unauthenticated",
             ProxyError::RouteNotFound => "not_found",
             ProxyError::Forbidden(_) => "deny",
@@ -63,6 +66,10 @@ impl ProxyError {
             ProxyError::BadPath(_) | ProxyError::BadParams(_) | ProxyError::BodyRead => {
                 json(StatusCode::BAD_REQUEST, &self.to_string())
             }
+            ProxyError::TooManyHeaders => json(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "Request Header Fields Too Large",
+            ),
             ProxyError::BodyTooLarge(_) => json(StatusCode::PAYLOAD_TOO_LARGE, &self.to_string()),
             ProxyError::UpstreamConnect(_) => json(StatusCode::BAD_GATEWAY, "Bad gateway"),
             ProxyError::UpstreamTimeout => json(StatusCode::GATEWAY_TIMEOUT, "Upstream timed out"),

@@ -35,8 +35,8 @@ user:off@pve:0:0:::::
 token:joe@pve!monitoring:0:1::
 token:joe@pve!full:0:0::
 token:joe@pve!expired:1000:1::
-token:old@pve!t:0:0::
-token:off@pve!t:0:0::
+token:old@pve!tk:0:0::
+token:off@pve!tk:0:0::
 acl:1:/vms:joe@pve:PVEVMAdmin:
 acl:1:/vms:joe@pve!monitoring:PVEAuditor:
 ";
@@ -247,8 +247,8 @@ pub const TOKENS: [&str; 5] = [
     "joe@pve!monitoring",
     "joe@pve!full",
     "joe@pve!expired",
-    "old@pve!t",
-    "off@pve!t",
+    "old@pve!tk",
+    "off@pve!tk",
 ];
 
 pub fn secret_of(id: &str) -> String {
