@@ -65,37 +65,11 @@ pub struct SnapshotReader {
 impl Snapshot {
     /// Read the state directory, the policies and the TLS files named by `config`.
     pub fn load(config: Arc<GatewayConfig>, generation: u64) -> Result<Snapshot, LoadError> {
-        let dir = &config.state.dir;
-        let mut warnings = Vec::new();
-
-        let user_path = dir.join("user.cfg");
-        let user_cfg = match read_optional(&user_path)? {
-            Some(text) => {
-                let (cfg, w) = UserConfig::parse(&text);
-                let file = user_path.display();
-                warnings.extend(
-                    w.iter()
-                        .map(|w| format!("{file}:{}: {}", w.line, w.message)),
-                );
-                cfg
-            }
-            None => default_user_cfg(),
-        };
-
-        let shadow_path = dir.join("priv").join("token.shadow");
-        let tokens = match read_optional(&shadow_path)? {
-            Some(text) => {
-                let (t, w) = TokenShadow::parse(&text);
-                let file = shadow_path.display();
-                warnings.extend(
-                    w.iter()
-                        .map(|w| format!("{file}:{}: {}", w.line, w.message)),
-                );
-                t
-            }
-            None => TokenShadow::default(),
-        };
-
+        let State {
+            user_cfg,
+            tokens,
+            warnings,
+        } = State::load(&config.state.dir)?;
         let routes =
             RouteTable::load(&config.policies).map_err(|e| LoadError::Policy(e.to_string()))?;
         let tls = crate::server::tls::load_certified_key(&config.tls.cert, &config.tls.key)?;
@@ -129,6 +103,55 @@ impl Snapshot {
                 soon(effective)
             })
             .count()
+    }
+}
+
+/// The state directory's contents, without routes or TLS (for `explain` and `check-config`).
+#[derive(Debug)]
+pub struct State {
+    /// `user.cfg` (only `root@pam` if the file is missing).
+    pub user_cfg: UserConfig,
+    /// `priv/token.shadow` (empty if missing).
+    pub tokens: TokenShadow,
+    /// Skipped lines as `file:line: message`.
+    pub warnings: Vec<String>,
+}
+
+impl State {
+    /// Read `user.cfg` and `priv/token.shadow` from `dir`.
+    pub fn load(dir: &Path) -> Result<State, LoadError> {
+        let mut warnings = Vec::new();
+        let user_path = dir.join("user.cfg");
+        let user_cfg = match read_optional(&user_path)? {
+            Some(text) => {
+                let (cfg, w) = UserConfig::parse(&text);
+                let file = user_path.display();
+                warnings.extend(
+                    w.iter()
+                        .map(|w| format!("{file}:{}: {}", w.line, w.message)),
+                );
+                cfg
+            }
+            None => default_user_cfg(),
+        };
+        let shadow_path = dir.join("priv").join("token.shadow");
+        let tokens = match read_optional(&shadow_path)? {
+            Some(text) => {
+                let (t, w) = TokenShadow::parse(&text);
+                let file = shadow_path.display();
+                warnings.extend(
+                    w.iter()
+                        .map(|w| format!("{file}:{}: {}", w.line, w.message)),
+                );
+                t
+            }
+            None => TokenShadow::default(),
+        };
+        Ok(State {
+            user_cfg,
+            tokens,
+            warnings,
+        })
     }
 }
 

@@ -1,5 +1,9 @@
 //! The `aclgate` command line. (Being written.)
 
+pub mod check_config;
+pub mod explain;
+pub mod serve;
+
 use std::ffi::OsString;
 use std::process::ExitCode;
 

@@ -33,6 +33,8 @@ pub struct GatewayConfig {
     pub admin_listen: Option<SocketAddr>,
     /// Tokio worker threads (1 measured best on 2-core machines).
     pub worker_threads: usize,
+    /// Log line format.
+    pub log_format: LogFormat,
     /// Policy files, loaded in order.
     pub policies: Vec<PathBuf>,
     /// The state directory.
@@ -45,6 +47,17 @@ pub struct GatewayConfig {
     pub auth: AuthSettings,
     /// Resource limits and timeouts.
     pub limits: Limits,
+}
+
+/// How log lines are written (to stderr).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable `key=value` lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// `[state]`.
@@ -202,6 +215,7 @@ impl Default for GatewayConfig {
             http_listen: None,
             admin_listen: None,
             worker_threads: 1,
+            log_format: LogFormat::Text,
             policies: vec![PathBuf::from("policies/pve.toml")],
             state: StateSettings::default(),
             tls: TlsSettings::default(),

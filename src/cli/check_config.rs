@@ -1,0 +1,74 @@
+//! `aclgate check-config`: load everything the gateway would (settings, state, policies, TLS
+//! files, upstream trust), print every warning with file and line, exit non-zero on errors.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use super::serve::{ConfigArgs, resolve};
+use crate::proxy::Upstream;
+use crate::snapshot::Snapshot;
+
+/// `aclgate check-config` options.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct CheckConfigArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+/// Run `aclgate check-config`; exit 0 when everything loads (warnings allowed), 1 on errors.
+pub fn check_config(args: CheckConfigArgs, state_dir: Option<PathBuf>) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr().lock();
+    if check(&args, state_dir, &mut out, &mut err) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// The check itself, writing warnings to `out` and errors to `err`; true if no errors.
+pub fn check(
+    args: &CheckConfigArgs,
+    state_dir: Option<PathBuf>,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> bool {
+    let config = match resolve(&args.config, state_dir) {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return false;
+        }
+    };
+    let mut ok = true;
+    if let Err(e) = config.validate() {
+        let _ = writeln!(err, "error: {e}");
+        ok = false;
+    }
+    if let Err(e) = Upstream::new(&config.upstream) {
+        let _ = writeln!(err, "error: upstream: {e}");
+        ok = false;
+    }
+    match Snapshot::load(config, 1) {
+        Ok(snapshot) => {
+            for w in &snapshot.warnings {
+                let _ = writeln!(out, "warning: {w}");
+            }
+            let _ = writeln!(
+                out,
+                "{}: {} users, {} routes, {} warnings",
+                if ok { "ok" } else { "errors" },
+                snapshot.user_cfg.users.len(),
+                snapshot.routes.len(),
+                snapshot.warnings.len()
+            );
+        }
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            ok = false;
+        }
+    }
+    ok
+}

@@ -1,0 +1,221 @@
+//! `aclgate explain`: the route a request would take (file and line), its check, the decision
+//! and, for every ACL path the check reads, which node, entry kind and roles decided.
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::serve::{ConfigArgs, resolve};
+use crate::identity::Authid;
+use crate::interim::policy::{self, Access, Caller, Check, EvalContext, Params, RouteTable};
+use crate::proxy::normalise;
+use crate::snapshot::{State, now};
+
+/// `aclgate explain` options.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Who asks: a userid or a full token id.
+    #[arg(long)]
+    pub authid: String,
+    /// HTTP method.
+    #[arg(long, default_value = "GET")]
+    pub method: String,
+    /// Request path, e.g. `/api2/json/nodes/n1/qemu/100/status/current` (a query string is
+    /// read as parameters).
+    #[arg(long)]
+    pub path: String,
+    /// A body or query parameter `KEY=VALUE` (repeatable).
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+}
+
+/// Run `aclgate explain`: exit 0 if the request would be allowed, 1 if denied, 2 on errors.
+pub fn explain(args: ExplainArgs, state_dir: Option<PathBuf>) -> ExitCode {
+    let mut out = String::new();
+    match run(&args, state_dir, &mut out) {
+        Ok(allowed) => {
+            let _ = std::io::stdout().write_all(out.as_bytes());
+            if allowed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            let _ = std::io::stdout().write_all(out.as_bytes());
+            eprintln!("aclgate explain: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The explanation as text in `out`; `Ok(true)` if the request would be allowed.
+pub fn run(
+    args: &ExplainArgs,
+    state_dir: Option<PathBuf>,
+    out: &mut String,
+) -> Result<bool, String> {
+    let config = resolve(&args.config, state_dir).map_err(|e| e.to_string())?;
+    let state = State::load(&config.state.dir).map_err(|e| e.to_string())?;
+    let routes = RouteTable::load(&config.policies).map_err(|e| e.to_string())?;
+    let engine = crate::access::Engine::build(&state.user_cfg);
+    let authid: Authid = args
+        .authid
+        .parse()
+        .map_err(|_| format!("invalid authid `{}`", args.authid))?;
+    let method = args.method.to_ascii_uppercase();
+    let (raw_path, query) = match args.path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (args.path.as_str(), None),
+    };
+    let path = normalise(raw_path).map_err(|e| format!("path `{raw_path}`: {e} (400)"))?;
+
+    let Some(found) = routes.find(&method, &path) else {
+        let _ = writeln!(out, "route:    none for {method} {path}");
+        let _ = writeln!(out, "decision: deny (404 after authentication)");
+        return Ok(false);
+    };
+    let route = found.route;
+    let _ = writeln!(
+        out,
+        "route:    {} {} ({})",
+        route.method, route.template, route.source
+    );
+    let _ = writeln!(out, "check:    {}", describe_access(&route.access));
+    let mut params = Params::new(found.path_params);
+    if let Some(q) = query {
+        params.add_query(q).map_err(|e| e.to_string())?;
+    }
+    let body: Vec<&str> = args.params.iter().map(String::as_str).collect();
+    params
+        .add_body(None, body.join("&").as_bytes())
+        .map_err(|e| e.to_string())?;
+
+    let (who, usable) = identity(&state, &authid);
+    let _ = writeln!(out, "identity: {who}");
+    let caller = Caller {
+        authid: &authid,
+        via_token: authid.is_token(),
+    };
+    let ctx = EvalContext {
+        engine: &engine,
+        users: &state.user_cfg,
+    };
+    let decision = policy::eval(route, &caller, &params, &ctx);
+    let verdict = if decision.allow { "allow" } else { "deny" };
+    let allowed = decision.allow && usable;
+    if usable {
+        let _ = writeln!(out, "decision: {verdict} — {}", decision.reason);
+    } else {
+        let _ = writeln!(out, "check:    would {verdict} — {}", decision.reason);
+        let _ = writeln!(out, "decision: deny — authentication fails (401)");
+    }
+
+    if let Access::Check(check) = &route.access {
+        let mut paths = Vec::new();
+        perm_paths(check, &params, &mut paths);
+        for p in paths {
+            let privs = engine.privs(&authid, &p);
+            let _ = write!(out, "acl {p}: privs [{}]", privs.granted);
+            match engine.decider(&authid, &p) {
+                Some(d) => {
+                    let at = if d.exact { "exact" } else { "inherited" };
+                    let _ = write!(out, "; decided at {} by {:?} entry ({at})", d.path, d.kind);
+                }
+                None => {
+                    let _ = write!(out, "; no ACL entry applies");
+                }
+            }
+            let roles: Vec<String> = engine
+                .roles(&authid, &p)
+                .into_iter()
+                .map(|(r, prop)| if prop { format!("{r} (propagate)") } else { r })
+                .collect();
+            let _ = writeln!(out, "; roles [{}]", roles.join(", "));
+        }
+    }
+    Ok(allowed)
+}
+
+/// Whether the authid could authenticate at all (explain does not verify secrets).
+fn identity(state: &State, authid: &Authid) -> (String, bool) {
+    let now = now();
+    let fail = |why: &str| (format!("{authid}: {why} (401)"), false);
+    let Some(user) = authid
+        .user_str()
+        .parse()
+        .ok()
+        .and_then(|u| state.user_cfg.users.get(&u))
+    else {
+        return fail("unknown user");
+    };
+    if !user.is_usable(now) {
+        return fail("user disabled or expired");
+    }
+    match authid {
+        Authid::User(_) => (format!("{authid}: user"), true),
+        Authid::Token(t) => match state.user_cfg.token(t) {
+            None => fail("unknown token"),
+            Some(tok) if !tok.is_unexpired(now) => fail("token expired"),
+            Some(_) if !state.tokens.contains(t.as_str()) => fail("token has no secret"),
+            Some(tok) => (
+                format!("{authid}: token, privsep={}", u8::from(tok.privsep)),
+                true,
+            ),
+        },
+    }
+}
+
+fn describe_access(access: &Access) -> String {
+    fn check(c: &Check) -> String {
+        match c {
+            Check::Perm { path, privs, any } => {
+                let any = if *any { ", any" } else { "" };
+                format!("perm {path} [{privs}]{any}")
+            }
+            Check::And(cs) => format!(
+                "and({})",
+                cs.iter().map(check).collect::<Vec<_>>().join(", ")
+            ),
+            Check::Or(cs) => format!(
+                "or({})",
+                cs.iter().map(check).collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+    match access {
+        Access::World => "user = world (no authentication)".to_owned(),
+        Access::All => "user = all (any authenticated user or token)".to_owned(),
+        Access::RootOnly => "root@pam only".to_owned(),
+        Access::Check(c) => check(c),
+    }
+}
+
+/// The ACL paths a check reads, with parameters substituted (unresolvable ones skipped).
+fn perm_paths(c: &Check, params: &Params, out: &mut Vec<String>) {
+    match c {
+        Check::Perm { path, .. } => {
+            let mut s = String::new();
+            let mut rest = path.as_str();
+            while let Some(i) = rest.find('{') {
+                s.push_str(&rest[..i]);
+                let Some(j) = rest[i..].find('}') else { return };
+                match params.get(&rest[i + 1..i + j]) {
+                    Some(v) if !v.is_empty() && !v.contains('/') => s.push_str(v),
+                    _ => return,
+                }
+                rest = &rest[i + j + 1..];
+            }
+            s.push_str(rest);
+            if let Some(p) = crate::access::AclPath::normalize(&s)
+                && !out.iter().any(|o| o == p.as_str())
+            {
+                out.push(p.as_str().to_owned());
+            }
+        }
+        Check::And(cs) | Check::Or(cs) => cs.iter().for_each(|c| perm_paths(c, params, out)),
+    }
+}

@@ -1,0 +1,224 @@
+//! `aclgate serve`: resolve the settings (config file, then flags), prepare the certificate,
+//! build the runtime, bind the listeners and run the gateway until SIGTERM / Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::config::gateway::{GatewayConfig, GatewayConfigError, LogFormat};
+use crate::observe::Metrics;
+use crate::reload;
+use crate::server::{self, Listeners, tls};
+
+/// Where the settings come from; shared by `serve`, `check-config` and `explain`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ConfigArgs {
+    /// Gateway settings file (default: `aclgate.toml` if it exists, else built-in defaults).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Policy file (repeatable; replaces the configured list).
+    #[arg(long = "policy", value_name = "FILE")]
+    pub policies: Vec<PathBuf>,
+}
+
+/// `aclgate serve` options; each overrides the config file.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// HTTPS listen address (default 127.0.0.1:8006).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Plain-HTTP listen address (for use behind a TLS-terminating load balancer).
+    #[arg(long, value_name = "ADDR")]
+    pub http_listen: Option<SocketAddr>,
+    /// Admin listen address for `/metrics`.
+    #[arg(long, value_name = "ADDR")]
+    pub admin_listen: Option<SocketAddr>,
+    /// Upstream base URL (default http://127.0.0.1:8080).
+    #[arg(long, value_name = "URL")]
+    pub upstream: Option<String>,
+    /// Server certificate (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// Server private key (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Tokio worker threads.
+    #[arg(long, value_name = "N")]
+    pub worker_threads: Option<usize>,
+}
+
+/// Run `aclgate serve`. `state_dir` is the global `--state-dir` flag if given (it overrides
+/// `state.dir` from the config file).
+pub fn serve(args: ServeArgs, state_dir: Option<PathBuf>) -> ExitCode {
+    let config = match prepare(&args, state_dir) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("aclgate serve: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(config.log_format);
+    let runtime = if config.worker_threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.worker_threads)
+            .enable_all()
+            .build()
+    };
+    let runtime = match runtime {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("aclgate serve: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("aclgate serve: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolve the settings: config file (explicit, or `./aclgate.toml` if present), then the
+/// flags; generate the self-signed certificate if needed.
+pub fn prepare(args: &ServeArgs, state_dir: Option<PathBuf>) -> Result<GatewayConfig, String> {
+    let mut config = resolve(&args.config, state_dir).map_err(|e| e.to_string())?;
+    if let Some(l) = args.listen {
+        config.listen = l;
+    }
+    if args.http_listen.is_some() {
+        config.http_listen = args.http_listen;
+    }
+    if args.admin_listen.is_some() {
+        config.admin_listen = args.admin_listen;
+    }
+    if let Some(u) = &args.upstream {
+        config.upstream.url = u.clone();
+    }
+    if let Some(c) = &args.tls_cert {
+        config.tls.cert = c.clone();
+    }
+    if let Some(k) = &args.tls_key {
+        config.tls.key = k.clone();
+    }
+    if let Some(n) = args.worker_threads {
+        config.worker_threads = n;
+    }
+    config.validate().map_err(|e| e.to_string())?;
+    if config.tls.self_signed
+        && tls::ensure_self_signed(&config.tls.cert, &config.tls.key)
+            .map_err(|e| format!("cannot write a self-signed certificate: {e}"))?
+    {
+        eprintln!(
+            "aclgate: generated a self-signed certificate `{}` (key `{}`)",
+            config.tls.cert.display(),
+            config.tls.key.display()
+        );
+    }
+    Ok(config)
+}
+
+/// Load the config file named by `args` (or the default one) and apply `--policy` and the
+/// state-dir flag.
+pub fn resolve(
+    args: &ConfigArgs,
+    state_dir: Option<PathBuf>,
+) -> Result<GatewayConfig, GatewayConfigError> {
+    let default = Path::new("aclgate.toml");
+    let mut config = match &args.config {
+        Some(p) => GatewayConfig::load(p)?,
+        None if default.exists() => GatewayConfig::load(default)?,
+        None => GatewayConfig::default(),
+    };
+    if !args.policies.is_empty() {
+        config.policies = args.policies.clone();
+    }
+    if let Some(d) = state_dir {
+        config.state.dir = d;
+    }
+    Ok(config)
+}
+
+async fn run(config: GatewayConfig) -> Result<(), String> {
+    let config = Arc::new(config);
+    let metrics = Arc::new(Metrics::new());
+    let (reader, handle) =
+        reload::start(config.clone(), metrics).map_err(|e| format!("cannot start: {e}"))?;
+    let _watcher = reload::watch_files(handle.clone(), &config)
+        .map_err(|e| format!("cannot watch files: {e}"))?;
+    #[cfg(unix)]
+    reload::spawn_sighup(handle).map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
+
+    let bind = |addr: SocketAddr| async move {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))
+    };
+    let listeners = Listeners {
+        tls: Some(bind(config.listen).await?),
+        http: match config.http_listen {
+            Some(a) => Some(bind(a).await?),
+            None => None,
+        },
+        admin: match config.admin_listen {
+            Some(a) => Some(bind(a).await?),
+            None => None,
+        },
+    };
+    tracing::info!(
+        listen = %config.listen,
+        upstream = %config.upstream.url,
+        generation = reader.generation(),
+        "aclgate serving"
+    );
+    server::run(listeners, reader, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ACLGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A subscriber set by the caller (e.g. main) wins.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
