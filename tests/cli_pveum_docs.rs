@@ -12,10 +12,25 @@ fn documentation_token_example() {
     let s = State::new();
     s.ok(&["useradd", "joe@pve"]);
     s.ok(&["aclmod", "/vms", "-user", "joe@pve", "-role", "PVEVMAdmin"]);
-    let added = s.json(&["user", "token", "add", "joe@pve", "monitoring", "-privsep", "1"]);
+    let added = s.json(&[
+        "user",
+        "token",
+        "add",
+        "joe@pve",
+        "monitoring",
+        "-privsep",
+        "1",
+    ]);
     assert_eq!(added["full-tokenid"], "joe@pve!monitoring");
     assert_eq!(added["info"], json!({"privsep": 1}));
-    s.ok(&["aclmod", "/vms", "-token", "joe@pve!monitoring", "-role", "PVEAuditor"]);
+    s.ok(&[
+        "aclmod",
+        "/vms",
+        "-token",
+        "joe@pve!monitoring",
+        "-role",
+        "PVEAuditor",
+    ]);
 
     let joe = s.json(&["user", "permissions", "joe@pve"]);
     let vm_privs: serde_json::Map<String, serde_json::Value> = aclgate::access::Privilege::all()
@@ -26,15 +41,35 @@ fn documentation_token_example() {
     assert_eq!(joe, json!({ "/vms": vm_privs }));
 
     let token = s.json(&["user", "token", "permissions", "joe@pve", "monitoring"]);
-    assert_eq!(token, json!({"/vms": {"VM.Audit": 1, "VM.GuestAgent.Audit": 1}}));
+    assert_eq!(
+        token,
+        json!({"/vms": {"VM.Audit": 1, "VM.GuestAgent.Audit": 1}})
+    );
 
     // The full token id works with `user permissions` too, and --path prints empty paths.
     let by_id = s.json(&["user", "permissions", "joe@pve!monitoring"]);
     assert_eq!(by_id, token);
-    let path = s.json(&["user", "permissions", "joe@pve!monitoring", "--path", "/nodes"]);
+    let path = s.json(&[
+        "user",
+        "permissions",
+        "joe@pve!monitoring",
+        "--path",
+        "/nodes",
+    ]);
     assert_eq!(path, json!({"/nodes": {}}));
-    let deeper = s.json(&["user", "token", "permissions", "joe@pve", "monitoring", "-path", "/vms/100"]);
-    assert_eq!(deeper, json!({"/vms/100": {"VM.Audit": 1, "VM.GuestAgent.Audit": 1}}));
+    let deeper = s.json(&[
+        "user",
+        "token",
+        "permissions",
+        "joe@pve",
+        "monitoring",
+        "-path",
+        "/vms/100",
+    ]);
+    assert_eq!(
+        deeper,
+        json!({"/vms/100": {"VM.Audit": 1, "VM.GuestAgent.Audit": 1}})
+    );
 
     // Text output as pveum prints it.
     let text = s.ok(&["user", "token", "permissions", "joe@pve", "monitoring"]);

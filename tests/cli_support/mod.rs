@@ -63,7 +63,11 @@ impl State {
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(!out.status.success(), "aclgate {args:?} should fail");
         assert!(!stderr.trim().is_empty(), "aclgate {args:?}: no message");
-        assert_eq!(before, snapshot(&self.root()), "aclgate {args:?} changed files");
+        assert_eq!(
+            before,
+            snapshot(&self.root()),
+            "aclgate {args:?} changed files"
+        );
         stderr
     }
 
@@ -98,5 +102,7 @@ pub fn all_bytes(root: &Path) -> Vec<u8> {
 }
 
 pub fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
 }
