@@ -165,14 +165,12 @@ fn base() -> B {
     cfg().user("root@pam", true, 0)
 }
 
+#[rustfmt::skip]
 fn cases() -> Vec<Case> {
     let n = "\n";
     vec![
         case("default_config", text(&[ROOT, "\n\n\n\n\n"])).parses_to(base()),
-        case(
-            "group_empty",
-            text(&[ROOT, "\n\n", G_EMPTY, "\n\n", "\n\n"]),
-        )
+        case("group_empty", text(&[ROOT, "\n\n", G_EMPTY, "\n\n", "\n\n"]))
         .parses_to(base().group("testgroup", &[])),
         case(
             "group_inexisting_member",
@@ -188,15 +186,8 @@ fn cases() -> Vec<Case> {
             )
             .parses_to(base())
         },
-        case(
-            "group_with_one_member",
-            text(&[ROOT, n, TEST, "\n\n", G_SINGLE, "\n\n", "\n\n"]),
-        )
-        .parses_to(
-            base()
-                .user("test@pam", true, 0)
-                .group("testgroup", &["test@pam"]),
-        ),
+        case("group_with_one_member", text(&[ROOT, n, TEST, "\n\n", G_SINGLE, "\n\n", "\n\n"]))
+        .parses_to(base() .user("test@pam", true, 0) .group("testgroup", &["test@pam"]),),
         case(
             "group_with_members",
             text(&[ROOT, n, TEST2, n, TEST, "\n\n", G_MEMBERS, "\n\n", "\n\n"]),
@@ -207,49 +198,21 @@ fn cases() -> Vec<Case> {
                 .user("test2@pam", true, 0)
                 .group("testgroup", &["test@pam", "test2@pam"]),
         ),
-        case(
-            "token_simple",
-            text(&[ROOT, n, TEST, n, T_SIMPLE, "\n\n\n\n\n"]),
-        )
-        .parses_to(
-            base()
-                .user("test@pam", true, 0)
-                .token("test@pam!full", 0, false),
-        ),
+        case("token_simple", text(&[ROOT, n, TEST, n, T_SIMPLE, "\n\n\n\n\n"]))
+        .parses_to(base() .user("test@pam", true, 0) .token("test@pam!full", 0, false),),
         case(
             "token_multi",
-            text(&[
-                ROOT,
-                n,
-                TEST2,
-                n,
-                T_MULTI_EXPIRED,
-                n,
-                T_MULTI_FULL,
-                n,
-                T_MULTI_PRIVSEP,
-                n,
-                TEST,
-                n,
-                T_SIMPLE,
-                n,
-                "\n\n\n\n",
-            ]),
+            text(&[ROOT, n, TEST2, n, T_MULTI_EXPIRED, n, T_MULTI_FULL, n, T_MULTI_PRIVSEP, n,
+                TEST, n, T_SIMPLE, n, "\n\n\n\n"]),
         )
         .parses_to(multi_tokens(base().user("test@pam", true, 0)).token(
             "test@pam!full",
             0,
             false,
         )),
-        case(
-            "custom_role_with_single_priv",
-            text(&[ROOT, "\n\n\n\n", ROLE_SINGLE, "\n\n"]),
-        )
+        case("custom_role_with_single_priv", text(&[ROOT, "\n\n\n\n", ROLE_SINGLE, "\n\n"]))
         .parses_to(base().role("testrolesingle", &["VM.Allocate"])),
-        case(
-            "custom_role_with_privs",
-            text(&[ROOT, "\n\n\n\n", ROLE_PRIVS, "\n\n"]),
-        )
+        case("custom_role_with_privs", text(&[ROOT, "\n\n\n\n", ROLE_PRIVS, "\n\n"]))
         .parses_to(base().role("testrole", &["VM.Allocate", "Datastore.Audit"])),
         case(
             "custom_role_with_duplicate_privs",
@@ -257,10 +220,7 @@ fn cases() -> Vec<Case> {
         )
         .writes(text(&[ROOT, "\n\n\n\n", ROLE_PRIVS, "\n\n"]))
         .parses_to(base().role("testrole", &["VM.Allocate", "Datastore.Audit"])),
-        case(
-            "custom_role_with_invalid_priv",
-            text(&[ROOT, "\n\n\n\n", ROLE_PRIVS_INVALID, "\n\n"]),
-        )
+        case("custom_role_with_invalid_priv", text(&[ROOT, "\n\n\n\n", ROLE_PRIVS_INVALID, "\n\n"]))
         .writes(text(&[ROOT, "\n\n\n\n", ROLE_PRIVS, "\n\n"]))
         .parses_to(base().role("testrole", &["VM.Allocate", "Datastore.Audit"])),
         case("pool_empty", text(&[ROOT, "\n\n\n", POOL_EMPTY, "\n\n\n"])).parses_to(base().pool(
@@ -268,50 +228,24 @@ fn cases() -> Vec<Case> {
             &[],
             &[],
         )),
-        case(
-            "pool_invalid",
-            text(&[ROOT, "\n\n\n", POOL_INVALID, "\n\n\n"]),
-        )
+        case("pool_invalid", text(&[ROOT, "\n\n\n", POOL_INVALID, "\n\n\n"]))
         .writes(text(&[ROOT, "\n\n\n", POOL_EMPTY, "\n\n\n"]))
         .parses_to(base().pool("testpool", &[], &[])),
-        case(
-            "pool_members",
-            text(&[ROOT, "\n\n\n", POOL_MEMBERS, "\n\n\n"]),
-        )
+        case("pool_members", text(&[ROOT, "\n\n\n", POOL_MEMBERS, "\n\n\n"]))
         .parses_to(base().pool("testpool", &["123", "1234"], &["local", "local-zfs"])),
         case(
             "pool_duplicate_members",
-            text(&[
-                ROOT,
-                "\n\n\n",
-                POOL_MEMBERS,
-                n,
-                POOL_DUP_VMS,
-                n,
-                POOL_DUP_STORAGES,
-                n,
-            ]),
+            text(&[ROOT, "\n\n\n", POOL_MEMBERS, n, POOL_DUP_VMS, n, POOL_DUP_STORAGES, n]),
         )
-        .writes(text(&[
-            ROOT,
-            "\n\n\n",
-            POOL_DUP_STORAGES,
-            n,
-            POOL_DUP_VMS_EXPECTED,
-            n,
-            POOL_MEMBERS,
-            "\n\n\n",
-        ]))
+        .writes(text(&[ROOT, "\n\n\n", POOL_DUP_STORAGES, n, POOL_DUP_VMS_EXPECTED, n,
+            POOL_MEMBERS, "\n\n\n"]))
         .parses_to(
             base()
                 .pool("testpool", &["123", "1234"], &["local", "local-zfs"])
                 .pool("test_duplicate_vms", &[], &[])
                 .pool("test_duplicate_storages", &[], &["local", "local-zfs"]),
         ),
-        case(
-            "acl_simple_user",
-            text(&[ROOT, n, TEST, "\n\n\n\n\n", ACL_SIMPLE_USER, n]),
-        )
+        case("acl_simple_user", text(&[ROOT, n, TEST, "\n\n\n\n\n", ACL_SIMPLE_USER, n]))
         .parses_to(base().user("test@pam", true, 0).acl(
             "/",
             "test@pam",
@@ -320,20 +254,8 @@ fn cases() -> Vec<Case> {
         )),
         case(
             "acl_complex_users",
-            text(&[
-                ROOT,
-                n,
-                TEST2,
-                n,
-                TEST,
-                "\n\n\n\n\n",
-                ACL_SIMPLE_USER,
-                n,
-                ACL_USERS_1,
-                n,
-                ACL_USERS_2,
-                n,
-            ]),
+            text(&[ROOT, n, TEST2, n, TEST, "\n\n\n\n\n", ACL_SIMPLE_USER, n, ACL_USERS_1, n,
+                ACL_USERS_2, n]),
         )
         .parses_to(acl_complex_users(base().user("test@pam", true, 0).user(
             "test2@pam",
@@ -343,32 +265,13 @@ fn cases() -> Vec<Case> {
         // An ACL entry for a user that is not defined is kept.
         case(
             "acl_complex_missing_user",
-            text(&[
-                ROOT,
-                n,
-                TEST2,
-                "\n\n\n\n\n",
-                ACL_SIMPLE_USER,
-                n,
-                ACL_USERS_1,
-                n,
-                ACL_USERS_2,
-                n,
-            ]),
+            text(&[ROOT, n, TEST2, "\n\n\n\n\n", ACL_SIMPLE_USER, n, ACL_USERS_1, n, ACL_USERS_2,
+                n]),
         )
         .parses_to(acl_complex_users(base().user("test2@pam", true, 0))),
         case(
             "acl_simple_group",
-            text(&[
-                ROOT,
-                n,
-                TEST,
-                "\n\n",
-                G_SINGLE,
-                "\n\n\n\n",
-                ACL_SIMPLE_GROUP,
-                n,
-            ]),
+            text(&[ROOT, n, TEST, "\n\n", G_SINGLE, "\n\n\n\n", ACL_SIMPLE_GROUP, n]),
         )
         .parses_to(
             base()
@@ -378,84 +281,25 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "acl_complex_groups",
-            text(&[
-                ROOT,
-                n,
-                TEST2,
-                n,
-                TEST3,
-                n,
-                TEST,
-                "\n\n",
-                G_SECOND,
-                n,
-                G_MEMBERS,
-                "\n\n\n\n",
-                ACL_SIMPLE_GROUP,
-                n,
-                ACL_GROUPS_1,
-                n,
-                ACL_GROUPS_2,
-                n,
-            ]),
+            text(&[ROOT, n, TEST2, n, TEST3, n, TEST, "\n\n", G_SECOND, n, G_MEMBERS, "\n\n\n\n",
+                ACL_SIMPLE_GROUP, n, ACL_GROUPS_1, n, ACL_GROUPS_2, n]),
         )
         .parses_to(acl_complex_groups(three_users_two_groups(), true)),
         // An ACL entry for a group that is not defined is kept.
         case(
             "acl_complex_missing_group",
-            text(&[
-                ROOT,
-                n,
-                TEST2,
-                n,
-                TEST3,
-                n,
-                TEST,
-                "\n\n",
-                G_SECOND,
-                n,
-                ACL_SIMPLE_GROUP,
-                n,
-                ACL_GROUPS_1,
-                n,
-                ACL_GROUPS_2,
-                n,
-            ]),
+            text(&[ROOT, n, TEST2, n, TEST3, n, TEST, "\n\n", G_SECOND, n, ACL_SIMPLE_GROUP, n,
+                ACL_GROUPS_1, n, ACL_GROUPS_2, n]),
         )
-        .writes(text(&[
-            ROOT,
-            n,
-            TEST2,
-            n,
-            TEST3,
-            n,
-            TEST,
-            "\n\n",
-            G_SECOND,
-            "\n\n\n\n",
-            ACL_SIMPLE_GROUP,
-            n,
-            ACL_GROUPS_1,
-            n,
-            ACL_GROUPS_2,
-            n,
-        ]))
+        .writes(text(&[ROOT, n, TEST2, n, TEST3, n, TEST, "\n\n", G_SECOND, "\n\n\n\n",
+            ACL_SIMPLE_GROUP, n, ACL_GROUPS_1, n, ACL_GROUPS_2, n]))
         .parses_to(acl_complex_groups(
             three_users().group("another", &["test3@pam"]),
             true,
         )),
         case(
             "acl_simple_token",
-            text(&[
-                ROOT,
-                n,
-                TEST,
-                n,
-                T_SIMPLE,
-                "\n\n\n\n\n",
-                ACL_SIMPLE_TOKEN,
-                n,
-            ]),
+            text(&[ROOT, n, TEST, n, T_SIMPLE, "\n\n\n\n\n", ACL_SIMPLE_TOKEN, n]),
         )
         .parses_to(
             base()
@@ -465,28 +309,9 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "acl_complex_tokens",
-            text(&[
-                ROOT,
-                n,
-                TEST2,
-                n,
-                T_MULTI_EXPIRED,
-                n,
-                T_MULTI_FULL,
-                n,
-                T_MULTI_PRIVSEP,
-                n,
-                TEST,
-                n,
-                T_SIMPLE,
-                "\n\n\n\n\n",
-                ACL_SIMPLE_TOKEN,
-                n,
-                ACL_TOKENS_1,
-                n,
-                ACL_TOKENS_2,
-                n,
-            ]),
+            text(&[ROOT, n, TEST2, n, T_MULTI_EXPIRED, n, T_MULTI_FULL, n, T_MULTI_PRIVSEP, n,
+                TEST, n, T_SIMPLE, "\n\n\n\n\n", ACL_SIMPLE_TOKEN, n, ACL_TOKENS_1, n,
+                ACL_TOKENS_2, n]),
         )
         .parses_to(
             multi_tokens(base().user("test@pam", true, 0))
@@ -499,45 +324,11 @@ fn cases() -> Vec<Case> {
         // ACL entries for a token that is not defined are dropped.
         case(
             "acl_complex_missing_token",
-            text(&[
-                ROOT,
-                n,
-                TEST2,
-                n,
-                T_MULTI_EXPIRED,
-                n,
-                T_MULTI_FULL,
-                n,
-                T_MULTI_PRIVSEP,
-                n,
-                TEST,
-                n,
-                ACL_SIMPLE_TOKEN,
-                n,
-                ACL_TOKENS_1,
-                n,
-                ACL_TOKENS_2,
-                n,
-            ]),
+            text(&[ROOT, n, TEST2, n, T_MULTI_EXPIRED, n, T_MULTI_FULL, n, T_MULTI_PRIVSEP, n,
+                TEST, n, ACL_SIMPLE_TOKEN, n, ACL_TOKENS_1, n, ACL_TOKENS_2, n]),
         )
-        .writes(text(&[
-            ROOT,
-            n,
-            TEST2,
-            n,
-            T_MULTI_EXPIRED,
-            n,
-            T_MULTI_FULL,
-            n,
-            T_MULTI_PRIVSEP,
-            n,
-            TEST,
-            "\n\n\n\n\n",
-            ACL_TOKENS_1_MISSING,
-            n,
-            ACL_TOKENS_2,
-            n,
-        ]))
+        .writes(text(&[ROOT, n, TEST2, n, T_MULTI_EXPIRED, n, T_MULTI_FULL, n, T_MULTI_PRIVSEP,
+            n, TEST, "\n\n\n\n\n", ACL_TOKENS_1_MISSING, n, ACL_TOKENS_2, n]))
         .parses_to(
             multi_tokens(base().user("test@pam", true, 0))
                 .acl("/storage", "test2@pam!expired", "PVEDatastoreAdmin", true)
@@ -546,16 +337,7 @@ fn cases() -> Vec<Case> {
         // An ACL role that is not defined is dropped.
         case(
             "acl_missing_role",
-            text(&[
-                ROOT,
-                n,
-                TEST,
-                "\n\n\n\n\n",
-                ACL_SIMPLE_USER,
-                n,
-                ACL_MISSING_ROLE,
-                n,
-            ]),
+            text(&[ROOT, n, TEST, "\n\n\n\n\n", ACL_SIMPLE_USER, n, ACL_MISSING_ROLE, n]),
         )
         .writes(text(&[ROOT, n, TEST, "\n\n\n\n\n", ACL_SIMPLE_USER, n]))
         .parses_to(base().user("test@pam", true, 0).acl(
@@ -567,32 +349,9 @@ fn cases() -> Vec<Case> {
         // Members with identical role lists at a path share one line.
         case(
             "acl_complex_mixed",
-            text(&[
-                ROOT,
-                n,
-                TEST2,
-                n,
-                TEST3,
-                n,
-                TEST,
-                "\n\n",
-                G_SECOND,
-                n,
-                G_MEMBERS,
-                "\n\n\n\n",
-                ACL_SIMPLE_GROUP,
-                n,
-                ACL_GROUPS_1,
-                n,
-                ACL_GROUPS_2,
-                n,
-                ACL_SIMPLE_USER,
-                n,
-                ACL_USERS_1,
-                n,
-                ACL_USERS_2,
-                n,
-            ]),
+            text(&[ROOT, n, TEST2, n, TEST3, n, TEST, "\n\n", G_SECOND, n, G_MEMBERS, "\n\n\n\n",
+                ACL_SIMPLE_GROUP, n, ACL_GROUPS_1, n, ACL_GROUPS_2, n, ACL_SIMPLE_USER, n,
+                ACL_USERS_1, n, ACL_USERS_2, n]),
         )
         .writes(mixed_expected())
         .parses_to(acl_complex_users(acl_complex_groups(
@@ -602,32 +361,9 @@ fn cases() -> Vec<Case> {
         // propagate=0 and propagate=1 lists never merge; per path, 0 lines come first.
         case(
             "acl_complex_mixed_prop_noprop_no_merge_sort_by_path",
-            text(&[
-                ROOT,
-                n,
-                TEST2,
-                n,
-                TEST3,
-                n,
-                TEST,
-                "\n\n",
-                G_SECOND,
-                n,
-                G_MEMBERS,
-                "\n\n\n\n",
-                ACL_SIMPLE_GROUP_NOPROP,
-                n,
-                ACL_SIMPLE_USER,
-                n,
-                ACL_GROUPS_1_NOPROP,
-                n,
-                ACL_GROUPS_2_NOPROP,
-                n,
-                ACL_USERS_1,
-                n,
-                ACL_USERS_2,
-                n,
-            ]),
+            text(&[ROOT, n, TEST2, n, TEST3, n, TEST, "\n\n", G_SECOND, n, G_MEMBERS, "\n\n\n\n",
+                ACL_SIMPLE_GROUP_NOPROP, n, ACL_SIMPLE_USER, n, ACL_GROUPS_1_NOPROP, n,
+                ACL_GROUPS_2_NOPROP, n, ACL_USERS_1, n, ACL_USERS_2, n]),
         )
         .parses_to(acl_complex_users(acl_complex_groups(
             three_users_two_groups(),
@@ -637,82 +373,28 @@ fn cases() -> Vec<Case> {
             "sort_roles_and_privs",
             text(&[ROOT, n, ROLE_SINGLE, "\n\n", ROLE_PRIVS_UNSORTED, "\n\n"]),
         )
-        .writes(text(&[
-            ROOT,
-            "\n\n\n\n",
-            ROLE_PRIVS,
-            n,
-            ROLE_SINGLE,
-            "\n\n",
-        ])),
+        .writes(text(&[ROOT, "\n\n\n\n", ROLE_PRIVS, n, ROLE_SINGLE, "\n\n"])),
         case(
             "sort_users_and_group_members",
-            text(&[
-                TEST2,
-                n,
-                ROOT,
-                n,
-                TEST,
-                "\n\n",
-                G_MEMBERS_UNSORTED,
-                "\n\n",
-                "\n\n",
-            ]),
+            text(&[TEST2, n, ROOT, n, TEST, "\n\n", G_MEMBERS_UNSORTED, "\n\n", "\n\n"]),
         )
-        .writes(text(&[
-            ROOT, n, TEST2, n, TEST, "\n\n", G_MEMBERS, "\n\n", "\n\n",
-        ])),
+        .writes(text(&[ROOT, n, TEST2, n, TEST, "\n\n", G_MEMBERS, "\n\n", "\n\n"])),
         case(
             "sort_user_groups_and_acls",
-            text(&[
-                TEST2,
-                n,
-                ROOT,
-                n,
-                TEST,
-                "\n\n",
-                TEST3,
-                n,
-                G_MEMBERS_UNSORTED,
-                "\n\n\n\n",
-                G_SECOND,
-                n,
-                ACL_SIMPLE_USER,
-                n,
-                ACL_SIMPLE_GROUP,
-                n,
-                ACL_USERS_1,
-                n,
-                ACL_USERS_2,
-                n,
-                ACL_GROUPS_1,
-                n,
-                ACL_GROUPS_2,
-                n,
-            ]),
+            text(&[TEST2, n, ROOT, n, TEST, "\n\n", TEST3, n, G_MEMBERS_UNSORTED, "\n\n\n\n",
+                G_SECOND, n, ACL_SIMPLE_USER, n, ACL_SIMPLE_GROUP, n, ACL_USERS_1, n,
+                ACL_USERS_2, n, ACL_GROUPS_1, n, ACL_GROUPS_2, n]),
         )
         .writes(mixed_expected()),
         // Bare lines: missing fields read as empty, so `user:root@pam` is a *disabled* root.
         case(
             "default_values",
-            text(&[
-                "user:root@pam\n",
-                "user:test@pam\n",
-                "token:test@pam!test\n\n",
-                "group:testgroup\n\n",
-                "pool:testpool\n\n",
-                "role:testrole\n\n",
-                "acl::/:",
-            ]),
+            text(&["user:root@pam\n", "user:test@pam\n", "token:test@pam!test\n\n",
+                "group:testgroup\n\n", "pool:testpool\n\n", "role:testrole\n\n", "acl::/:"]),
         )
-        .writes(text(&[
-            "user:root@pam:0:0::::::\n",
-            "user:test@pam:0:0::::::\n",
-            "token:test@pam!test:0:0::\n\n",
-            "group:testgroup:::\n\n",
-            "pool:testpool::::\n\n",
-            "role:testrole::\n\n",
-        ]))
+        .writes(text(&["user:root@pam:0:0::::::\n", "user:test@pam:0:0::::::\n",
+            "token:test@pam!test:0:0::\n\n", "group:testgroup:::\n\n", "pool:testpool::::\n\n",
+            "role:testrole::\n\n"]))
         .parses_to(
             cfg()
                 .user("root@pam", false, 0)
@@ -757,28 +439,11 @@ fn acl_complex_groups(b: B, propagate: bool) -> B {
         .acl("/storage", "@another", "PVEDatastoreUser", propagate)
 }
 
+#[rustfmt::skip]
 fn mixed_expected() -> String {
     let n = "\n";
-    text(&[
-        ROOT,
-        n,
-        TEST2,
-        n,
-        TEST3,
-        n,
-        TEST,
-        "\n\n",
-        G_SECOND,
-        n,
-        G_MEMBERS,
-        "\n\n\n\n",
-        ACL_MIXED_1,
-        n,
-        ACL_MIXED_2,
-        n,
-        ACL_MIXED_3,
-        n,
-    ])
+    text(&[ROOT, n, TEST2, n, TEST3, n, TEST, "\n\n", G_SECOND, n, G_MEMBERS, "\n\n\n\n",
+        ACL_MIXED_1, n, ACL_MIXED_2, n, ACL_MIXED_3, n])
 }
 
 // === expected configurations ===
