@@ -336,7 +336,6 @@ fn all_is_47_privileges() {
 /// `"vms"` starts at the `vms` child, skipping `/`. Every caller normalises first (spec §4.2), so
 /// this only matters for unnormalised input.
 #[test]
-#[ignore = "disagreement with Proxmox on unnormalised paths (reported); callers normalise first"]
 fn unnormalised_paths_as_proxmox() {
     let cfg = format!("{BASE}acl:0:/:u@pve:R1:\nacl:1:/:g2@pve:R1:\n");
     let failures: Vec<String> = [

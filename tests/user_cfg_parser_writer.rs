@@ -546,7 +546,6 @@ impl B {
 /// root@pam exists while the file is read: a `token:root@pam!…` line needs no `user:root@pam`
 /// line above it, and an ACL line can then name that token (spec §2.1 item 5).
 #[test]
-#[ignore = "disagreement with Proxmox: our reader adds root@pam only after the last line (reported)"]
 fn root_token_needs_no_root_user_line() {
     let (parsed, warnings) =
         UserConfig::parse("token:root@pam!tok::1:\nacl:1:/vms:root@pam!tok:PVEAuditor:\n");

@@ -311,13 +311,22 @@ impl Engine {
     }
 
     /// Walk from `/` towards `path`; the last node with an applicable entry decides.
+    ///
+    /// Callers pass normalised paths; for others this walks as Proxmox's `roles()` does: an
+    /// empty path visits no node, and a relative one starts below `/` without visiting it.
     fn walk(&self, member: Member, path: &str) -> Option<Hit> {
+        if path.is_empty() {
+            return None;
+        }
         let mut comps = components(path);
         let mut node = 0u32;
         let mut hit = None;
+        let mut skip_root = !path.starts_with('/');
         loop {
             let exact = comps.is_done();
-            if let Some((kind, slot)) = self.applicable_kind(member, node, exact) {
+            if std::mem::take(&mut skip_root) {
+                // A relative path's first component is looked up without evaluating `/`.
+            } else if let Some((kind, slot)) = self.applicable_kind(member, node, exact) {
                 hit = Some(Hit {
                     node,
                     kind,
@@ -402,7 +411,7 @@ impl Engine {
 
     /// The pools whose roles extend `path`, if it is exactly `/vms/<id>` or `/storage/<id>`.
     fn pools_of(&self, path: &str) -> Option<&[u32]> {
-        if self.pool_paths.is_empty() {
+        if self.pool_paths.is_empty() || !path.starts_with('/') {
             return None;
         }
         let mut comps = components(path);
