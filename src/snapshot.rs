@@ -14,10 +14,9 @@ use rustls::sign::CertifiedKey;
 use tokio::sync::watch;
 
 use crate::access::Engine;
-use crate::config::UserConfig;
 use crate::config::gateway::GatewayConfig;
+use crate::config::{StateDir, TokenShadow, UserConfig};
 use crate::interim::policy::RouteTable;
-use crate::interim::token_shadow::TokenShadow;
 use crate::observe::Metrics;
 
 /// Building a snapshot failed; the message names the file (and line where known).
@@ -120,36 +119,27 @@ pub struct State {
 impl State {
     /// Read `user.cfg` and `priv/token.shadow` from `dir`.
     pub fn load(dir: &Path) -> Result<State, LoadError> {
+        let state_dir = StateDir::new(dir);
+        let loaded = state_dir.load().map_err(|e| LoadError::Read {
+            file: dir.display().to_string(),
+            message: e.to_string(),
+        })?;
         let mut warnings = Vec::new();
-        let user_path = dir.join("user.cfg");
-        let user_cfg = match read_optional(&user_path)? {
-            Some(text) => {
-                let (cfg, w) = UserConfig::parse(&text);
-                let file = user_path.display();
-                warnings.extend(
-                    w.iter()
-                        .map(|w| format!("{file}:{}: {}", w.line, w.message)),
-                );
-                cfg
-            }
-            None => default_user_cfg(),
-        };
-        let shadow_path = dir.join("priv").join("token.shadow");
-        let tokens = match read_optional(&shadow_path)? {
-            Some(text) => {
-                let (t, w) = TokenShadow::parse(&text);
-                let file = shadow_path.display();
-                warnings.extend(
-                    w.iter()
-                        .map(|w| format!("{file}:{}: {}", w.line, w.message)),
-                );
-                t
-            }
-            None => TokenShadow::default(),
-        };
+        let user_file = state_dir.user_cfg_path();
+        let shadow_file = state_dir.token_shadow_path();
+        for (file, list) in [
+            (&user_file, &loaded.user_cfg_warnings),
+            (&shadow_file, &loaded.token_warnings),
+        ] {
+            let file = file.display();
+            warnings.extend(
+                list.iter()
+                    .map(|w| format!("{file}:{}: {}", w.line, w.message)),
+            );
+        }
         Ok(State {
-            user_cfg,
-            tokens,
+            user_cfg: loaded.user_cfg,
+            tokens: loaded.tokens,
             warnings,
         })
     }
@@ -199,24 +189,4 @@ pub fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-fn read_optional(path: &Path) -> Result<Option<String>, LoadError> {
-    match std::fs::read_to_string(path) {
-        Ok(t) => Ok(Some(t)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(LoadError::Read {
-            file: path.display().to_string(),
-            message: e.to_string(),
-        }),
-    }
-}
-
-/// A missing `user.cfg` means only `root@pam` exists (as on a fresh Proxmox node).
-fn default_user_cfg() -> UserConfig {
-    let mut cfg = UserConfig::default();
-    if let Ok(root) = "root@pam".parse() {
-        cfg.users.insert(root, crate::config::user_cfg::User::new());
-    }
-    cfg
 }

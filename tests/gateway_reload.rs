@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 
-use gateway_support::{Gateway, TOKENS, USER_CFG, shadow_text, write_atomic};
+use gateway_support::{Gateway, USER_CFG, shadow_text, write_atomic};
 
 fn get(path: &str, auth: &str) -> http::Request<Full<Bytes>> {
     http::Request::get(path)
@@ -30,13 +30,16 @@ async fn revocation_reaches_open_connections() {
         200
     );
 
-    // Revoke by deleting the secret, as `aclgate user token remove` rewrites token.shadow.
-    let others: Vec<&str> = TOKENS
-        .iter()
-        .copied()
-        .filter(|t| *t != "joe@pve!monitoring")
-        .collect();
-    write_atomic(&gw.state().join("priv/token.shadow"), &shadow_text(&others));
+    // Revoke the way `aclgate user token remove` does: through the locked state-dir writer.
+    aclgate::config::StateDir::new(gw.state())
+        .modify(|cfg, tokens| {
+            let id: aclgate::identity::Tokenid = "joe@pve!monitoring".parse().unwrap();
+            tokens.remove(&id);
+            let owner = cfg.users.get_mut(&id.user()).unwrap();
+            owner.tokens.remove(&id.name().parse().unwrap());
+            Ok(())
+        })
+        .unwrap();
     let generation = gw.reload().await.unwrap();
     assert_eq!(gw.reader.generation(), generation);
     conn.ready().await.unwrap();

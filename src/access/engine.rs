@@ -9,7 +9,6 @@
 //! has an applicable entry; the walk only has to remember that node.
 
 use std::collections::BTreeMap;
-use std::ops::Range;
 
 use rustc_hash::FxHashMap;
 
@@ -17,7 +16,7 @@ use super::path::components;
 use super::privilege::PrivSet;
 use super::role::{NO_ACCESS, builtin_roles};
 use crate::config::UserConfig;
-use crate::identity::{Authid, Userid};
+use crate::identity::{Authid, RoleId, Userid};
 
 /// Granted privileges and, for each, whether it came from a propagating entry (spec §4.6).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -102,10 +101,21 @@ struct Node {
     name: Box<str>,
     parent: u32,
     children: FxHashMap<Box<str>, u32>,
-    /// (member index, entry range), sorted by member.
-    users: Vec<(u32, Range<u32>)>,
-    groups: Vec<(u32, Range<u32>)>,
-    tokens: Vec<(u32, Range<u32>)>,
+    /// Entries per member, sorted by member.
+    users: Vec<Slot>,
+    groups: Vec<Slot>,
+    tokens: Vec<Slot>,
+}
+
+/// One member's entries at one node.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    member: u32,
+    start: u32,
+    end: u32,
+    /// Whether any of the entries propagates: decides applicability at non-final nodes without
+    /// touching the entries.
+    any_propagate: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -245,6 +255,8 @@ struct Hit {
     node: u32,
     kind: MatchKind,
     exact: bool,
+    /// The user's or token's own slot (group slots are collected again from the node).
+    slot: Option<Slot>,
 }
 
 impl Engine {
@@ -299,14 +311,28 @@ impl Engine {
     }
 
     /// Walk from `/` towards `path`; the last node with an applicable entry decides.
+    ///
+    /// Callers pass normalised paths; for others this walks as Proxmox's `roles()` does: an
+    /// empty path visits no node, and a relative one starts below `/` without visiting it.
     fn walk(&self, member: Member, path: &str) -> Option<Hit> {
-        let mut comps = components(path).peekable();
+        if path.is_empty() {
+            return None;
+        }
+        let mut comps = components(path);
         let mut node = 0u32;
         let mut hit = None;
+        let mut skip_root = !path.starts_with('/');
         loop {
-            let exact = comps.peek().is_none();
-            if let Some(kind) = self.applicable_kind(member, node, exact) {
-                hit = Some(Hit { node, kind, exact });
+            let exact = comps.is_done();
+            if std::mem::take(&mut skip_root) {
+                // A relative path's first component is looked up without evaluating `/`.
+            } else if let Some((kind, slot)) = self.applicable_kind(member, node, exact) {
+                hit = Some(Hit {
+                    node,
+                    kind,
+                    exact,
+                    slot,
+                });
             }
             let Some(comp) = comps.next() else { break };
             match self.nodes[node as usize].children.get(comp) {
@@ -318,58 +344,74 @@ impl Engine {
     }
 
     /// What applies to `member` at `node`, in Proxmox's order: token, else user, else groups.
-    fn applicable_kind(&self, member: Member, node: u32, exact: bool) -> Option<MatchKind> {
+    fn applicable_kind(
+        &self,
+        member: Member,
+        node: u32,
+        exact: bool,
+    ) -> Option<(MatchKind, Option<Slot>)> {
         let n = &self.nodes[node as usize];
-        let applies = |range: &Range<u32>| {
-            exact
-                || self.entries[range.start as usize..range.end as usize]
-                    .iter()
-                    .any(|e| e.propagate)
-        };
+        let applies = |slot: &Slot| exact || slot.any_propagate;
         match member {
             Member::Token(t) => find(&n.tokens, t)
-                .filter(|r| applies(r))
-                .map(|_| MatchKind::Token),
+                .filter(applies)
+                .map(|s| (MatchKind::Token, Some(s))),
             Member::User(u) => {
-                if find(&n.users, u).is_some_and(|r| applies(&r)) {
-                    return Some(MatchKind::User);
+                if let Some(slot) = find(&n.users, u).filter(applies) {
+                    return Some((MatchKind::User, Some(slot)));
                 }
-                let groups = &self.user_groups[u as usize];
-                let any = !groups.is_empty()
-                    && n.groups
-                        .iter()
-                        .any(|(g, r)| groups.binary_search(g).is_ok() && applies(r));
-                any.then_some(MatchKind::Groups)
+                let mut any = false;
+                self.for_each_member_group(u, &n.groups, |s| any = any || applies(s));
+                any.then_some((MatchKind::Groups, None))
             }
         }
     }
 
     /// Call `f` for every entry of `member` that applies at the deciding node.
     fn for_each_applicable(&self, member: Member, hit: Hit, mut f: impl FnMut(Entry)) {
-        let n = &self.nodes[hit.node as usize];
-        let mut emit = |range: &Range<u32>| {
-            for e in &self.entries[range.start as usize..range.end as usize] {
+        let mut emit = |slot: &Slot| {
+            for e in &self.entries[slot.start as usize..slot.end as usize] {
                 if hit.exact || e.propagate {
                     f(*e);
                 }
             }
         };
-        match (member, hit.kind) {
-            (Member::Token(t), _) => find(&n.tokens, t).iter().for_each(&mut emit),
-            (Member::User(u), MatchKind::User) => find(&n.users, u).iter().for_each(&mut emit),
-            (Member::User(u), _) => {
-                let groups = &self.user_groups[u as usize];
-                n.groups
-                    .iter()
-                    .filter(|(g, _)| groups.binary_search(g).is_ok())
-                    .for_each(|(_, r)| emit(r));
+        match (member, hit.slot) {
+            (_, Some(slot)) => emit(&slot),
+            (Member::User(u), None) => {
+                self.for_each_member_group(u, &self.nodes[hit.node as usize].groups, |s| emit(s))
+            }
+            (Member::Token(_), None) => {}
+        }
+    }
+
+    /// Call `f` with the slot of every group at a node that has user `u` as a member.
+    ///
+    /// Iterates the smaller side and binary-searches the other: a busy node such as `/vms` may
+    /// hold entries for a thousand groups while a user is in two.
+    fn for_each_member_group(&self, u: u32, slots: &[Slot], mut f: impl FnMut(&Slot)) {
+        let groups = &self.user_groups[u as usize];
+        if groups.is_empty() || slots.is_empty() {
+            return;
+        }
+        if groups.len() <= slots.len() {
+            for g in groups.iter() {
+                if let Some(slot) = find(slots, *g) {
+                    f(&slot);
+                }
+            }
+        } else {
+            for slot in slots {
+                if groups.binary_search(&slot.member).is_ok() {
+                    f(slot);
+                }
             }
         }
     }
 
     /// The pools whose roles extend `path`, if it is exactly `/vms/<id>` or `/storage/<id>`.
     fn pools_of(&self, path: &str) -> Option<&[u32]> {
-        if self.pool_paths.is_empty() {
+        if self.pool_paths.is_empty() || !path.starts_with('/') {
             return None;
         }
         let mut comps = components(path);
@@ -404,11 +446,11 @@ impl Engine {
     }
 }
 
-/// The entry range of `member` in a sorted (member, range) list.
-fn find(list: &[(u32, Range<u32>)], member: u32) -> Option<Range<u32>> {
-    list.binary_search_by_key(&member, |(m, _)| *m)
+/// The slot of `member` in a list sorted by member.
+fn find(list: &[Slot], member: u32) -> Option<Slot> {
+    list.binary_search_by_key(&member, |s| s.member)
         .ok()
-        .map(|i| list[i].1.clone())
+        .map(|i| list[i])
 }
 
 // === impl Engine: build ===
@@ -507,14 +549,12 @@ impl Builder {
             let mut users = Vec::with_capacity(acl.users.len());
             for (userid, roles) in &acl.users {
                 let u = self.user(userid.as_str());
-                let range = self.push_entries(roles);
-                users.push((u, range));
+                users.extend(self.push_entries(u, roles));
             }
             let mut groups = Vec::with_capacity(acl.groups.len());
             for (gid, roles) in &acl.groups {
                 let g = self.group(gid.as_str());
-                let range = self.push_entries(roles);
-                groups.push((g, range));
+                groups.extend(self.push_entries(g, roles));
             }
             let mut tokens = Vec::with_capacity(acl.tokens.len());
             for (tid, roles) in &acl.tokens {
@@ -522,8 +562,7 @@ impl Builder {
                 let Some(t) = self.engine.tokens.get(tid.as_str()).map(|t| t.index) else {
                     continue;
                 };
-                let range = self.push_entries(roles);
-                tokens.push((t, range));
+                tokens.extend(self.push_entries(t, roles));
             }
             let n = &mut self.engine.nodes[node as usize];
             for (list, mut new) in [
@@ -531,22 +570,30 @@ impl Builder {
                 (&mut n.groups, groups),
                 (&mut n.tokens, tokens),
             ] {
-                new.retain(|(_, r)| !r.is_empty());
-                new.sort_by_key(|(m, _)| *m);
+                new.sort_by_key(|s| s.member);
                 *list = new;
             }
         }
     }
 
-    /// Entries for the roles that exist (an ACL naming an unknown role adds nothing).
-    fn push_entries(&mut self, roles: &BTreeMap<crate::identity::RoleId, bool>) -> Range<u32> {
+    /// A member's entries for the roles that exist; `None` if none do (an ACL naming an unknown
+    /// role adds nothing).
+    fn push_entries(&mut self, member: u32, roles: &BTreeMap<RoleId, bool>) -> Option<Slot> {
         let start = self.engine.entries.len() as u32;
+        let mut any_propagate = false;
         for (role, &propagate) in roles {
             if let Some(&r) = self.role_index.get(role.as_str()) {
                 self.engine.entries.push(Entry { role: r, propagate });
+                any_propagate |= propagate;
             }
         }
-        start..self.engine.entries.len() as u32
+        let end = self.engine.entries.len() as u32;
+        (end > start).then_some(Slot {
+            member,
+            start,
+            end,
+            any_propagate,
+        })
     }
 
     /// The node for a path, creating it and its ancestors.

@@ -160,7 +160,7 @@ fn identity(state: &State, authid: &Authid) -> (String, bool) {
         Authid::Token(t) => match state.user_cfg.token(t) {
             None => fail("unknown token"),
             Some(tok) if !tok.is_unexpired(now) => fail("token expired"),
-            Some(_) if !state.tokens.contains(t.as_str()) => fail("token has no secret"),
+            Some(_) if !state.tokens.contains(t) => fail("token has no secret"),
             Some(tok) => (
                 format!("{authid}: token, privsep={}", u8::from(tok.privsep)),
                 true,

@@ -1,6 +1,12 @@
-//! State files: `user.cfg` and, later, the secret stores and the gateway config.
+//! State files: `user.cfg`, the token secret store, the state directory that holds them, the
+//! atomic-write helpers every writer uses, and the gateway's own settings (`aclgate.toml`).
 
+pub mod atomic;
 pub mod gateway;
+pub mod state_dir;
+pub mod token_shadow;
 pub mod user_cfg;
 
+pub use state_dir::{LoadedState, StateDir, StateError};
+pub use token_shadow::TokenShadow;
 pub use user_cfg::UserConfig;

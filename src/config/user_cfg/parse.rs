@@ -22,6 +22,9 @@ pub struct Warning {
 
 pub(super) fn parse(text: &str) -> (UserConfig, Vec<Warning>) {
     let mut p = Parser::default();
+    // Proxmox forces root@pam in before the first line too, so `token:root@pam!x` needs no
+    // `user:root@pam` line above it; a later user line still replaces it.
+    p.cfg.users.insert(root(), User::new());
     for (i, raw) in text.split('\n').enumerate() {
         let line = raw.trim_matches(is_perl_space);
         if line.is_empty() {
