@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# Load comparison (DESIGN.md §4): wrk -c64 keep-alive against
+#   1. the bare upstream (1 KiB response body),
+#   2. nginx as a TLS proxy without authentication,
+#   3. aclgate over TLS with API-token authentication and a perm check (1 and 2 worker threads).
+# Reports req/s, p99 latency and the proxy's CPU time per request (from /proc/<pid>/stat),
+# which is steadier than req/s when wrk, proxy and upstream share the cores.
+#
+# Needs: wrk and nginx (Debian packages `wrk`, `nginx-light`), python3.
+# Knobs: DUR (seconds per run, default 10), CONNS (64), THREADS (wrk threads, 2),
+#        ACLGATE_LOG (gateway log filter, default `info` = access log on, written to a file).
+set -euo pipefail
+
+DUR=${DUR:-10}
+CONNS=${CONNS:-64}
+THREADS=${THREADS:-2}
+export ACLGATE_LOG=${ACLGATE_LOG:-info}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+WORK=$(mktemp -d)
+PIDS=()
+
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+for tool in wrk nginx python3; do
+    command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install wrk nginx-light)" >&2; exit 1; }
+done
+
+cd "$ROOT"
+cargo build --release -q --bin aclgate --example load_upstream --example load_gateway
+BIN=$ROOT/target/release
+STATE=$WORK/state
+
+# --- state: the documentation's monitoring example -------------------------------------------
+A() { "$BIN/aclgate" --state-dir "$STATE" "$@"; }
+A useradd joe@pve >/dev/null
+A aclmod /vms -user joe@pve -role PVEVMAdmin >/dev/null
+SECRET=$(A user token add joe@pve monitoring -privsep 1 --output-format json |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["value"])')
+A aclmod /vms -token 'joe@pve!monitoring' -role PVEAuditor >/dev/null
+AUTH="Authorization: PVEAPIToken=joe@pve!monitoring=$SECRET"
+PATH_Q=/api2/json/nodes/n1/qemu/100/status/current
+
+mkdir -p "$WORK/policies"
+cat >"$WORK/policies/load.toml" <<'TOML'
+prefix = "/api2/json"
+[[route]]
+method = "GET"
+path = "/nodes/{node}/qemu/{vmid}/status/current"
+check = ["perm", "/vms/{vmid}", ["VM.Audit"]]
+TOML
+
+# --- processes --------------------------------------------------------------------------------
+wait_port() {
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "port $1 did not open" >&2
+    exit 1
+}
+
+"$BIN/examples/load_upstream" 127.0.0.1:18080 &
+UP_PID=$!
+PIDS+=("$UP_PID")
+wait_port 18080
+
+start_gateway() { # $1 = worker threads, $2 = port
+    (cd "$WORK" && exec "$BIN/examples/load_gateway" --state-dir "$STATE" \
+        --policy "$WORK/policies/load.toml" --listen "127.0.0.1:$2" \
+        --upstream http://127.0.0.1:18080 --worker-threads "$1" 2>"$WORK/gateway-$1.log") &
+    GW_PID=$!
+    PIDS+=("$GW_PID")
+    wait_port "$2"
+}
+
+start_gateway 1 18006
+GW1=$GW_PID
+# The first start generated $WORK/certs/aclgate.{crt,key}; nginx uses the same pair.
+cat >"$WORK/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $WORK/nginx-body;
+    proxy_temp_path $WORK/nginx-proxy;
+    fastcgi_temp_path $WORK/nginx-fcgi;
+    uwsgi_temp_path $WORK/nginx-uwsgi;
+    scgi_temp_path $WORK/nginx-scgi;
+    upstream up { server 127.0.0.1:18080; keepalive 64; }
+    server {
+        listen 127.0.0.1:18443 ssl;
+        ssl_certificate $WORK/certs/aclgate.crt;
+        ssl_certificate_key $WORK/certs/aclgate.key;
+        location / {
+            proxy_pass http://up;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+NGINX
+nginx -c "$WORK/nginx.conf" -p "$WORK" &
+NGINX_PID=$!
+PIDS+=("$NGINX_PID")
+wait_port 18443
+NGINX_WORKERS=$(pgrep -P "$NGINX_PID" | tr '\n' ' ')
+
+# --- measurement ------------------------------------------------------------------------------
+ticks() { # total utime+stime of the given pids
+    local total=0 p f
+    for p in "$@"; do
+        read -r -a f <"/proc/$p/stat"
+        total=$((total + f[13] + f[14]))
+    done
+    echo "$total"
+}
+
+check_status() { # url [header]
+    local code
+    code=$(python3 - "$@" <<'PY'
+import ssl, sys, urllib.request
+req = urllib.request.Request(sys.argv[1])
+if len(sys.argv) > 2:
+    k, v = sys.argv[2].split(": ", 1)
+    req.add_header(k, v)
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+try:
+    print(urllib.request.urlopen(req, context=ctx).status)
+except urllib.error.HTTPError as e:
+    print(e.code)
+PY
+)
+    [ "$code" = 200 ] || { echo "$1 answered $code, expected 200" >&2; exit 1; }
+}
+
+RESULTS=()
+measure() { # name url header pid...
+    local name=$1 url=$2 header=$3
+    shift 3
+    wrk -t"$THREADS" -c"$CONNS" -d2s -H "$header" "$url" >/dev/null # warm-up
+    local t0 t1 out reqs rps p99 cpu
+    t0=$(ticks "$@")
+    out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" --latency -H "$header" "$url")
+    t1=$(ticks "$@")
+    reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+    p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+    if grep -q 'Non-2xx' <<<"$out"; then
+        echo "$name: non-2xx answers:" >&2
+        echo "$out" >&2
+        exit 1
+    fi
+    cpu=$(python3 -c "print(f'{($t1 - $t0) / $(getconf CLK_TCK) * 1e6 / $reqs:.1f}')")
+    RESULTS+=("$(printf '%-34s %10s req/s  p99 %8s  proxy CPU %6s us/req' "$name" "$rps" "$p99" "$cpu")")
+}
+
+check_status "http://127.0.0.1:18080$PATH_Q"
+check_status "https://127.0.0.1:18443$PATH_Q"
+check_status "https://127.0.0.1:18006$PATH_Q" "$AUTH"
+
+measure "bare upstream (upstream CPU)" "http://127.0.0.1:18080$PATH_Q" "X-Nothing: 1" "$UP_PID"
+# shellcheck disable=SC2086
+measure "nginx TLS proxy, no auth" "https://127.0.0.1:18443$PATH_Q" "X-Nothing: 1" $NGINX_WORKERS
+measure "aclgate TLS + token, 1 worker" "https://127.0.0.1:18006$PATH_Q" "$AUTH" "$GW1"
+kill "$GW1"
+start_gateway 2 18007
+check_status "https://127.0.0.1:18007$PATH_Q" "$AUTH"
+measure "aclgate TLS + token, 2 workers" "https://127.0.0.1:18007$PATH_Q" "$AUTH" "$GW_PID"
+
+echo
+echo "wrk -t$THREADS -c$CONNS -d${DUR}s keep-alive, 1 KiB response body, $(nproc) cores"
+printf '%s\n' "${RESULTS[@]}"
