@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
+use http::HeaderName;
 use rustls::sign::CertifiedKey;
 use tokio::sync::watch;
 
@@ -26,6 +27,8 @@ pub enum LoadError {
     Read { file: String, message: String },
     #[error("policy: {0}")]
     Policy(String),
+    #[error("invalid identity header name `{0}`")]
+    Config(String),
     #[error("tls: `{file}`: {message}")]
     Tls { file: String, message: String },
 }
@@ -49,6 +52,8 @@ pub struct Snapshot {
     pub tls: Arc<CertifiedKey>,
     /// Lines the lenient readers skipped, as `file:line: message`.
     pub warnings: Vec<String>,
+    /// `auth.identity_header`, parsed once.
+    pub identity_header: HeaderName,
 }
 
 /// The read side: cheap to clone, one per task.
@@ -73,6 +78,8 @@ impl Snapshot {
             RouteTable::load(&config.policies).map_err(|e| LoadError::Policy(e.to_string()))?;
         let tls = crate::server::tls::load_certified_key(&config.tls.cert, &config.tls.key)?;
         let engine = Engine::build(&user_cfg);
+        let identity_header = HeaderName::from_bytes(config.auth.identity_header.as_bytes())
+            .map_err(|_| LoadError::Config(config.auth.identity_header.clone()))?;
         Ok(Snapshot {
             generation,
             config,
@@ -82,6 +89,7 @@ impl Snapshot {
             routes,
             tls: Arc::new(tls),
             warnings,
+            identity_header,
         })
     }
 

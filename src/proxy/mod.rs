@@ -6,15 +6,17 @@ mod path;
 mod response;
 mod upstream;
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{HeaderName, Method, Request, Response, header};
+use http::{Method, Request, Response, header};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
-use crate::auth::{self, Authenticated, Credential};
+use crate::auth::{self, Credential};
+use crate::identity::Authid;
 use crate::interim::policy::{self, Access, Caller, EvalContext, Params};
 use crate::observe::{AccessEvent, RequestLabels};
 use crate::snapshot::{Snapshot, SnapshotReader, now};
@@ -47,11 +49,12 @@ pub struct ConnInfo {
 }
 
 /// What the pipeline learned, for the access log.
+/// Borrowed from the request's snapshot where possible, so tracing costs no allocation.
 #[derive(Default)]
-struct Trace {
-    authid: Option<String>,
-    route: Option<String>,
-    reason: Option<String>,
+struct Trace<'s> {
+    authid: Option<Authid>,
+    route: Option<&'s str>,
+    reason: Option<Cow<'static, str>>,
     decided: Option<Duration>,
 }
 
@@ -91,7 +94,7 @@ pub async fn handle(gw: &Gateway, conn: ConnInfo, req: Request<Incoming>) -> Res
             }
             let decision = e.decision();
             if trace.reason.is_none() {
-                trace.reason = Some(e.to_string());
+                trace.reason = Some(Cow::Owned(e.to_string()));
             }
             (e.into_response(), decision)
         }
@@ -105,10 +108,10 @@ pub async fn handle(gw: &Gateway, conn: ConnInfo, req: Request<Incoming>) -> Res
         .get_or_create(&RequestLabels { decision, status })
         .inc();
     AccessEvent {
-        authid: trace.authid.as_deref().unwrap_or("-"),
+        authid: trace.authid.as_ref().map_or("-", Authid::as_str),
         method: method.as_str(),
         path: &path,
-        route: trace.route.as_deref().unwrap_or("-"),
+        route: trace.route.unwrap_or("-"),
         decision,
         reason: trace.reason.as_deref().unwrap_or("-"),
         status,
@@ -118,12 +121,12 @@ pub async fn handle(gw: &Gateway, conn: ConnInfo, req: Request<Incoming>) -> Res
     resp
 }
 
-async fn pipeline(
+async fn pipeline<'s>(
     gw: &Gateway,
-    snapshot: &Snapshot,
+    snapshot: &'s Snapshot,
     conn: ConnInfo,
     req: Request<Incoming>,
-    trace: &mut Trace,
+    trace: &mut Trace<'s>,
 ) -> Result<Response<Body>, ProxyError> {
     let start = Instant::now();
     // HTTP/1 counts lines while parsing; HTTP/2 only bounds the header bytes, so count here.
@@ -133,7 +136,7 @@ async fn pipeline(
     let path = path::normalise(req.uri().path()).map_err(ProxyError::BadPath)?;
     let found = snapshot.routes.find(req.method().as_str(), &path);
     if let Some(m) = &found {
-        trace.route = Some(m.route.source.clone());
+        trace.route = Some(&m.route.source);
     }
     let credential = Credential::extract(req.headers());
 
@@ -143,7 +146,7 @@ async fn pipeline(
     let world = found
         .as_ref()
         .is_some_and(|m| matches!(m.route.access, Access::World));
-    let caller: Option<Authenticated> = if world {
+    let via_token = if world {
         None
     } else {
         let authed = match auth::authenticate(snapshot, &credential, now()) {
@@ -151,8 +154,8 @@ async fn pipeline(
             Err(auth::AuthError::NoCredentials) => return Err(ProxyError::NoTicket),
             Err(e) => return Err(ProxyError::AuthFailed(e)),
         };
-        trace.authid = Some(authed.authid.to_string());
-        Some(authed)
+        trace.authid = Some(authed.authid);
+        Some(authed.via_token)
     };
     let Some(found) = found else {
         return Err(ProxyError::RouteNotFound);
@@ -180,42 +183,42 @@ async fn pipeline(
     };
     let mut req = Request::from_parts(parts, body);
 
-    match &caller {
-        None => {
+    match (via_token, &trace.authid) {
+        (None, _) => {
             if matches!(credential, Credential::Token { .. }) && !route.allowtoken {
                 let d = format!(
                     "Permission check failed (URI '{path}' not available with API token, need proper ticket."
                 );
                 return Err(ProxyError::Forbidden(d));
             }
-            trace.reason = Some("world".to_owned());
+            trace.reason = Some(Cow::Borrowed("world"));
         }
-        Some(c) => {
+        (Some(via_token), Some(authid)) => {
             let ctx = EvalContext {
                 engine: &snapshot.engine,
                 users: &snapshot.user_cfg,
             };
-            let who = Caller {
-                authid: &c.authid,
-                via_token: c.via_token,
-            };
+            let who = Caller { authid, via_token };
             let decision = policy::eval(route, &who, &params, &ctx);
-            trace.reason = Some(decision.reason.to_string());
             if !decision.allow {
                 trace.decided = Some(start.elapsed());
-                return Err(ProxyError::Forbidden(decision.reason.to_string()));
+                let message = decision.reason.to_string();
+                trace.reason = Some(Cow::Owned(message.clone()));
+                return Err(ProxyError::Forbidden(message));
             }
+            trace.reason = Some(Cow::Borrowed("allowed"));
         }
+        // Authenticated but no identity recorded: cannot happen; fail closed all the same.
+        (Some(_), None) => return Err(ProxyError::AuthFailed(auth::AuthError::Malformed)),
     }
     trace.decided = Some(start.elapsed());
 
     let client_upgrade = forward::is_upgrade(&req).then(|| hyper::upgrade::on(&mut req));
-    let identity_header = identity_header(snapshot);
     let ctx = ForwardContext {
-        authid: trace.authid.as_deref(),
+        authid: trace.authid.as_ref().map(Authid::as_str),
         peer: conn.peer,
         tls: conn.tls,
-        identity_header: &identity_header,
+        identity_header: &snapshot.identity_header,
         strip_credentials: snapshot.config.auth.strip_credentials,
     };
     forward::forward(
@@ -247,10 +250,4 @@ async fn read_body(
         }
         Err(_) => Err(ProxyError::BodyRead),
     }
-}
-
-fn identity_header(snapshot: &Snapshot) -> HeaderName {
-    // Validated at config load; the fallback only guards against a hand-built config.
-    HeaderName::from_bytes(snapshot.config.auth.identity_header.as_bytes())
-        .unwrap_or(HeaderName::from_static("x-aclgate-authid"))
 }
