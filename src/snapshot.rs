@@ -198,3 +198,56 @@ pub fn now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_expiring_soon_table() {
+        let now = 1_000_000;
+        let day = 24 * 3600;
+        // (user enable, user expire, token expire, counted)
+        let cases = [
+            (true, 0, 0, false),
+            (true, 0, now + day, true),
+            (true, 0, now + 8 * day, false),
+            (true, now + day, 0, true),
+            (true, now + 30 * day, now + 2 * day, true),
+            (true, now + 2 * day, now + 30 * day, true),
+            (true, 0, now - 1, false),
+            (false, 0, now + day, false),
+        ];
+        for (enable, user_expire, token_expire, want) in cases {
+            let text = format!(
+                "user:joe@pve:{}:{user_expire}:::::\ntoken:joe@pve!t1:{token_expire}:1::\n",
+                u8::from(enable)
+            );
+            let (user_cfg, _) = UserConfig::parse(&text);
+            let snapshot = Snapshot {
+                generation: 1,
+                config: Arc::new(GatewayConfig::default()),
+                engine: Engine::build(&user_cfg),
+                user_cfg,
+                tokens: TokenShadow::default(),
+                routes: RouteTable::default(),
+                tls: Arc::new(test_key()),
+                warnings: Vec::new(),
+                identity_header: HeaderName::from_static("x-aclgate-authid"),
+            };
+            assert_eq!(
+                snapshot.tokens_expiring_soon(now) == 1,
+                want,
+                "enable={enable} user_expire={user_expire} token_expire={token_expire}"
+            );
+        }
+    }
+
+    fn test_key() -> CertifiedKey {
+        let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let der =
+            rustls::pki_types::PrivateKeyDer::try_from(generated.key_pair.serialize_der()).unwrap();
+        let signer = rustls::crypto::ring::sign::any_supported_type(&der).unwrap();
+        CertifiedKey::new(vec![generated.cert.der().clone()], signer)
+    }
+}

@@ -62,7 +62,8 @@ pub fn serve(args: ServeArgs, state_dir: Option<PathBuf>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(config.log_format);
+    // Flushed when dropped at the end of `serve`.
+    let _log_guard = init_logging(config.log_format);
     let runtime = if config.worker_threads == 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -210,15 +211,18 @@ async fn shutdown_signal() {
     }
 }
 
-fn init_logging(format: LogFormat) {
+/// Log to stderr through a writer thread, so a request never waits for a `write` syscall.
+fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
     let filter = tracing_subscriber::EnvFilter::try_from_env("ACLGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     // A subscriber set by the caller (e.g. main) wins.
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
+    guard
 }
