@@ -28,6 +28,8 @@ pub fn is_builtin_role(name: &str) -> bool {
 /// A privilege category with its four tiers (spec §3.2); role sets derive from these.
 struct Category {
     name: &'static str,
+    /// Privileges only root-level roles (Administrator) hold; kept to document Proxmox's tiers.
+    #[cfg_attr(not(test), expect(dead_code, reason = "read by the tier test only"))]
     root: &'static [&'static str],
     admin: &'static [&'static str],
     user: &'static [&'static str],
