@@ -1,5 +1,7 @@
 //! The `aclgate` command line. (Being written.)
 
+pub mod policy;
+
 use std::ffi::OsString;
 use std::process::ExitCode;
 
