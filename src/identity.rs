@@ -132,16 +132,17 @@ impl Userid {
 impl FromStr for Userid {
     type Err = IdError;
     fn from_str(s: &str) -> Result<Self, IdError> {
-        let at = s.rfind('@').ok_or_else(|| IdError::Userid(s.to_owned()))?;
-        let (name, realm) = (&s[..at], &s[at + 1..]);
-        if !is_user_name(name) || !is_realm_like(realm) {
-            return Err(IdError::Userid(s.to_owned()));
-        }
+        // Length first, as Proxmox's verify_username reports it.
         if s.len() < 3 {
             return Err(IdError::UseridTooShort(s.to_owned()));
         }
         if s.len() > 64 {
             return Err(IdError::UseridTooLong(s.to_owned(), s.len()));
+        }
+        let at = s.rfind('@').ok_or_else(|| IdError::Userid(s.to_owned()))?;
+        let (name, realm) = (&s[..at], &s[at + 1..]);
+        if !is_user_name(name) || !is_realm_like(realm) {
+            return Err(IdError::Userid(s.to_owned()));
         }
         Ok(Userid {
             text: s.to_owned(),
@@ -444,7 +445,7 @@ mod tests {
             "x@pve!t@pam".parse::<Authid>(),
             Ok(Authid::User(_))
         ));
-        assert!(!"root@pam!t".parse::<Authid>().unwrap().is_root());
+        assert!(!"root@pam!tk".parse::<Authid>().unwrap().is_root());
         assert!("root@pam".parse::<Authid>().unwrap().is_root());
     }
 
