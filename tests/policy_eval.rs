@@ -30,7 +30,14 @@ fn fixture() -> Fixture {
 
 /// One request: `authid` calls `method path?query` with a form `body`; `want` is `Ok(())` for
 /// allow or `Err(message)` for deny with Proxmox's message.
-fn check(f: &Fixture, authid: &str, method: &str, target: &str, body: &str, want: Result<(), &str>) {
+fn check(
+    f: &Fixture,
+    authid: &str,
+    method: &str,
+    target: &str,
+    body: &str,
+    want: Result<(), &str>,
+) {
     let id: Authid = authid.parse().unwrap_or_else(|e| panic!("{authid}: {e}"));
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let full = format!("/api2/json{path}");
@@ -54,7 +61,11 @@ fn check(f: &Fixture, authid: &str, method: &str, target: &str, body: &str, want
         users: &f.users,
     };
     let d = eval(m.route, &caller, &params, &ctx);
-    let got = if d.allow { Ok(()) } else { Err(d.reason.to_string()) };
+    let got = if d.allow {
+        Ok(())
+    } else {
+        Err(d.reason.to_string())
+    };
     assert_eq!(
         got.as_ref().map(|_| ()).map_err(String::as_str),
         want,
@@ -74,31 +85,87 @@ fn world_all_root_only_and_root() {
     check(&f, "alice@pve!priv", "GET", "/version", "", Ok(()));
     // user: all wins over the check next to it, as in Proxmox.
     check(&f, "alice@pve", "GET", "/cluster/options", "", Ok(()));
-    check(&f, "alice@pve", "POST", "/cluster/config", "", Err(ROOT_ONLY));
+    check(
+        &f,
+        "alice@pve",
+        "POST",
+        "/cluster/config",
+        "",
+        Err(ROOT_ONLY),
+    );
     check(&f, "root@pam", "POST", "/cluster/config", "", Ok(()));
-    check(&f, "root@pam", "GET", "/nodes/n1/qemu/999/status/current", "", Ok(()));
+    check(
+        &f,
+        "root@pam",
+        "GET",
+        "/nodes/n1/qemu/999/status/current",
+        "",
+        Ok(()),
+    );
     // root's token is not root: root-only routes refuse it, privileges still come from root.
-    check(&f, "root@pam!auto", "POST", "/cluster/config", "", Err(ROOT_ONLY));
-    check(&f, "root@pam!auto", "GET", "/nodes/n1/qemu/999/status/current", "", Ok(()));
-    check(&f, "root@pam!auto", "GET", "/access/users/bob@pve", "", Ok(()));
+    check(
+        &f,
+        "root@pam!auto",
+        "POST",
+        "/cluster/config",
+        "",
+        Err(ROOT_ONLY),
+    );
+    check(
+        &f,
+        "root@pam!auto",
+        "GET",
+        "/nodes/n1/qemu/999/status/current",
+        "",
+        Ok(()),
+    );
+    check(
+        &f,
+        "root@pam!auto",
+        "GET",
+        "/access/users/bob@pve",
+        "",
+        Ok(()),
+    );
 }
 
 #[test]
 fn allowtoken_false() {
     let f = fixture();
     let msg = "Permission check failed (URI '/access/tfa/root@pam' not available with API token, need proper ticket.\n)";
-    check(&f, "root@pam!auto", "POST", "/access/tfa/root@pam", "", Err(msg));
+    check(
+        &f,
+        "root@pam!auto",
+        "POST",
+        "/access/tfa/root@pam",
+        "",
+        Err(msg),
+    );
     check(&f, "root@pam", "POST", "/access/tfa/root@pam", "", Ok(()));
     check(&f, "alice@pve", "POST", "/access/tfa/alice@pve", "", Ok(()));
     let msg = "Permission check failed (URI '/access/tfa/alice@pve' not available with API token, need proper ticket.\n)";
-    check(&f, "alice@pve!full", "POST", "/access/tfa/alice@pve", "", Err(msg));
+    check(
+        &f,
+        "alice@pve!full",
+        "POST",
+        "/access/tfa/alice@pve",
+        "",
+        Err(msg),
+    );
 }
 
 #[test]
 fn perm_all_any_and_tokens() {
     let f = fixture();
     let status = "/nodes/n1/qemu/100/status";
-    check(&f, "alice@pve", "GET", &format!("{status}/current"), "", Ok(()));
+    check(
+        &f,
+        "alice@pve",
+        "GET",
+        &format!("{status}/current"),
+        "",
+        Ok(()),
+    );
     check(
         &f,
         "alice@pve",
@@ -108,7 +175,14 @@ fn perm_all_any_and_tokens() {
         Err("Permission check failed (/vms/101, VM.Audit)"),
     );
     // privsep token: own PVEAuditor ∩ owner's PVEVMUser.
-    check(&f, "alice@pve!priv", "GET", &format!("{status}/current"), "", Ok(()));
+    check(
+        &f,
+        "alice@pve!priv",
+        "GET",
+        &format!("{status}/current"),
+        "",
+        Ok(()),
+    );
     check(
         &f,
         "alice@pve!priv",
@@ -117,7 +191,14 @@ fn perm_all_any_and_tokens() {
         "",
         Err("Permission check failed (/vms/100, VM.PowerMgmt)"),
     );
-    check(&f, "alice@pve!full", "POST", &format!("{status}/start"), "", Ok(()));
+    check(
+        &f,
+        "alice@pve!full",
+        "POST",
+        &format!("{status}/start"),
+        "",
+        Ok(()),
+    );
     check(
         &f,
         "alice@pve!nope",
@@ -143,10 +224,24 @@ fn and_or_require_param() {
     let f = fixture();
     let clone = "/nodes/n1/qemu/100/clone";
     check(&f, "cloner@pve", "POST", clone, "newid=400", Ok(()));
-    check(&f, "cloner@pve", "POST", clone, "newid=500&pool=devpool", Ok(()));
+    check(
+        &f,
+        "cloner@pve",
+        "POST",
+        clone,
+        "newid=500&pool=devpool",
+        Ok(()),
+    );
     check(&f, "cloner@pve", "POST", clone, "newid=500", Err(FAILED));
     check(&f, "cloner@pve", "POST", clone, "pool=devpool", Ok(()));
-    check(&f, "cloner@pve", "POST", &format!("{clone}?newid=400"), "", Ok(()));
+    check(
+        &f,
+        "cloner@pve",
+        "POST",
+        &format!("{clone}?newid=400"),
+        "",
+        Ok(()),
+    );
     check(
         &f,
         "cloner@pve",
@@ -155,7 +250,14 @@ fn and_or_require_param() {
         "newid=400",
         Err("Permission check failed (/vms/101, VM.Clone)"),
     );
-    check(&f, "pooladm@pve", "DELETE", "/pools?poolid=devpool", "", Ok(()));
+    check(
+        &f,
+        "pooladm@pve",
+        "DELETE",
+        "/pools?poolid=devpool",
+        "",
+        Ok(()),
+    );
     check(
         &f,
         "pooladm@pve",
@@ -193,7 +295,14 @@ fn userid_param_and_userid_group_create() {
         "userid=new@pve",
         Err("Permission check failed (/access/groups, User.Modify)"),
     );
-    check(&f, "helpdesk@pve", "POST", "/access/users", "userid=new@pve&groups=staff", Ok(()));
+    check(
+        &f,
+        "helpdesk@pve",
+        "POST",
+        "/access/users",
+        "userid=new@pve&groups=staff",
+        Ok(()),
+    );
     check(
         &f,
         "helpdesk@pve",
@@ -211,19 +320,68 @@ fn userid_param_and_userid_group_create() {
         Err("Permission check failed (/access/realm/ldap, Realm.AllocateUser)"),
     );
     // userid-param self, inside or(self, and(Realm.AllocateUser, userid-group)).
-    check(&f, "bob@pve", "PUT", "/access/password", "userid=bob@pve", Ok(()));
-    check(&f, "bob@pve", "PUT", "/access/password", "userid=carol@pve", Err(FAILED));
-    check(&f, "helpdesk@pve", "PUT", "/access/password", "userid=carol@pve", Ok(()));
-    check(&f, "alice@pve", "PUT", "/access/password", "userid=nobody", Err(FAILED));
+    check(
+        &f,
+        "bob@pve",
+        "PUT",
+        "/access/password",
+        "userid=bob@pve",
+        Ok(()),
+    );
+    check(
+        &f,
+        "bob@pve",
+        "PUT",
+        "/access/password",
+        "userid=carol@pve",
+        Err(FAILED),
+    );
+    check(
+        &f,
+        "helpdesk@pve",
+        "PUT",
+        "/access/password",
+        "userid=carol@pve",
+        Ok(()),
+    );
+    check(
+        &f,
+        "alice@pve",
+        "PUT",
+        "/access/password",
+        "userid=nobody",
+        Err(FAILED),
+    );
     check(&f, "alice@pve", "PUT", "/access/password", "", Err(FAILED));
 }
 
 #[test]
 fn userid_group_global_delegated_update() {
     let f = fixture();
-    check(&f, "uadmin@pve", "GET", "/access/users/dave@ldap", "", Ok(()));
-    check(&f, "helpdesk@pve", "GET", "/access/users/bob@pve", "", Ok(()));
-    check(&f, "helpdesk@pve", "GET", "/access/users/dave@ldap", "", Err(FAILED));
+    check(
+        &f,
+        "uadmin@pve",
+        "GET",
+        "/access/users/dave@ldap",
+        "",
+        Ok(()),
+    );
+    check(
+        &f,
+        "helpdesk@pve",
+        "GET",
+        "/access/users/bob@pve",
+        "",
+        Ok(()),
+    );
+    check(
+        &f,
+        "helpdesk@pve",
+        "GET",
+        "/access/users/dave@ldap",
+        "",
+        Err(FAILED),
+    );
     check(
         &f,
         "helpdesk@pve",
@@ -232,7 +390,14 @@ fn userid_group_global_delegated_update() {
         "",
         Err("no such user ('ghost@pve')"),
     );
-    check(&f, "helpdesk@pve", "PUT", "/access/users/bob@pve", "groups=staff", Ok(()));
+    check(
+        &f,
+        "helpdesk@pve",
+        "PUT",
+        "/access/users/bob@pve",
+        "groups=staff",
+        Ok(()),
+    );
     check(
         &f,
         "helpdesk@pve",
@@ -241,17 +406,59 @@ fn userid_group_global_delegated_update() {
         "comment=x",
         Err("Permission check failed (/access/groups, User.Modify)"),
     );
-    check(&f, "uadmin@pve", "PUT", "/access/users/bob@pve", "comment=x", Ok(()));
-    check(&f, "helpdesk@pve", "PUT", "/access/users/dave@ldap", "groups=staff", Err(FAILED));
-    check(&f, "radmin@pve", "DELETE", "/access/users/bob@pve", "", Err(FAILED));
-    check(&f, "helpdesk@pve", "DELETE", "/access/users/bob@pve", "", Ok(()));
+    check(
+        &f,
+        "uadmin@pve",
+        "PUT",
+        "/access/users/bob@pve",
+        "comment=x",
+        Ok(()),
+    );
+    check(
+        &f,
+        "helpdesk@pve",
+        "PUT",
+        "/access/users/dave@ldap",
+        "groups=staff",
+        Err(FAILED),
+    );
+    check(
+        &f,
+        "radmin@pve",
+        "DELETE",
+        "/access/users/bob@pve",
+        "",
+        Err(FAILED),
+    );
+    check(
+        &f,
+        "helpdesk@pve",
+        "DELETE",
+        "/access/users/bob@pve",
+        "",
+        Ok(()),
+    );
 }
 
 #[test]
 fn perm_modify() {
     let f = fixture();
-    check(&f, "vmowner@pve", "PUT", "/access/acl", "path=/vms/300", Ok(()));
-    check(&f, "vmowner@pve", "PUT", "/access/acl", "path=//vms//300/", Ok(()));
+    check(
+        &f,
+        "vmowner@pve",
+        "PUT",
+        "/access/acl",
+        "path=/vms/300",
+        Ok(()),
+    );
+    check(
+        &f,
+        "vmowner@pve",
+        "PUT",
+        "/access/acl",
+        "path=//vms//300/",
+        Ok(()),
+    );
     check(
         &f,
         "vmowner@pve",
@@ -268,7 +475,14 @@ fn perm_modify() {
         "path=/vms",
         Err("Permission check failed (/vms, Permissions.Modify)"),
     );
-    check(&f, "storeadm@pve", "PUT", "/access/acl", "path=/storage/local", Ok(()));
+    check(
+        &f,
+        "storeadm@pve",
+        "PUT",
+        "/access/acl",
+        "path=/storage/local",
+        Ok(()),
+    );
     check(
         &f,
         "storeadm@pve",
@@ -277,8 +491,22 @@ fn perm_modify() {
         "path=/storage/other",
         Err("Permission check failed (/storage/other, Permissions.Modify|Datastore.Allocate)"),
     );
-    check(&f, "pooladm@pve", "PUT", "/access/acl", "path=/pool/devpool", Ok(()));
-    check(&f, "permadm@pve", "PUT", "/access/acl", "path=/nodes/n1", Ok(()));
+    check(
+        &f,
+        "pooladm@pve",
+        "PUT",
+        "/access/acl",
+        "path=/pool/devpool",
+        Ok(()),
+    );
+    check(
+        &f,
+        "permadm@pve",
+        "PUT",
+        "/access/acl",
+        "path=/nodes/n1",
+        Ok(()),
+    );
     check(
         &f,
         "vmowner@pve",

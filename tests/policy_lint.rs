@@ -18,7 +18,10 @@ fn every_shipped_policy_loads() {
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
         .collect();
     files.sort();
-    assert!(files.len() >= 2, "expected pve.toml and example.toml, found {files:?}");
+    assert!(
+        files.len() >= 2,
+        "expected pve.toml and example.toml, found {files:?}"
+    );
     for f in &files {
         let table = RouteTable::load(std::slice::from_ref(f))
             .unwrap_or_else(|e| panic!("{} does not load: {e}", f.display()));
@@ -49,7 +52,11 @@ fn pve_policy_agrees_with_the_schema() {
 
     let path = policies_dir().join("pve.toml");
     let table = RouteTable::load(std::slice::from_ref(&path)).expect("pve.toml loads");
-    assert_eq!(table.len(), 649, "pve.toml must have one route per endpoint and method");
+    assert_eq!(
+        table.len(),
+        649,
+        "pve.toml must have one route per endpoint and method"
+    );
 
     let text = std::fs::read_to_string(&path).expect("pve.toml");
     let doc: toml::Table = text.parse().expect("pve.toml is TOML");
@@ -59,7 +66,11 @@ fn pve_policy_agrees_with_the_schema() {
     for r in doc["route"].as_array().expect("routes") {
         let r = r.as_table().expect("route table");
         let path = r["path"].as_str().expect("path");
-        let full = if path == "/" { prefix.to_owned() } else { format!("{prefix}{path}") };
+        let full = if path == "/" {
+            prefix.to_owned()
+        } else {
+            format!("{prefix}{path}")
+        };
         let key = (r["method"].as_str().expect("method").to_owned(), full);
         assert!(raw.insert(key.clone(), r).is_none(), "duplicate {key:?}");
     }
@@ -68,19 +79,29 @@ fn pve_policy_agrees_with_the_schema() {
         let method = e["method"].as_str().expect("method");
         let full = e["path"].as_str().expect("path");
         let key = (method.to_owned(), full.to_owned());
-        let r = raw.get(&key).unwrap_or_else(|| panic!("{key:?} missing from pve.toml"));
+        let r = raw
+            .get(&key)
+            .unwrap_or_else(|| panic!("{key:?} missing from pve.toml"));
         let perms = &e["permissions"];
         let want_check = perms.get("check").cloned();
         let got_check = r.get("check").map(to_json);
         assert_eq!(got_check, want_check, "check of {key:?}");
         let want_user = perms.get("user").and_then(|u| u.as_str());
-        assert_eq!(r.get("user").and_then(|u| u.as_str()), want_user, "user of {key:?}");
+        assert_eq!(
+            r.get("user").and_then(|u| u.as_str()),
+            want_user,
+            "user of {key:?}"
+        );
         let want_token = e["allowtoken"].as_i64() != Some(0);
-        let got_token = r.get("allowtoken").map_or(true, |v| v.as_bool().expect("bool"));
+        let got_token = r
+            .get("allowtoken")
+            .is_none_or(|v| v.as_bool().expect("bool"));
         assert_eq!(got_token, want_token, "allowtoken of {key:?}");
 
         // The compiled route agrees too: found at its own template, same access kind.
-        let m = table.find(method, full).unwrap_or_else(|| panic!("{key:?} not matched"));
+        let m = table
+            .find(method, full)
+            .unwrap_or_else(|| panic!("{key:?} not matched"));
         assert_eq!(m.route.template, full, "{key:?} matched another route");
         assert_eq!(m.route.allowtoken, want_token, "{key:?}");
         let kind = match (&m.route.access, perms.is_null()) {

@@ -81,10 +81,14 @@ impl Check {
     /// Compile a check from its array form.
     pub fn parse(v: &Value<'_>) -> Result<Check, CheckError> {
         let Value::List(items) = v else {
-            return Err(err("a check must be an array like [\"perm\", \"/\", [\"Sys.Audit\"]]"));
+            return Err(err(
+                "a check must be an array like [\"perm\", \"/\", [\"Sys.Audit\"]]",
+            ));
         };
         let Some(Value::Str(kind)) = items.first() else {
-            return Err(err("a check must start with its kind (perm, and, or, userid-param, userid-group, perm-modify)"));
+            return Err(err(
+                "a check must start with its kind (perm, and, or, userid-param, userid-group, perm-modify)",
+            ));
         };
         let args = &items[1..];
         match *kind {
@@ -93,7 +97,10 @@ impl Check {
                 if args.is_empty() {
                     return Err(err(format!("`{kind}` needs at least one sub-check")));
                 }
-                let subs = args.iter().map(Check::parse).collect::<Result<Vec<_>, _>>()?;
+                let subs = args
+                    .iter()
+                    .map(Check::parse)
+                    .collect::<Result<Vec<_>, _>>()?;
                 Ok(if *kind == "and" {
                     Check::And(subs.into())
                 } else {
@@ -198,7 +205,11 @@ impl fmt::Display for Check {
                 f.write_str("]")
             }
             Check::And(subs) | Check::Or(subs) => {
-                let kind = if matches!(self, Check::And(_)) { "and" } else { "or" };
+                let kind = if matches!(self, Check::And(_)) {
+                    "and"
+                } else {
+                    "or"
+                };
                 write!(f, "[\"{kind}\"")?;
                 for s in subs.iter() {
                     write!(f, ", {s}")?;
@@ -295,7 +306,9 @@ fn parse_perm(args: &[Value<'_>]) -> Result<Check, CheckError> {
 
 fn parse_privs(v: &Value<'_>) -> Result<(Box<[Privilege]>, PrivSet), CheckError> {
     let Value::List(items) = v else {
-        return Err(err("privileges must be a list of names like [\"VM.Audit\"]"));
+        return Err(err(
+            "privileges must be a list of names like [\"VM.Audit\"]",
+        ));
     };
     if items.is_empty() {
         return Err(err("the privilege list is empty"));
@@ -323,7 +336,8 @@ mod tests {
     use super::*;
 
     fn parse(json: &str) -> Result<Check, CheckError> {
-        let v: serde_json::Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{json}: {e}"));
+        let v: serde_json::Value =
+            serde_json::from_str(json).unwrap_or_else(|e| panic!("{json}: {e}"));
         Check::parse(&Value::from_json(&v))
     }
 
@@ -345,15 +359,27 @@ mod tests {
     #[test]
     fn refuses_malformed() {
         for (json, want) in [
-            (r#"["perm", "/", ["VM.Nope"]]"#, "unknown privilege `VM.Nope`"),
+            (
+                r#"["perm", "/", ["VM.Nope"]]"#,
+                "unknown privilege `VM.Nope`",
+            ),
             (r#"["perm", "/", []]"#, "the privilege list is empty"),
             (r#"["perm", "/"]"#, "`perm` needs"),
             (r#"["perm", "/", ["VM.Audit"], "any"]"#, "key/value"),
-            (r#"["perm", "/", ["VM.Audit"], "all", 1]"#, "unknown `perm` option `all`"),
+            (
+                r#"["perm", "/", ["VM.Audit"], "all", 1]"#,
+                "unknown `perm` option `all`",
+            ),
             (r#"["and"]"#, "at least one"),
-            (r#"["nand", ["perm", "/", ["VM.Audit"]]]"#, "unknown check kind `nand`"),
+            (
+                r#"["nand", ["perm", "/", ["VM.Audit"]]]"#,
+                "unknown check kind `nand`",
+            ),
             (r#"["userid-param", "other"]"#, "userid-param"),
-            (r#"["userid-group", ["User.Modify"], "groups_param", "x"]"#, "groups_param"),
+            (
+                r#"["userid-group", ["User.Modify"], "groups_param", "x"]"#,
+                "groups_param",
+            ),
             (r#"["perm-modify", "/a//b"]"#, "normalised"),
             (r#""perm""#, "must be an array"),
         ] {

@@ -71,7 +71,12 @@ pub enum Reason {
 
 /// Decide whether `caller` may call `route` with `params` (spec §5.1, in this order: allowtoken,
 /// world, root@pam, root-only, all, check).
-pub fn eval(route: &Route, caller: &Caller<'_>, params: &Params<'_>, ctx: &EvalContext<'_>) -> Decision {
+pub fn eval(
+    route: &Route,
+    caller: &Caller<'_>,
+    params: &Params<'_>,
+    ctx: &EvalContext<'_>,
+) -> Decision {
     let token = caller.via_token || caller.authid.is_token();
     // Checked before everything else, root's tokens included (spec §5.1 step 1).
     if token && !route.allowtoken {
@@ -205,11 +210,21 @@ impl<G: Fn(&str) -> PrivSet> Evaluator<'_, '_, G> {
     ) -> Result<(), Reason> {
         template
             .with_path(|n| self.params.get(n), f)
-            .unwrap_or_else(|name| Err(Reason::BadParam { name: name.to_owned() }))
+            .unwrap_or_else(|name| {
+                Err(Reason::BadParam {
+                    name: name.to_owned(),
+                })
+            })
     }
 
     /// `check` / `check_any` of Proxmox's RPC environment.
-    fn privs_on(&self, path: &str, privs: &[Privilege], set: PrivSet, any: bool) -> Result<(), Reason> {
+    fn privs_on(
+        &self,
+        path: &str,
+        privs: &[Privilege],
+        set: PrivSet,
+        any: bool,
+    ) -> Result<(), Reason> {
         let granted = (self.granted)(path);
         if any {
             if granted.intersects(set) {
@@ -231,7 +246,10 @@ impl<G: Fn(&str) -> PrivSet> Evaluator<'_, '_, G> {
 
     /// Permissions.Modify, or the allocate privilege of the object kind, on `path`.
     fn perm_modify(&self, path: &str) -> Result<(), Reason> {
-        let under = |prefix: &str| path.strip_prefix(prefix).is_some_and(|rest| !rest.is_empty());
+        let under = |prefix: &str| {
+            path.strip_prefix(prefix)
+                .is_some_and(|rest| !rest.is_empty())
+        };
         let mut privs = vec![known("Permissions.Modify")];
         if under("/storage/") {
             privs.push(known("Datastore.Allocate"));
@@ -244,7 +262,12 @@ impl<G: Fn(&str) -> PrivSet> Evaluator<'_, '_, G> {
         self.privs_on(path, &privs, set, true)
     }
 
-    fn userid_group(&self, privs: &[Privilege], set: PrivSet, groups_param: Option<GroupsParam>) -> Result<(), Reason> {
+    fn userid_group(
+        &self,
+        privs: &[Privilege],
+        set: PrivSet,
+        groups_param: Option<GroupsParam>,
+    ) -> Result<(), Reason> {
         let existing = groups_param != Some(GroupsParam::Create);
         let userid = if existing {
             Some(self.existing_userid()?)
@@ -294,7 +317,10 @@ impl<G: Fn(&str) -> PrivSet> Evaluator<'_, '_, G> {
 
     /// The `userid` parameter as a userid.
     fn userid(&self) -> Result<Userid, Reason> {
-        let raw = self.params.get("userid").ok_or(Reason::BadUserid { value: None })?;
+        let raw = self
+            .params
+            .get("userid")
+            .ok_or(Reason::BadUserid { value: None })?;
         raw.parse().map_err(|_| Reason::BadUserid {
             value: Some(raw.to_owned()),
         })
@@ -315,7 +341,10 @@ impl<G: Fn(&str) -> PrivSet> Evaluator<'_, '_, G> {
 // === helpers ===
 
 fn allow(reason: Reason) -> Decision {
-    Decision { allow: true, reason }
+    Decision {
+        allow: true,
+        reason,
+    }
 }
 
 fn deny(reason: Reason) -> Decision {

@@ -54,7 +54,9 @@ pub(crate) fn compile(name: &str, text: &str) -> Result<Vec<Route>, PolicyError>
             if !ok {
                 return Err(load(
                     at(p.span()),
-                    format!("prefix `{v}` must start with `/`, not end with `/` and hold no parameters"),
+                    format!(
+                        "prefix `{v}` must start with `/`, not end with `/` and hold no parameters"
+                    ),
                 ));
             }
             v.clone()
@@ -185,7 +187,9 @@ fn route_params(path: &str) -> Result<Vec<String>, String> {
     let mut names: Vec<String> = Vec::new();
     for comp in rest.split('/') {
         if comp.is_empty() {
-            return Err(format!("path `{path}` has an empty segment or a trailing `/`"));
+            return Err(format!(
+                "path `{path}` has an empty segment or a trailing `/`"
+            ));
         }
         if let Some(name) = whole_param(comp) {
             if names.iter().any(|n| n == name) {
@@ -204,7 +208,11 @@ fn route_params(path: &str) -> Result<Vec<String>, String> {
 /// 1-based line of a byte offset.
 pub(crate) fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 fn load(at: String, message: impl Into<String>) -> PolicyError {

@@ -115,7 +115,10 @@ fn toml_value(v: &serde_json::Value) -> Result<String, String> {
             .ok_or_else(|| format!("number `{n}` in a check is not an integer"))?
             .to_string(),
         serde_json::Value::Array(items) => {
-            let items = items.iter().map(toml_value).collect::<Result<Vec<_>, _>>()?;
+            let items = items
+                .iter()
+                .map(toml_value)
+                .collect::<Result<Vec<_>, _>>()?;
             format!("[{}]", items.join(", "))
         }
         other => return Err(format!("unexpected `{other}` in a check")),

@@ -119,7 +119,13 @@ impl RouteTable {
             let shape: String = r
                 .template
                 .split('/')
-                .map(|c| if template::whole_param(c).is_some() { "{}" } else { c })
+                .map(|c| {
+                    if template::whole_param(c).is_some() {
+                        "{}"
+                    } else {
+                        c
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join("/");
             if let Some(first) = shapes.insert((r.method, shape), &r.source) {

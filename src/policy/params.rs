@@ -78,13 +78,19 @@ impl<'r> Params<'r> {
             .unwrap_or("");
         let pairs = if media.eq_ignore_ascii_case("application/json") {
             decode_json(body)?
-        } else if media.is_empty() || media.eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        } else if media.is_empty()
+            || media.eq_ignore_ascii_case("application/x-www-form-urlencoded")
         {
             match std::str::from_utf8(body) {
                 Ok(text) => decode_urlencoded(text),
                 Err(_) => decode_urlencoded(&String::from_utf8_lossy(body))
                     .into_iter()
-                    .map(|(k, v)| (Cow::Owned(k.into_owned()), v.map(|v| Cow::Owned(v.into_owned()))))
+                    .map(|(k, v)| {
+                        (
+                            Cow::Owned(k.into_owned()),
+                            v.map(|v| Cow::Owned(v.into_owned())),
+                        )
+                    })
                     .collect(),
             }
         } else {

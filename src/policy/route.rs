@@ -66,7 +66,8 @@ impl Route {
     /// Whether the gateway must buffer the request body to evaluate this route: the method can
     /// carry a form or JSON body and the check reads a parameter that is not in the path.
     pub fn needs_body(&self) -> bool {
-        self.reads_request_params && matches!(self.method, Method::Post | Method::Put | Method::Patch)
+        self.reads_request_params
+            && matches!(self.method, Method::Post | Method::Put | Method::Patch)
     }
 
     /// The template without the file's prefix: what Proxmox calls the relative URI.

@@ -197,7 +197,15 @@ mod tests {
 
     #[test]
     fn bad_templates() {
-        for raw in ["vms", "/vms/", "//vms", "/vms/x{id}", "/vms/{}", "/vms/{a b}", "/a b"] {
+        for raw in [
+            "vms",
+            "/vms/",
+            "//vms",
+            "/vms/x{id}",
+            "/vms/{}",
+            "/vms/{a b}",
+            "/a b",
+        ] {
             assert!(Template::parse(raw).is_err(), "{raw} should be refused");
         }
         for raw in ["/", "/vms", "/vms/{vmid}", "{path}", "/pci/{pci-id}"] {
