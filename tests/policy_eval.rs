@@ -45,7 +45,7 @@ fn check(
         .table
         .find(method, &full)
         .unwrap_or_else(|| panic!("no route for {method} {full}"));
-    let mut params = Params::new(m.path_params.clone());
+    let mut params = Params::new(m.path_params);
     params.add_query(query).expect("query parses");
     if m.route.needs_body() {
         params

@@ -124,7 +124,7 @@ allowtoken = false
     let m = t.find("GET", "/api").expect("prefix root");
     assert_eq!(m.route.access, Access::All);
     let m = t.find("GET", "/api/items/42").expect("param route");
-    assert_eq!(m.path_params, [("id", "42")]);
+    assert_eq!(*m.path_params, [("id", "42")]);
     assert!(!m.route.needs_body());
     // Static segments win over parameters.
     let m = t.find("GET", "/api/items/special").expect("static route");
@@ -177,4 +177,10 @@ fn load_reads_files_and_names_them() {
     let e = RouteTable::load(std::slice::from_ref(&missing)).expect_err("missing file");
     assert!(e.to_string().contains("missing.toml"), "{e}");
     assert_eq!(RouteTable::load(&[a]).expect("a alone loads").len(), 1);
+}
+
+#[test]
+fn route_table_is_shareable() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send_sync::<RouteTable>();
 }

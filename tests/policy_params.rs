@@ -1,6 +1,6 @@
 //! Request parameters as checks see them (spec §5.2): path, body (form or JSON), query.
 
-use aclgate::policy::{ParamError, Params};
+use aclgate::policy::{ParamError, Params, PathParams};
 
 /// Build params from path params, a query and an optional (content type, body); then compare
 /// every `(name, value)` in `want`.
@@ -10,7 +10,7 @@ fn check(
     body: Option<(Option<&str>, &'static str)>,
     want: &[(&str, Option<&str>)],
 ) {
-    let mut p = Params::new(path.to_vec());
+    let mut p = Params::new(PathParams::from_slice(path).expect("few params"));
     p.add_query(query)
         .unwrap_or_else(|e| panic!("query `{query}`: {e}"));
     if let Some((ct, b)) = body {
@@ -32,7 +32,7 @@ fn check_err(
     body: Option<(Option<&str>, &'static str)>,
     want: ParamError,
 ) {
-    let mut p = Params::new(path.to_vec());
+    let mut p = Params::new(PathParams::from_slice(path).expect("few params"));
     let got = p.add_query(query).and_then(|()| match body {
         Some((ct, b)) => p.add_body(ct, b.as_bytes()),
         None => Ok(()),

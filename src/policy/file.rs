@@ -196,6 +196,12 @@ fn route_params(path: &str) -> Result<Vec<String>, String> {
                 return Err(format!("path `{path}` uses `{{{name}}}` twice"));
             }
             names.push(name.to_owned());
+            if names.len() > super::path_params::MAX_PATH_PARAMS {
+                return Err(format!(
+                    "path `{path}` has more than {} parameters",
+                    super::path_params::MAX_PATH_PARAMS
+                ));
+            }
         } else if comp.contains(['{', '}', '*']) || comp == "." || comp == ".." {
             return Err(format!(
                 "path `{path}`: segment `{comp}` must be a plain name or a whole `{{param}}`"

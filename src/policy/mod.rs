@@ -11,6 +11,7 @@ mod eval;
 mod file;
 mod import;
 mod params;
+mod path_params;
 mod route;
 mod template;
 
@@ -21,6 +22,7 @@ pub use check::{Check, GroupsParam};
 pub use eval::{Caller, Decision, EvalContext, Reason, eval};
 pub use import::import_pve;
 pub use params::{ParamError, Params};
+pub use path_params::{MAX_PATH_PARAMS, PathParams};
 pub use route::{Access, Method, Route};
 pub use template::Template;
 
@@ -55,7 +57,7 @@ pub struct RouteMatch<'a, 'p> {
     /// The route.
     pub route: &'a Route,
     /// The values of the template's `{param}` segments, as (name, value), in path order.
-    pub path_params: Vec<(&'a str, &'p str)>,
+    pub path_params: PathParams<'a, 'p>,
 }
 
 // === impl RouteTable ===
@@ -90,8 +92,13 @@ impl RouteTable {
         let method: Method = method.parse().ok()?;
         let m = self.routers[method.index()].at(path).ok()?;
         let route = &self.routes[*m.value as usize];
-        let mut path_params = Vec::with_capacity(m.params.len());
-        path_params.extend(m.params.iter());
+        let mut path_params = PathParams::new();
+        for (name, value) in m.params.iter() {
+            // Load refuses routes with more parameters than fit; fail closed all the same.
+            if !path_params.push(name, value) {
+                return None;
+            }
+        }
         Some(RouteMatch { route, path_params })
     }
 

@@ -15,6 +15,8 @@
 
 use std::borrow::Cow;
 
+use super::path_params::PathParams;
+
 /// A request that cannot be evaluated because its parameters are malformed (HTTP 400/415).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParamError {
@@ -33,7 +35,7 @@ pub enum ParamError {
 #[derive(Debug, Clone, Default)]
 pub struct Params<'r> {
     /// Path parameters (name, value), from the matched route.
-    path: Vec<(&'r str, &'r str)>,
+    path: PathParams<'r, 'r>,
     /// Body and query parameters after merging.
     extra: Vec<Entry<'r>>,
 }
@@ -52,7 +54,7 @@ type Pair<'r> = (Cow<'r, str>, Option<Cow<'r, str>>);
 
 impl<'r> Params<'r> {
     /// Start from the path parameters of a [`super::RouteMatch`].
-    pub fn new(path_params: Vec<(&'r str, &'r str)>) -> Params<'r> {
+    pub fn new(path_params: PathParams<'r, 'r>) -> Params<'r> {
         Params {
             path: path_params,
             extra: Vec::new(),
@@ -112,7 +114,7 @@ impl<'r> Params<'r> {
 
     /// The value of a path parameter.
     pub fn path_param(&self, name: &str) -> Option<&str> {
-        self.path.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+        self.path.get(name)
     }
 
     fn merge(&mut self, pairs: Vec<Pair<'r>>, from_query: bool) -> Result<(), ParamError> {

@@ -111,21 +111,60 @@ impl Template {
                 Ok(f(path.as_str()))
             }
             parts => {
-                let mut out = String::with_capacity(self.raw.len() + 16);
+                let mut out = StackStr::new();
                 for part in parts {
                     match part {
-                        Part::Lit(lit) => out.push_str(lit),
+                        Part::Lit(lit) => out.push(lit),
                         Part::Param(name) => {
                             let value = lookup(name).ok_or(&**name)?;
                             if !is_component(value) {
                                 return Err(name);
                             }
-                            out.push_str(value);
+                            out.push(value);
                         }
                     }
                 }
-                Ok(f(&out))
+                Ok(f(out.as_str()))
             }
+        }
+    }
+}
+
+/// A string built on the stack, spilling to the heap only for unusually long paths.
+struct StackStr {
+    buf: [u8; 160],
+    len: usize,
+    spill: Option<String>,
+}
+
+impl StackStr {
+    fn new() -> Self {
+        StackStr {
+            buf: [0; 160],
+            len: 0,
+            spill: None,
+        }
+    }
+
+    fn push(&mut self, s: &str) {
+        if let Some(heap) = &mut self.spill {
+            heap.push_str(s);
+        } else if let Some(dst) = self.buf.get_mut(self.len..self.len + s.len()) {
+            dst.copy_from_slice(s.as_bytes());
+            self.len += s.len();
+        } else {
+            let mut heap = String::with_capacity(self.len + s.len() + 32);
+            heap.push_str(self.as_str());
+            heap.push_str(s);
+            self.spill = Some(heap);
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match &self.spill {
+            Some(heap) => heap,
+            // INVARIANT: `buf[..len]` is a concatenation of whole `&str`s, so valid UTF-8.
+            None => std::str::from_utf8(&self.buf[..self.len]).expect("concatenated str is UTF-8"),
         }
     }
 }
@@ -189,6 +228,9 @@ mod tests {
             &[("zone", "z"), ("vnet", "v")],
             Ok("/sdn/zones/z/v"),
         );
+        let long = "x".repeat(300);
+        let want = format!("/vms/{long}/a/{long}");
+        check("/vms/{v}/a/{w}", &[("v", &long), ("w", &long)], Ok(&want));
         check("{path}", &[("path", "//vms//100/")], Ok("/vms/100"));
         check("{path}", &[("path", "/")], Ok("/"));
         check("{path}", &[("path", "")], Err("path"));
