@@ -46,14 +46,42 @@ impl AclPath {
     }
 
     /// The components after the root (`/vms/100` → `vms`, `100`; `/` → none).
-    pub fn components(&self) -> impl Iterator<Item = &str> {
+    pub fn components(&self) -> Components<'_> {
         components(&self.0)
     }
 }
 
 /// The non-empty components of a path string.
-pub fn components(path: &str) -> impl Iterator<Item = &str> {
-    path.split('/').filter(|c| !c.is_empty())
+pub fn components(path: &str) -> Components<'_> {
+    Components { rest: path }
+}
+
+/// Iterator over the non-empty `/`-separated components of a path.
+///
+/// Hand-written because it runs on every permission query: the generic `split` + `filter`
+/// cost several hundred instructions per short path.
+#[derive(Debug, Clone)]
+pub struct Components<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Components<'a> {
+    /// Whether no component is left.
+    pub fn is_done(&self) -> bool {
+        self.rest.bytes().all(|b| b == b'/')
+    }
+}
+
+impl<'a> Iterator for Components<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let start = self.rest.bytes().position(|b| b != b'/')?;
+        let tail = &self.rest[start..];
+        let len = tail.bytes().position(|b| b == b'/').unwrap_or(tail.len());
+        self.rest = &tail[len..];
+        Some(&tail[..len])
+    }
 }
 
 impl Ord for AclPath {
@@ -99,6 +127,17 @@ mod tests {
         check("/vms/1 0", None);
         check("/vms/ü", None);
         check("/sdn/zones/z1", Some("/sdn/zones/z1"));
+    }
+
+    #[test]
+    fn components_skip_empty() {
+        let got: Vec<_> = components("//vms///100/").collect();
+        assert_eq!(got, ["vms", "100"]);
+        assert_eq!(components("/").next(), None);
+        let mut c = components("/a//");
+        assert!(!c.is_done());
+        c.next();
+        assert!(c.is_done());
     }
 
     #[test]

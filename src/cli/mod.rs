@@ -1,11 +1,249 @@
-//! The `aclgate` command line. (Being written.)
+//! The `aclgate` command line: `import-pve` and the pveum-compatible management commands
+//! (`user`, `user token`, `group`, `role`, `acl`, `pool` and pveum's aliases).
+//!
+//! Like pveum, options may be written `-name` as well as `--name`, and any unambiguous prefix
+//! of an option works (`-user` for `--users`), so Proxmox documentation examples run verbatim.
+//! Every change goes through [`StateDir::modify`]: lock, re-read, validate, write atomically;
+//! bad input gets a message on stderr, a non-zero exit and no change.
+
+mod acl;
+mod group;
+mod import;
+mod output;
+mod permissions;
+mod pool;
+mod role;
+mod table;
+mod token;
+mod user;
+mod value;
 
 pub mod policy;
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::config::{StateDir, StateError};
+use output::{FormatArgs, Printer};
+
 /// Run the command line given by `args` (including the program name).
-pub fn run(_args: Vec<OsString>) -> ExitCode {
-    ExitCode::SUCCESS
+pub fn run(args: Vec<OsString>) -> ExitCode {
+    init_tracing();
+    let command = with_prefix_inference(Cli::command());
+    let matches = match command.try_get_matches_from(pveum_style(args)) {
+        Ok(m) => m,
+        Err(e) => {
+            // Help and version go to stdout with success; usage errors to stderr.
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(2);
+        }
+    };
+    let ctx = Ctx {
+        state: StateDir::new(cli.state_dir),
+        out: Printer::new(cli.format),
+    };
+    match dispatch(cli.command, &ctx) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            // pveum dies with Perl's exit code 255.
+            ExitCode::from(255)
+        }
+    }
+}
+
+/// What every command needs: where the state is and how to print.
+pub(crate) struct Ctx {
+    pub state: StateDir,
+    pub out: Printer,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "aclgate",
+    version,
+    about = "Proxmox VE access control in front of any HTTP API",
+    propagate_version = true
+)]
+struct Cli {
+    /// The state directory (user.cfg, domains.cfg, priv/).
+    #[arg(
+        long,
+        global = true,
+        env = "ACLGATE_STATE_DIR",
+        default_value = "./state",
+        value_name = "DIR"
+    )]
+    state_dir: PathBuf,
+    #[command(flatten)]
+    format: FormatArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Manage users and their API tokens.
+    User {
+        #[command(subcommand)]
+        command: user::UserCommand,
+    },
+    /// Manage groups.
+    Group {
+        #[command(subcommand)]
+        command: group::GroupCommand,
+    },
+    /// Manage roles.
+    Role {
+        #[command(subcommand)]
+        command: role::RoleCommand,
+    },
+    /// Manage access control lists.
+    Acl {
+        #[command(subcommand)]
+        command: acl::AclCommand,
+    },
+    /// Manage resource pools.
+    Pool {
+        #[command(subcommand)]
+        command: pool::PoolCommand,
+    },
+    /// Import a copy of a Proxmox `/etc/pve` into the state directory.
+    ImportPve(import::ImportArgs),
+    /// Alias of `user add`.
+    Useradd(user::AddArgs),
+    /// Alias of `user modify`.
+    Usermod(user::ModifyArgs),
+    /// Alias of `user delete`.
+    Userdel(user::DeleteArgs),
+    /// Alias of `group add`.
+    Groupadd(group::GroupArgs),
+    /// Alias of `group modify`.
+    Groupmod(group::GroupArgs),
+    /// Alias of `group delete`.
+    Groupdel(group::DeleteArgs),
+    /// Alias of `role add`.
+    Roleadd(role::AddArgs),
+    /// Alias of `role modify`.
+    Rolemod(role::ModifyArgs),
+    /// Alias of `role delete`.
+    Roledel(role::DeleteArgs),
+    /// Alias of `acl modify`.
+    Aclmod(acl::AclArgs),
+    /// Alias of `acl delete`.
+    Acldel(acl::AclArgs),
+}
+
+fn dispatch(command: Command, ctx: &Ctx) -> Result<(), StateError> {
+    match command {
+        Command::User { command } => user::run(command, ctx),
+        Command::Group { command } => group::run(command, ctx),
+        Command::Role { command } => role::run(command, ctx),
+        Command::Acl { command } => acl::run(command, ctx),
+        Command::Pool { command } => pool::run(command, ctx),
+        Command::ImportPve(args) => import::run(args, ctx),
+        Command::Useradd(args) => user::add(args, ctx),
+        Command::Usermod(args) => user::modify(args, ctx),
+        Command::Userdel(args) => user::delete(args, ctx),
+        Command::Groupadd(args) => group::add(args, ctx),
+        Command::Groupmod(args) => group::modify(args, ctx),
+        Command::Groupdel(args) => group::delete(args, ctx),
+        Command::Roleadd(args) => role::add(args, ctx),
+        Command::Rolemod(args) => role::modify(args, ctx),
+        Command::Roledel(args) => role::delete(args, ctx),
+        Command::Aclmod(args) => acl::update(args, false, ctx),
+        Command::Acldel(args) => acl::update(args, true, ctx),
+    }
+}
+
+/// pveum accepts `-name` for `--name`: rewrite single-dash words (two or more letters) before
+/// clap sees them. Values that themselves start with `-` and a letter are the one casualty, as
+/// with pveum; `--` ends the rewriting.
+fn pveum_style(args: Vec<OsString>) -> Vec<OsString> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut rest = false;
+    for (i, arg) in args.into_iter().enumerate() {
+        let rewrite = match arg.to_str() {
+            Some("--") => {
+                rest = true;
+                false
+            }
+            Some(s) => {
+                let b = s.as_bytes();
+                i > 0
+                    && !rest
+                    && b.len() > 2
+                    && b[0] == b'-'
+                    && b[1].is_ascii_alphabetic()
+                    && b[2] != b'='
+            }
+            None => false,
+        };
+        if rewrite {
+            let mut long = OsString::from("-");
+            long.push(&arg);
+            out.push(long);
+        } else {
+            out.push(arg);
+        }
+    }
+    out
+}
+
+/// Let every (sub)command accept unambiguous prefixes of long options, as pveum does.
+fn with_prefix_inference(command: clap::Command) -> clap::Command {
+    command
+        .infer_long_args(true)
+        .mut_subcommands(with_prefix_inference)
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ACLGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(input: &[&str], want: &[&str]) {
+        let args = input.iter().map(OsString::from).collect();
+        let got: Vec<OsString> = pveum_style(args);
+        let want: Vec<OsString> = want.iter().map(OsString::from).collect();
+        assert_eq!(got, want, "pveum_style({input:?})");
+    }
+
+    #[test]
+    fn single_dash_words_become_long_options() {
+        check(
+            &["aclgate", "-privsep", "1"],
+            &["aclgate", "--privsep", "1"],
+        );
+        check(&["aclgate", "-h", "-V"], &["aclgate", "-h", "-V"]);
+        check(&["aclgate", "--users", "-1"], &["aclgate", "--users", "-1"]);
+        check(&["aclgate", "-user=x"], &["aclgate", "--user=x"]);
+        check(
+            &["aclgate", "--", "-comment"],
+            &["aclgate", "--", "-comment"],
+        );
+    }
+
+    #[test]
+    fn the_command_definition_is_consistent() {
+        with_prefix_inference(Cli::command()).debug_assert();
+    }
 }

@@ -1,5 +1,11 @@
-//! State files: `user.cfg` and, later, the secret stores and the gateway config.
+//! State files: `user.cfg`, the token secret store, the state directory that holds them, and
+//! the atomic-write helpers every writer uses.
 
+pub mod atomic;
+pub mod state_dir;
+pub mod token_shadow;
 pub mod user_cfg;
 
+pub use state_dir::{LoadedState, StateDir, StateError};
+pub use token_shadow::TokenShadow;
 pub use user_cfg::UserConfig;

@@ -1,0 +1,193 @@
+//! The state directory: where `user.cfg`, `domains.cfg` and the `priv/` secret files live, and
+//! the one way to change them ([`StateDir::modify`]: lock, re-read, edit, write back atomically).
+//!
+//! Layout (default `./state`):
+//! ```text
+//! <root>/.lock              writers' exclusive lock
+//! <root>/user.cfg           Proxmox format (0640)
+//! <root>/domains.cfg        realms, Proxmox format (0640)
+//! <root>/priv/              0700
+//! <root>/priv/token.shadow  salted token secret hashes (0600)
+//! <root>/priv/shadow.cfg    `pve` realm password hashes (0600)
+//! ```
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+use super::atomic::{self, Lock, PLAIN_MODE, SECRET_DIR_MODE, SECRET_MODE};
+use super::token_shadow::TokenShadow;
+use super::user_cfg::{UserConfig, Warning};
+
+/// A state directory (which need not exist yet).
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    root: PathBuf,
+}
+
+/// Both files that [`StateDir::modify`] edits, as read, with their parse warnings.
+#[derive(Debug, Clone)]
+pub struct LoadedState {
+    /// `user.cfg` (an empty config with `root@pam` if the file is missing).
+    pub user_cfg: UserConfig,
+    /// Lines of `user.cfg` that were skipped or partly dropped.
+    pub user_cfg_warnings: Vec<Warning>,
+    /// `priv/token.shadow` (empty if missing).
+    pub tokens: TokenShadow,
+    /// Lines of `priv/token.shadow` that were skipped.
+    pub token_warnings: Vec<Warning>,
+}
+
+/// Why a state operation failed.
+#[derive(Debug, Error)]
+pub enum StateError {
+    /// A file could not be read.
+    #[error("cannot read `{}`: {source}", path.display())]
+    Read { path: PathBuf, source: io::Error },
+    /// A file or directory could not be written.
+    #[error("cannot write `{}`: {source}", path.display())]
+    Write { path: PathBuf, source: io::Error },
+    /// The writers' lock could not be taken.
+    #[error("cannot lock `{}`: {source}", path.display())]
+    Lock { path: PathBuf, source: io::Error },
+    /// The requested change is invalid; nothing was written.
+    #[error("{0}")]
+    Rejected(String),
+}
+
+// === impl StateDir ===
+
+impl StateDir {
+    /// The state directory at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> StateDir {
+        StateDir { root: root.into() }
+    }
+
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `<root>/user.cfg`.
+    pub fn user_cfg_path(&self) -> PathBuf {
+        self.root.join("user.cfg")
+    }
+
+    /// `<root>/priv/token.shadow`.
+    pub fn token_shadow_path(&self) -> PathBuf {
+        self.priv_dir().join("token.shadow")
+    }
+
+    /// `<root>/domains.cfg`.
+    pub fn domains_cfg_path(&self) -> PathBuf {
+        self.root.join("domains.cfg")
+    }
+
+    /// `<root>/priv/shadow.cfg`.
+    pub fn shadow_cfg_path(&self) -> PathBuf {
+        self.priv_dir().join("shadow.cfg")
+    }
+
+    /// `<root>/priv`.
+    pub fn priv_dir(&self) -> PathBuf {
+        self.root.join("priv")
+    }
+
+    /// `<root>/.lock`.
+    pub fn lock_path(&self) -> PathBuf {
+        self.root.join(".lock")
+    }
+
+    /// Read user.cfg (missing file = empty config with root@pam) and token.shadow (missing =
+    /// empty). Needs no lock: writers replace files by rename.
+    pub fn load(&self) -> Result<LoadedState, StateError> {
+        let user_text = read_optional(&self.user_cfg_path())?.unwrap_or_default();
+        let token_text = read_optional(&self.token_shadow_path())?.unwrap_or_default();
+        let (user_cfg, user_cfg_warnings) = UserConfig::parse(&user_text);
+        let (tokens, token_warnings) = TokenShadow::parse(&token_text);
+        Ok(LoadedState {
+            user_cfg,
+            user_cfg_warnings,
+            tokens,
+            token_warnings,
+        })
+    }
+
+    /// Take the exclusive lock, re-read both files, run `f`, and if it returns `Ok` write back
+    /// whatever changed (temp file + fsync + rename; `priv/` files 0600). On `Err` nothing is
+    /// written.
+    pub fn modify<T>(
+        &self,
+        f: impl FnOnce(&mut UserConfig, &mut TokenShadow) -> Result<T, StateError>,
+    ) -> Result<T, StateError> {
+        let _lock = self.lock()?;
+        let LoadedState {
+            mut user_cfg,
+            mut tokens,
+            ..
+        } = self.load()?;
+        let (old_cfg, old_tokens) = (user_cfg.clone(), tokens.clone());
+        let out = f(&mut user_cfg, &mut tokens)?;
+        // Either order is safe: a secret without its token, or a token without its secret,
+        // authenticates nobody. Secrets go first so a new token works as soon as it is listed.
+        if tokens != old_tokens {
+            self.write_secret(&self.token_shadow_path(), tokens.write().as_bytes())?;
+        }
+        if user_cfg != old_cfg {
+            self.write_plain(&self.user_cfg_path(), user_cfg.write().as_bytes())?;
+        }
+        Ok(out)
+    }
+
+    /// Take the writers' lock (creating the directory if needed); held until dropped.
+    pub fn lock(&self) -> Result<Lock, StateError> {
+        atomic::create_dir(&self.root, 0o755).map_err(|source| StateError::Write {
+            path: self.root.clone(),
+            source,
+        })?;
+        let path = self.lock_path();
+        Lock::acquire(&path).map_err(|source| StateError::Lock { path, source })
+    }
+
+    /// Atomically replace a non-secret file under the root (0640). Hold [`StateDir::lock`].
+    pub fn write_plain(&self, path: &Path, contents: &[u8]) -> Result<(), StateError> {
+        atomic::write_file(path, contents, PLAIN_MODE).map_err(|source| StateError::Write {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// Atomically replace a secret file (0600), creating `priv/` (0700) if needed. Hold
+    /// [`StateDir::lock`].
+    pub fn write_secret(&self, path: &Path, contents: &[u8]) -> Result<(), StateError> {
+        let dir = self.priv_dir();
+        atomic::create_dir(&dir, SECRET_DIR_MODE)
+            .map_err(|source| StateError::Write { path: dir, source })?;
+        atomic::write_file(path, contents, SECRET_MODE).map_err(|source| StateError::Write {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// Remove a state file if present. Hold [`StateDir::lock`].
+    pub fn remove(&self, path: &Path) -> Result<(), StateError> {
+        atomic::remove_file(path).map_err(|source| StateError::Write {
+            path: path.to_owned(),
+            source,
+        })
+    }
+}
+
+/// Read a file as UTF-8; `None` if it does not exist.
+pub fn read_optional(path: &Path) -> Result<Option<String>, StateError> {
+    match fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(StateError::Read {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
