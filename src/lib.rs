@@ -12,3 +12,4 @@ pub mod access;
 pub mod cli;
 pub mod config;
 pub mod identity;
+pub mod policy;

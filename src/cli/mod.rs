@@ -18,6 +18,8 @@ mod token;
 mod user;
 mod value;
 
+pub mod policy;
+
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
