@@ -13,9 +13,8 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod identity;
-#[doc(hidden)]
-pub mod interim;
 pub mod observe;
+pub mod policy;
 pub mod proxy;
 pub mod reload;
 pub mod server;

@@ -17,8 +17,8 @@ use tokio::sync::watch;
 use crate::access::Engine;
 use crate::config::gateway::GatewayConfig;
 use crate::config::{StateDir, TokenShadow, UserConfig};
-use crate::interim::policy::RouteTable;
 use crate::observe::Metrics;
+use crate::policy::RouteTable;
 
 /// Building a snapshot failed; the message names the file (and line where known).
 #[derive(Debug, thiserror::Error)]
@@ -230,7 +230,7 @@ mod tests {
                 engine: Engine::build(&user_cfg),
                 user_cfg,
                 tokens: TokenShadow::default(),
-                routes: RouteTable::default(),
+                routes: RouteTable::from_str("empty", "").unwrap(),
                 tls: Arc::new(test_key()),
                 warnings: Vec::new(),
                 identity_header: HeaderName::from_static("x-aclgate-authid"),

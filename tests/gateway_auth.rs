@@ -180,6 +180,14 @@ async fn check_kinds_table() {
         ("GET", "/api2/json/nodes/n1/qemu/100/either", &mon, 200),
         ("GET", "/api2/json/nodes/n1/qemu/100/both", &mon, 403),
         ("GET", "/api2/json/nodes/n1/qemu/100/both", &full, 403),
+        ("GET", "/api2/json/nodes/n1/qemu/100/any", &mon, 200),
+        ("GET", "/api2/json/access/users/off@pve/self", &full, 403),
+        // A token is not its owner for `userid-param self` (Proxmox compares the full authid).
+        ("GET", "/api2/json/access/users/joe@pve/self", &full, 403),
+        ("POST", "/api2/json/access/users?userid=new@pve", &full, 403),
+        ("PUT", "/api2/json/access/acl?path=/vms/100", &mon, 403),
+        // perm-modify below /vms: VM.Allocate suffices (PVEVMAdmin has it).
+        ("PUT", "/api2/json/access/acl?path=/vms/100", &full, 200),
         ("GET", "/api2/json/version", &mon, 200),
         ("GET", "/api2/json/access/domains", "", 200),
         ("GET", "/api2/json/ticket-only", &full, 403),

@@ -102,7 +102,7 @@ fn check_config_table() {
     // (name, change to make, expect ok, text expected in stdout or stderr)
     type Change = fn(&Path);
     let cases: [(&str, Change, bool, &str); 5] = [
-        ("clean", |_| {}, true, "ok: 4 users, 11 routes, 0 warnings"),
+        ("clean", |_| {}, true, "ok: 4 users, 15 routes, 0 warnings"),
         (
             "skipped user.cfg line",
             |r| {
@@ -179,7 +179,10 @@ fn explain_monitoring_example() {
     );
     assert!(allowed, "{out}");
     assert!(out.contains("test.toml"), "route source: {out}");
-    assert!(out.contains("perm /vms/{vmid} [VM.Audit]"), "{out}");
+    assert!(
+        out.contains(r#"["perm", "/vms/{vmid}", ["VM.Audit"]]"#),
+        "{out}"
+    );
     assert!(
         out.contains("decided at /vms by Token entry (inherited)"),
         "{out}"

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use super::serve::{ConfigArgs, resolve};
 use crate::identity::Authid;
-use crate::interim::policy::{self, Access, Caller, Check, EvalContext, Params, RouteTable};
+use crate::policy::{self, Access, Caller, Check, EvalContext, Params, RouteTable};
 use crate::proxy::normalise;
 use crate::snapshot::{State, now};
 
@@ -85,14 +85,14 @@ pub fn run(
         route.method, route.template, route.source
     );
     let _ = writeln!(out, "check:    {}", describe_access(&route.access));
+    let body = args.params.join("&");
     let mut params = Params::new(found.path_params);
+    params
+        .add_body(None, body.as_bytes())
+        .map_err(|e| e.to_string())?;
     if let Some(q) = query {
         params.add_query(q).map_err(|e| e.to_string())?;
     }
-    let body: Vec<&str> = args.params.iter().map(String::as_str).collect();
-    params
-        .add_body(None, body.join("&").as_bytes())
-        .map_err(|e| e.to_string())?;
 
     let (who, usable) = identity(&state, &authid);
     let _ = writeln!(out, "identity: {who}");
@@ -170,52 +170,28 @@ fn identity(state: &State, authid: &Authid) -> (String, bool) {
 }
 
 fn describe_access(access: &Access) -> String {
-    fn check(c: &Check) -> String {
-        match c {
-            Check::Perm { path, privs, any } => {
-                let any = if *any { ", any" } else { "" };
-                format!("perm {path} [{privs}]{any}")
-            }
-            Check::And(cs) => format!(
-                "and({})",
-                cs.iter().map(check).collect::<Vec<_>>().join(", ")
-            ),
-            Check::Or(cs) => format!(
-                "or({})",
-                cs.iter().map(check).collect::<Vec<_>>().join(", ")
-            ),
-        }
-    }
     match access {
         Access::World => "user = world (no authentication)".to_owned(),
         Access::All => "user = all (any authenticated user or token)".to_owned(),
         Access::RootOnly => "root@pam only".to_owned(),
-        Access::Check(c) => check(c),
+        Access::Check(c) => c.to_string(),
     }
 }
 
 /// The ACL paths a check reads, with parameters substituted (unresolvable ones skipped).
-fn perm_paths(c: &Check, params: &Params, out: &mut Vec<String>) {
-    match c {
-        Check::Perm { path, .. } => {
-            let mut s = String::new();
-            let mut rest = path.as_str();
-            while let Some(i) = rest.find('{') {
-                s.push_str(&rest[..i]);
-                let Some(j) = rest[i..].find('}') else { return };
-                match params.get(&rest[i + 1..i + j]) {
-                    Some(v) if !v.is_empty() && !v.contains('/') => s.push_str(v),
-                    _ => return,
-                }
-                rest = &rest[i + j + 1..];
-            }
-            s.push_str(rest);
-            if let Some(p) = crate::access::AclPath::normalize(&s)
-                && !out.iter().any(|o| o == p.as_str())
-            {
-                out.push(p.as_str().to_owned());
-            }
+fn perm_paths(c: &Check, params: &Params<'_>, out: &mut Vec<String>) {
+    let mut add = |template: &crate::policy::Template| {
+        if let Ok(p) = template.with_path(|n| params.get(n), str::to_owned)
+            && !out.contains(&p)
+        {
+            out.push(p);
         }
+    };
+    match c {
+        Check::Perm { path, .. } | Check::PermModify { path } => add(path),
         Check::And(cs) | Check::Or(cs) => cs.iter().for_each(|c| perm_paths(c, params, out)),
+        Check::UseridParamSelf
+        | Check::UseridParamRealmAllocateUser
+        | Check::UseridGroup { .. } => {}
     }
 }

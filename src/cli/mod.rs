@@ -20,6 +20,7 @@ mod value;
 
 pub mod check_config;
 pub mod explain;
+pub mod policy;
 pub mod serve;
 
 use std::ffi::OsString;

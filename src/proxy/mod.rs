@@ -17,8 +17,8 @@ use hyper::body::Incoming;
 
 use crate::auth::{self, Credential};
 use crate::identity::Authid;
-use crate::interim::policy::{self, Access, Caller, EvalContext, Params};
 use crate::observe::{AccessEvent, RequestLabels};
+use crate::policy::{self, Access, Caller, EvalContext, Params};
 use crate::snapshot::{Snapshot, SnapshotReader, now};
 
 pub use forward::ForwardContext;
@@ -162,56 +162,61 @@ async fn pipeline<'s>(
     };
     let route = found.route;
 
-    let mut params = Params::new(found.path_params);
-    if let Some(q) = req.uri().query() {
-        params.add_query(q).map_err(ProxyError::BadParams)?;
-    }
+    // Buffer the body only when the check reads a parameter that is not in the path.
     let (parts, body) = req.into_parts();
-    let body: Body = if route.needs_body() && matches!(parts.method, Method::POST | Method::PUT) {
+    let (body, buffered): (Body, Option<Bytes>) = if route.needs_body() {
         let limit = snapshot.config.limits.max_body_buffered;
         let bytes = read_body(&parts.headers, body, limit).await?;
-        let ctype = parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok());
-        params
-            .add_body(ctype, &bytes)
-            .map_err(ProxyError::BadParams)?;
-        response::full(bytes)
+        (response::full(bytes.clone()), Some(bytes))
     } else {
-        body.boxed_unsync()
+        (body.boxed_unsync(), None)
     };
-    let mut req = Request::from_parts(parts, body);
-
-    match (via_token, &trace.authid) {
-        (None, _) => {
-            if matches!(credential, Credential::Token { .. }) && !route.allowtoken {
-                let d = format!(
-                    "Permission check failed (URI '{path}' not available with API token, need proper ticket."
-                );
-                return Err(ProxyError::Forbidden(d));
-            }
-            trace.reason = Some(Cow::Borrowed("world"));
+    {
+        let mut params = Params::new(found.path_params);
+        if let Some(bytes) = &buffered {
+            let ctype = parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok());
+            params
+                .add_body(ctype, bytes)
+                .map_err(ProxyError::BadParams)?;
         }
-        (Some(via_token), Some(authid)) => {
-            let ctx = EvalContext {
-                engine: &snapshot.engine,
-                users: &snapshot.user_cfg,
-            };
-            let who = Caller { authid, via_token };
-            let decision = policy::eval(route, &who, &params, &ctx);
-            if !decision.allow {
+        // Added last: the query string wins over the body (spec §5.2).
+        if let Some(q) = parts.uri.query() {
+            params.add_query(q).map_err(ProxyError::BadParams)?;
+        }
+        match (via_token, &trace.authid) {
+            (None, _) => {
+                // `user = "world"`: no identity, but a token still meets `allowtoken = false`.
+                if matches!(credential, Credential::Token { .. }) && !route.allowtoken {
+                    let uri = route.relative_uri(&params);
+                    let reason = policy::Reason::TokenNotAllowed { uri };
+                    return Err(ProxyError::Forbidden(reason.to_string()));
+                }
+                trace.reason = Some(Cow::Borrowed("world"));
+            }
+            (Some(via_token), Some(authid)) => {
+                let ctx = EvalContext {
+                    engine: &snapshot.engine,
+                    users: &snapshot.user_cfg,
+                };
+                let who = Caller { authid, via_token };
+                let decision = policy::eval(route, &who, &params, &ctx);
                 trace.decided = Some(start.elapsed());
-                let message = decision.reason.to_string();
-                trace.reason = Some(Cow::Owned(message.clone()));
-                return Err(ProxyError::Forbidden(message));
+                if !decision.allow {
+                    let message = decision.reason.to_string();
+                    trace.reason = Some(Cow::Owned(message.clone()));
+                    return Err(ProxyError::Forbidden(message));
+                }
+                trace.reason = Some(Cow::Borrowed(allow_reason(&decision.reason)));
             }
-            trace.reason = Some(Cow::Borrowed("allowed"));
+            // Authenticated but no identity recorded: cannot happen; fail closed all the same.
+            (Some(_), None) => return Err(ProxyError::AuthFailed(auth::AuthError::Malformed)),
         }
-        // Authenticated but no identity recorded: cannot happen; fail closed all the same.
-        (Some(_), None) => return Err(ProxyError::AuthFailed(auth::AuthError::Malformed)),
     }
-    trace.decided = Some(start.elapsed());
+    trace.decided.get_or_insert_with(|| start.elapsed());
+    let mut req = Request::from_parts(parts, body);
 
     let client_upgrade = forward::is_upgrade(&req).then(|| hyper::upgrade::on(&mut req));
     let ctx = ForwardContext {
@@ -249,5 +254,15 @@ async fn read_body(
             Err(ProxyError::BodyTooLarge(limit))
         }
         Err(_) => Err(ProxyError::BodyRead),
+    }
+}
+
+/// A static label for an allow reason (the access log needs no allocation for these).
+fn allow_reason(reason: &policy::Reason) -> &'static str {
+    match reason {
+        policy::Reason::World => "world",
+        policy::Reason::Root => "root@pam",
+        policy::Reason::All => "user = all",
+        _ => "check passed",
     }
 }

@@ -8,7 +8,7 @@ use http_body_util::{BodyExt, Empty, Full};
 use super::Body;
 use super::path::PathError;
 use crate::auth::AuthError;
-use crate::interim::policy::ParamError;
+use crate::policy::ParamError;
 
 /// Everything that stops a request before (or while) forwarding it.
 #[derive(Debug, thiserror::Error)]

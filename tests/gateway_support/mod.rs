@@ -58,6 +58,29 @@ check = ["perm", "/vms/{vmid}", ["VM.PowerMgmt"]]
 method = "POST"
 path = "/nodes/{node}/qemu"
 check = ["perm", "/vms/{vmid}", ["VM.Allocate"]]
+params = ["vmid"]
+
+[[route]]
+method = "GET"
+path = "/nodes/{node}/qemu/{vmid}/any"
+check = ["perm", "/vms/{vmid}", ["VM.PowerMgmt", "VM.Audit"], "any", 1]
+
+[[route]]
+method = "GET"
+path = "/access/users/{userid}/self"
+check = ["userid-param", "self"]
+
+[[route]]
+method = "POST"
+path = "/access/users"
+check = ["userid-group", ["User.Modify"], "groups_param", "create"]
+params = ["userid", "groups"]
+
+[[route]]
+method = "PUT"
+path = "/access/acl"
+check = ["perm-modify", "{path}"]
+params = ["path"]
 
 [[route]]
 method = "GET"
