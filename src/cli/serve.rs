@@ -189,8 +189,8 @@ async fn run(config: GatewayConfig) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// Completes on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
+/// Completes on SIGTERM or Ctrl-C (the handlers are installed on the first poll).
+pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
