@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::config::gateway::{GatewayConfig, GatewayConfigError, LogFormat};
-use crate::observe::Metrics;
+use crate::observe::{FlushGuard, LogWriter, Metrics};
 use crate::reload;
 use crate::server::{self, Listeners, tls};
 
@@ -212,20 +212,17 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Log to stderr through a writer thread, so a request never waits for a `write` syscall; the
-/// thread writes through a buffer that it flushes whenever its queue runs empty, so a burst of
-/// access-log lines costs one syscall rather than one per line.
-fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
-    let stderr = std::io::stderr();
-    let ansi = stderr.is_terminal();
-    let buffered = std::io::BufWriter::with_capacity(64 * 1024, stderr);
-    let (writer, guard) = tracing_appender::non_blocking(buffered);
+/// Log to stderr through [`LogWriter`]: lines are batched, so a request never waits for a
+/// `write` syscall.
+fn init_logging(format: LogFormat) -> FlushGuard {
+    let ansi = std::io::stderr().is_terminal();
+    let (writer, guard) = LogWriter::start();
     let filter = tracing_subscriber::EnvFilter::try_from_env("ACLGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
-        .with_writer(writer);
+        .with_writer(move || writer.clone());
     // A subscriber set by the caller (e.g. main) wins.
     let _ = match format {
         LogFormat::Text => builder.try_init(),

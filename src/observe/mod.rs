@@ -1,7 +1,9 @@
-//! Operations: Prometheus metrics and the per-request access log.
+//! Operations: Prometheus metrics, the per-request access log and its buffered sink.
 
 mod access_log;
+mod log_writer;
 mod metrics;
 
 pub use access_log::AccessEvent;
+pub use log_writer::{FlushGuard, LogWriter};
 pub use metrics::{Metrics, RequestLabels};
