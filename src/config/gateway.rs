@@ -102,7 +102,8 @@ pub struct UpstreamSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthSettings {
-    /// Fixed delay before every authentication failure answer (Proxmox: 3 s).
+    /// Every authentication failure is answered no earlier than this after the request
+    /// started (Proxmox: 3 s).
     pub failure_delay_ms: u64,
     /// Header carrying the authenticated id to the upstream.
     pub identity_header: String,

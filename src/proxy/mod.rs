@@ -85,12 +85,10 @@ pub async fn handle(gw: &Gateway, conn: ConnInfo, req: Request<Incoming>) -> Res
         Ok(resp) => (resp, "allow"),
         Err(e) => {
             if matches!(e, ProxyError::NoTicket | ProxyError::AuthFailed(_)) {
-                // Proxmox delays every authentication failure by a fixed time, which also
-                // hides how far verification got.
-                let delay = snapshot.config.auth.failure_delay_ms;
-                if delay > 0 {
-                    tokio::time::sleep(Duration::from_millis(delay)).await;
-                }
+                // Proxmox answers every 401 no earlier than 3 s after the request started,
+                // which also hides how far verification got.
+                let delay = Duration::from_millis(snapshot.config.auth.failure_delay_ms);
+                tokio::time::sleep_until(tokio::time::Instant::from_std(start + delay)).await;
             }
             let decision = e.decision();
             if trace.reason.is_none() {
