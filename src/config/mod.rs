@@ -2,10 +2,14 @@
 //! the atomic-write helpers every writer uses.
 
 pub mod atomic;
+pub mod domains_cfg;
+pub mod shadow_cfg;
 pub mod state_dir;
 pub mod token_shadow;
 pub mod user_cfg;
 
-pub use state_dir::{LoadedState, StateDir, StateError};
+pub use domains_cfg::{DomainsConfig, RealmConfig, RealmType};
+pub use shadow_cfg::ShadowConfig;
+pub use state_dir::{LoadedState, RealmEdit, StateDir, StateError};
 pub use token_shadow::TokenShadow;
 pub use user_cfg::UserConfig;

@@ -1,0 +1,3 @@
+//! Authentication: password realms (more to come: tokens, tickets, TFA).
+
+pub mod realm;
