@@ -1,0 +1,6 @@
+//! Authentication: login tickets and CSRF prevention tokens ([`ticket`]), the logout list
+//! ([`logout`]) and login throttling ([`throttle`]).
+
+pub mod logout;
+pub mod throttle;
+pub mod ticket;
