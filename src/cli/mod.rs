@@ -16,6 +16,7 @@ mod role;
 mod table;
 mod token;
 mod user;
+mod user_logout;
 mod value;
 
 use std::ffi::OsString;

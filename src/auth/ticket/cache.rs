@@ -130,7 +130,8 @@ impl TicketCache {
             return false;
         }
         self.map.retain(|_, entry| now < entry.expires);
-        let target = self.max_entries - self.max_entries / 8;
+        // Leave an eighth of the room (at least one slot) free.
+        let target = (self.max_entries - self.max_entries / 8).min(self.max_entries - 1);
         let excess = self.map.len().saturating_sub(target);
         if excess > 0 {
             let victims: Vec<Box<str>> = self
