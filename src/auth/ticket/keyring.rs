@@ -32,11 +32,11 @@ use crate::config::state_dir::read_optional;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Algorithm {
-    /// Ed25519 signatures (default): a stolen ring file of another instance's backup without
-    /// the current seed cannot mint tickets, and verify-only copies are possible.
+    /// Ed25519 signatures (default): only the current private seed can mint tickets; the
+    /// previous key is kept as a public key only.
     #[default]
     Ed25519,
-    /// HMAC-SHA256: about 30 times cheaper to verify; the key is a shared secret.
+    /// HMAC-SHA256: about 100 times cheaper to verify uncached; the key is a shared secret.
     HmacSha256,
 }
 
