@@ -17,7 +17,10 @@ const NOW: i64 = 1_700_000_000;
 
 fn tickets(c: &mut Criterion) {
     let joe: Userid = "joe@pve".parse().unwrap();
-    for (name, algorithm) in [("ed25519", Algorithm::Ed25519), ("hmac", Algorithm::HmacSha256)] {
+    for (name, algorithm) in [
+        ("ed25519", Algorithm::Ed25519),
+        ("hmac", Algorithm::HmacSha256),
+    ] {
         let ring = KeyRing::generate(algorithm, NOW - 10);
         let ticket = create(&ring, &joe, NOW).unwrap();
         c.bench_function(&format!("ticket/create/{name}"), |b| {

@@ -375,6 +375,15 @@ text_id! {
 
 // === grammar helpers ===
 
+/// Storage id (`pve-storage-id`): `[a-z][a-z0-9._-]*[a-z0-9]`, case-insensitive.
+pub fn is_storage_id(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 2
+        && b[0].is_ascii_alphabetic()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter().all(|&c| is_safe_byte(c))
+}
+
 /// `[A-Za-z][A-Za-z0-9._-]+`: realms and token names.
 fn is_realm_like(s: &str) -> bool {
     let b = s.as_bytes();

@@ -13,3 +13,4 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod identity;
+pub mod policy;

@@ -119,6 +119,56 @@ fn permissions_and_roles_agree_with_proxmox() {
     );
 }
 
+/// The same answers through the command line a user (and the wider hidden oracle set) runs:
+/// `aclgate user permissions AUTHID --path P --output-format json`.
+#[test]
+fn cli_permissions_agree_with_proxmox() {
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for case in cases() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("user.cfg"), &case.user_cfg).expect("write user.cfg");
+        for q in case.queries.iter().filter(|q| q.auth_check.ok) {
+            let ctx = format!("{} {} {}", case.id, q.auth_id, q.path);
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_aclgate"))
+                .arg("--state-dir")
+                .arg(dir.path())
+                .args(["user", "permissions", &q.auth_id, "--path", &q.path])
+                .args(["--output-format", "json"])
+                .output()
+                .expect("run aclgate");
+            assert!(
+                out.status.success(),
+                "{ctx}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let json: BTreeMap<String, BTreeMap<String, u8>> =
+                serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+            let got: BTreeMap<String, bool> = json
+                .get(&q.path)
+                .unwrap_or_else(|| panic!("{ctx}: path missing in {json:?}"))
+                .iter()
+                .map(|(k, v)| (k.clone(), *v == 1))
+                .collect();
+            failures.extend(compare(
+                "privileges",
+                &ctx,
+                &q.privileges,
+                &got,
+                &q.ambiguous_privilege_flags,
+            ));
+            checked += 1;
+        }
+    }
+    assert!(checked > 300, "only {checked} queries checked");
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} disagree:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
 #[test]
 fn proxmox_written_files_round_trip_byte_for_byte() {
     for case in cases() {

@@ -19,6 +19,8 @@ mod user;
 mod user_logout;
 mod value;
 
+pub mod policy;
+
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -9,7 +9,7 @@ use super::value::{parse_bool, parse_id, reject, split_list};
 use crate::access::AclPath;
 use crate::config::StateError;
 use crate::config::user_cfg::Pool;
-use crate::identity::PoolId;
+use crate::identity::{PoolId, is_storage_id};
 
 /// `aclgate pool ...`.
 #[derive(Debug, Subcommand)]
@@ -219,16 +219,6 @@ fn list(args: ListArgs, ctx: &Ctx) -> Result<(), StateError> {
         .collect();
     ctx.out.list(items, POOL_COLUMNS);
     Ok(())
-}
-
-/// Proxmox's `pve-storage-id`: `[a-z][a-z0-9._-]*[a-z0-9]`, case-insensitive.
-fn is_storage_id(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() >= 2
-        && b[0].is_ascii_alphabetic()
-        && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
 }
 
 fn no_such_pool(id: &PoolId) -> StateError {

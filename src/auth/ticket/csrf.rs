@@ -94,8 +94,8 @@ impl CsrfSecret {
 
     fn from_bytes(bytes: Zeroizing<[u8; 32]>) -> CsrfSecret {
         // INVARIANT: HMAC accepts keys of any length.
-        let keyed = Hmac::<Sha256>::new_from_slice(bytes.as_slice())
-            .expect("hmac takes any key length");
+        let keyed =
+            Hmac::<Sha256>::new_from_slice(bytes.as_slice()).expect("hmac takes any key length");
         CsrfSecret { bytes, keyed }
     }
 

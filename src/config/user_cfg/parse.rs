@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use super::{AclNode, Token, User, UserConfig};
 use crate::access::{AclPath, PrivSet, Privilege, is_builtin_role};
-use crate::identity::{GroupId, PoolId, RoleId, Tokenid, Userid};
+use crate::identity::{GroupId, PoolId, RoleId, Tokenid, Userid, is_storage_id};
 
 /// A line Proxmox would skip or partly drop, with where and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -384,16 +384,6 @@ fn perl_int(s: &str) -> Option<String> {
     } else {
         trimmed.to_owned()
     })
-}
-
-/// Storage id: `[a-z][a-z0-9._-]*[a-z0-9]`, case-insensitive.
-fn is_storage_id(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() >= 2
-        && b[0].is_ascii_alphabetic()
-        && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
 /// Perl's `\s` on a byte string: space, \t, \n, \r, \f and \v.

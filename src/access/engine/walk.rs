@@ -1,0 +1,218 @@
+//! The ACL walk (spec §4.3–§4.6): from `/` to the path, remembering the deepest node where the
+//! subject has an applicable entry, then turning that node's entries into privileges.
+
+use super::{Engine, Entry, MatchKind, Privs, Slot, Subject};
+use crate::access::path::components;
+use crate::access::privilege::PrivSet;
+use crate::identity::Userid;
+
+/// Whose entries to look at: a user (with its groups) or a token (own entries only).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Member {
+    User(u32),
+    Token(u32),
+}
+
+/// The deciding node of a walk.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Hit {
+    pub(super) node: u32,
+    pub(super) kind: MatchKind,
+    pub(super) exact: bool,
+    /// The user's or token's own slot (group slots are collected again from the node).
+    pub(super) slot: Option<Slot>,
+}
+
+impl Engine {
+    pub(super) fn user_subject(&self, userid: &str) -> Subject {
+        if userid == Userid::ROOT {
+            return Subject::All;
+        }
+        match self.users.get(userid) {
+            Some(&u) => Subject::User(u),
+            None => Subject::Nobody,
+        }
+    }
+
+    /// Privileges of one member on `path`, including pool roles (spec §4.4–§4.6).
+    pub(super) fn member_privs(&self, member: Member, path: &str) -> Privs {
+        let (mut privs, no_access) = self.walk_privs(member, path);
+        if no_access {
+            return Privs::default();
+        }
+        if let Some(pools) = self.pools_of(path) {
+            let mut pool_granted = PrivSet::EMPTY;
+            for &pool in pools {
+                let (p, pool_no_access) = self.walk_privs(member, &self.pool_paths[pool as usize]);
+                if pool_no_access {
+                    // Pool NoAccess beats the member path's ordinary roles.
+                    return Privs::default();
+                }
+                pool_granted = pool_granted.union(p.granted);
+            }
+            // Pool roles are never marked propagating; an already-present flag stays.
+            privs.granted = privs.granted.union(pool_granted);
+        }
+        privs
+    }
+
+    /// Privileges from the deciding node, and whether NoAccess ended up in the role map.
+    pub(super) fn walk_privs(&self, member: Member, path: &str) -> (Privs, bool) {
+        let Some(hit) = self.walk(member, path) else {
+            return (Privs::default(), false);
+        };
+        let mut privs = Privs::default();
+        let mut no_access = false;
+        self.for_each_applicable(member, hit, |e| {
+            let set = self.role_privs[e.role as usize];
+            no_access |= e.role == self.no_access;
+            privs.granted = privs.granted.union(set);
+            if e.propagate {
+                privs.propagate = privs.propagate.union(set);
+            }
+        });
+        (privs, no_access)
+    }
+
+    /// Walk from `/` towards `path`; the last node with an applicable entry decides.
+    ///
+    /// Callers pass normalised paths; for others this walks as Proxmox's `roles()` does: an
+    /// empty path visits no node, and a relative one starts below `/` without visiting it.
+    pub(super) fn walk(&self, member: Member, path: &str) -> Option<Hit> {
+        if path.is_empty() {
+            return None;
+        }
+        let mut comps = components(path);
+        let mut node = 0u32;
+        let mut hit = None;
+        let mut skip_root = !path.starts_with('/');
+        loop {
+            let exact = comps.is_done();
+            if std::mem::take(&mut skip_root) {
+                // A relative path's first component is looked up without evaluating `/`.
+            } else if let Some((kind, slot)) = self.applicable_kind(member, node, exact) {
+                hit = Some(Hit {
+                    node,
+                    kind,
+                    exact,
+                    slot,
+                });
+            }
+            let Some(comp) = comps.next() else { break };
+            match self.nodes[node as usize].children.get(comp) {
+                Some(&child) => node = child,
+                None => break,
+            }
+        }
+        hit
+    }
+
+    /// What applies to `member` at `node`, in Proxmox's order: token, else user, else groups.
+    pub(super) fn applicable_kind(
+        &self,
+        member: Member,
+        node: u32,
+        exact: bool,
+    ) -> Option<(MatchKind, Option<Slot>)> {
+        let n = &self.nodes[node as usize];
+        let applies = |slot: &Slot| exact || slot.any_propagate;
+        match member {
+            Member::Token(t) => find(&n.tokens, t)
+                .filter(applies)
+                .map(|s| (MatchKind::Token, Some(s))),
+            Member::User(u) => {
+                if let Some(slot) = find(&n.users, u).filter(applies) {
+                    return Some((MatchKind::User, Some(slot)));
+                }
+                let mut any = false;
+                self.for_each_member_group(u, &n.groups, |s| any = any || applies(s));
+                any.then_some((MatchKind::Groups, None))
+            }
+        }
+    }
+
+    /// Call `f` for every entry of `member` that applies at the deciding node.
+    pub(super) fn for_each_applicable(&self, member: Member, hit: Hit, mut f: impl FnMut(Entry)) {
+        let mut emit = |slot: &Slot| {
+            for e in &self.entries[slot.start as usize..slot.end as usize] {
+                if hit.exact || e.propagate {
+                    f(*e);
+                }
+            }
+        };
+        match (member, hit.slot) {
+            (_, Some(slot)) => emit(&slot),
+            (Member::User(u), None) => {
+                self.for_each_member_group(u, &self.nodes[hit.node as usize].groups, |s| emit(s))
+            }
+            (Member::Token(_), None) => {}
+        }
+    }
+
+    /// Call `f` with the slot of every group at a node that has user `u` as a member.
+    ///
+    /// Iterates the smaller side and binary-searches the other: a busy node such as `/vms` may
+    /// hold entries for a thousand groups while a user is in two.
+    pub(super) fn for_each_member_group(&self, u: u32, slots: &[Slot], mut f: impl FnMut(&Slot)) {
+        let groups = &self.user_groups[u as usize];
+        if groups.is_empty() || slots.is_empty() {
+            return;
+        }
+        if groups.len() <= slots.len() {
+            for g in groups.iter() {
+                if let Some(slot) = find(slots, *g) {
+                    f(&slot);
+                }
+            }
+        } else {
+            for slot in slots {
+                if groups.binary_search(&slot.member).is_ok() {
+                    f(slot);
+                }
+            }
+        }
+    }
+
+    /// The pools whose roles extend `path`, if it is exactly `/vms/<id>` or `/storage/<id>`.
+    pub(super) fn pools_of(&self, path: &str) -> Option<&[u32]> {
+        if self.pool_paths.is_empty() || !path.starts_with('/') {
+            return None;
+        }
+        let mut comps = components(path);
+        let (kind, id) = (comps.next()?, comps.next()?);
+        if comps.next().is_some() {
+            return None;
+        }
+        match kind {
+            "vms" => self.vm_pools.get(id).map(|p| &**p),
+            "storage" => self.storage_pools.get(id).map(|p| &**p),
+            _ => None,
+        }
+    }
+
+    pub(super) fn node_components(&self, mut node: u32) -> Vec<&str> {
+        let mut out = Vec::new();
+        while node != 0 {
+            let n = &self.nodes[node as usize];
+            out.push(&*n.name);
+            node = n.parent;
+        }
+        out.reverse();
+        out
+    }
+
+    pub(super) fn node_path(&self, node: u32) -> String {
+        let comps = self.node_components(node);
+        if comps.is_empty() {
+            return "/".to_owned();
+        }
+        comps.iter().flat_map(|c| ["/", c]).collect()
+    }
+}
+
+/// The slot of `member` in a list sorted by member.
+fn find(list: &[Slot], member: u32) -> Option<Slot> {
+    list.binary_search_by_key(&member, |s| s.member)
+        .ok()
+        .map(|i| list[i])
+}

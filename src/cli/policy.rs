@@ -1,0 +1,70 @@
+//! `aclgate policy import-pve FILE [-o OUT]`: turn Proxmox's API permission dump into a policy
+//! file. The lead wires [`PolicyArgs`] into the command line as `aclgate policy`.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::policy::{RouteTable, import_pve};
+
+/// `aclgate policy ...`
+#[derive(Debug, clap::Args)]
+pub struct PolicyArgs {
+    #[command(subcommand)]
+    command: PolicyCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum PolicyCommand {
+    /// Turn a Proxmox VE API permission dump (JSON) into a policy file.
+    ImportPve {
+        /// The dump: a JSON array of {method, path, permissions, allowtoken, parameters}.
+        file: PathBuf,
+        /// Write the policy here (atomically) instead of to standard output.
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+    },
+}
+
+/// Run `aclgate policy ...`.
+pub fn run(args: PolicyArgs) -> ExitCode {
+    match args.command {
+        PolicyCommand::ImportPve { file, output } => match import(&file, output.as_deref()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("aclgate policy import-pve: {message}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn import(file: &std::path::Path, output: Option<&std::path::Path>) -> Result<(), String> {
+    let json = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read `{}`: {e}", file.display()))?;
+    let text = import_pve(&json).map_err(|e| e.to_string())?;
+    // Never write a file the gateway would refuse to load.
+    let table = RouteTable::from_str("generated policy", &text).map_err(|e| e.to_string())?;
+    match output {
+        None => std::io::stdout()
+            .write_all(text.as_bytes())
+            .map_err(|e| format!("cannot write to standard output: {e}"))?,
+        Some(out) => write_atomically(out, &text)
+            .map_err(|e| format!("cannot write `{}`: {e}", out.display()))?,
+    }
+    eprintln!("imported {} routes", table.len());
+    Ok(())
+}
+
+/// Temp file in the same directory, then rename: readers never see half a policy.
+fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(text.as_bytes())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
