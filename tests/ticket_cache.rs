@@ -102,3 +102,39 @@ fn the_authority_caches_only_valid_full_tickets() {
         Err(TicketError::Expired)
     ));
 }
+
+#[test]
+fn concurrent_authentication_shares_the_cache_within_its_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = TicketConfig {
+        cache: CacheConfig { max_entries: 16 },
+        ..TicketConfig::default()
+    };
+    let authority = TicketAuthority::open(&StateDir::new(dir.path()), T0, config).unwrap();
+    let tickets: Vec<(Userid, String)> = (0..32)
+        .map(|i| {
+            let user: Userid = format!("user{i}@pve").parse().unwrap();
+            let ticket = authority.issue(&user, T0).unwrap().ticket;
+            (user, ticket)
+        })
+        .collect();
+    const THREADS: usize = 4;
+    std::thread::scope(|scope| {
+        for t in 0..THREADS {
+            let (authority, tickets) = (&authority, &tickets);
+            scope.spawn(move || {
+                for round in 0..4 {
+                    for (i, (user, ticket)) in tickets.iter().enumerate() {
+                        if (i + t + round) % 3 == 0 {
+                            let got = authority.authenticate(ticket, T0 + 1).unwrap();
+                            assert_eq!(&got.userid, user, "thread {t} round {round}");
+                        }
+                    }
+                }
+            });
+        }
+    });
+    // Inserts racing an eviction may overshoot by at most one per thread.
+    let len = authority.cache().len();
+    assert!((1..=16 + THREADS).contains(&len), "{len} entries");
+}

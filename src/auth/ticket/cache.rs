@@ -11,7 +11,8 @@
 //!   every request by the caller.
 //! - Memory is bounded by `max_entries`: at the bound, expired entries are purged, and if
 //!   that does not free an eighth of the room, arbitrary entries go too (they only cost one
-//!   verification when seen again).
+//!   verification when seen again). Inserts racing an eviction may overshoot the bound by at
+//!   most one entry per thread.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
