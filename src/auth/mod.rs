@@ -1,3 +1,7 @@
-//! Authentication: password realms (more to come: tokens, tickets, TFA).
+//! Authentication: password realms ([`realm`]), login tickets and CSRF prevention tokens
+//! ([`ticket`]), the logout list ([`logout`]) and login throttling ([`throttle`]).
 
+pub mod logout;
 pub mod realm;
+pub mod throttle;
+pub mod ticket;

@@ -18,6 +18,7 @@ mod role;
 mod table;
 mod token;
 mod user;
+mod user_logout;
 mod value;
 
 pub mod policy;

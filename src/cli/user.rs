@@ -25,6 +25,8 @@ pub enum UserCommand {
     List(ListArgs),
     /// Effective permissions of a user or token.
     Permissions(permissions::UserPermArgs),
+    /// Revoke every ticket of a user issued up to now.
+    Logout(super::user_logout::LogoutArgs),
     /// Manage API tokens.
     Token {
         #[command(subcommand)]
@@ -107,6 +109,7 @@ pub fn run(command: UserCommand, ctx: &Ctx) -> Result<(), StateError> {
         UserCommand::Delete(args) => delete(args, ctx),
         UserCommand::List(args) => list(args, ctx),
         UserCommand::Permissions(args) => permissions::user(args, ctx),
+        UserCommand::Logout(args) => super::user_logout::run(args, ctx),
         UserCommand::Token { command } => token::run(command, ctx),
     }
 }
