@@ -7,8 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the build and tests use: a C toolchain for crates with C parts, pkg-config,
-# CA certificates for the registries.
-apt_packages=(build-essential pkg-config ca-certificates)
+# CA certificates for the registries; for the realm tests: slapd + ldap-utils (a throwaway
+# OpenLDAP server per test), openssl (test CAs, hash cross-checks), libpam0g-dev (PAM realm),
+# whois (mkpasswd, to regenerate crypt fixtures). There is no systemd, so slapd's postinst
+# starts no daemon; the tests start their own on free ports.
+apt_packages=(build-essential pkg-config ca-certificates slapd ldap-utils openssl libpam0g-dev whois)
 
 missing=()
 for p in "${apt_packages[@]}"; do
@@ -23,6 +26,19 @@ if [ ${#missing[@]} -gt 0 ]; then
         echo "missing Debian packages: ${missing[*]} (run as root to install them)" >&2
         exit 1
     fi
+fi
+
+# The PAM realm test logs in as a local user through its own PAM service (pam_unix, no delay).
+pam_user=aclgate-pamtest
+pam_password='Pam-test-pw-7'
+pam_service_file=/etc/pam.d/aclgate-test
+if [ "$(id -u)" -eq 0 ]; then
+    id "$pam_user" >/dev/null 2>&1 || useradd -M -s /usr/sbin/nologin "$pam_user"
+    echo "$pam_user:$pam_password" | chpasswd
+    printf 'auth    required pam_unix.so nodelay\naccount required pam_unix.so\n' > "$pam_service_file"
+elif ! id "$pam_user" >/dev/null 2>&1 || [ ! -f "$pam_service_file" ]; then
+    echo "PAM test user or $pam_service_file missing (run as root to create them)" >&2
+    exit 1
 fi
 
 command -v cargo >/dev/null || { echo "cargo not found: install a Rust toolchain (rustup)" >&2; exit 1; }

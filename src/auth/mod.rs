@@ -1,10 +1,16 @@
 //! Authentication: find the credential in the request headers ([`Credential::extract`]) and
-//! establish an [`Authid`] from it against one snapshot ([`authenticate`]).
+//! establish an [`Authid`] from it against one snapshot ([`authenticate`]); password realms
+//! ([`realm`]), login tickets and CSRF prevention tokens ([`ticket`]), the logout list
+//! ([`logout`]) and login throttling ([`throttle`]).
 //!
-//! Only API tokens exist so far; a ticket credential is another [`Credential`] variant with its
-//! own verifier file next to `token.rs`.
+//! The gateway authenticates API tokens so far; a ticket credential is another [`Credential`]
+//! variant verified through [`ticket`].
 
 mod header;
+pub mod logout;
+pub mod realm;
+pub mod throttle;
+pub mod ticket;
 mod token;
 
 use http::HeaderMap;

@@ -1,5 +1,5 @@
 //! The `aclgate` command line: `import-pve` and the pveum-compatible management commands
-//! (`user`, `user token`, `group`, `role`, `acl`, `pool` and pveum's aliases).
+//! (`user`, `user token`, `group`, `role`, `acl`, `pool`, `realm`, `passwd` and pveum's aliases).
 //!
 //! Like pveum, options may be written `-name` as well as `--name`, and any unambiguous prefix
 //! of an option works (`-user` for `--users`), so Proxmox documentation examples run verbatim.
@@ -10,12 +10,15 @@ mod acl;
 mod group;
 mod import;
 mod output;
+mod passwd;
 mod permissions;
 mod pool;
+mod realm;
 mod role;
 mod table;
 mod token;
 mod user;
+mod user_logout;
 mod value;
 
 pub mod check_config;
@@ -121,6 +124,13 @@ enum Command {
         #[command(subcommand)]
         command: pool::PoolCommand,
     },
+    /// Manage authentication realms (domains.cfg).
+    Realm {
+        #[command(subcommand)]
+        command: Box<realm::RealmCommand>,
+    },
+    /// Change a `pve` realm user's password.
+    Passwd(passwd::PasswdArgs),
     /// Import a copy of a Proxmox `/etc/pve` into the state directory.
     ImportPve(import::ImportArgs),
     /// Alias of `user add`.
@@ -154,6 +164,8 @@ fn dispatch(command: Command, ctx: &Ctx) -> Result<(), StateError> {
         Command::Role { command } => role::run(command, ctx),
         Command::Acl { command } => acl::run(command, ctx),
         Command::Pool { command } => pool::run(command, ctx),
+        Command::Realm { command } => realm::run(*command, ctx),
+        Command::Passwd(args) => passwd::run(args, ctx),
         Command::ImportPve(args) => import::run(args, ctx),
         Command::Useradd(args) => user::add(args, ctx),
         Command::Usermod(args) => user::modify(args, ctx),

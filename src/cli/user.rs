@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::output::{Column, col};
 use super::value::{is_email, parse_bool, parse_id, reject, split_list};
-use super::{Ctx, permissions, token};
+use super::{Ctx, passwd, permissions, token};
 use crate::config::state_dir::read_optional;
 use crate::config::user_cfg::User;
 use crate::config::{StateError, UserConfig};
@@ -25,6 +25,8 @@ pub enum UserCommand {
     List(ListArgs),
     /// Effective permissions of a user or token.
     Permissions(permissions::UserPermArgs),
+    /// Revoke every ticket of a user issued up to now.
+    Logout(super::user_logout::LogoutArgs),
     /// Manage API tokens.
     Token {
         #[command(subcommand)]
@@ -64,7 +66,7 @@ pub struct AddArgs {
     pub userid: String,
     #[command(flatten)]
     pub fields: UserFields,
-    /// Initial password (not supported yet: passwords are managed outside aclgate for now).
+    /// Initial password (`pve`-type realms only: stored hashed in priv/shadow.cfg).
     #[arg(long)]
     pub password: Option<String>,
 }
@@ -107,6 +109,7 @@ pub fn run(command: UserCommand, ctx: &Ctx) -> Result<(), StateError> {
         UserCommand::Delete(args) => delete(args, ctx),
         UserCommand::List(args) => list(args, ctx),
         UserCommand::Permissions(args) => permissions::user(args, ctx),
+        UserCommand::Logout(args) => super::user_logout::run(args, ctx),
         UserCommand::Token { command } => token::run(command, ctx),
     }
 }
@@ -120,20 +123,40 @@ pub fn add(args: AddArgs, ctx: &Ctx) -> Result<(), StateError> {
             "invalid user id `{userid}`: `,` and `;` cannot be listed in user.cfg"
         )));
     }
-    if args.password.is_some() {
-        return Err(reject(
-            "setting passwords is not supported by `user add` yet; nothing was changed",
-        ));
-    }
     let fields = args.fields;
     check_fields(&fields)?;
-    ctx.state.modify(|cfg, _| {
-        if cfg.users.contains_key(&userid) {
+    let Some(password) = args.password else {
+        return ctx
+            .state
+            .modify(|cfg, _| insert_user(cfg, &userid, &fields));
+    };
+    // Check and hash before taking the lock; then user and hash are written under one lock.
+    let (domains, _) = ctx.state.load_domains()?;
+    passwd::check_realm_stores_passwords(&domains, &userid)?;
+    crate::auth::realm::crypt::check_new_password(&password).map_err(|e| reject(e.to_string()))?;
+    let hash =
+        crate::auth::realm::crypt::hash_password(&password).map_err(|e| reject(e.to_string()))?;
+    ctx.state.modify_realms(|edit| {
+        passwd::check_realm_stores_passwords(&edit.domains, &userid)?;
+        insert_user(&mut edit.users, &userid, &fields)?;
+        edit.shadow.set(userid.name(), hash);
+        Ok(())
+    })
+}
+
+/// Add a new user with `fields` to `cfg` (and to the groups named in `fields`).
+fn insert_user(
+    cfg: &mut UserConfig,
+    userid: &Userid,
+    fields: &UserFields,
+) -> Result<(), StateError> {
+    {
+        if cfg.users.contains_key(userid) {
             return Err(reject(format!("user `{userid}` already exists")));
         }
         let groups = existing_groups(cfg, fields.groups.as_deref())?;
         let mut user = User::new();
-        apply_fields(&mut user, &fields);
+        apply_fields(&mut user, fields);
         cfg.users.insert(userid.clone(), user);
         for group in groups {
             if let Some(g) = cfg.groups.get_mut(&group) {
@@ -141,7 +164,7 @@ pub fn add(args: AddArgs, ctx: &Ctx) -> Result<(), StateError> {
             }
         }
         Ok(())
-    })
+    }
 }
 
 /// `user modify` (PUT /access/users/{userid}).

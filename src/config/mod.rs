@@ -2,11 +2,15 @@
 //! atomic-write helpers every writer uses, and the gateway's own settings (`aclgate.toml`).
 
 pub mod atomic;
+pub mod domains_cfg;
 pub mod gateway;
+pub mod shadow_cfg;
 pub mod state_dir;
 pub mod token_shadow;
 pub mod user_cfg;
 
-pub use state_dir::{LoadedState, StateDir, StateError};
+pub use domains_cfg::{DomainsConfig, RealmConfig, RealmType};
+pub use shadow_cfg::ShadowConfig;
+pub use state_dir::{LoadedState, RealmEdit, StateDir, StateError};
 pub use token_shadow::TokenShadow;
 pub use user_cfg::UserConfig;

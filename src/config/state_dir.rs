@@ -9,8 +9,10 @@
 //! <root>/priv/              0700
 //! <root>/priv/token.shadow  salted token secret hashes (0600)
 //! <root>/priv/shadow.cfg    `pve` realm password hashes (0600)
+//! <root>/priv/realm/<realm>.pw  LDAP/AD bind passwords (0600)
 //! ```
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -18,8 +20,11 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use super::atomic::{self, Lock, PLAIN_MODE, SECRET_DIR_MODE, SECRET_MODE};
+use super::domains_cfg::DomainsConfig;
+use super::shadow_cfg::ShadowConfig;
 use super::token_shadow::TokenShadow;
 use super::user_cfg::{UserConfig, Warning};
+use crate::identity::Realm;
 
 /// A state directory (which need not exist yet).
 #[derive(Debug, Clone)]
@@ -38,6 +43,29 @@ pub struct LoadedState {
     pub tokens: TokenShadow,
     /// Lines of `priv/token.shadow` that were skipped.
     pub token_warnings: Vec<Warning>,
+}
+
+/// What [`StateDir::modify_realms`] lets a change edit: user.cfg, domains.cfg, shadow.cfg and
+/// the bind password files.
+#[derive(Debug)]
+pub struct RealmEdit {
+    /// `user.cfg` as read under the lock.
+    pub users: UserConfig,
+    /// `domains.cfg` as read under the lock (`pam`/`pve` always present).
+    pub domains: DomainsConfig,
+    /// `priv/shadow.cfg` as read under the lock.
+    pub shadow: ShadowConfig,
+    /// Bind password changes to apply: `Some` writes `priv/realm/<realm>.pw`, `None` removes it.
+    bind_passwords: BTreeMap<Realm, Option<String>>,
+}
+
+// === impl RealmEdit ===
+
+impl RealmEdit {
+    /// Store (or with `None`, remove) the bind password of a directory realm.
+    pub fn set_bind_password(&mut self, realm: &Realm, password: Option<String>) {
+        self.bind_passwords.insert(realm.clone(), password);
+    }
 }
 
 /// Why a state operation failed.
@@ -88,6 +116,68 @@ impl StateDir {
     /// `<root>/priv/shadow.cfg`.
     pub fn shadow_cfg_path(&self) -> PathBuf {
         self.priv_dir().join("shadow.cfg")
+    }
+
+    /// `<root>/priv/realm/<realm>.pw`: an LDAP/AD realm's bind password (first line).
+    pub fn realm_password_path(&self, realm: &Realm) -> PathBuf {
+        self.priv_dir().join("realm").join(format!("{realm}.pw"))
+    }
+
+    /// Read domains.cfg (missing file = only `pam` and `pve`), with its warnings.
+    pub fn load_domains(&self) -> Result<(DomainsConfig, Vec<Warning>), StateError> {
+        let text = read_optional(&self.domains_cfg_path())?.unwrap_or_default();
+        Ok(DomainsConfig::parse(&text))
+    }
+
+    /// Like [`StateDir::modify`], for the realm files: take the lock, re-read user.cfg,
+    /// domains.cfg and shadow.cfg, run `f`, and on `Ok` write back what changed. Secrets go
+    /// first (a hash or bind password without its user or realm authenticates nobody).
+    pub fn modify_realms<T>(
+        &self,
+        f: impl FnOnce(&mut RealmEdit) -> Result<T, StateError>,
+    ) -> Result<T, StateError> {
+        let _lock = self.lock()?;
+        let user_text = read_optional(&self.user_cfg_path())?.unwrap_or_default();
+        let shadow_text = read_optional(&self.shadow_cfg_path())?.unwrap_or_default();
+        let (users, _) = UserConfig::parse(&user_text);
+        let (domains, _) = self.load_domains()?;
+        let (shadow, _) = ShadowConfig::parse(&shadow_text);
+        let mut edit = RealmEdit {
+            users: users.clone(),
+            domains: domains.clone(),
+            shadow: shadow.clone(),
+            bind_passwords: BTreeMap::new(),
+        };
+        let out = f(&mut edit)?;
+        if edit.shadow != shadow {
+            self.write_secret(&self.shadow_cfg_path(), edit.shadow.write().as_bytes())?;
+        }
+        for (realm, password) in &edit.bind_passwords {
+            let path = self.realm_password_path(realm);
+            match password {
+                Some(pw) => {
+                    // priv/ first, so a new priv/ gets 0700 too.
+                    for dir in [self.priv_dir(), self.priv_dir().join("realm")] {
+                        atomic::create_dir(&dir, SECRET_DIR_MODE)
+                            .map_err(|source| StateError::Write { path: dir, source })?;
+                    }
+                    atomic::write_file(&path, format!("{pw}\n").as_bytes(), SECRET_MODE).map_err(
+                        |source| StateError::Write {
+                            path: path.clone(),
+                            source,
+                        },
+                    )?;
+                }
+                None => self.remove(&path)?,
+            }
+        }
+        if edit.domains != domains {
+            self.write_plain(&self.domains_cfg_path(), edit.domains.write().as_bytes())?;
+        }
+        if edit.users != users {
+            self.write_plain(&self.user_cfg_path(), edit.users.write().as_bytes())?;
+        }
+        Ok(out)
     }
 
     /// `<root>/priv`.

@@ -1,0 +1,93 @@
+//! `passwd USERID [--password P]` (API PUT /access/password): set a `pve` realm password.
+//!
+//! Without `--password` the new password is read from the terminal twice (no echo), or, when
+//! stdin is not a terminal, from the first line of stdin. Only `pve` realm passwords live in
+//! aclgate (`priv/shadow.cfg`); PAM, LDAP and AD passwords are changed where they live.
+
+use std::io::{self, BufRead, IsTerminal};
+
+use clap::Args;
+
+use super::Ctx;
+use super::value::{parse_id, reject};
+use crate::auth::realm::crypt;
+use crate::config::{RealmType, StateError};
+use crate::identity::Userid;
+
+/// `passwd USERID`.
+#[derive(Debug, Clone, Args)]
+pub struct PasswdArgs {
+    /// User ID (name@realm).
+    pub userid: String,
+    /// The new password (prompted for when omitted).
+    #[arg(long)]
+    pub password: Option<String>,
+    /// The current password of the user running the command (accepted for pveum
+    /// compatibility; the local CLI acts as root@pam and does not check it).
+    #[arg(long = "confirmation-password")]
+    pub confirmation_password: Option<String>,
+}
+
+/// Run `passwd`.
+pub fn run(args: PasswdArgs, ctx: &Ctx) -> Result<(), StateError> {
+    let userid: Userid = parse_id(&args.userid)?;
+    let (domains, _) = ctx.state.load_domains()?;
+    check_realm_stores_passwords(&domains, &userid)?;
+    let password = match args.password {
+        Some(p) => p,
+        None => read_new_password()?,
+    };
+    store(ctx, &userid, &password)
+}
+
+/// Hash `password` and store it for the `pve`-type realm user `userid` (which must exist).
+pub(crate) fn store(ctx: &Ctx, userid: &Userid, password: &str) -> Result<(), StateError> {
+    crypt::check_new_password(password).map_err(|e| reject(e.to_string()))?;
+    let hash = crypt::hash_password(password).map_err(|e| reject(e.to_string()))?;
+    ctx.state.modify_realms(|edit| {
+        check_realm_stores_passwords(&edit.domains, userid)?;
+        if !edit.users.users.contains_key(userid) {
+            return Err(reject(format!("no such user (`{userid}`)")));
+        }
+        edit.shadow.set(userid.name(), hash);
+        Ok(())
+    })
+}
+
+/// Only realms of type `pve` keep their passwords in aclgate.
+pub(crate) fn check_realm_stores_passwords(
+    domains: &crate::config::DomainsConfig,
+    userid: &Userid,
+) -> Result<(), StateError> {
+    let realm = domains
+        .realm(userid.realm())
+        .ok_or_else(|| reject(format!("auth domain `{}` does not exist", userid.realm())))?;
+    match realm.kind {
+        RealmType::Pve => Ok(()),
+        RealmType::Pam => Err(reject(
+            "changing PAM passwords is not supported by aclgate: use passwd(1) on the host",
+        )),
+        kind => Err(reject(format!("can't set password on auth type `{kind}`"))),
+    }
+}
+
+fn read_new_password() -> Result<String, StateError> {
+    let stdin = io::stdin();
+    if stdin.is_terminal() {
+        let first = rpassword::prompt_password("Enter new password: ")
+            .map_err(|e| reject(format!("cannot read the password: {e}")))?;
+        let second = rpassword::prompt_password("Retype new password: ")
+            .map_err(|e| reject(format!("cannot read the password: {e}")))?;
+        if first != second {
+            return Err(reject("passwords do not match"));
+        }
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| reject(format!("cannot read the password: {e}")))?;
+        Ok(line.trim_end_matches(['\n', '\r']).to_owned())
+    }
+}

@@ -1,0 +1,326 @@
+//! `realm add|modify|delete|list` (API `/access/domains`): the realms of `domains.cfg`.
+//!
+//! Options are pveum's (`--base_dn`, `--user_attr`, `--case-sensitive` ...); each is checked
+//! against the realm type's option table, so the CLI accepts exactly what the file parser
+//! keeps. `--password` (ldap/ad bind password) goes to `priv/realm/<realm>.pw`, never to
+//! domains.cfg. The built-in `pam` and `pve` realms can be modified but not created or deleted.
+
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+use super::Ctx;
+use super::output::{Column, col};
+use super::value::{parse_id, reject, split_list};
+use crate::config::{RealmConfig, RealmType, StateError};
+use crate::identity::Realm;
+
+/// `aclgate realm ...`.
+#[derive(Debug, Subcommand)]
+pub enum RealmCommand {
+    /// Add an authentication realm (ldap, ad or openid).
+    Add(AddArgs),
+    /// Update a realm's options.
+    Modify(ModifyArgs),
+    /// Delete a realm (users of the realm are kept).
+    Delete(DeleteArgs),
+    /// List realms.
+    List,
+}
+
+/// `realm add REALM --type T [options]`.
+#[derive(Debug, Clone, Args)]
+pub struct AddArgs {
+    /// Realm id.
+    pub realm: String,
+    /// Realm type: ldap, ad or openid.
+    #[arg(long = "type")]
+    pub kind: String,
+    #[command(flatten)]
+    pub options: RealmOptions,
+}
+
+/// `realm modify REALM [options] [--delete LIST]`.
+#[derive(Debug, Clone, Args)]
+pub struct ModifyArgs {
+    /// Realm id.
+    pub realm: String,
+    #[command(flatten)]
+    pub options: RealmOptions,
+    /// Options to remove (list).
+    #[arg(long)]
+    pub delete: Option<String>,
+}
+
+/// `realm delete REALM`.
+#[derive(Debug, Clone, Args)]
+pub struct DeleteArgs {
+    /// Realm id.
+    pub realm: String,
+}
+
+macro_rules! realm_options {
+    ($( $(#[$doc:meta])* $field:ident => $key:literal, bool: $bool:literal; )*) => {
+        /// Every realm option pveum knows; which apply depends on the realm type.
+        #[derive(Debug, Clone, Default, Args)]
+        pub struct RealmOptions {
+            $(
+                $(#[$doc])*
+                #[arg(
+                    long = $key,
+                    num_args = if $bool { 0..=1 } else { 1..=1 },
+                    default_missing_value = "1",
+                )]
+                pub $field: Option<String>,
+            )*
+        }
+
+        impl RealmOptions {
+            /// The options given, as (key, value).
+            fn given(&self) -> Vec<(&'static str, &str)> {
+                let mut out = Vec::new();
+                $( if let Some(v) = &self.$field { out.push(($key, v.as_str())); } )*
+                out
+            }
+        }
+    };
+}
+
+realm_options! {
+    /// Description.
+    comment => "comment", bool: false;
+    /// Use this realm as the default in the login dialog.
+    default => "default", bool: true;
+    /// Realm-enforced second factor (type=oath|yubico,...).
+    tfa => "tfa", bool: false;
+    /// Server address (ldap, ad).
+    server1 => "server1", bool: false;
+    /// Fallback server address.
+    server2 => "server2", bool: false;
+    /// Server port (default 389, 636 for ldaps).
+    port => "port", bool: false;
+    /// Protocol: ldap, ldaps or ldap+starttls.
+    mode => "mode", bool: false;
+    /// Deprecated: use --mode ldaps.
+    secure => "secure", bool: true;
+    /// TLS version: tlsv1_2 (default) or tlsv1_3.
+    sslversion => "sslversion", bool: false;
+    /// Verify the server's TLS certificate.
+    verify => "verify", bool: true;
+    /// CA certificate file or directory (default /etc/ssl/certs).
+    capath => "capath", bool: false;
+    /// Client certificate (not used by aclgate).
+    cert => "cert", bool: false;
+    /// Client certificate key (not used by aclgate).
+    certkey => "certkey", bool: false;
+    /// LDAP base DN.
+    base_dn => "base_dn", bool: false;
+    /// LDAP bind DN (search for the user with these credentials).
+    bind_dn => "bind_dn", bool: false;
+    /// Bind password for bind_dn (stored in priv/realm/<realm>.pw).
+    password => "password", bool: false;
+    /// LDAP attribute holding the user name (e.g. uid).
+    user_attr => "user_attr", bool: false;
+    /// AD domain name.
+    domain => "domain", bool: false;
+    /// Compare user names case-sensitively at login (default 1).
+    case_sensitive => "case-sensitive", bool: true;
+    /// LDAP filter for user sync.
+    filter => "filter", bool: false;
+    /// Attribute mapping for sync (email=mail,...).
+    sync_attributes => "sync_attributes", bool: false;
+    /// Object classes of users.
+    user_classes => "user_classes", bool: false;
+    /// Base DN for groups.
+    group_dn => "group_dn", bool: false;
+    /// Attribute holding a group's name.
+    group_name_attr => "group_name_attr", bool: false;
+    /// LDAP filter for group sync.
+    group_filter => "group_filter", bool: false;
+    /// Object classes of groups.
+    group_classes => "group_classes", bool: false;
+    /// Default sync options.
+    sync_defaults_options => "sync-defaults-options", bool: false;
+    /// OpenID issuer URL.
+    issuer_url => "issuer-url", bool: false;
+    /// OpenID client id.
+    client_id => "client-id", bool: false;
+    /// OpenID client key.
+    client_key => "client-key", bool: false;
+    /// Create users on first login (openid).
+    autocreate => "autocreate", bool: true;
+    /// OpenID claim for the user name.
+    username_claim => "username-claim", bool: false;
+    /// OpenID claim for groups.
+    groups_claim => "groups-claim", bool: false;
+    /// Create groups on login (openid).
+    groups_autocreate => "groups-autocreate", bool: true;
+    /// Overwrite groups on login (openid).
+    groups_overwrite => "groups-overwrite", bool: true;
+    /// OpenID prompt.
+    prompt => "prompt", bool: false;
+    /// OpenID scopes.
+    scopes => "scopes", bool: false;
+    /// OpenID ACR values.
+    acr_values => "acr-values", bool: false;
+    /// OpenID audiences.
+    audiences => "audiences", bool: false;
+    /// Query the userinfo endpoint (openid).
+    query_userinfo => "query-userinfo", bool: true;
+}
+
+/// Run a `realm` subcommand.
+pub fn run(command: RealmCommand, ctx: &Ctx) -> Result<(), StateError> {
+    match command {
+        RealmCommand::Add(args) => add(args, ctx),
+        RealmCommand::Modify(args) => modify(args, ctx),
+        RealmCommand::Delete(args) => delete(args, ctx),
+        RealmCommand::List => list(ctx),
+    }
+}
+
+/// `realm add` (POST /access/domains).
+pub fn add(args: AddArgs, ctx: &Ctx) -> Result<(), StateError> {
+    let realm: Realm = parse_id(&args.realm)?;
+    let kind: RealmType = args.kind.parse().map_err(|e| reject(format!("{e}")))?;
+    if is_builtin(&realm) {
+        return Err(reject(format!("unable to use reserved name `{realm}`")));
+    }
+    if matches!(kind, RealmType::Pve | RealmType::Pam) {
+        return Err(reject(format!("unable to create builtin type `{kind}`")));
+    }
+    let mut config = RealmConfig::new(realm.clone(), kind);
+    let password = apply(&mut config, &args.options)?;
+    config.check_required().map_err(|e| reject(e.to_string()))?;
+    ctx.state.modify_realms(|edit| {
+        if edit.domains.realm(realm.as_str()).is_some() {
+            return Err(reject(format!("domain `{realm}` already exists")));
+        }
+        if config.is_default() {
+            edit.domains.clear_other_defaults(realm.as_str());
+        }
+        edit.domains.insert(config);
+        // Like Proxmox's on_add_hook: no password given removes a stale file.
+        edit.set_bind_password(&realm, password);
+        Ok(())
+    })
+}
+
+/// `realm modify` (PUT /access/domains/{realm}).
+pub fn modify(args: ModifyArgs, ctx: &Ctx) -> Result<(), StateError> {
+    let realm: Realm = parse_id(&args.realm)?;
+    let deletes: Vec<String> = args
+        .delete
+        .as_deref()
+        .map(|d| split_list(d).map(str::to_owned).collect())
+        .unwrap_or_default();
+    ctx.state.modify_realms(|edit| {
+        let mut config = edit
+            .domains
+            .realm(realm.as_str())
+            .cloned()
+            .ok_or_else(|| reject(format!("domain `{realm}` does not exist")))?;
+        let mut password_change = None;
+        for key in &deletes {
+            let given = args.options.given().iter().any(|(k, _)| k == key);
+            if given {
+                return Err(reject(format!(
+                    "cannot set and delete property `{key}` at the same time"
+                )));
+            }
+            if key == "password" && config.kind.is_directory() {
+                password_change = Some(None);
+                continue;
+            }
+            config.unset(key).map_err(|e| reject(e.to_string()))?;
+        }
+        if let Some(pw) = apply(&mut config, &args.options)? {
+            password_change = Some(Some(pw));
+        }
+        if config.is_default() {
+            edit.domains.clear_other_defaults(realm.as_str());
+        }
+        edit.domains.insert(config);
+        if let Some(change) = password_change {
+            edit.set_bind_password(&realm, change);
+        }
+        Ok(())
+    })
+}
+
+/// `realm delete` (DELETE /access/domains/{realm}).
+pub fn delete(args: DeleteArgs, ctx: &Ctx) -> Result<(), StateError> {
+    let realm: Realm = parse_id(&args.realm)?;
+    if is_builtin(&realm) {
+        return Err(reject(format!("cannot delete built-in realm `{realm}`")));
+    }
+    ctx.state.modify_realms(|edit| {
+        let kind = edit
+            .domains
+            .realm(realm.as_str())
+            .map(|r| r.kind)
+            .ok_or_else(|| reject(format!("domain `{realm}` does not exist")))?;
+        edit.domains.remove(realm.as_str());
+        if kind.is_directory() {
+            edit.set_bind_password(&realm, None);
+        }
+        Ok(())
+    })
+}
+
+/// `realm list` (GET /access/domains).
+pub fn list(ctx: &Ctx) -> Result<(), StateError> {
+    let (domains, _) = ctx.state.load_domains()?;
+    let items = domains.realms().map(realm_item).collect();
+    ctx.out.list(items, REALM_COLUMNS);
+    Ok(())
+}
+
+fn realm_item(r: &RealmConfig) -> Value {
+    let mut item = json!({ "realm": r.realm.as_str(), "type": r.kind.as_str() });
+    if let Some(c) = r.comment() {
+        item["comment"] = json!(c);
+    }
+    if r.is_default() {
+        item["default"] = json!(1);
+    }
+    // Like Proxmox: only the tfa type is listed, never Yubico keys.
+    if let Some(tfa) = r.option("tfa")
+        && let Some(kind) = tfa.split(',').find_map(|p| p.strip_prefix("type="))
+    {
+        item["tfa"] = json!(kind);
+    }
+    item
+}
+
+/// Apply the given options to `config`; the bind password is returned, not stored there.
+fn apply(config: &mut RealmConfig, options: &RealmOptions) -> Result<Option<String>, StateError> {
+    let mut password = None;
+    for (key, value) in options.given() {
+        if key == "password" {
+            if !config.kind.is_directory() {
+                return Err(reject(format!(
+                    "unknown option `password` for realm type `{}`",
+                    config.kind
+                )));
+            }
+            if value.contains(['\n', '\r']) {
+                return Err(reject("the bind password may not contain line breaks"));
+            }
+            password = Some(value.to_owned());
+            continue;
+        }
+        config.set(key, value).map_err(|e| reject(e.to_string()))?;
+    }
+    Ok(password)
+}
+
+fn is_builtin(realm: &Realm) -> bool {
+    matches!(realm.as_str(), "pam" | "pve")
+}
+
+/// `realm list` columns.
+const REALM_COLUMNS: &[Column] = &[
+    col("realm", false),
+    col("type", false),
+    col("comment", false),
+];

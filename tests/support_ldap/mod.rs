@@ -1,0 +1,219 @@
+//! A throwaway OpenLDAP `slapd` for tests: its own CA and server certificate (openssl CLI),
+//! plain LDAP (with StartTLS) and LDAPS on free 127.0.0.1 ports, base `dc=example,dc=com`,
+//! users loaded with `ldapadd`. The server is killed when the handle is dropped.
+//!
+//! slapd, ldap-utils and openssl come from `scripts/test.sh`; without them the test fails and
+//! says so (it does not skip).
+
+use std::fs;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Admin DN and password of the test directory.
+pub const ADMIN_DN: &str = "cn=admin,dc=example,dc=com";
+pub const ADMIN_PW: &str = "admin-secret";
+pub const BASE_DN: &str = "ou=people,dc=example,dc=com";
+
+/// Test users: (uid, password).
+pub const USERS: &[(&str, &str)] = &[("alice", "alice-pw-1"), ("bob", "bob-pw-22")];
+
+/// A running slapd.
+pub struct Slapd {
+    child: Child,
+    /// Port of `ldap://` (plain and StartTLS).
+    pub ldap_port: u16,
+    /// Port of `ldaps://`.
+    pub ldaps_port: u16,
+    /// The CA that signed the server certificate (PEM file).
+    pub ca_file: PathBuf,
+    /// A CA that did not sign it (PEM file).
+    pub other_ca_file: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Slapd {
+    /// Start slapd and load the test users.
+    pub fn start() -> Slapd {
+        for tool in [
+            "/usr/sbin/slapd",
+            "/usr/bin/ldapadd",
+            "/usr/bin/openssl",
+            "/usr/sbin/slappasswd",
+        ] {
+            assert!(
+                Path::new(tool).exists(),
+                "{tool} is missing: run `bash scripts/test.sh` (as root) to install slapd, ldap-utils and openssl"
+            );
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        fs::create_dir(d.join("db")).expect("db dir");
+        make_certs(d);
+        let ldap_port = free_port();
+        let ldaps_port = free_port();
+        let rootpw = run_out(Command::new("/usr/sbin/slappasswd").args(["-s", ADMIN_PW]));
+        let conf = format!(
+            "include /etc/ldap/schema/core.schema\n\
+             include /etc/ldap/schema/cosine.schema\n\
+             include /etc/ldap/schema/nis.schema\n\
+             include /etc/ldap/schema/inetorgperson.schema\n\
+             modulepath /usr/lib/ldap\n\
+             moduleload back_mdb\n\
+             pidfile {d}/slapd.pid\n\
+             TLSCACertificateFile {d}/ca.pem\n\
+             TLSCertificateFile {d}/cert.pem\n\
+             TLSCertificateKeyFile {d}/key.pem\n\
+             TLSVerifyClient never\n\
+             database mdb\n\
+             maxsize 10485760\n\
+             suffix \"dc=example,dc=com\"\n\
+             rootdn \"{ADMIN_DN}\"\n\
+             rootpw {rootpw}\n\
+             directory {d}/db\n\
+             access to attrs=userPassword by self write by anonymous auth by * none\n\
+             access to * by * read\n",
+            d = d.display(),
+        );
+        fs::write(d.join("slapd.conf"), conf).expect("slapd.conf");
+        // -d 0 keeps slapd in the foreground, so the test owns the process and kills it.
+        let child = Command::new("/usr/sbin/slapd")
+            .arg("-f")
+            .arg(d.join("slapd.conf"))
+            .arg("-h")
+            .arg(format!(
+                "ldap://127.0.0.1:{ldap_port}/ ldaps://127.0.0.1:{ldaps_port}/"
+            ))
+            .args(["-d", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start slapd");
+        let slapd = Slapd {
+            child,
+            ldap_port,
+            ldaps_port,
+            ca_file: d.join("ca.pem"),
+            other_ca_file: d.join("other-ca.pem"),
+            _dir: dir,
+        };
+        wait_for_port(ldap_port);
+        wait_for_port(ldaps_port);
+        slapd.load_users();
+        slapd
+    }
+
+    fn load_users(&self) {
+        let mut ldif = String::from(
+            "dn: dc=example,dc=com\nobjectClass: dcObject\nobjectClass: organization\no: Example\ndc: example\n\n\
+             dn: ou=people,dc=example,dc=com\nobjectClass: organizationalUnit\nou: people\n\n",
+        );
+        for (uid, pw) in USERS {
+            ldif.push_str(&format!(
+                "dn: uid={uid},{BASE_DN}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid}\nsn: {uid}\nuserPassword: {pw}\n\n"
+            ));
+        }
+        let path = self._dir.path().join("data.ldif");
+        fs::write(&path, ldif).expect("ldif");
+        run_out(
+            Command::new("/usr/bin/ldapadd")
+                .args(["-x", "-H", &format!("ldap://127.0.0.1:{}", self.ldap_port)])
+                .args(["-D", ADMIN_DN, "-w", ADMIN_PW, "-f"])
+                .arg(&path),
+        );
+    }
+}
+
+impl Drop for Slapd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A mini CA, a server certificate for 127.0.0.1 signed by it, and an unrelated second CA.
+fn make_certs(d: &Path) {
+    let openssl = |args: &[&str]| {
+        run_out(Command::new("/usr/bin/openssl").current_dir(d).args(args));
+    };
+    for name in ["ca", "other-ca"] {
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN=aclgate-test-{name}"),
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.pem"),
+        ]);
+    }
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "srv.csr",
+    ]);
+    fs::write(
+        d.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("ext.cnf");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "srv.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "cert.pem",
+    ]);
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// Poll until slapd accepts connections (it gives no other readiness signal).
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "slapd did not listen on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn run_out(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run command");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
