@@ -157,6 +157,14 @@ async fn run(config: GatewayConfig) -> Result<(), String> {
     let metrics = Arc::new(Metrics::new());
     let (reader, handle) =
         reload::start(config.clone(), metrics).map_err(|e| format!("cannot start: {e}"))?;
+    // The watcher needs the directory to exist, so that `aclgate user ...` run later on a fresh
+    // state directory is picked up.
+    std::fs::create_dir_all(&config.state.dir).map_err(|e| {
+        format!(
+            "cannot create state directory `{}`: {e}",
+            config.state.dir.display()
+        )
+    })?;
     let _watcher = reload::watch_files(handle.clone(), &config)
         .map_err(|e| format!("cannot watch files: {e}"))?;
     #[cfg(unix)]
