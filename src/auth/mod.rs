@@ -3,5 +3,6 @@
 
 pub mod logout;
 pub mod realm;
+pub mod tfa;
 pub mod throttle;
 pub mod ticket;

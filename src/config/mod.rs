@@ -2,6 +2,7 @@
 //! the atomic-write helpers every writer uses.
 
 pub mod atomic;
+pub mod datacenter_cfg;
 pub mod domains_cfg;
 pub mod shadow_cfg;
 pub mod state_dir;
