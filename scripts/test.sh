@@ -41,6 +41,13 @@ elif ! id "$pam_user" >/dev/null 2>&1 || [ ! -f "$pam_service_file" ]; then
     exit 1
 fi
 
+# The TFA tests compute TOTP codes with an independent implementation: Python's pyotp, in a
+# venv at .venv (created once; python3-venv is needed for `python3 -m venv`).
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import pyotp' 2>/dev/null; then
+    python3 -m venv .venv
+    .venv/bin/pip install -q pyotp
+fi
+
 command -v cargo >/dev/null || { echo "cargo not found: install a Rust toolchain (rustup)" >&2; exit 1; }
 
 cargo test --locked "$@"

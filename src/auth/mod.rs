@@ -9,6 +9,7 @@
 mod header;
 pub mod logout;
 pub mod realm;
+pub mod tfa;
 pub mod throttle;
 pub mod ticket;
 mod token;

@@ -9,6 +9,7 @@
 mod acl;
 mod group;
 mod import;
+mod oathkeygen;
 mod output;
 mod passwd;
 mod permissions;
@@ -16,6 +17,7 @@ mod pool;
 mod realm;
 mod role;
 mod table;
+mod tfa;
 mod token;
 mod user;
 mod user_logout;
@@ -133,6 +135,8 @@ enum Command {
     Passwd(passwd::PasswdArgs),
     /// Import a copy of a Proxmox `/etc/pve` into the state directory.
     ImportPve(import::ImportArgs),
+    /// Print a new random TOTP secret (16 base32 characters).
+    Oathkeygen,
     /// Alias of `user add`.
     Useradd(user::AddArgs),
     /// Alias of `user modify`.
@@ -167,6 +171,7 @@ fn dispatch(command: Command, ctx: &Ctx) -> Result<(), StateError> {
         Command::Realm { command } => realm::run(*command, ctx),
         Command::Passwd(args) => passwd::run(args, ctx),
         Command::ImportPve(args) => import::run(args, ctx),
+        Command::Oathkeygen => oathkeygen::run(),
         Command::Useradd(args) => user::add(args, ctx),
         Command::Usermod(args) => user::modify(args, ctx),
         Command::Userdel(args) => user::delete(args, ctx),

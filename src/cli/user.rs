@@ -27,6 +27,11 @@ pub enum UserCommand {
     Permissions(permissions::UserPermArgs),
     /// Revoke every ticket of a user issued up to now.
     Logout(super::user_logout::LogoutArgs),
+    /// Manage two-factor authentication entries.
+    Tfa {
+        #[command(subcommand)]
+        command: super::tfa::TfaCommand,
+    },
     /// Manage API tokens.
     Token {
         #[command(subcommand)]
@@ -110,6 +115,7 @@ pub fn run(command: UserCommand, ctx: &Ctx) -> Result<(), StateError> {
         UserCommand::List(args) => list(args, ctx),
         UserCommand::Permissions(args) => permissions::user(args, ctx),
         UserCommand::Logout(args) => super::user_logout::run(args, ctx),
+        UserCommand::Tfa { command } => super::tfa::run(command, ctx),
         UserCommand::Token { command } => token::run(command, ctx),
     }
 }

@@ -2,6 +2,7 @@
 //! atomic-write helpers every writer uses, and the gateway's own settings (`aclgate.toml`).
 
 pub mod atomic;
+pub mod datacenter_cfg;
 pub mod domains_cfg;
 pub mod gateway;
 pub mod shadow_cfg;
