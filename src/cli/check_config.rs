@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use super::serve::{ConfigArgs, resolve};
+use crate::config::gateway::GatewayConfig;
 use crate::proxy::Upstream;
+use crate::server::tls::ensure_self_signed;
 use crate::snapshot::Snapshot;
 
 /// `aclgate check-config` options.
@@ -35,13 +37,31 @@ pub fn check(
     out: &mut impl Write,
     err: &mut impl Write,
 ) -> bool {
-    let config = match resolve(&args.config, state_dir) {
-        Ok(c) => Arc::new(c),
+    let mut config = match resolve(&args.config, state_dir) {
+        Ok(c) => c,
         Err(e) => {
             let _ = writeln!(err, "error: {e}");
             return false;
         }
     };
+    // Before the first `serve` there is no self-signed pair yet; `serve` will generate it, so
+    // check the rest against a throwaway pair instead of failing or writing into certs/.
+    let _scratch = match first_start_tls(&mut config) {
+        Ok(Some((scratch, real_cert))) => {
+            let _ = writeln!(
+                out,
+                "note: no certificate at `{}` yet; `serve` generates a self-signed one",
+                real_cert.display()
+            );
+            Some(scratch)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            let _ = writeln!(err, "error: tls: {e}");
+            return false;
+        }
+    };
+    let config = Arc::new(config);
     let mut ok = true;
     if let Err(e) = config.validate() {
         let _ = writeln!(err, "error: {e}");
@@ -71,4 +91,21 @@ pub fn check(
         }
     }
     ok
+}
+
+/// If the self-signed pair would be generated on first start, point `config` at a temporary
+/// one, returned (with the real certificate path) so it lives as long as the check.
+fn first_start_tls(
+    config: &mut GatewayConfig,
+) -> std::io::Result<Option<(tempfile::TempDir, PathBuf)>> {
+    let tls = &config.tls;
+    if !tls.self_signed || tls.cert.exists() || tls.key.exists() {
+        return Ok(None);
+    }
+    let dir = tempfile::tempdir()?;
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    ensure_self_signed(&cert, &key)?;
+    let real_cert = std::mem::replace(&mut config.tls.cert, cert);
+    config.tls.key = key;
+    Ok(Some((dir, real_cert)))
 }

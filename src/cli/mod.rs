@@ -1,5 +1,6 @@
-//! The `aclgate` command line: `import-pve` and the pveum-compatible management commands
-//! (`user`, `user token`, `group`, `role`, `acl`, `pool`, `realm`, `passwd` and pveum's aliases).
+//! The `aclgate` command line: the gateway (`serve`, `check-config`, `explain`, `policy`),
+//! `import-pve`, and the pveum-compatible management commands (`user`, `user token`, `group`,
+//! `role`, `acl`, `pool`, `realm`, `passwd` and pveum's aliases).
 //!
 //! Like pveum, options may be written `-name` as well as `--name`, and any unambiguous prefix
 //! of an option works (`-user` for `--users`), so Proxmox documentation examples run verbatim.
@@ -32,6 +33,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::{StateDir, StateError};
@@ -39,7 +41,6 @@ use output::{FormatArgs, Printer};
 
 /// Run the command line given by `args` (including the program name).
 pub fn run(args: Vec<OsString>) -> ExitCode {
-    init_tracing();
     let command = with_prefix_inference(Cli::command());
     let matches = match command.try_get_matches_from(pveum_style(args)) {
         Ok(m) => m,
@@ -56,11 +57,35 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The gateway commands let `state.dir` in aclgate.toml apply unless a flag or env gave one.
+    let explicit_state_dir = matches!(
+        matches.value_source("state_dir"),
+        Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+    )
+    .then(|| cli.state_dir.clone());
+    let command = match cli.command {
+        // `serve` sets up its own (buffered) logging.
+        Command::Serve(args) => return serve::serve(args, explicit_state_dir),
+        Command::CheckConfig(args) => {
+            init_tracing();
+            return check_config::check_config(args, explicit_state_dir);
+        }
+        Command::Explain(args) => {
+            init_tracing();
+            return explain::explain(args, explicit_state_dir);
+        }
+        Command::Policy(args) => {
+            init_tracing();
+            return policy::run(args);
+        }
+        other => other,
+    };
+    init_tracing();
     let ctx = Ctx {
         state: StateDir::new(cli.state_dir),
         out: Printer::new(cli.format),
     };
-    match dispatch(cli.command, &ctx) {
+    match dispatch(command, &ctx) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{e}");
@@ -101,6 +126,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the gateway.
+    Serve(serve::ServeArgs),
+    /// Load everything (state, policies, config, TLS); print every warning; exit 1 on errors.
+    CheckConfig(check_config::CheckConfigArgs),
+    /// Show the route, the check and the decision for one request, and what decided it.
+    Explain(explain::ExplainArgs),
+    /// Policy file tools (`policy import-pve FILE`).
+    Policy(policy::PolicyArgs),
     /// Manage users and their API tokens.
     User {
         #[command(subcommand)]
@@ -163,6 +196,9 @@ enum Command {
 
 fn dispatch(command: Command, ctx: &Ctx) -> Result<(), StateError> {
     match command {
+        Command::Serve(_) | Command::CheckConfig(_) | Command::Explain(_) | Command::Policy(_) => {
+            unreachable!("gateway commands return from run() before dispatch")
+        }
         Command::User { command } => user::run(command, ctx),
         Command::Group { command } => group::run(command, ctx),
         Command::Role { command } => role::run(command, ctx),

@@ -34,6 +34,7 @@ struct RawRoute {
     allowtoken: Option<bool>,
     description: Option<String>,
     params: Option<Spanned<Vec<String>>>,
+    handler: Option<Spanned<String>>,
 }
 
 /// Compile the text of one policy file named `name`.
@@ -162,11 +163,32 @@ fn compile_route(
         }
     }
 
+    let handler = match &r.handler {
+        None => None,
+        Some(h) => {
+            let name = h.get_ref();
+            let ok = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+            if !ok {
+                return Err(PolicyError::Load {
+                    at: at(h.span()),
+                    message: format!(
+                        "handler `{name}` must be lowercase letters, digits and `._-`"
+                    ),
+                });
+            }
+            Some(name.clone())
+        }
+    };
+
     Ok(Route {
         method,
         template,
         access,
         allowtoken: r.allowtoken.unwrap_or(true),
+        handler,
         description: r.description.clone(),
         source,
         path_params,

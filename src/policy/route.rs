@@ -17,6 +17,9 @@ pub struct Route {
     pub access: Access,
     /// Whether API tokens may call it (`allowtoken`, default true).
     pub allowtoken: bool,
+    /// A built-in handler that answers the route instead of the upstream (e.g. the
+    /// `/access/*` endpoints aclgate serves itself); `None` = forward.
+    pub handler: Option<String>,
     /// Prose from the policy file, if any.
     pub description: Option<String>,
     /// Where the route was defined: `file:line`.
@@ -73,7 +76,8 @@ impl Route {
     /// Whether the gateway must buffer the request body to evaluate this route: the method can
     /// carry a form or JSON body and the check reads a parameter that is not in the path.
     pub fn needs_body(&self) -> bool {
-        self.reads_request_params
+        // A built-in handler reads every parameter, so its body is always buffered.
+        (self.reads_request_params || self.handler.is_some())
             && matches!(self.method, Method::Post | Method::Put | Method::Patch)
     }
 

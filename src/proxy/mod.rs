@@ -214,6 +214,10 @@ async fn pipeline<'s>(
         }
     }
     trace.decided.get_or_insert_with(|| start.elapsed());
+    // Routes answered by aclgate itself are never forwarded, not even by mistake.
+    if let Some(handler) = &route.handler {
+        return Err(ProxyError::NoHandler(handler.clone()));
+    }
     let mut req = Request::from_parts(parts, body);
 
     let client_upgrade = forward::is_upgrade(&req).then(|| hyper::upgrade::on(&mut req));

@@ -37,6 +37,9 @@ pub enum ProxyError {
     UpstreamConnect(String),
     #[error("upstream timed out")]
     UpstreamTimeout,
+    /// The route names a built-in handler this build does not have: never forwarded.
+    #[error("no built-in handler `{0}`")]
+    NoHandler(String),
 }
 
 impl ProxyError {
@@ -52,6 +55,7 @@ impl ProxyError {
             ProxyError::RouteNotFound => "not_found",
             ProxyError::Forbidden(_) => "deny",
             ProxyError::UpstreamConnect(_) | ProxyError::UpstreamTimeout => "allow",
+            ProxyError::NoHandler(_) => "invalid",
         }
     }
 
@@ -73,6 +77,7 @@ impl ProxyError {
             ProxyError::BodyTooLarge(_) => json(StatusCode::PAYLOAD_TOO_LARGE, &self.to_string()),
             ProxyError::UpstreamConnect(_) => json(StatusCode::BAD_GATEWAY, "Bad gateway"),
             ProxyError::UpstreamTimeout => json(StatusCode::GATEWAY_TIMEOUT, "Upstream timed out"),
+            ProxyError::NoHandler(_) => json(StatusCode::NOT_IMPLEMENTED, "Not implemented"),
         }
     }
 }
