@@ -1,9 +1,14 @@
 //! The single reload door: every trigger (file watcher, SIGHUP, an explicit call) sends a message
 //! to one task, which builds a new [`Snapshot`] and swaps it in — or keeps the old one and
 //! reports why. This file holds the only write access to the snapshot's `ArcSwap`.
+//!
+//! Besides the snapshot, a reload runs the registered hooks ([`ReloadHandle::on_reload`]) first:
+//! that is how the ticket key ring (`priv/authkey.ring`, shared by every instance on the state
+//! directory) follows the file. The logout list, `domains.cfg` and the other state files are
+//! part of the snapshot; the watcher covers the whole state directory, `priv/` included.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -18,9 +23,19 @@ use crate::snapshot::{LoadError, Snapshot, SnapshotReader, now};
 const DEBOUNCE: Duration = Duration::from_millis(100);
 
 /// Sends reload requests to the reload task; cheap to clone.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ReloadHandle {
     tx: mpsc::UnboundedSender<Request>,
+    hooks: Hooks,
+}
+
+/// Run by the reload task before each reload.
+type Hooks = Arc<Mutex<Vec<Box<dyn Fn() + Send + Sync>>>>;
+
+impl std::fmt::Debug for ReloadHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReloadHandle").finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
@@ -43,8 +58,16 @@ pub fn start(
     let (gen_tx, gen_rx) = watch::channel(1);
     let (tx, rx) = mpsc::unbounded_channel();
     let reader = SnapshotReader::new(swap.clone(), gen_rx, metrics.clone());
-    tokio::spawn(reload_task(config, swap, gen_tx, rx, metrics));
-    Ok((reader, ReloadHandle { tx }))
+    let hooks: Hooks = Arc::default();
+    tokio::spawn(reload_task(
+        config,
+        swap,
+        gen_tx,
+        rx,
+        metrics,
+        hooks.clone(),
+    ));
+    Ok((reader, ReloadHandle { tx, hooks }))
 }
 
 // === impl ReloadHandle ===
@@ -57,6 +80,15 @@ impl ReloadHandle {
             .send(Request::Now(tx))
             .map_err(|_| "reload task has stopped".to_owned())?;
         rx.await.map_err(|_| "reload task has stopped".to_owned())?
+    }
+
+    /// Run `hook` before every later reload (e.g. re-read the ticket key ring). Hooks must be
+    /// quick and must not block on the reload itself.
+    pub fn on_reload(&self, hook: impl Fn() + Send + Sync + 'static) {
+        self.hooks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Box::new(hook));
     }
 
     /// Tell the reload task that files changed (debounced).
@@ -124,6 +156,7 @@ async fn reload_task(
     gen_tx: watch::Sender<u64>,
     mut rx: mpsc::UnboundedReceiver<Request>,
     metrics: Arc<Metrics>,
+    hooks: Hooks,
 ) {
     while let Some(first) = rx.recv().await {
         let mut waiters = Vec::new();
@@ -140,14 +173,24 @@ async fn reload_task(
         }
         let generation = swap.load().generation + 1;
         let cfg = config.clone();
-        let built = tokio::task::spawn_blocking(move || Snapshot::load(cfg, generation))
-            .await
-            .unwrap_or_else(|e| {
-                Err(LoadError::Read {
-                    file: "<reload task>".to_owned(),
-                    message: e.to_string(),
-                })
-            });
+        let hooks = hooks.clone();
+        let built = tokio::task::spawn_blocking(move || {
+            for hook in hooks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .iter()
+            {
+                hook();
+            }
+            Snapshot::load(cfg, generation)
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(LoadError::Read {
+                file: "<reload task>".to_owned(),
+                message: e.to_string(),
+            })
+        });
         let answer = match built {
             Ok(snapshot) => {
                 report_loaded(&snapshot, &metrics);

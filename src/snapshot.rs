@@ -15,8 +15,9 @@ use rustls::sign::CertifiedKey;
 use tokio::sync::watch;
 
 use crate::access::Engine;
+use crate::auth::logout::LogoutList;
 use crate::config::gateway::GatewayConfig;
-use crate::config::{StateDir, TokenShadow, UserConfig};
+use crate::config::{DomainsConfig, StateDir, TokenShadow, UserConfig};
 use crate::observe::Metrics;
 use crate::policy::RouteTable;
 
@@ -46,6 +47,10 @@ pub struct Snapshot {
     pub engine: Engine,
     /// `priv/token.shadow`.
     pub tokens: TokenShadow,
+    /// `domains.cfg` (realms; `pam` and `pve` always present).
+    pub domains: DomainsConfig,
+    /// `logout.cfg`: tickets revoked by `aclgate user logout`.
+    pub logout: LogoutList,
     /// The compiled policy routes.
     pub routes: RouteTable,
     /// The server certificate and key, picked per TLS handshake.
@@ -72,6 +77,8 @@ impl Snapshot {
         let State {
             user_cfg,
             tokens,
+            domains,
+            logout,
             warnings,
         } = State::load(&config.state.dir)?;
         let routes =
@@ -86,6 +93,8 @@ impl Snapshot {
             user_cfg,
             engine,
             tokens,
+            domains,
+            logout,
             routes,
             tls: Arc::new(tls),
             warnings,
@@ -120,19 +129,40 @@ pub struct State {
     pub user_cfg: UserConfig,
     /// `priv/token.shadow` (empty if missing).
     pub tokens: TokenShadow,
+    /// `domains.cfg` (the defaults if missing).
+    pub domains: DomainsConfig,
+    /// `logout.cfg` (empty if missing). A damaged file refuses the load: a reload then keeps
+    /// the previous list rather than forgetting logouts.
+    pub logout: LogoutList,
     /// Skipped lines as `file:line: message`.
     pub warnings: Vec<String>,
 }
 
 impl State {
-    /// Read `user.cfg` and `priv/token.shadow` from `dir`.
+    /// Read `user.cfg`, `priv/token.shadow`, `domains.cfg` and `logout.cfg` from `dir`.
     pub fn load(dir: &Path) -> Result<State, LoadError> {
         let state_dir = StateDir::new(dir);
         let loaded = state_dir.load().map_err(|e| LoadError::Read {
             file: dir.display().to_string(),
             message: e.to_string(),
         })?;
+        let read_error = |file: std::path::PathBuf, message: String| LoadError::Read {
+            file: file.display().to_string(),
+            message,
+        };
+        let (domains, domain_warnings) = state_dir
+            .load_domains()
+            .map_err(|e| read_error(state_dir.domains_cfg_path(), e.to_string()))?;
+        let logout = LogoutList::read(&state_dir)
+            .map_err(|e| read_error(LogoutList::path(&state_dir), e.to_string()))?;
         let mut warnings = Vec::new();
+        let domains_file = state_dir.domains_cfg_path();
+        let domains_file = domains_file.display();
+        warnings.extend(
+            domain_warnings
+                .iter()
+                .map(|w| format!("{domains_file}:{}: {}", w.line, w.message)),
+        );
         let user_file = state_dir.user_cfg_path();
         let shadow_file = state_dir.token_shadow_path();
         for (file, list) in [
@@ -148,6 +178,8 @@ impl State {
         Ok(State {
             user_cfg: loaded.user_cfg,
             tokens: loaded.tokens,
+            domains,
+            logout,
             warnings,
         })
     }
@@ -230,6 +262,8 @@ mod tests {
                 engine: Engine::build(&user_cfg),
                 user_cfg,
                 tokens: TokenShadow::default(),
+                domains: DomainsConfig::parse("").0,
+                logout: LogoutList::default(),
                 routes: RouteTable::from_str("empty", "").unwrap(),
                 tls: Arc::new(test_key()),
                 warnings: Vec::new(),

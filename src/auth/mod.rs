@@ -3,8 +3,9 @@
 //! ([`realm`]), login tickets and CSRF prevention tokens ([`ticket`]), the logout list
 //! ([`logout`]) and login throttling ([`throttle`]).
 //!
-//! The gateway authenticates API tokens so far; a ticket credential is another [`Credential`]
-//! variant verified through [`ticket`].
+//! A ticket (cookie `PVEAuthCookie` or `Authorization: PVEAuthCookie=...`) always wins over
+//! an API token header. Tickets are verified by the [`ticket::TicketAuthority`] (cached), then
+//! the user is re-checked against the snapshot and its logout list on every request.
 
 mod header;
 pub mod logout;
@@ -16,8 +17,11 @@ mod token;
 
 use http::HeaderMap;
 
-use crate::identity::{Authid, Tokenid};
+use percent_encoding::percent_decode_str;
+
+use crate::identity::{Authid, Tokenid, Userid};
 use crate::snapshot::Snapshot;
+use ticket::TicketAuthority;
 
 pub use header::find_key;
 
@@ -31,6 +35,11 @@ pub enum Credential {
         tokenid: String,
         /// The secret, as sent.
         secret: String,
+    },
+    /// A login ticket from the `PVEAuthCookie` cookie or `Authorization` header.
+    Ticket {
+        /// The ticket text (percent-decoded).
+        ticket: String,
     },
     /// Something credential-shaped that cannot be a valid credential.
     Malformed,
@@ -63,30 +72,67 @@ pub enum AuthError {
     TokenExpired,
     #[error("wrong token secret")]
     BadSecret,
+    #[error("invalid ticket")]
+    BadTicket,
+    #[error("ticket is waiting for a second factor")]
+    TfaPending,
+    #[error("ticket revoked by logout")]
+    LoggedOut,
+    #[error("tickets are not accepted here")]
+    NoTicketAuthority,
 }
 
 // === impl Credential ===
 
 impl Credential {
-    /// Extract the credential (spec §6.2): a `PVEAuthCookie` ticket would win (tickets are not
-    /// supported yet, so none is looked for); else `PVEAPIToken` in `Authorization`.
+    /// Extract the credential (spec §6.2): a `PVEAuthCookie` ticket in `Cookie`, else in
+    /// `Authorization`; only then `PVEAPIToken` in `Authorization`. A ticket always wins.
     pub fn extract(headers: &HeaderMap) -> Credential {
+        for cookie in headers.get_all(http::header::COOKIE) {
+            if let Ok(text) = cookie.to_str()
+                && let Some(raw) = find_key(text, TICKET_KEY)
+            {
+                return ticket_credential(raw);
+            }
+        }
         let Some(auth) = headers.get(http::header::AUTHORIZATION) else {
             return Credential::None;
         };
         let Ok(auth) = auth.to_str() else {
             return Credential::Malformed;
         };
+        if let Some(raw) = find_key(auth, TICKET_KEY) {
+            return ticket_credential(raw);
+        }
         match find_key(auth, "PVEAPIToken") {
             Some(raw) => token::parse(raw),
             None => Credential::None,
         }
     }
+
+    /// Whether this is a ticket (CSRF checks apply to ticket requests only).
+    pub fn is_ticket(&self) -> bool {
+        matches!(self, Credential::Ticket { .. })
+    }
+}
+
+/// The cookie (and `Authorization` key) holding a ticket.
+pub const TICKET_KEY: &str = "PVEAuthCookie";
+
+fn ticket_credential(raw: &str) -> Credential {
+    match percent_decode_str(raw).decode_utf8() {
+        Ok(t) if !t.is_empty() => Credential::Ticket {
+            ticket: t.into_owned(),
+        },
+        _ => Credential::Malformed,
+    }
 }
 
 /// Verify a credential against the snapshot at time `now` (seconds since the epoch).
+/// `tickets` verifies ticket credentials; without it every ticket is refused.
 pub fn authenticate(
     snapshot: &Snapshot,
+    tickets: Option<&TicketAuthority>,
     credential: &Credential,
     now: u64,
 ) -> Result<Authenticated, AuthError> {
@@ -101,5 +147,43 @@ pub fn authenticate(
                 via_token: true,
             })
         }
+        Credential::Ticket { ticket } => {
+            let tickets = tickets.ok_or(AuthError::NoTicketAuthority)?;
+            let userid = verify_ticket(snapshot, tickets, ticket, now)?;
+            Ok(Authenticated {
+                authid: Authid::User(userid),
+                via_token: false,
+            })
+        }
     }
+}
+
+/// A full ticket whose signature and age are valid (cached), whose user exists, is enabled
+/// and unexpired in `snapshot`, and that no logout has revoked.
+pub fn verify_ticket(
+    snapshot: &Snapshot,
+    tickets: &TicketAuthority,
+    ticket: &str,
+    now: u64,
+) -> Result<Userid, AuthError> {
+    let now_i = i64::try_from(now).unwrap_or(i64::MAX);
+    let verified = tickets.authenticate(ticket, now_i).map_err(|e| match e {
+        ticket::TicketError::TfaPending => AuthError::TfaPending,
+        _ => AuthError::BadTicket,
+    })?;
+    let user = snapshot
+        .user_cfg
+        .users
+        .get(&verified.userid)
+        .ok_or(AuthError::UnknownUser)?;
+    if !user.is_usable(now) {
+        return Err(AuthError::UserUnusable);
+    }
+    if snapshot
+        .logout
+        .is_revoked(&verified.userid, verified.issued_at)
+    {
+        return Err(AuthError::LoggedOut);
+    }
+    Ok(verified.userid)
 }

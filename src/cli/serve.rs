@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+use crate::access_api::ApiServices;
 use crate::config::gateway::{GatewayConfig, GatewayConfigError, LogFormat};
 use crate::observe::{FlushGuard, LogWriter, Metrics};
 use crate::reload;
@@ -167,6 +168,16 @@ async fn run(config: GatewayConfig) -> Result<(), String> {
     })?;
     let _watcher = reload::watch_files(handle.clone(), &config)
         .map_err(|e| format!("cannot watch files: {e}"))?;
+    let services = Arc::new(
+        ApiServices::open(&config, handle.clone())
+            .map_err(|e| format!("cannot open the ticket keys: {e}"))?,
+    );
+    let weak = Arc::downgrade(&services);
+    handle.on_reload(move || {
+        if let Some(services) = weak.upgrade() {
+            services.refresh();
+        }
+    });
     #[cfg(unix)]
     reload::spawn_sighup(handle).map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
 
@@ -192,7 +203,7 @@ async fn run(config: GatewayConfig) -> Result<(), String> {
         generation = reader.generation(),
         "aclgate serving"
     );
-    server::run(listeners, reader, shutdown_signal())
+    server::run_with_services(listeners, reader, Some(services), shutdown_signal())
         .await
         .map_err(|e| e.to_string())
 }

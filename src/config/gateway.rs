@@ -47,6 +47,10 @@ pub struct GatewayConfig {
     pub auth: AuthSettings,
     /// Resource limits and timeouts.
     pub limits: Limits,
+    /// Login tickets: key algorithm, verified-ticket cache, key file re-reads.
+    pub tickets: crate::auth::ticket::TicketConfig,
+    /// Failed-login throttling of `POST /access/ticket`.
+    pub login_throttle: crate::auth::throttle::ThrottleConfig,
 }
 
 /// How log lines are written (to stderr).
@@ -109,6 +113,10 @@ pub struct AuthSettings {
     pub identity_header: String,
     /// Remove the client's credentials before forwarding.
     pub strip_credentials: bool,
+    /// PAM service for logins in the `pam` realm (Proxmox: `proxmox-ve-auth`).
+    pub pam_service: String,
+    /// Bound on each LDAP connection attempt and operation during a login.
+    pub ldap_timeout_ms: u64,
 }
 
 /// `[limits]`.
@@ -217,12 +225,17 @@ impl Default for GatewayConfig {
             admin_listen: None,
             worker_threads: 1,
             log_format: LogFormat::Text,
-            policies: vec![PathBuf::from("policies/pve.toml")],
+            policies: vec![
+                PathBuf::from("policies/pve.toml"),
+                PathBuf::from("policies/access.toml"),
+            ],
             state: StateSettings::default(),
             tls: TlsSettings::default(),
             upstream: UpstreamSettings::default(),
             auth: AuthSettings::default(),
             limits: Limits::default(),
+            tickets: crate::auth::ticket::TicketConfig::default(),
+            login_throttle: crate::auth::throttle::ThrottleConfig::default(),
         }
     }
 }
@@ -264,6 +277,8 @@ impl Default for AuthSettings {
             failure_delay_ms: 3_000,
             identity_header: "X-Aclgate-Authid".to_owned(),
             strip_credentials: true,
+            pam_service: crate::auth::realm::DEFAULT_PAM_SERVICE.to_owned(),
+            ldap_timeout_ms: 10_000,
         }
     }
 }

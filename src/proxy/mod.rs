@@ -1,5 +1,6 @@
 //! The request pipeline, one straight async fn: load the snapshot once → normalise the path →
-//! find the route → authenticate → collect parameters → evaluate → log → forward.
+//! find the route → authenticate (token, or ticket + CSRF) → collect parameters → evaluate →
+//! log → forward, or answer with a built-in handler ([`crate::access_api`]).
 
 mod forward;
 mod path;
@@ -8,6 +9,7 @@ mod upstream;
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -15,6 +17,7 @@ use http::{Method, Request, Response, header};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
+use crate::access_api::{self, ApiContext, ApiServices};
 use crate::auth::{self, Credential};
 use crate::identity::Authid;
 use crate::observe::{AccessEvent, RequestLabels};
@@ -37,7 +40,13 @@ pub struct Gateway {
     pub snapshots: SnapshotReader,
     /// The pooled upstream client.
     pub upstream: Upstream,
+    /// Ticket keys, login throttle and the built-in handlers' services; `None` = tickets are
+    /// refused and handler routes answer 501.
+    pub services: Option<Arc<ApiServices>>,
 }
+
+/// The CSRF prevention token header.
+pub const CSRF_HEADER: &str = "CSRFPreventionToken";
 
 /// Facts about the client connection.
 #[derive(Debug, Clone, Copy)]
@@ -84,7 +93,7 @@ pub async fn handle(gw: &Gateway, conn: ConnInfo, req: Request<Incoming>) -> Res
     let (resp, decision) = match outcome {
         Ok(resp) => (resp, "allow"),
         Err(e) => {
-            if matches!(e, ProxyError::NoTicket | ProxyError::AuthFailed(_)) {
+            if e.is_unauthorized() {
                 // Proxmox answers every 401 no earlier than 3 s after the request started,
                 // which also hides how far verification got.
                 let delay = Duration::from_millis(snapshot.config.auth.failure_delay_ms);
@@ -147,11 +156,29 @@ async fn pipeline<'s>(
     let via_token = if world {
         None
     } else {
-        let authed = match auth::authenticate(snapshot, &credential, now()) {
+        let tickets = gw.services.as_deref().map(|s| &s.tickets);
+        let now = now();
+        let authed = match auth::authenticate(snapshot, tickets, &credential, now) {
             Ok(a) => a,
             Err(auth::AuthError::NoCredentials) => return Err(ProxyError::NoTicket),
             Err(e) => return Err(ProxyError::AuthFailed(e)),
         };
+        // Spec §6.6: every ticket request other than GET carries the user's CSRF token.
+        if credential.is_ticket()
+            && req.method() != Method::GET
+            && let (Some(tickets), Authid::User(userid)) = (tickets, &authed.authid)
+        {
+            let token = req
+                .headers()
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            let now = i64::try_from(now).unwrap_or(i64::MAX);
+            if !tickets.verify_csrf(token, userid, now) {
+                trace.authid = Some(authed.authid);
+                return Err(ProxyError::BadCsrf);
+            }
+        }
         trace.authid = Some(authed.authid);
         Some(authed.via_token)
     };
@@ -160,9 +187,10 @@ async fn pipeline<'s>(
     };
     let route = found.route;
 
-    // Buffer the body only when the check reads a parameter that is not in the path.
+    // Buffer the body only when the check reads a parameter that is not in the path, or a
+    // built-in handler answers the route.
     let (parts, body) = req.into_parts();
-    let (body, buffered): (Body, Option<Bytes>) = if route.needs_body() {
+    let (body, buffered): (Body, Option<Bytes>) = if route.needs_body() || route.handler.is_some() {
         let limit = snapshot.config.limits.max_body_buffered;
         let bytes = read_body(&parts.headers, body, limit).await?;
         (response::full(bytes.clone()), Some(bytes))
@@ -212,12 +240,34 @@ async fn pipeline<'s>(
             // Authenticated but no identity recorded: cannot happen; fail closed all the same.
             (Some(_), None) => return Err(ProxyError::AuthFailed(auth::AuthError::Malformed)),
         }
+        // Routes answered by aclgate itself are never forwarded, not even by mistake.
+        if let Some(handler) = &route.handler {
+            trace.decided.get_or_insert_with(|| start.elapsed());
+            let Some(services) = gw.services.as_deref() else {
+                return Err(ProxyError::NoHandler(handler.clone()));
+            };
+            let host = parts
+                .headers
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .or_else(|| parts.uri.authority().map(|a| a.as_str()));
+            let ctx = ApiContext {
+                snapshot,
+                caller: trace.authid.as_ref(),
+                via_token: via_token.unwrap_or(false),
+                params: &params,
+                peer: conn.peer,
+                services,
+                host,
+            };
+            return match access_api::handle(handler, &ctx).await {
+                None => Err(ProxyError::NoHandler(handler.clone())),
+                Some(Ok(value)) => Ok(access_api::ok_response(&value)),
+                Some(Err(e)) => Err(ProxyError::Api(e)),
+            };
+        }
     }
     trace.decided.get_or_insert_with(|| start.elapsed());
-    // Routes answered by aclgate itself are never forwarded, not even by mistake.
-    if let Some(handler) = &route.handler {
-        return Err(ProxyError::NoHandler(handler.clone()));
-    }
     let mut req = Request::from_parts(parts, body);
 
     let client_upgrade = forward::is_upgrade(&req).then(|| hyper::upgrade::on(&mut req));

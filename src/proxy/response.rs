@@ -7,6 +7,7 @@ use http_body_util::{BodyExt, Empty, Full};
 
 use super::Body;
 use super::path::PathError;
+use crate::access_api::ApiError;
 use crate::auth::AuthError;
 use crate::policy::ParamError;
 
@@ -40,6 +41,12 @@ pub enum ProxyError {
     /// The route names a built-in handler this build does not have: never forwarded.
     #[error("no built-in handler `{0}`")]
     NoHandler(String),
+    /// A ticket request other than GET without a valid `CSRFPreventionToken` header.
+    #[error("Permission denied - invalid csrf token")]
+    BadCsrf,
+    /// A built-in handler refused or failed.
+    #[error("{0}")]
+    Api(ApiError),
 }
 
 impl ProxyError {
@@ -56,11 +63,31 @@ impl ProxyError {
             ProxyError::Forbidden(_) => "deny",
             ProxyError::UpstreamConnect(_) | ProxyError::UpstreamTimeout => "allow",
             ProxyError::NoHandler(_) => "invalid",
+            ProxyError::BadCsrf => "unauthenticated",
+            ProxyError::Api(e) => match e {
+                ApiError::AuthFailure => "unauthenticated",
+                ApiError::Forbidden(_) => "deny",
+                ApiError::NotFound(_) => "not_found",
+                ApiError::Internal(_) => "error",
+                ApiError::Params(_) | ApiError::BadRequest(_) => "invalid",
+            },
+        }
+    }
+
+    /// Whether the answer is a 401 (held until the failure delay after the request started).
+    pub fn is_unauthorized(&self) -> bool {
+        match self {
+            ProxyError::NoTicket | ProxyError::AuthFailed(_) | ProxyError::BadCsrf => true,
+            ProxyError::Api(e) => e.is_auth_failure(),
+            _ => false,
         }
     }
 
     /// The response the client gets.
     pub fn into_response(self) -> Response<Body> {
+        if let ProxyError::Api(e) = self {
+            return e.into_response();
+        }
         match &self {
             ProxyError::NoTicket => empty(StatusCode::UNAUTHORIZED, "No ticket"),
             // Never a hint of which part failed.
@@ -78,6 +105,12 @@ impl ProxyError {
             ProxyError::UpstreamConnect(_) => json(StatusCode::BAD_GATEWAY, "Bad gateway"),
             ProxyError::UpstreamTimeout => json(StatusCode::GATEWAY_TIMEOUT, "Upstream timed out"),
             ProxyError::NoHandler(_) => json(StatusCode::NOT_IMPLEMENTED, "Not implemented"),
+            ProxyError::BadCsrf => empty(
+                StatusCode::UNAUTHORIZED,
+                "Permission denied - invalid csrf token",
+            ),
+            // INVARIANT: answered above.
+            ProxyError::Api(_) => json(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
         }
     }
 }

@@ -21,6 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
+use crate::access_api::ApiServices;
 use crate::config::gateway::GatewayConfig;
 use crate::proxy::{self, Body, ConnInfo, Gateway, Upstream, UpstreamError};
 use crate::snapshot::SnapshotReader;
@@ -52,6 +53,16 @@ pub async fn run(
     snapshots: SnapshotReader,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
+    run_with_services(listeners, snapshots, None, shutdown).await
+}
+
+/// [`run`] with the services of the built-in handlers and ticket authentication.
+pub async fn run_with_services(
+    listeners: Listeners,
+    snapshots: SnapshotReader,
+    services: Option<Arc<ApiServices>>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
     if listeners.tls.is_none() && listeners.http.is_none() {
         return Err(ServerError::NoListener);
     }
@@ -59,6 +70,7 @@ pub async fn run(
     let gw = Arc::new(Gateway {
         upstream: Upstream::new(&config.upstream)?,
         snapshots,
+        services,
     });
     let builder = Arc::new(http_builder(&config));
     let limit = Arc::new(Semaphore::new(config.limits.max_connections.max(1)));

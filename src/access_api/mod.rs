@@ -1,0 +1,190 @@
+//! The endpoints aclgate answers itself (policy routes with `handler = "..."`): the login
+//! endpoints here ([`login`], [`public`]), the management endpoints in [`admin`].
+//!
+//! The proxy evaluates a handler route's check exactly like a forwarded route's, buffers its
+//! body, and then calls [`handle`] with an [`ApiContext`]. Handlers answer `Ok(value)` (sent
+//! as `200 {"data": value}`) or an [`ApiError`]; [`ApiError::into_response`] is the one place
+//! where handler errors become HTTP answers.
+
+pub mod admin;
+pub mod cap;
+pub mod login;
+pub mod public;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use thiserror::Error;
+
+use crate::auth::realm::LoginOptions;
+use crate::auth::throttle::Throttle;
+use crate::auth::ticket::{TicketAuthority, TicketError, epoch_now};
+use crate::config::StateDir;
+use crate::config::gateway::GatewayConfig;
+use crate::identity::Authid;
+use crate::policy::Params;
+use crate::proxy::Body;
+use crate::reload::ReloadHandle;
+use crate::snapshot::Snapshot;
+
+/// Services the built-in handlers share, built once in `serve` (an `Arc` in the gateway).
+#[derive(Debug)]
+pub struct ApiServices {
+    /// The state directory (writes go through its lock).
+    pub state: StateDir,
+    /// After a write: `reload.reload().await` so that the next request sees it.
+    pub reload: ReloadHandle,
+    /// Ticket keys, CSRF secret and the verified-ticket cache.
+    pub tickets: TicketAuthority,
+    /// Failed-login counters.
+    pub throttle: Throttle,
+    /// PAM service and LDAP timeout for password checks.
+    pub login: LoginOptions,
+}
+
+/// What a handler sees of one request.
+pub struct ApiContext<'a> {
+    /// The snapshot the request was authorised against.
+    pub snapshot: &'a Snapshot,
+    /// The authenticated caller; `None` on `user = "world"` routes.
+    pub caller: Option<&'a Authid>,
+    /// Whether the caller authenticated with an API token.
+    pub via_token: bool,
+    /// Path, body and query parameters (the query wins over the body).
+    pub params: &'a Params<'a>,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The shared services.
+    pub services: &'a ApiServices,
+    /// The request's `Host` (for WebAuthn origins), if sent.
+    pub host: Option<&'a str>,
+}
+
+/// A handler's answer: `Ok(v)` becomes `200 {"data": v}`.
+pub type ApiResult = Result<serde_json::Value, ApiError>;
+
+/// Why a handler refused or failed. Messages never contain a secret.
+#[derive(Debug, Error)]
+pub enum ApiError {
+    /// 400 "Parameter verification failed." with the per-parameter errors.
+    #[error("parameter verification failed")]
+    Params(BTreeMap<String, String>),
+    /// 400 with the message.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 403 with Proxmox's permission message.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// 401 "authentication failure", held until the failure delay after the request started.
+    #[error("authentication failure")]
+    AuthFailure,
+    /// 500 (the message never holds a secret).
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Settings of [`ApiServices::open`] taken from the gateway configuration.
+impl ApiServices {
+    /// Open the ticket keys of the configured state directory and set up the throttle.
+    pub fn open(config: &GatewayConfig, reload: ReloadHandle) -> Result<ApiServices, TicketError> {
+        let state = StateDir::new(&config.state.dir);
+        let tickets = TicketAuthority::open(&state, epoch_now(), config.tickets)?;
+        Ok(ApiServices {
+            state,
+            reload,
+            tickets,
+            throttle: Throttle::new(config.login_throttle),
+            login: LoginOptions {
+                pam_service: config.auth.pam_service.clone(),
+                client_ip: None,
+                ldap_timeout: Duration::from_millis(config.auth.ldap_timeout_ms),
+            },
+        })
+    }
+
+    /// Called by the reload door before each reload: adopt a key ring another instance (or
+    /// the CLI) wrote. Errors are logged; the keys in use stay.
+    pub fn refresh(&self) {
+        if let Err(e) = self.tickets.refresh() {
+            tracing::warn!(error = %e, "cannot re-read the ticket keys; keeping the ones in use");
+        }
+    }
+}
+
+/// Dispatch by handler name: the login endpoints, then [`admin::handle`]. `None` = no such
+/// handler in this build (the proxy answers 501).
+pub async fn handle(name: &str, ctx: &ApiContext<'_>) -> Option<ApiResult> {
+    let result = match name {
+        "access.index" => public::index(ctx),
+        "access.ticket.get" => Ok(serde_json::Value::Null),
+        "access.ticket.create" => login::create_ticket(ctx).await,
+        "access.domains.list" => public::domains(ctx),
+        _ => return admin::handle(name, ctx).await,
+    };
+    Some(result)
+}
+
+// === impl ApiError ===
+
+impl ApiError {
+    /// Whether the answer is a 401 (the caller holds it until the failure delay).
+    pub fn is_auth_failure(&self) -> bool {
+        matches!(self, ApiError::AuthFailure)
+    }
+
+    /// The response the client gets (spec §6.8 bodies and reason phrases).
+    pub fn into_response(self) -> Response<Body> {
+        match self {
+            ApiError::Params(errors) => {
+                let body = serde_json::json!({
+                    "data": null,
+                    "errors": errors,
+                    "message": "Parameter verification failed.\n",
+                });
+                json(
+                    StatusCode::BAD_REQUEST,
+                    "Parameter verification failed.",
+                    &body,
+                )
+            }
+            ApiError::BadRequest(m) => message(StatusCode::BAD_REQUEST, &m),
+            ApiError::Forbidden(m) => message(StatusCode::FORBIDDEN, &m),
+            ApiError::NotFound(m) => message(StatusCode::NOT_FOUND, &m),
+            ApiError::AuthFailure => message(StatusCode::UNAUTHORIZED, "authentication failure"),
+            ApiError::Internal(m) => message(StatusCode::INTERNAL_SERVER_ERROR, &m),
+        }
+    }
+}
+
+/// `200 {"data": value}`.
+pub fn ok_response(value: &serde_json::Value) -> Response<Body> {
+    let body = serde_json::json!({ "data": value });
+    json(StatusCode::OK, "OK", &body)
+}
+
+fn message(status: StatusCode, text: &str) -> Response<Body> {
+    let body = serde_json::json!({ "data": null, "message": format!("{text}\n") });
+    json(status, text, &body)
+}
+
+fn json(status: StatusCode, reason: &str, body: &serde_json::Value) -> Response<Body> {
+    let mut resp = Response::new(crate::proxy::full_body(Bytes::from(body.to_string())));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json;charset=UTF-8"),
+    );
+    let line = reason.lines().next().unwrap_or_default();
+    if status != StatusCode::OK
+        && let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(line.as_bytes().to_vec())
+    {
+        resp.extensions_mut().insert(phrase);
+    }
+    resp
+}
