@@ -42,10 +42,16 @@ elif ! id "$pam_user" >/dev/null 2>&1 || [ ! -f "$pam_service_file" ]; then
 fi
 
 # The TFA tests compute TOTP codes with an independent implementation: Python's pyotp, in a
-# venv at .venv (created once; python3-venv is needed for `python3 -m venv`).
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import pyotp' 2>/dev/null; then
+# venv at .venv (created once; python3-venv is needed for `python3 -m venv`). The client tests
+# run unmodified Proxmox clients against the gateway: proxmoxer (+ requests) and
+# prometheus-pve-exporter (its `pve_exporter` module).
+venv_packages=(pyotp proxmoxer requests prometheus-pve-exporter)
+venv_imports='import pyotp, proxmoxer, requests, pve_exporter'
+if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
-    .venv/bin/pip install -q pyotp
+fi
+if ! .venv/bin/python -c "$venv_imports" 2>/dev/null; then
+    .venv/bin/pip install -q "${venv_packages[@]}"
 fi
 
 command -v cargo >/dev/null || { echo "cargo not found: install a Rust toolchain (rustup)" >&2; exit 1; }

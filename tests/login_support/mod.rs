@@ -1,0 +1,288 @@
+//! Fixture for the login and client tests: one state directory (users with passwords, realms,
+//! policies including `policies/access.toml`), one recording upstream, and any number of
+//! gateways started in-process on that state (two gateways = two instances sharing state),
+//! each with its [`ApiServices`] (ticket keys, throttle, built-in handlers).
+
+#![allow(dead_code, unused_imports)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use aclgate::access_api::ApiServices;
+use aclgate::auth::realm::crypt;
+use aclgate::config::ShadowConfig;
+use aclgate::config::gateway::GatewayConfig;
+use aclgate::observe::Metrics;
+use aclgate::reload::{self, ReloadHandle};
+use aclgate::server::{self, Listeners};
+use aclgate::snapshot::SnapshotReader;
+
+#[path = "../gateway_support/mod.rs"]
+pub mod gw;
+
+pub use gw::{Upstream, secret_of, write_atomic};
+
+/// Passwords of the `pve` realm users.
+pub const PVE_PASSWORDS: [(&str, &str); 4] = [
+    ("joe", "joe-secret-1"),
+    ("tina", "tina-secret-2"),
+    ("off", "off-secret-3"),
+    ("old", "old-secret-4"),
+];
+/// The PAM user and service made by scripts/test.sh.
+pub const PAM_USER: &str = "aclgate-pamtest";
+pub const PAM_PASSWORD: &str = "Pam-test-pw-7";
+pub const PAM_SERVICE: &str = "aclgate-test";
+
+/// Extra users on top of the gateway fixture's.
+const EXTRA_USERS: &str = "\
+user:tina@pve:1:0:::::
+user:aclgate-pamtest@pam:1:0:::::
+user:alice@ldap:1:0:::::
+acl:1:/vms:tina@pve:PVEVMAdmin:
+acl:1:/vms:aclgate-pamtest@pam:PVEAuditor:
+acl:1:/vms:alice@ldap:PVEAuditor:
+";
+
+/// The state, policies and certificate shared by the gateways of one test.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub upstream: Upstream,
+}
+
+/// One running gateway.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub reader: SnapshotReader,
+    pub reload: ReloadHandle,
+    pub services: Arc<ApiServices>,
+    pub ca: reqwest::Certificate,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Fixture {
+    /// State with users, tokens, pve passwords; `domains_extra` is appended to domains.cfg.
+    pub async fn new(domains_extra: &str) -> Fixture {
+        let upstream = Upstream::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write_atomic(
+            &root.join("state/user.cfg"),
+            &format!("{}{EXTRA_USERS}", gw::USER_CFG),
+        );
+        write_atomic(
+            &root.join("state/priv/token.shadow"),
+            &gw::shadow_text(&gw::TOKENS),
+        );
+        let mut shadow = ShadowConfig::default();
+        for (name, pw) in PVE_PASSWORDS {
+            shadow.set(name, crypt::hash_password(pw).unwrap());
+        }
+        write_atomic(&root.join("state/priv/shadow.cfg"), &shadow.write());
+        write_atomic(
+            &root.join("state/domains.cfg"),
+            &format!(
+                "pve: pve\n\tcomment Proxmox VE authentication server\n\npam: pam\n\tcomment Linux PAM standard authentication\n\n{domains_extra}"
+            ),
+        );
+        // The gateway fixture's routes, without its own world `/access/domains` (access.toml
+        // has the real one), plus the shipped access.toml.
+        let test_policy = gw::POLICY.replace(
+            "[[route]]\nmethod = \"GET\"\npath = \"/access/domains\"\nuser = \"world\"\n",
+            "",
+        );
+        write_atomic(&root.join("policies/test.toml"), &test_policy);
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/access.toml");
+        write_atomic(
+            &root.join("policies/access.toml"),
+            &std::fs::read_to_string(shipped).unwrap(),
+        );
+        aclgate::server::tls::ensure_self_signed(
+            &root.join("certs/c.crt"),
+            &root.join("certs/c.key"),
+        )
+        .unwrap();
+        Fixture { dir, upstream }
+    }
+
+    pub fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// Replace a policy file (and reload the gateways yourself).
+    pub fn write_policy(&self, name: &str, text: &str) {
+        write_atomic(&self.dir.path().join("policies").join(name), text);
+    }
+
+    /// The settings a gateway of this fixture starts with (failure delay 0, test PAM service).
+    pub fn config(&self) -> GatewayConfig {
+        let root = self.dir.path();
+        let mut cfg = GatewayConfig::default();
+        cfg.state.dir = root.join("state");
+        cfg.policies = vec![
+            root.join("policies/test.toml"),
+            root.join("policies/access.toml"),
+        ];
+        cfg.tls.cert = root.join("certs/c.crt");
+        cfg.tls.key = root.join("certs/c.key");
+        cfg.upstream.url = format!("http://{}", self.upstream.addr);
+        cfg.auth.failure_delay_ms = 0;
+        cfg.auth.pam_service = PAM_SERVICE.to_owned();
+        cfg
+    }
+
+    pub async fn start(&self) -> Running {
+        self.start_with(|_| {}).await
+    }
+
+    pub async fn start_with(&self, tweak: impl FnOnce(&mut GatewayConfig)) -> Running {
+        let mut cfg = self.config();
+        tweak(&mut cfg);
+        let cfg = Arc::new(cfg);
+        let (reader, reload) = reload::start(cfg.clone(), Arc::new(Metrics::new())).unwrap();
+        let services = Arc::new(ApiServices::open(&cfg, reload.clone()).unwrap());
+        let weak = Arc::downgrade(&services);
+        reload.on_reload(move || {
+            if let Some(s) = weak.upgrade() {
+                s.refresh();
+            }
+        });
+        let tls = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = tls.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let listeners = Listeners {
+            tls: Some(tls),
+            http: None,
+            admin: None,
+        };
+        let (r, s) = (reader.clone(), services.clone());
+        let task = tokio::spawn(async move {
+            server::run_with_services(listeners, r, Some(s), async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        let pem = std::fs::read(&cfg.tls.cert).unwrap();
+        Running {
+            addr,
+            reader,
+            reload,
+            services,
+            ca: reqwest::Certificate::from_pem(&pem).unwrap(),
+            stop: Some(stop),
+            task,
+        }
+    }
+}
+
+impl Running {
+    pub fn url(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}{}", self.addr.port(), path)
+    }
+
+    /// A client trusting the gateway's certificate (no cookie store: tests send cookies).
+    pub fn client(&self) -> reqwest::Client {
+        self.client_from(None)
+    }
+
+    /// A client whose connections come from `source` (e.g. 127.0.0.2).
+    pub fn client_from(&self, source: Option<std::net::IpAddr>) -> reqwest::Client {
+        reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(self.ca.clone())
+            .local_address(source)
+            .build()
+            .unwrap()
+    }
+
+    /// `POST /access/ticket` with form fields; returns (status, JSON body).
+    pub async fn login(&self, fields: &[(&str, &str)]) -> (u16, serde_json::Value) {
+        self.login_from(&self.client(), fields).await
+    }
+
+    pub async fn login_from(
+        &self,
+        client: &reqwest::Client,
+        fields: &[(&str, &str)],
+    ) -> (u16, serde_json::Value) {
+        let resp = client
+            .post(self.url("/api2/json/access/ticket"))
+            .form(fields)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.unwrap();
+        let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        (status, body)
+    }
+
+    /// Log in and return (ticket, CSRF token); panics unless it succeeds.
+    pub async fn ticket(&self, username: &str, password: &str) -> (String, String) {
+        let (status, body) = self
+            .login(&[("username", username), ("password", password)])
+            .await;
+        assert_eq!(status, 200, "login {username}: {body}");
+        (
+            body["data"]["ticket"].as_str().unwrap().to_owned(),
+            body["data"]["CSRFPreventionToken"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        )
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(10), &mut self.task)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// The cookie header value for a ticket (percent-encoded as the web UI writes it).
+pub fn cookie(ticket: &str) -> String {
+    let enc: String =
+        percent_encoding::utf8_percent_encode(ticket, percent_encoding::NON_ALPHANUMERIC)
+            .to_string();
+    format!("PVEAuthCookie={enc}")
+}
+
+/// The `.venv` python made by scripts/test.sh.
+pub fn python() -> PathBuf {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} missing: run scripts/test.sh to create the venv (pyotp, proxmoxer, prometheus-pve-exporter)",
+        python.display()
+    );
+    python
+}
+
+/// The TOTP code pyotp computes for `secret` now.
+pub fn pyotp_now(secret: &str) -> String {
+    let out = std::process::Command::new(python())
+        .args([
+            "-c",
+            &format!("import pyotp; print(pyotp.TOTP('{secret}').now())"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pyotp: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
