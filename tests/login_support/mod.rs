@@ -286,3 +286,60 @@ pub fn pyotp_now(secret: &str) -> String {
     );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
+
+/// `tests/fixtures/clients/pve_upstream.py`: a Proxmox stand-in serving the JSON paths the
+/// clients read; every request it gets is logged. Killed on drop.
+pub struct PyUpstream {
+    child: std::process::Child,
+    pub port: u16,
+    log: tempfile::NamedTempFile,
+}
+
+impl PyUpstream {
+    pub fn start() -> PyUpstream {
+        use std::io::BufRead;
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let script = clients_fixture("pve_upstream.py");
+        let mut child = std::process::Command::new(python())
+            .arg(&script)
+            .arg(log.path())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("upstream said {line:?}"));
+        PyUpstream { child, port, log }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Every request so far, as logged.
+    pub fn requests(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.log.path())
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for PyUpstream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn clients_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/clients")
+        .join(name)
+}

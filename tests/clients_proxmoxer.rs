@@ -1,0 +1,99 @@
+//! Unmodified proxmoxer (from `.venv`, made by scripts/test.sh) against the gateway: ticket
+//! login, a GET, a POST with the CSRF token proxmoxer sends, the same POST without it, a
+//! wrong password, and API-token requests. Allowed calls reach the upstream
+//! (tests/fixtures/clients/pve_upstream.py) as the right caller; refused ones never do.
+
+mod login_support;
+
+use login_support::{Fixture, PyUpstream, clients_fixture, python, secret_of};
+
+#[tokio::test]
+async fn proxmoxer_ticket_and_token_flows() {
+    let upstream = PyUpstream::start();
+    let fx = Fixture::new("").await;
+    let url = upstream.url();
+    let gw = fx.start_with(|c| c.upstream.url = url).await;
+    let ca = fx.dir.path().join("certs/c.crt");
+    let host = format!("127.0.0.1:{}", gw.addr.port());
+    let mut cmd = std::process::Command::new(python());
+    cmd.arg(clients_fixture("proxmoxer_flows.py")).args([
+        host.as_str(),
+        ca.to_str().unwrap(),
+        &secret_of("joe@pve!monitoring"),
+    ]);
+    // The gateway runs on this runtime: wait for the client on a blocking thread.
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "proxmoxer script: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let steps: std::collections::BTreeMap<String, serde_json::Value> = stdout
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["step"].as_str().unwrap().to_owned(), v)
+        })
+        .collect();
+    let step = |name: &str| {
+        steps
+            .get(name)
+            .unwrap_or_else(|| panic!("no step {name}: {stdout}"))
+    };
+
+    assert_eq!(step("ticket_get")["ok"], true, "{stdout}");
+    assert_eq!(
+        step("ticket_get")["value"]["path"],
+        "/nodes/pve1/qemu/100/status/current"
+    );
+    assert_eq!(step("ticket_post")["ok"], true, "{stdout}");
+    assert_eq!(step("ticket_post")["value"]["method"], "POST");
+    assert_eq!(step("ticket_post_without_csrf")["value"], 401, "{stdout}");
+    assert_eq!(step("wrong_password")["ok"], false, "{stdout}");
+    assert!(
+        step("wrong_password")["error"]
+            .as_str()
+            .unwrap()
+            .contains("401"),
+        "{stdout}"
+    );
+    assert_eq!(step("token_get")["ok"], true, "{stdout}");
+    assert_eq!(step("token_post")["ok"], false, "{stdout}");
+    assert_eq!(step("token_post")["status"], 403, "{stdout}");
+
+    // What reached the upstream: exactly the allowed calls, as the right caller.
+    let seen: Vec<(String, String, String)> = upstream
+        .requests()
+        .iter()
+        .map(|r| {
+            (
+                r["method"].as_str().unwrap().to_owned(),
+                r["path"].as_str().unwrap().to_owned(),
+                r["authid"].as_str().unwrap_or("-").to_owned(),
+            )
+        })
+        .collect();
+    let want = [
+        ("GET", "/nodes/pve1/qemu/100/status/current", "joe@pve"),
+        ("POST", "/nodes/pve1/qemu/100/status/start", "joe@pve"),
+        (
+            "GET",
+            "/nodes/pve1/qemu/100/status/current",
+            "joe@pve!monitoring",
+        ),
+    ];
+    let want: Vec<(String, String, String)> = want
+        .iter()
+        .map(|(m, p, a)| ((*m).to_owned(), (*p).to_owned(), (*a).to_owned()))
+        .collect();
+    assert_eq!(seen, want, "requests that reached the upstream");
+    assert!(
+        upstream.requests().iter().all(|r| r["credential"] == false),
+        "credentials are stripped before forwarding"
+    );
+    gw.shutdown().await;
+}
