@@ -8,19 +8,22 @@ use serde_json::{Value, json};
 use thiserror::Error;
 
 use super::{ApiContext, ApiError, ApiResult, cap};
-use crate::auth::realm::{self, LookupError, RealmError, RealmSecrets};
+use crate::access::Engine;
+use crate::auth::logout::LogoutList;
+use crate::auth::realm::{self, LoginOptions, LookupError, RealmError, RealmSecrets};
 use crate::auth::tfa::{self, Challenge, RealmTfa, TfaError, TfaStore, VerifyContext};
-use crate::auth::ticket::{Issued, TicketError, epoch_now};
+use crate::auth::ticket::{Issued, TicketAuthority, TicketError, epoch_now};
 use crate::config::datacenter_cfg::{DatacenterTfa, WebauthnConfig};
+use crate::config::{DomainsConfig, StateDir, UserConfig};
 use crate::identity::{Authid, Userid};
-use crate::snapshot::Snapshot;
+use crate::reload::ReloadHandle;
 
 /// Longest accepted `username` (Proxmox: 64).
 const MAX_USERNAME: usize = 64;
 
 /// Why a login failed: for the log only.
 #[derive(Debug, Error)]
-enum LoginError {
+pub enum LoginError {
     #[error("{0}")]
     Lookup(#[from] LookupError),
     #[error("unknown user")]
@@ -44,35 +47,77 @@ enum LoginError {
 }
 
 /// The login's parameters.
-struct LoginRequest<'a> {
-    submitted: String,
-    password: &'a str,
-    otp: Option<&'a str>,
-    tfa_challenge: Option<&'a str>,
+#[derive(Debug, Clone, Copy)]
+pub struct LoginRequest<'a> {
+    /// The userid as submitted (with `@realm` appended when `realm` was given).
+    pub submitted: &'a str,
+    /// The password, a ticket (renewal), or `<type>:<value>` (second step).
+    pub password: &'a str,
+    /// A second factor sent with the password (completes the login at once when valid).
+    pub otp: Option<&'a str>,
+    /// The half ticket of the first step.
+    pub tfa_challenge: Option<&'a str>,
+}
+
+/// What a login reads and writes: the gateway's snapshot and services, or the state
+/// directory for the `ticket` command.
+pub struct LoginEnv<'a> {
+    /// `user.cfg`.
+    pub users: &'a UserConfig,
+    /// `domains.cfg`.
+    pub domains: &'a DomainsConfig,
+    /// `logout.cfg`.
+    pub logout: &'a LogoutList,
+    /// The permission engine (for `cap`).
+    pub engine: &'a Engine,
+    /// The state directory (secrets, tfa.cfg).
+    pub state: &'a StateDir,
+    /// Ticket keys.
+    pub tickets: &'a TicketAuthority,
+    /// PAM service, LDAP timeout and the client's address.
+    pub options: LoginOptions,
+    /// The request's `Host` (WebAuthn origin).
+    pub host: Option<&'a str>,
+    /// Told when tfa.cfg changed.
+    pub reload: Option<&'a ReloadHandle>,
 }
 
 /// `POST /access/ticket`.
 pub async fn create_ticket(ctx: &ApiContext<'_>) -> ApiResult {
-    let req = parse_request(ctx)?;
+    let parsed = parse_request(ctx)?;
+    let req = parsed.as_request();
     let services = ctx.services;
+    let mut options = services.login.clone();
+    options.client_ip = Some(ctx.peer.ip());
+    let env = LoginEnv {
+        users: &ctx.snapshot.user_cfg,
+        domains: &ctx.snapshot.domains,
+        logout: &ctx.snapshot.logout,
+        engine: &ctx.snapshot.engine,
+        state: &services.state,
+        tickets: &services.tickets,
+        options,
+        host: ctx.host,
+        reload: Some(&services.reload),
+    };
     let source = ctx.peer.ip();
     let admitted = services
         .throttle
-        .admit(source, &req.submitted, Instant::now());
+        .admit(source, req.submitted, Instant::now());
     let result = match admitted {
         Err(throttled) => Err(LoginError::Throttled(throttled)),
         Ok(admission) => {
             if !admission.delay.is_zero() {
                 tokio::time::sleep(admission.delay).await;
             }
-            let result = login(ctx, &req).await;
+            let result = login(&env, &req).await;
             match &result {
                 Ok(_) => services
                     .throttle
-                    .record_success(source, &req.submitted, Instant::now()),
+                    .record_success(source, req.submitted, Instant::now()),
                 Err(_) => services
                     .throttle
-                    .record_failure(source, &req.submitted, Instant::now()),
+                    .record_failure(source, req.submitted, Instant::now()),
             }
             result
         }
@@ -83,7 +128,26 @@ pub async fn create_ticket(ctx: &ApiContext<'_>) -> ApiResult {
     })
 }
 
-fn parse_request<'a>(ctx: &'a ApiContext<'_>) -> Result<LoginRequest<'a>, ApiError> {
+/// The parameters as read from the request.
+struct Parsed<'a> {
+    submitted: String,
+    password: &'a str,
+    otp: Option<&'a str>,
+    tfa_challenge: Option<&'a str>,
+}
+
+impl Parsed<'_> {
+    fn as_request(&self) -> LoginRequest<'_> {
+        LoginRequest {
+            submitted: &self.submitted,
+            password: self.password,
+            otp: self.otp,
+            tfa_challenge: self.tfa_challenge,
+        }
+    }
+}
+
+fn parse_request<'a>(ctx: &'a ApiContext<'_>) -> Result<Parsed<'a>, ApiError> {
     let p = ctx.params;
     let mut errors = std::collections::BTreeMap::new();
     let username = p.get("username");
@@ -117,7 +181,7 @@ fn parse_request<'a>(ctx: &'a ApiContext<'_>) -> Result<LoginRequest<'a>, ApiErr
         Some(realm) => format!("{username}@{realm}"),
         None => username.to_owned(),
     };
-    Ok(LoginRequest {
+    Ok(Parsed {
         submitted,
         password,
         otp: p.get("otp").filter(|o| !o.is_empty()),
@@ -129,52 +193,46 @@ fn missing() -> String {
     "property is missing and it is not optional".to_owned()
 }
 
-async fn login(ctx: &ApiContext<'_>, req: &LoginRequest<'_>) -> Result<Value, LoginError> {
-    let snapshot = ctx.snapshot;
+/// Run one login (password, renewal, or second step); the answer's `data` on success.
+pub async fn login(env: &LoginEnv<'_>, req: &LoginRequest<'_>) -> Result<Value, LoginError> {
     let now = epoch_now();
-    let userid = realm::canonical_userid(&snapshot.user_cfg, &snapshot.domains, &req.submitted)?;
-    check_user(snapshot, &userid, now)?;
+    let userid = realm::canonical_userid(env.users, env.domains, req.submitted)?;
+    check_user(env.users, &userid, now)?;
 
     if let Some(challenge_ticket) = req.tfa_challenge {
         if req.otp.is_some() {
             return Err(LoginError::OtpWithChallenge);
         }
-        return second_step(ctx, &userid, challenge_ticket, req.password, now).await;
+        return second_step(env, &userid, challenge_ticket, req.password, now).await;
     }
 
-    if renewal_allowed(ctx, &userid, req.password, now) {
-        return full_answer(ctx, &userid, now);
+    if renewal_allowed(env, &userid, req.password, now) {
+        return full_answer(env, &userid, now);
     }
 
-    let state = &ctx.services.state;
     let secrets = {
-        let (state, domains) = (state.clone(), snapshot.domains.clone());
+        let (state, domains) = (env.state.clone(), env.domains.clone());
         tokio::task::spawn_blocking(move || RealmSecrets::load(&state, &domains))
             .await
             .map_err(|e| LoginError::Internal(e.to_string()))?
             .map_err(|e| LoginError::Internal(e.to_string()))?
             .0
     };
-    let mut opts = ctx.services.login.clone();
-    opts.client_ip = Some(ctx.peer.ip());
-    realm::authenticate(&snapshot.domains, &secrets, &userid, req.password, &opts).await?;
+    realm::authenticate(env.domains, &secrets, &userid, req.password, &env.options).await?;
 
-    match first_factor_challenge(ctx, &userid, now).await? {
-        None => full_answer(ctx, &userid, now),
+    match first_factor_challenge(env, &userid, now).await? {
+        None => full_answer(env, &userid, now),
         Some(challenge) => match req.otp {
             // A valid `otp` completes the login at once (Proxmox would still ask for step 2).
             Some(otp) => {
-                let response = otp_response(otp, realm_tfa(snapshot, &userid)?.as_ref());
-                verify_second_factor(ctx, &userid, challenge, response, now).await?;
-                full_answer(ctx, &userid, now)
+                let response = otp_response(otp, realm_tfa(env, &userid)?.as_ref());
+                verify_second_factor(env, &userid, challenge, response, now).await?;
+                full_answer(env, &userid, now)
             }
             None => {
                 let text = serde_json::to_string(&challenge)
                     .map_err(|e| LoginError::Internal(e.to_string()))?;
-                let issued = ctx
-                    .services
-                    .tickets
-                    .issue_tfa_pending(&userid, &text, now)?;
+                let issued = env.tickets.issue_tfa_pending(&userid, &text, now)?;
                 Ok(json!({
                     "username": userid.as_str(),
                     "ticket": issued.ticket,
@@ -187,12 +245,8 @@ async fn login(ctx: &ApiContext<'_>, req: &LoginRequest<'_>) -> Result<Value, Lo
 }
 
 /// The user exists, is enabled and unexpired in the request's snapshot.
-fn check_user(snapshot: &Snapshot, userid: &Userid, now: i64) -> Result<(), LoginError> {
-    let user = snapshot
-        .user_cfg
-        .users
-        .get(userid)
-        .ok_or(LoginError::UnknownUser)?;
+fn check_user(users: &UserConfig, userid: &Userid, now: i64) -> Result<(), LoginError> {
+    let user = users.users.get(userid).ok_or(LoginError::UnknownUser)?;
     if !user.is_usable(u64::try_from(now).unwrap_or(0)) {
         return Err(LoginError::UserUnusable);
     }
@@ -201,53 +255,48 @@ fn check_user(snapshot: &Snapshot, userid: &Userid, now: i64) -> Result<(), Logi
 
 /// `password` is a valid full ticket of `userid` or of root@pam, whose owner is still usable
 /// and not logged out.
-fn renewal_allowed(ctx: &ApiContext<'_>, userid: &Userid, password: &str, now: i64) -> bool {
+fn renewal_allowed(env: &LoginEnv<'_>, userid: &Userid, password: &str, now: i64) -> bool {
     if !password.starts_with("PVE:") {
         return false;
     }
-    let Ok(verified) = ctx.services.tickets.authenticate(password, now) else {
+    let Ok(verified) = env.tickets.authenticate(password, now) else {
         return false;
     };
     (verified.userid == *userid || verified.userid.is_root())
-        && check_user(ctx.snapshot, &verified.userid, now).is_ok()
-        && !ctx
-            .snapshot
-            .logout
-            .is_revoked(&verified.userid, verified.issued_at)
+        && check_user(env.users, &verified.userid, now).is_ok()
+        && !env.logout.is_revoked(&verified.userid, verified.issued_at)
 }
 
-fn realm_tfa(snapshot: &Snapshot, userid: &Userid) -> Result<Option<RealmTfa>, LoginError> {
-    match snapshot.domains.realm(userid.realm()) {
+fn realm_tfa(env: &LoginEnv<'_>, userid: &Userid) -> Result<Option<RealmTfa>, LoginError> {
+    match env.domains.realm(userid.realm()) {
         Some(r) => Ok(RealmTfa::of_realm(r)?),
         None => Ok(None),
     }
 }
 
-fn webauthn(ctx: &ApiContext<'_>) -> Result<Option<WebauthnConfig>, LoginError> {
-    let dc = DatacenterTfa::load(&ctx.services.state)
-        .map_err(|e| LoginError::Internal(e.to_string()))?;
+fn webauthn(env: &LoginEnv<'_>) -> Result<Option<WebauthnConfig>, LoginError> {
+    let dc = DatacenterTfa::load(env.state).map_err(|e| LoginError::Internal(e.to_string()))?;
     Ok(dc
         .webauthn
-        .map(|w| w.for_host(ctx.host.unwrap_or("localhost"))))
+        .map(|w| w.for_host(env.host.unwrap_or("localhost"))))
 }
 
 /// After the password: the challenge, if a second factor is required. The store is written
 /// only when the challenge changed it (a WebAuthn challenge, imported legacy keys).
 async fn first_factor_challenge(
-    ctx: &ApiContext<'_>,
+    env: &LoginEnv<'_>,
     userid: &Userid,
     now: i64,
 ) -> Result<Option<Challenge>, LoginError> {
-    let realm = realm_tfa(ctx.snapshot, userid)?;
-    let webauthn = webauthn(ctx)?;
-    let legacy_keys = ctx
-        .snapshot
-        .user_cfg
+    let realm = realm_tfa(env, userid)?;
+    let webauthn = webauthn(env)?;
+    let legacy_keys = env
+        .users
         .users
         .get(userid)
         .map(|u| u.keys.clone())
         .unwrap_or_default();
-    let state = ctx.services.state.clone();
+    let state = env.state.clone();
     let userid = userid.clone();
     tokio::task::spawn_blocking(move || {
         let compute = |store: &mut TfaStore| {
@@ -276,32 +325,31 @@ async fn first_factor_challenge(
 
 /// Step 2: the half ticket verifies for this user; the response answers its challenge.
 async fn second_step(
-    ctx: &ApiContext<'_>,
+    env: &LoginEnv<'_>,
     userid: &Userid,
     challenge_ticket: &str,
     response: &str,
     now: i64,
 ) -> Result<Value, LoginError> {
-    let pending = ctx
-        .services
+    let pending = env
         .tickets
         .verify_tfa_pending(challenge_ticket, userid, now)?;
     let challenge: Challenge =
         serde_json::from_str(&pending.challenge).map_err(|_| LoginError::BadChallenge)?;
-    verify_second_factor(ctx, userid, challenge, response.to_owned(), now).await?;
-    full_answer(ctx, userid, now)
+    verify_second_factor(env, userid, challenge, response.to_owned(), now).await?;
+    full_answer(env, userid, now)
 }
 
 async fn verify_second_factor(
-    ctx: &ApiContext<'_>,
+    env: &LoginEnv<'_>,
     userid: &Userid,
     challenge: Challenge,
     response: String,
     now: i64,
 ) -> Result<(), LoginError> {
-    let realm = realm_tfa(ctx.snapshot, userid)?;
-    let webauthn = webauthn(ctx)?;
-    let state = ctx.services.state.clone();
+    let realm = realm_tfa(env, userid)?;
+    let webauthn = webauthn(env)?;
+    let state = env.state.clone();
     let userid = userid.clone();
     // Counters, `last-count` and spent recovery keys are persisted whether or not it verified.
     tokio::task::spawn_blocking(move || {
@@ -322,7 +370,9 @@ async fn verify_second_factor(
     .map_err(|e| LoginError::Internal(e.to_string()))?
     .map_err(LoginError::Tfa)?;
     // tfa.cfg changed: let the next request see it (best effort; the watcher also fires).
-    ctx.services.reload.files_changed();
+    if let Some(reload) = env.reload {
+        reload.files_changed();
+    }
     Ok(())
 }
 
@@ -338,15 +388,15 @@ fn otp_response(otp: &str, realm: Option<&RealmTfa>) -> String {
     }
 }
 
-fn full_answer(ctx: &ApiContext<'_>, userid: &Userid, now: i64) -> Result<Value, LoginError> {
+fn full_answer(env: &LoginEnv<'_>, userid: &Userid, now: i64) -> Result<Value, LoginError> {
     let Issued {
         ticket, csrf_token, ..
-    } = ctx.services.tickets.issue(userid, now)?;
+    } = env.tickets.issue(userid, now)?;
     let authid = Authid::User(userid.clone());
     Ok(json!({
         "username": userid.as_str(),
         "ticket": ticket,
         "CSRFPreventionToken": csrf_token,
-        "cap": cap::cap(&ctx.snapshot.engine, &authid),
+        "cap": cap::cap(env.engine, &authid),
     }))
 }

@@ -19,6 +19,7 @@ mod realm;
 mod role;
 mod table;
 mod tfa;
+mod ticket;
 mod token;
 mod user;
 mod user_logout;
@@ -166,6 +167,8 @@ enum Command {
     },
     /// Change a `pve` realm user's password.
     Passwd(passwd::PasswdArgs),
+    /// Log in (password from the terminal or stdin) and print a ticket.
+    Ticket(ticket::TicketArgs),
     /// Import a copy of a Proxmox `/etc/pve` into the state directory.
     ImportPve(import::ImportArgs),
     /// Print a new random TOTP secret (16 base32 characters).
@@ -205,6 +208,7 @@ fn dispatch(command: Command, ctx: &Ctx) -> Result<(), StateError> {
         Command::Acl { command } => acl::run(command, ctx),
         Command::Pool { command } => pool::run(command, ctx),
         Command::Realm { command } => realm::run(*command, ctx),
+        Command::Ticket(args) => ticket::run(args, ctx),
         Command::Passwd(args) => passwd::run(args, ctx),
         Command::ImportPve(args) => import::run(args, ctx),
         Command::Oathkeygen => oathkeygen::run(),
