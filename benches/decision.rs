@@ -2,7 +2,9 @@
 //! VE route table (policies/pve.toml) and a generated state of 100k ACL entries (10k users with
 //! one privsep token each, 1k groups, 200 pools).
 //!
-//! Token verification joins here later (the `decide` function is the one place to add it).
+//! The `full path` benches add authentication in front of the decision, side by side: an API
+//! token (`auth::authenticate` with the salted-hash secret check) and a ticket cookie (cached
+//! ticket verification + user and logout re-check against a snapshot loaded from files).
 //! Run: `cargo bench --bench decision`.
 
 use std::collections::BTreeMap;
@@ -12,10 +14,14 @@ use std::path::PathBuf;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 use aclgate::access::{AclPath, Engine};
-use aclgate::config::UserConfig;
+use aclgate::auth::ticket::{TicketAuthority, TicketConfig, epoch_now};
+use aclgate::auth::{self, Credential};
+use aclgate::config::gateway::GatewayConfig;
 use aclgate::config::user_cfg::{AclNode, Group, Pool, Token, User};
+use aclgate::config::{StateDir, TokenShadow, UserConfig};
 use aclgate::identity::{Authid, GroupId, PoolId, RoleId, TokenName, Tokenid, Userid};
 use aclgate::policy::{Caller, EvalContext, Params, RouteTable, eval};
+use aclgate::snapshot::Snapshot;
 
 const USERS: usize = 10_000;
 const GROUPS: usize = 1_000;
@@ -306,6 +312,74 @@ fn bench(c: &mut Criterion) {
                 .granted
         })
     });
+    group.finish();
+    full_path(c, &cfg, &reqs[0], &reqs[1]);
+}
+
+/// Authentication + decision, for a token and for a ticket, against a real snapshot.
+fn full_path(c: &mut Criterion, cfg: &UserConfig, token_req: &Request, user_req: &Request) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let state = root.join("state");
+    std::fs::create_dir_all(state.join("priv")).expect("state dir");
+    std::fs::write(state.join("user.cfg"), cfg.write()).expect("user.cfg");
+    let secret = "0b1e7a5e-0000-4000-8000-000000000007";
+    let Authid::Token(tokenid) = &token_req.authid else {
+        panic!("the first request is a token's");
+    };
+    let mut shadow = TokenShadow::default();
+    shadow.set_secret(tokenid, secret);
+    std::fs::write(state.join("priv/token.shadow"), shadow.write()).expect("token.shadow");
+    let (cert, key) = (root.join("c.crt"), root.join("c.key"));
+    aclgate::server::tls::ensure_self_signed(&cert, &key).expect("certificate");
+    let mut config = GatewayConfig::default();
+    config.state.dir = state.clone();
+    config.policies = vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies/pve.toml")];
+    config.tls.cert = cert;
+    config.tls.key = key;
+    let snapshot = Snapshot::load(std::sync::Arc::new(config), 1).expect("snapshot loads");
+    let tickets =
+        TicketAuthority::open(&StateDir::new(&state), epoch_now(), TicketConfig::default())
+            .expect("ticket keys");
+    let Authid::User(userid) = &user_req.authid else {
+        panic!("the second request is a user's");
+    };
+    let ticket = tickets.issue(userid, epoch_now()).expect("ticket").ticket;
+
+    let mut token_headers = http::HeaderMap::new();
+    token_headers.insert(
+        http::header::AUTHORIZATION,
+        format!("PVEAPIToken={tokenid}={secret}")
+            .parse()
+            .expect("header"),
+    );
+    let mut ticket_headers = http::HeaderMap::new();
+    ticket_headers.insert(
+        http::header::COOKIE,
+        format!("PVEAuthCookie={ticket}").parse().expect("header"),
+    );
+    let ctx = EvalContext {
+        engine: &snapshot.engine,
+        users: &snapshot.user_cfg,
+    };
+    let now = aclgate::snapshot::now();
+    let full = |headers: &http::HeaderMap, r: &Request| {
+        let credential = Credential::extract(headers);
+        let Ok(authed) = auth::authenticate(&snapshot, Some(&tickets), &credential, now) else {
+            return false;
+        };
+        authed.authid == r.authid && decide(&snapshot.routes, &ctx, r)
+    };
+    assert!(full(&token_headers, token_req), "token path authenticates");
+    assert!(full(&ticket_headers, user_req), "ticket path authenticates");
+    let mut group = c.benchmark_group("full path");
+    group.bench_function("token: extract + verify + decide", |b| {
+        b.iter(|| full(black_box(&token_headers), black_box(token_req)))
+    });
+    group.bench_function(
+        "ticket: extract + cached verify + user re-check + decide",
+        |b| b.iter(|| full(black_box(&ticket_headers), black_box(user_req))),
+    );
     group.finish();
 }
 
