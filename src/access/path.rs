@@ -65,13 +65,6 @@ pub struct Components<'a> {
     rest: &'a str,
 }
 
-impl<'a> Components<'a> {
-    /// Whether no component is left.
-    pub fn is_done(&self) -> bool {
-        self.rest.bytes().all(|b| b == b'/')
-    }
-}
-
 impl<'a> Iterator for Components<'a> {
     type Item = &'a str;
 
@@ -135,9 +128,8 @@ mod tests {
         assert_eq!(got, ["vms", "100"]);
         assert_eq!(components("/").next(), None);
         let mut c = components("/a//");
-        assert!(!c.is_done());
-        c.next();
-        assert!(c.is_done());
+        assert_eq!(c.next(), Some("a"));
+        assert_eq!(c.next(), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod domains_cfg;
 pub mod gateway;
 pub mod shadow_cfg;
 pub mod state_dir;
+pub mod text;
 pub mod token_shadow;
 pub mod user_cfg;
 

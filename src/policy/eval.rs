@@ -8,6 +8,7 @@ use std::fmt;
 
 use crate::access::{Engine, PrivSet, Privilege};
 use crate::config::UserConfig;
+use crate::config::text::split_list;
 use crate::identity::{Authid, GroupId, Userid};
 
 use super::check::{Check, GroupsParam};
@@ -285,7 +286,7 @@ impl<G: Fn(&str) -> PrivSet> Evaluator<'_, '_, G> {
                     .is_ok()
         };
         if groups_param.is_some() {
-            let listed: Vec<&str> = split_list(self.params.get("groups").unwrap_or(""));
+            let listed: Vec<&str> = split_list(self.params.get("groups").unwrap_or("")).collect();
             if listed.is_empty() {
                 return Err(Reason::MissingPrivs {
                     path: "/access/groups".to_owned(),
@@ -363,11 +364,4 @@ fn known(name: &str) -> Privilege {
 /// `a|b|c`, as Proxmox names alternatives.
 fn join(privs: &[Privilege]) -> String {
     privs.iter().map(|p| p.name()).collect::<Vec<_>>().join("|")
-}
-
-/// `PVE::Tools::split_list`: split on NUL, `,`, `;` and whitespace; drop empty items.
-fn split_list(s: &str) -> Vec<&str> {
-    s.split(|c: char| c == '\0' || c == ',' || c == ';' || c.is_whitespace())
-        .filter(|x| !x.is_empty())
-        .collect()
 }

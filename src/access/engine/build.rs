@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap;
 
+use super::slots::Slots;
 use super::{Engine, Entry, Node, Owner, Slot, TokenInfo};
 use crate::access::role::{NO_ACCESS, builtin_roles};
 use crate::config::UserConfig;
@@ -119,14 +120,9 @@ impl Builder {
                 tokens.extend(self.push_entries(t, roles));
             }
             let n = &mut self.engine.nodes[node as usize];
-            for (list, mut new) in [
-                (&mut n.users, users),
-                (&mut n.groups, groups),
-                (&mut n.tokens, tokens),
-            ] {
-                new.sort_by_key(|s| s.member);
-                *list = new;
-            }
+            n.users = Slots::new(users);
+            n.groups = Slots::new(groups);
+            n.tokens = Slots::new(tokens);
         }
     }
 

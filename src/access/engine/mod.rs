@@ -17,7 +17,10 @@ use super::role::NO_ACCESS;
 use crate::identity::Authid;
 
 mod build;
+mod slots;
 mod walk;
+
+use slots::Slots;
 
 use walk::Member;
 
@@ -105,9 +108,9 @@ struct Node {
     parent: u32,
     children: FxHashMap<Box<str>, u32>,
     /// Entries per member, sorted by member.
-    users: Vec<Slot>,
-    groups: Vec<Slot>,
-    tokens: Vec<Slot>,
+    users: Slots,
+    groups: Slots,
+    tokens: Slots,
 }
 
 /// One member's entries at one node.

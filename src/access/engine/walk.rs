@@ -1,7 +1,7 @@
 //! The ACL walk (spec §4.3–§4.6): from `/` to the path, remembering the deepest node where the
 //! subject has an applicable entry, then turning that node's entries into privileges.
 
-use super::{Engine, Entry, MatchKind, Privs, Slot, Subject};
+use super::{Engine, Entry, MatchKind, Privs, Slot, Slots, Subject};
 use crate::access::path::components;
 use crate::access::privilege::PrivSet;
 use crate::identity::Userid;
@@ -83,11 +83,13 @@ impl Engine {
             return None;
         }
         let mut comps = components(path);
+        // One component of look-ahead tells whether the current node is the final one.
+        let mut next = comps.next();
         let mut node = 0u32;
         let mut hit = None;
         let mut skip_root = !path.starts_with('/');
         loop {
-            let exact = comps.is_done();
+            let exact = next.is_none();
             if std::mem::take(&mut skip_root) {
                 // A relative path's first component is looked up without evaluating `/`.
             } else if let Some((kind, slot)) = self.applicable_kind(member, node, exact) {
@@ -98,7 +100,8 @@ impl Engine {
                     slot,
                 });
             }
-            let Some(comp) = comps.next() else { break };
+            let Some(comp) = next else { break };
+            next = comps.next();
             match self.nodes[node as usize].children.get(comp) {
                 Some(&child) => node = child,
                 None => break,
@@ -117,11 +120,13 @@ impl Engine {
         let n = &self.nodes[node as usize];
         let applies = |slot: &Slot| exact || slot.any_propagate;
         match member {
-            Member::Token(t) => find(&n.tokens, t)
+            Member::Token(t) => n
+                .tokens
+                .find(t)
                 .filter(applies)
                 .map(|s| (MatchKind::Token, Some(s))),
             Member::User(u) => {
-                if let Some(slot) = find(&n.users, u).filter(applies) {
+                if let Some(slot) = n.users.find(u).filter(applies) {
                     return Some((MatchKind::User, Some(slot)));
                 }
                 let mut any = false;
@@ -153,23 +158,23 @@ impl Engine {
     ///
     /// Iterates the smaller side and binary-searches the other: a busy node such as `/vms` may
     /// hold entries for a thousand groups while a user is in two.
-    pub(super) fn for_each_member_group(&self, u: u32, slots: &[Slot], mut f: impl FnMut(&Slot)) {
+    pub(super) fn for_each_member_group(&self, u: u32, slots: &Slots, mut f: impl FnMut(&Slot)) {
         let groups = &self.user_groups[u as usize];
         if groups.is_empty() || slots.is_empty() {
             return;
         }
         if groups.len() <= slots.len() {
             for g in groups.iter() {
-                if let Some(slot) = find(slots, *g) {
+                if let Some(slot) = slots.find(*g) {
                     f(&slot);
                 }
             }
         } else {
-            for slot in slots {
+            slots.for_each(|slot| {
                 if groups.binary_search(&slot.member).is_ok() {
                     f(slot);
                 }
-            }
+            });
         }
     }
 
@@ -208,11 +213,4 @@ impl Engine {
         }
         comps.iter().flat_map(|c| ["/", c]).collect()
     }
-}
-
-/// The slot of `member` in a list sorted by member.
-fn find(list: &[Slot], member: u32) -> Option<Slot> {
-    list.binary_search_by_key(&member, |s| s.member)
-        .ok()
-        .map(|i| list[i])
 }

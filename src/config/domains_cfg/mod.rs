@@ -9,7 +9,6 @@
 
 mod options;
 mod parse;
-mod text;
 mod write;
 
 use std::collections::BTreeMap;

@@ -7,6 +7,7 @@
 use std::net::IpAddr;
 
 use super::{DomainsError, RealmType};
+use crate::config::text::split_list;
 
 /// One option a realm type accepts.
 #[derive(Debug, Clone, Copy)]
@@ -298,11 +299,6 @@ pub(crate) fn is_address(s: &str) -> bool {
                 && b[0] != b'-'
                 && b[b.len() - 1] != b'-'
         })
-}
-
-fn split_list(s: &str) -> impl Iterator<Item = &str> {
-    s.split(|c: char| c == ',' || c == ';' || c.is_whitespace())
-        .filter(|x| !x.is_empty())
 }
 
 /// Key/value pairs of a property string; `None` if a pair has no `=` or a key repeats.

@@ -6,8 +6,8 @@
 //! unknown type skips the whole section, a bad or duplicate property skips that property, a
 //! missing required option skips the section: each with a [`Warning`] naming the line.
 
-use super::text::{decode_text, is_perl_space};
 use super::{DomainsConfig, RealmConfig, RealmType, Warning, options};
+use crate::config::text::{decode_text, is_perl_space};
 use crate::identity::Realm;
 
 pub(super) fn parse(text: &str) -> (DomainsConfig, Vec<Warning>) {

@@ -4,8 +4,8 @@
 //! required options sorted by key, then the optional ones sorted by key, each as
 //! `\t<key> <value>`, and a blank line after every section.
 
-use super::text::encode_text;
 use super::{DomainsConfig, options};
+use crate::config::text::encode_text;
 
 pub(super) fn write(cfg: &DomainsConfig) -> String {
     let mut out = String::new();

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use super::{AclNode, Token, User, UserConfig};
 use crate::access::{AclPath, PrivSet, Privilege, is_builtin_role};
+use crate::config::text::{self, is_perl_space, split_list};
 use crate::identity::{GroupId, PoolId, RoleId, Tokenid, Userid, is_storage_id};
 
 /// A line Proxmox would skip or partly drop, with where and why.
@@ -312,19 +313,6 @@ impl<'a> Parser<'a> {
     }
 }
 
-/// Proxmox's `split_list`: split on NUL if present, else on runs of `,`, `;` and whitespace.
-pub(crate) fn split_list(list: &str) -> impl Iterator<Item = &str> {
-    let nul = list.contains('\0');
-    list.split(move |c: char| {
-        if nul {
-            c == '\0'
-        } else {
-            c == ',' || c == ';' || is_perl_space(c)
-        }
-    })
-    .filter(|s| !s.is_empty())
-}
-
 /// Perl truthiness of a flag field: empty and "0" are false.
 fn perl_bool(s: &str) -> bool {
     !(s.is_empty() || s == "0")
@@ -335,29 +323,10 @@ fn perl_text(s: &str) -> &str {
     if s == "0" { "" } else { s }
 }
 
-/// Decode a percent-encoded text field (spec §2.1); invalid UTF-8 is replaced, as Encode does.
+/// Decode a percent-encoded text field (spec §2.1), with Proxmox's truthiness: the writer
+/// drops a value that is (or decodes to) "0".
 pub(crate) fn decode_text(s: &str) -> String {
-    let s = perl_text(s);
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && let (Some(hi), Some(lo)) = (
-                bytes.get(i + 1).and_then(|b| hex(*b)),
-                bytes.get(i + 2).and_then(|b| hex(*b)),
-            )
-        {
-            out.push((hi * 16 + lo) as u8);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    let text = String::from_utf8_lossy(&out).into_owned();
-    // The writer tests the decoded value for truthiness too.
+    let text = text::decode_text(perl_text(s));
     if text == "0" { String::new() } else { text }
 }
 
@@ -384,11 +353,6 @@ fn perl_int(s: &str) -> Option<String> {
     } else {
         trimmed.to_owned()
     })
-}
-
-/// Perl's `\s` on a byte string: space, \t, \n, \r, \f and \v.
-pub(crate) fn is_perl_space(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0B' | '\x0C')
 }
 
 fn root() -> Userid {

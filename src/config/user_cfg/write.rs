@@ -5,9 +5,9 @@
 //! then ACL lines in tree order, each section closed by a blank line.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 
 use super::{AclNode, UserConfig};
+use crate::config::text::encode_text;
 use crate::identity::{RoleId, Userid};
 
 pub(super) fn write(cfg: &UserConfig) -> String {
@@ -114,19 +114,6 @@ fn write_acl_node(out: &mut String, path: &str, node: &AclNode) {
             line(out, &["acl", &propagate.to_string(), path, &members, roles]);
         }
     }
-}
-
-/// Percent-encode a text field: bytes outside 0x20–0x7E, plus `%` and `:`, become `%XX`.
-pub(crate) fn encode_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for &b in text.as_bytes() {
-        if (0x20..=0x7e).contains(&b) && b != b'%' && b != b':' {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
 }
 
 fn line(out: &mut String, fields: &[&str]) {

@@ -1,10 +1,11 @@
-//! Percent-encoding of `comment` values (`PVE::Tools::encode_text`/`decode_text`), and Perl's
-//! whitespace class. Same rules as user.cfg's text fields.
+//! Text rules shared by Proxmox's config formats (user.cfg, domains.cfg): percent-encoding of
+//! text fields (`PVE::Tools::encode_text`/`decode_text`), Perl's whitespace class, and
+//! `split_list`.
 
 use std::fmt::Write;
 
 /// Encode everything outside printable ASCII, and `%` and `:`, as `%XX`.
-pub(super) fn encode_text(text: &str) -> String {
+pub fn encode_text(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for &b in text.as_bytes() {
         if (0x20..=0x7e).contains(&b) && b != b'%' && b != b':' {
@@ -17,7 +18,7 @@ pub(super) fn encode_text(text: &str) -> String {
 }
 
 /// Decode `%XX` sequences; invalid UTF-8 is replaced, as Encode does.
-pub(super) fn decode_text(s: &str) -> String {
+pub fn decode_text(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -40,8 +41,21 @@ pub(super) fn decode_text(s: &str) -> String {
 }
 
 /// Perl's `\s`.
-pub(super) fn is_perl_space(c: char) -> bool {
+pub fn is_perl_space(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0B' | '\x0C')
+}
+
+/// Proxmox's `split_list`: split on NUL if present, else on runs of `,`, `;` and whitespace.
+pub fn split_list(list: &str) -> impl Iterator<Item = &str> {
+    let nul = list.contains('\0');
+    list.split(move |c: char| {
+        if nul {
+            c == '\0'
+        } else {
+            c == ',' || c == ';' || is_perl_space(c)
+        }
+    })
+    .filter(|s| !s.is_empty())
 }
 
 #[cfg(test)]
