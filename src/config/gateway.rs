@@ -217,7 +217,10 @@ impl Default for GatewayConfig {
             admin_listen: None,
             worker_threads: 1,
             log_format: LogFormat::Text,
-            policies: vec![PathBuf::from("policies/pve.toml")],
+            policies: vec![
+                PathBuf::from("policies/pve.toml"),
+                PathBuf::from("policies/access.toml"),
+            ],
             state: StateSettings::default(),
             tls: TlsSettings::default(),
             upstream: UpstreamSettings::default(),
