@@ -9,6 +9,7 @@
 //! engine), [`config`] (state files), [`cli`] (the `aclgate` commands).
 
 pub mod access;
+pub mod access_api;
 pub mod auth;
 pub mod cli;
 pub mod config;

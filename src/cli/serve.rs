@@ -167,6 +167,19 @@ async fn run(config: GatewayConfig) -> Result<(), String> {
     })?;
     let _watcher = reload::watch_files(handle.clone(), &config)
         .map_err(|e| format!("cannot watch files: {e}"))?;
+    let state = crate::config::StateDir::new(&config.state.dir);
+    let tickets = crate::auth::ticket::TicketAuthority::open(
+        &state,
+        crate::snapshot::now() as i64,
+        crate::auth::ticket::TicketConfig::default(),
+    )
+    .map_err(|e| format!("cannot open the ticket keys: {e}"))?;
+    let api = Arc::new(crate::access_api::ApiServices {
+        state,
+        reload: handle.clone(),
+        tickets,
+        throttle: crate::auth::throttle::Throttle::new(Default::default()),
+    });
     #[cfg(unix)]
     reload::spawn_sighup(handle).map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
 
@@ -192,7 +205,7 @@ async fn run(config: GatewayConfig) -> Result<(), String> {
         generation = reader.generation(),
         "aclgate serving"
     );
-    server::run(listeners, reader, shutdown_signal())
+    server::run_with_api(listeners, reader, Some(api), shutdown_signal())
         .await
         .map_err(|e| e.to_string())
 }

@@ -5,6 +5,7 @@
 //! write for free.
 
 pub mod acl;
+pub mod permissions;
 pub mod token;
 pub mod user;
 pub mod value;

@@ -8,6 +8,7 @@ mod upstream;
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -15,6 +16,7 @@ use http::{Method, Request, Response, header};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
+use crate::access_api::{self, ApiContext, ApiServices};
 use crate::auth::{self, Credential};
 use crate::identity::Authid;
 use crate::observe::{AccessEvent, RequestLabels};
@@ -37,6 +39,8 @@ pub struct Gateway {
     pub snapshots: SnapshotReader,
     /// The pooled upstream client.
     pub upstream: Upstream,
+    /// The built-in access API's services; `None`: handler routes answer 501.
+    pub api: Option<Arc<ApiServices>>,
 }
 
 /// Facts about the client connection.
@@ -169,55 +173,68 @@ async fn pipeline<'s>(
     } else {
         (body.boxed_unsync(), None)
     };
-    {
-        let mut params = Params::new(found.path_params);
-        if let Some(bytes) = &buffered {
-            let ctype = parts
-                .headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok());
-            params
-                .add_body(ctype, bytes)
-                .map_err(ProxyError::BadParams)?;
-        }
-        // Added last: the query string wins over the body (spec §5.2).
-        if let Some(q) = parts.uri.query() {
-            params.add_query(q).map_err(ProxyError::BadParams)?;
-        }
-        match (via_token, &trace.authid) {
-            (None, _) => {
-                // `user = "world"`: no identity, but a token still meets `allowtoken = false`.
-                if matches!(credential, Credential::Token { .. }) && !route.allowtoken {
-                    let uri = route.relative_uri(&params);
-                    let reason = policy::Reason::TokenNotAllowed { uri };
-                    return Err(ProxyError::Forbidden(reason.to_string()));
-                }
-                trace.reason = Some(Cow::Borrowed("world"));
+    let mut params = Params::new(found.path_params);
+    if let Some(bytes) = &buffered {
+        let ctype = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        params
+            .add_body(ctype, bytes)
+            .map_err(ProxyError::BadParams)?;
+    }
+    // Added last: the query string wins over the body (spec §5.2).
+    if let Some(q) = parts.uri.query() {
+        params.add_query(q).map_err(ProxyError::BadParams)?;
+    }
+    match (via_token, &trace.authid) {
+        (None, _) => {
+            // `user = "world"`: no identity, but a token still meets `allowtoken = false`.
+            if matches!(credential, Credential::Token { .. }) && !route.allowtoken {
+                let uri = route.relative_uri(&params);
+                let reason = policy::Reason::TokenNotAllowed { uri };
+                return Err(ProxyError::Forbidden(reason.to_string()));
             }
-            (Some(via_token), Some(authid)) => {
-                let ctx = EvalContext {
-                    engine: &snapshot.engine,
-                    users: &snapshot.user_cfg,
-                };
-                let who = Caller { authid, via_token };
-                let decision = policy::eval(route, &who, &params, &ctx);
-                trace.decided = Some(start.elapsed());
-                if !decision.allow {
-                    let message = decision.reason.to_string();
-                    trace.reason = Some(Cow::Owned(message.clone()));
-                    return Err(ProxyError::Forbidden(message));
-                }
-                trace.reason = Some(Cow::Borrowed(allow_reason(&decision.reason)));
-            }
-            // Authenticated but no identity recorded: cannot happen; fail closed all the same.
-            (Some(_), None) => return Err(ProxyError::AuthFailed(auth::AuthError::Malformed)),
+            trace.reason = Some(Cow::Borrowed("world"));
         }
+        (Some(via_token), Some(authid)) => {
+            let ctx = EvalContext {
+                engine: &snapshot.engine,
+                users: &snapshot.user_cfg,
+            };
+            let who = Caller { authid, via_token };
+            let decision = policy::eval(route, &who, &params, &ctx);
+            trace.decided = Some(start.elapsed());
+            if !decision.allow {
+                let message = decision.reason.to_string();
+                trace.reason = Some(Cow::Owned(message.clone()));
+                return Err(ProxyError::Forbidden(message));
+            }
+            trace.reason = Some(Cow::Borrowed(allow_reason(&decision.reason)));
+        }
+        // Authenticated but no identity recorded: cannot happen; fail closed all the same.
+        (Some(_), None) => return Err(ProxyError::AuthFailed(auth::AuthError::Malformed)),
     }
     trace.decided.get_or_insert_with(|| start.elapsed());
     // Routes answered by aclgate itself are never forwarded, not even by mistake.
     if let Some(handler) = &route.handler {
-        return Err(ProxyError::NoHandler(handler.clone()));
+        let Some(services) = &gw.api else {
+            return Err(ProxyError::NoHandler(handler.clone()));
+        };
+        let ctx = ApiContext {
+            snapshot,
+            caller: trace.authid.as_ref(),
+            via_token: via_token.unwrap_or(false),
+            params: &params,
+            peer: conn.peer,
+            services,
+        };
+        return match access_api::handle(handler, &ctx).await {
+            None => Err(ProxyError::NoHandler(handler.clone())),
+            Some(result) => Ok(response::api_result(result)),
+        };
     }
+    drop(params);
     let mut req = Request::from_parts(parts, body);
 
     let client_upgrade = forward::is_upgrade(&req).then(|| hyper::upgrade::on(&mut req));

@@ -93,6 +93,27 @@ pub fn ok_json(data: &str) -> Response<Body> {
     resp
 }
 
+/// A built-in handler's answer: 200 `{"data": ...}` or its error (spec §6.8).
+pub fn api_result(result: crate::access_api::ApiResult) -> Response<Body> {
+    let (status, body, message) = match result {
+        Ok(data) => (StatusCode::OK, serde_json::json!({ "data": data }), None),
+        Err(e) => {
+            let (status, body) = e.status_and_body();
+            (status, body, Some(e.to_string()))
+        }
+    };
+    let mut resp = Response::new(full(Bytes::from(body.to_string())));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json;charset=UTF-8"),
+    );
+    if let Some(m) = message {
+        set_reason(&mut resp, &m);
+    }
+    resp
+}
+
 /// A body from bytes.
 pub fn full(bytes: Bytes) -> Body {
     Full::new(bytes)

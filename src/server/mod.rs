@@ -52,6 +52,16 @@ pub async fn run(
     snapshots: SnapshotReader,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
+    run_with_api(listeners, snapshots, None, shutdown).await
+}
+
+/// [`run`] with the built-in access API's services (handler routes answer 501 without them).
+pub async fn run_with_api(
+    listeners: Listeners,
+    snapshots: SnapshotReader,
+    api: Option<Arc<crate::access_api::ApiServices>>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
     if listeners.tls.is_none() && listeners.http.is_none() {
         return Err(ServerError::NoListener);
     }
@@ -59,6 +69,7 @@ pub async fn run(
     let gw = Arc::new(Gateway {
         upstream: Upstream::new(&config.upstream)?,
         snapshots,
+        api,
     });
     let builder = Arc::new(http_builder(&config));
     let limit = Arc::new(Semaphore::new(config.limits.max_connections.max(1)));
