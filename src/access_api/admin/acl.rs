@@ -114,7 +114,7 @@ fn check_delegation(ctx: &ApiContext<'_>, change: &AclUpdate) -> Result<(), ApiE
 }
 
 /// Proxmox's `perm-modify` test for one path (spec §5.3).
-fn may_modify(ctx: &ApiContext<'_>, path: &str) -> Result<bool, ApiError> {
+pub(super) fn may_modify(ctx: &ApiContext<'_>, path: &str) -> Result<bool, ApiError> {
     let granted = privs_at(ctx, path)?.granted;
     if granted.contains_all(privset(&["Permissions.Modify"])) {
         return Ok(true);

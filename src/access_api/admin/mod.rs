@@ -4,7 +4,10 @@
 //! The rules themselves live in [`crate::manage`], shared with the CLI.
 
 mod acl;
+mod groups;
 mod permissions;
+mod pools;
+mod roles;
 mod tokens;
 mod users;
 
@@ -33,6 +36,21 @@ pub async fn handle(name: &str, ctx: &ApiContext<'_>) -> Option<ApiResult> {
         "access.acl.list" => acl::list(ctx),
         "access.acl.update" => acl::update(ctx).await,
         "access.permissions.get" => permissions::get(ctx),
+        "access.groups.list" => groups::list(ctx),
+        "access.groups.get" => groups::get(ctx),
+        "access.groups.create" => groups::create(ctx).await,
+        "access.groups.update" => groups::update(ctx).await,
+        "access.groups.delete" => groups::delete(ctx).await,
+        "access.roles.list" => roles::list(ctx),
+        "access.roles.get" => roles::get(ctx),
+        "access.roles.create" => roles::create(ctx).await,
+        "access.roles.update" => roles::update(ctx).await,
+        "access.roles.delete" => roles::delete(ctx).await,
+        "pools.list" => pools::list(ctx),
+        "pools.get" => pools::get(ctx),
+        "pools.create" => pools::create(ctx).await,
+        "pools.update" => pools::update(ctx).await,
+        "pools.delete" => pools::delete(ctx).await,
         _ => return None,
     })
 }
