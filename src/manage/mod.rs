@@ -6,6 +6,7 @@
 
 pub mod acl;
 pub mod group;
+pub mod password;
 pub mod permissions;
 pub mod pool;
 pub mod role;

@@ -5,6 +5,7 @@
 
 mod acl;
 mod groups;
+mod password;
 mod permissions;
 mod pools;
 mod roles;
@@ -46,6 +47,7 @@ pub async fn handle(name: &str, ctx: &ApiContext<'_>) -> Option<ApiResult> {
         "access.roles.create" => roles::create(ctx).await,
         "access.roles.update" => roles::update(ctx).await,
         "access.roles.delete" => roles::delete(ctx).await,
+        "access.password.update" => password::update(ctx).await,
         "pools.list" => pools::list(ctx),
         "pools.get" => pools::get(ctx),
         "pools.create" => pools::create(ctx).await,
