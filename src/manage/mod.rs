@@ -9,6 +9,7 @@ pub mod group;
 pub mod password;
 pub mod permissions;
 pub mod pool;
+pub mod realm;
 pub mod role;
 pub mod token;
 pub mod user;

@@ -4,6 +4,7 @@
 //! The rules themselves live in [`crate::manage`], shared with the CLI.
 
 mod acl;
+mod domains;
 mod groups;
 mod password;
 mod permissions;
@@ -48,6 +49,10 @@ pub async fn handle(name: &str, ctx: &ApiContext<'_>) -> Option<ApiResult> {
         "access.roles.update" => roles::update(ctx).await,
         "access.roles.delete" => roles::delete(ctx).await,
         "access.password.update" => password::update(ctx).await,
+        "access.domains.get" => domains::get(ctx),
+        "access.domains.create" => domains::create(ctx).await,
+        "access.domains.update" => domains::update(ctx).await,
+        "access.domains.delete" => domains::delete(ctx).await,
         "pools.list" => pools::list(ctx),
         "pools.get" => pools::get(ctx),
         "pools.create" => pools::create(ctx).await,
