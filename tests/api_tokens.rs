@@ -2,21 +2,11 @@
 //! (forwarded) request, a deleted one is refused; 400 `errors` maps; user list filtering;
 //! `PUT /access/acl` delegation rules.
 
+mod api_support;
 mod gateway_support;
 
-use std::sync::Arc;
-
-use aclgate::access_api::ApiServices;
-use aclgate::auth::throttle::Throttle;
-use aclgate::auth::ticket::{TicketAuthority, TicketConfig};
-use aclgate::config::StateDir;
-use aclgate::config::gateway::GatewayConfig;
-use aclgate::observe::Metrics;
-use aclgate::reload;
-use aclgate::server::{self, Listeners};
-use gateway_support::{Upstream, secret_of, shadow_text, write_atomic};
+use api_support::{Api, token};
 use serde_json::Value;
-use tokio::net::TcpListener;
 
 /// admin@pve!all: privsep=0 token of a user with Administrator on `/` (not root, but may all).
 /// deleg@pve: User.Modify on /access/groups/ops only; VM.Allocate (PVEVMAdmin) on /vms/100.
@@ -40,112 +30,11 @@ acl:1:/vms/100:deleg@pve:PVEVMAdmin:
 
 const TOKENS: [&str; 3] = ["admin@pve!all", "deleg@pve!tk", "plain@pve!tk"];
 
-const FORWARDED: &str = r#"
-prefix = "/api2/json"
-[[route]]
-method = "GET"
-path = "/version"
-user = "all"
-"#;
-
-struct Api {
-    _dir: tempfile::TempDir,
-    addr: std::net::SocketAddr,
-    upstream: Upstream,
-    client: reqwest::Client,
-}
-
-impl Api {
-    async fn start() -> Api {
-        let upstream = Upstream::start().await;
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        write_atomic(&root.join("state/user.cfg"), USER_CFG);
-        write_atomic(&root.join("state/priv/token.shadow"), &shadow_text(&TOKENS));
-        write_atomic(&root.join("policies/fwd.toml"), FORWARDED);
-        let (cert, key) = (root.join("certs/c.crt"), root.join("certs/c.key"));
-        aclgate::server::tls::ensure_self_signed(&cert, &key).unwrap();
-        let mut cfg = GatewayConfig::default();
-        cfg.state.dir = root.join("state");
-        cfg.policies = vec![
-            root.join("policies/fwd.toml"),
-            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies/access.toml"),
-        ];
-        cfg.tls.cert = cert.clone();
-        cfg.tls.key = key;
-        cfg.upstream.url = format!("http://{}", upstream.addr);
-        cfg.auth.failure_delay_ms = 0;
-        let (reader, handle) = reload::start(Arc::new(cfg), Arc::new(Metrics::new())).unwrap();
-        let state = StateDir::new(root.join("state"));
-        let api = Arc::new(ApiServices {
-            tickets: TicketAuthority::open(&state, 1_700_000_000, TicketConfig::default()).unwrap(),
-            state,
-            reload: handle,
-            throttle: Throttle::new(Default::default()),
-        });
-        let tls = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = tls.local_addr().unwrap();
-        let listeners = Listeners {
-            tls: Some(tls),
-            http: None,
-            admin: None,
-        };
-        tokio::spawn(async move {
-            server::run_with_api(listeners, reader, Some(api), std::future::pending())
-                .await
-                .unwrap();
-        });
-        let pem = std::fs::read(&cert).unwrap();
-        let client = reqwest::Client::builder()
-            .use_rustls_tls()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
-            .build()
-            .unwrap();
-        Api {
-            _dir: dir,
-            addr,
-            upstream,
-            client,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("https://127.0.0.1:{}/api2/json{path}", self.addr.port())
-    }
-
-    async fn call(
-        &self,
-        auth: &str,
-        method: reqwest::Method,
-        path: &str,
-        form: &[(&str, &str)],
-    ) -> (u16, Value) {
-        let mut req = self
-            .client
-            .request(method.clone(), self.url(path))
-            .header("Authorization", auth);
-        req = if method == reqwest::Method::GET {
-            req.query(form)
-        } else {
-            req.form(form)
-        };
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-}
-
-fn token(id: &str) -> String {
-    format!("PVEAPIToken={id}={}", secret_of(id))
-}
-
 use reqwest::Method as M;
 
 #[tokio::test]
 async fn token_created_over_the_api_works_then_deleted_is_refused() {
-    let api = Api::start().await;
+    let api = Api::start(USER_CFG, &TOKENS, &[]).await;
     let admin = token("admin@pve!all");
     let (s, body) = api
         .call(
@@ -200,7 +89,7 @@ async fn token_created_over_the_api_works_then_deleted_is_refused() {
 
 #[tokio::test]
 async fn parameter_errors_are_400_with_an_errors_map() {
-    let api = Api::start().await;
+    let api = Api::start(USER_CFG, &TOKENS, &[]).await;
     let admin = token("admin@pve!all");
     let check = |(s, body): (u16, Value), param: &str, what: &str| {
         assert_eq!(s, 400, "{what}: {body}");
@@ -250,7 +139,7 @@ async fn parameter_errors_are_400_with_an_errors_map() {
 
 #[tokio::test]
 async fn user_list_is_filtered_and_plain_users_are_refused() {
-    let api = Api::start().await;
+    let api = Api::start(USER_CFG, &TOKENS, &[]).await;
     let ids = |body: &Value| -> Vec<String> {
         body["data"]
             .as_array()
@@ -316,7 +205,7 @@ async fn user_list_is_filtered_and_plain_users_are_refused() {
 
 #[tokio::test]
 async fn acl_delegation_rules() {
-    let api = Api::start().await;
+    let api = Api::start(USER_CFG, &TOKENS, &[]).await;
     let deleg = token("deleg@pve!tk");
     let put = |roles: &'static str, path: &'static str, propagate: &'static str| {
         let deleg = deleg.clone();
@@ -376,7 +265,7 @@ async fn acl_delegation_rules() {
 
 #[tokio::test]
 async fn permissions_own_free_others_need_sys_audit() {
-    let api = Api::start().await;
+    let api = Api::start(USER_CFG, &TOKENS, &[]).await;
     let plain = token("plain@pve!tk");
     let (s, _) = api.call(&plain, M::GET, "/access/permissions", &[]).await;
     assert_eq!(s, 200);
