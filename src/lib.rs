@@ -14,6 +14,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod identity;
+pub mod manage;
 pub mod observe;
 pub mod policy;
 pub mod proxy;

@@ -28,6 +28,10 @@ fn import_pve_writes_the_shipped_policy() {
         &fixture,
         "-o",
         out.to_str().expect("utf-8 path"),
+        "--exclude",
+        "/access",
+        "--exclude",
+        "/pools",
     ]));
     assert_eq!(code, ExitCode::SUCCESS);
     let written = std::fs::read_to_string(&out).expect("output written");

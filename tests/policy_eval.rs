@@ -16,7 +16,11 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let table = RouteTable::load(&[root.join("policies/pve.toml")]).expect("pve.toml loads");
+    let table = RouteTable::load(&[
+        root.join("policies/pve.toml"),
+        root.join("policies/access.toml"),
+    ])
+    .expect("pve.toml and access.toml load");
     let text = std::fs::read_to_string(root.join("tests/fixtures/policy/eval.cfg")).expect("cfg");
     let (users, warnings) = UserConfig::parse(&text);
     assert!(warnings.is_empty(), "fixture warnings: {warnings:?}");

@@ -1,5 +1,6 @@
-//! Lint of the shipped policies: every file in `policies/` loads, and `pve.toml` agrees with the
-//! Proxmox VE API schema dump (tests/fixtures/pve-api-permissions.json) on every endpoint.
+//! Lint of the shipped policies: every file in `policies/` loads, and `pve.toml` + `access.toml`
+//! together agree with the Proxmox VE API schema dump (tests/fixtures/pve-api-permissions.json)
+//! on every endpoint; every `/access` and `/pools` route is answered by a built-in handler.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -50,38 +51,61 @@ fn pve_policy_agrees_with_the_schema() {
     .expect("fixture is JSON");
     assert_eq!(json.len(), 649);
 
-    let path = policies_dir().join("pve.toml");
-    let table = RouteTable::load(std::slice::from_ref(&path)).expect("pve.toml loads");
+    let paths = [
+        policies_dir().join("pve.toml"),
+        policies_dir().join("access.toml"),
+    ];
+    let table = RouteTable::load(&paths).expect("pve.toml and access.toml load together");
     assert_eq!(
         table.len(),
         649,
-        "pve.toml must have one route per endpoint and method"
+        "pve.toml + access.toml must have one route per endpoint and method"
     );
 
-    let text = std::fs::read_to_string(&path).expect("pve.toml");
-    let doc: toml::Table = text.parse().expect("pve.toml is TOML");
-    let prefix = doc["prefix"].as_str().expect("prefix");
-    assert_eq!(prefix, "/api2/json");
-    let mut raw: BTreeMap<(String, String), &toml::Table> = BTreeMap::new();
-    for r in doc["route"].as_array().expect("routes") {
-        let r = r.as_table().expect("route table");
-        let path = r["path"].as_str().expect("path");
-        let full = if path == "/" {
-            prefix.to_owned()
-        } else {
-            format!("{prefix}{path}")
-        };
-        let key = (r["method"].as_str().expect("method").to_owned(), full);
-        assert!(raw.insert(key.clone(), r).is_none(), "duplicate {key:?}");
+    let texts: Vec<String> = paths
+        .iter()
+        .map(|p| std::fs::read_to_string(p).expect("policy file"))
+        .collect();
+    let mut raw: BTreeMap<(String, String), (&str, toml::Table)> = BTreeMap::new();
+    for (path, text) in paths.iter().zip(&texts) {
+        let name = path.file_name().and_then(|n| n.to_str()).expect("name");
+        let doc: toml::Table = text.parse().expect("policy is TOML");
+        let prefix = doc["prefix"].as_str().expect("prefix");
+        assert_eq!(prefix, "/api2/json", "{name}");
+        for r in doc["route"].as_array().expect("routes") {
+            let r = r.as_table().expect("route table").clone();
+            let rel = r["path"].as_str().expect("path");
+            let full = if rel == "/" {
+                prefix.to_owned()
+            } else {
+                format!("{prefix}{rel}")
+            };
+            // The access API lives in access.toml and nowhere else, always with a handler.
+            let access = rel == "/access"
+                || rel.starts_with("/access/")
+                || rel == "/pools"
+                || rel.starts_with("/pools/");
+            assert_eq!(access, name == "access.toml", "{rel} is in {name}");
+            assert_eq!(
+                r.get("handler").is_some(),
+                access,
+                "{name}: {rel}: only access routes have (and all need) a handler"
+            );
+            let key = (r["method"].as_str().expect("method").to_owned(), full);
+            assert!(
+                raw.insert(key.clone(), (name, r)).is_none(),
+                "duplicate {key:?}"
+            );
+        }
     }
 
     for e in &json {
         let method = e["method"].as_str().expect("method");
         let full = e["path"].as_str().expect("path");
         let key = (method.to_owned(), full.to_owned());
-        let r = raw
+        let (_, r) = raw
             .get(&key)
-            .unwrap_or_else(|| panic!("{key:?} missing from pve.toml"));
+            .unwrap_or_else(|| panic!("{key:?} missing from pve.toml and access.toml"));
         let perms = &e["permissions"];
         let want_check = perms.get("check").cloned();
         let got_check = r.get("check").map(to_json);

@@ -133,6 +133,11 @@ pub async fn handle(name: &str, ctx: &ApiContext<'_>) -> Option<ApiResult> {
 // === impl ApiError ===
 
 impl ApiError {
+    /// A 400 naming one parameter.
+    pub fn param(name: &str, message: impl Into<String>) -> ApiError {
+        ApiError::Params(BTreeMap::from([(name.to_owned(), message.into())]))
+    }
+
     /// Whether the answer is a 401 (the caller holds it until the failure delay).
     pub fn is_auth_failure(&self) -> bool {
         matches!(self, ApiError::AuthFailure)

@@ -1,14 +1,13 @@
 //! `group add|modify|delete|list` (API `/access/groups`).
 
 use clap::{Args, Subcommand};
-use serde_json::json;
 
 use super::Ctx;
 use super::output::{Column, col};
-use super::value::{parse_id, reject};
+use super::value::parse_id;
 use crate::config::StateError;
-use crate::config::user_cfg::Group;
 use crate::identity::GroupId;
+use crate::manage::group::{check_comment, delete_group, group_item, insert_group, update_group};
 
 /// `aclgate group ...`.
 #[derive(Debug, Subcommand)]
@@ -53,73 +52,30 @@ pub fn run(command: GroupCommand, ctx: &Ctx) -> Result<(), StateError> {
 pub fn add(args: GroupArgs, ctx: &Ctx) -> Result<(), StateError> {
     let id: GroupId = parse_id(&args.groupid)?;
     check_comment(args.comment.as_deref())?;
-    ctx.state.modify(|cfg, _| {
-        if cfg.groups.contains_key(&id) {
-            return Err(reject(format!("group `{id}` already exists")));
-        }
-        let group = Group {
-            comment: args.comment.unwrap_or_default(),
-            ..Group::default()
-        };
-        cfg.groups.insert(id, group);
-        Ok(())
-    })
+    ctx.state
+        .modify(|cfg, _| insert_group(cfg, &id, args.comment.as_deref()))
 }
 
 /// `group modify` (PUT /access/groups/{groupid}).
 pub fn modify(args: GroupArgs, ctx: &Ctx) -> Result<(), StateError> {
     let id: GroupId = parse_id(&args.groupid)?;
     check_comment(args.comment.as_deref())?;
-    ctx.state.modify(|cfg, _| {
-        let group = cfg.groups.get_mut(&id).ok_or_else(|| no_such_group(&id))?;
-        if let Some(comment) = args.comment {
-            group.comment = comment;
-        }
-        Ok(())
-    })
+    ctx.state
+        .modify(|cfg, _| update_group(cfg, &id, args.comment.as_deref()))
 }
 
 /// `group delete` (DELETE /access/groups/{groupid}): also removes the group's ACL entries.
 pub fn delete(args: DeleteArgs, ctx: &Ctx) -> Result<(), StateError> {
     let id: GroupId = parse_id(&args.groupid)?;
-    ctx.state.modify(|cfg, _| {
-        cfg.groups.remove(&id).ok_or_else(|| no_such_group(&id))?;
-        for node in cfg.acl.values_mut() {
-            node.groups.remove(&id);
-        }
-        cfg.acl.retain(|_, node| !node.is_empty());
-        Ok(())
-    })
+    ctx.state.modify(|cfg, _| delete_group(cfg, &id))
 }
 
 /// `group list` (GET /access/groups).
 pub fn list(ctx: &Ctx) -> Result<(), StateError> {
     let cfg = ctx.state.load()?.user_cfg;
-    let items = cfg
-        .groups
-        .iter()
-        .map(|(id, g)| {
-            let users: Vec<&str> = g.members.iter().map(|u| u.as_str()).collect();
-            let mut item = json!({ "groupid": id.as_str(), "users": users.join(",") });
-            if !g.comment.is_empty() {
-                item["comment"] = json!(g.comment);
-            }
-            item
-        })
-        .collect();
+    let items = cfg.groups.iter().map(|(id, g)| group_item(id, g)).collect();
     ctx.out.list(items, GROUP_COLUMNS);
     Ok(())
-}
-
-fn no_such_group(id: &GroupId) -> StateError {
-    reject(format!("group `{id}` does not exist"))
-}
-
-fn check_comment(comment: Option<&str>) -> Result<(), StateError> {
-    match comment {
-        Some(c) if c.contains('\n') => Err(reject("values may not contain line breaks")),
-        _ => Ok(()),
-    }
 }
 
 /// `group list` columns.

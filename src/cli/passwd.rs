@@ -10,9 +10,9 @@ use clap::Args;
 
 use super::Ctx;
 use super::value::{parse_id, reject};
-use crate::auth::realm::crypt;
-use crate::config::{RealmType, StateError};
+use crate::config::StateError;
 use crate::identity::Userid;
+use crate::manage::password::{self, set_password};
 
 /// `passwd USERID`.
 #[derive(Debug, Clone, Args)]
@@ -42,16 +42,7 @@ pub fn run(args: PasswdArgs, ctx: &Ctx) -> Result<(), StateError> {
 
 /// Hash `password` and store it for the `pve`-type realm user `userid` (which must exist).
 pub(crate) fn store(ctx: &Ctx, userid: &Userid, password: &str) -> Result<(), StateError> {
-    crypt::check_new_password(password).map_err(|e| reject(e.to_string()))?;
-    let hash = crypt::hash_password(password).map_err(|e| reject(e.to_string()))?;
-    ctx.state.modify_realms(|edit| {
-        check_realm_stores_passwords(&edit.domains, userid)?;
-        if !edit.users.users.contains_key(userid) {
-            return Err(reject(format!("no such user (`{userid}`)")));
-        }
-        edit.shadow.set(userid.name(), hash);
-        Ok(())
-    })
+    set_password(&ctx.state, userid, password)
 }
 
 /// Only realms of type `pve` keep their passwords in aclgate.
@@ -59,16 +50,7 @@ pub(crate) fn check_realm_stores_passwords(
     domains: &crate::config::DomainsConfig,
     userid: &Userid,
 ) -> Result<(), StateError> {
-    let realm = domains
-        .realm(userid.realm())
-        .ok_or_else(|| reject(format!("auth domain `{}` does not exist", userid.realm())))?;
-    match realm.kind {
-        RealmType::Pve => Ok(()),
-        RealmType::Pam => Err(reject(
-            "changing PAM passwords is not supported by aclgate: use passwd(1) on the host",
-        )),
-        kind => Err(reject(format!("can't set password on auth type `{kind}`"))),
-    }
+    password::check_realm_stores_passwords(domains, userid)
 }
 
 fn read_new_password() -> Result<String, StateError> {

@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::policy::{RouteTable, import_pve};
+use crate::policy::{ImportFilter, RouteTable, import_pve_filtered};
 
 /// `aclgate policy ...`
 #[derive(Debug, clap::Args)]
@@ -23,13 +23,25 @@ enum PolicyCommand {
         /// Write the policy here (atomically) instead of to standard output.
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
+        /// Import only endpoints under this path (relative to /api2/json; repeatable).
+        #[arg(long = "only", value_name = "PREFIX")]
+        only: Vec<String>,
+        /// Skip endpoints under this path (relative to /api2/json; repeatable), e.g. `/access`
+        /// and `/pools`, which aclgate answers itself (policies/access.toml).
+        #[arg(long = "exclude", value_name = "PREFIX")]
+        exclude: Vec<String>,
     },
 }
 
 /// Run `aclgate policy ...`.
 pub fn run(args: PolicyArgs) -> ExitCode {
     match args.command {
-        PolicyCommand::ImportPve { file, output } => match import(&file, output.as_deref()) {
+        PolicyCommand::ImportPve {
+            file,
+            output,
+            only,
+            exclude,
+        } => match import(&file, output.as_deref(), &ImportFilter { only, exclude }) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
                 eprintln!("aclgate policy import-pve: {message}");
@@ -39,10 +51,14 @@ pub fn run(args: PolicyArgs) -> ExitCode {
     }
 }
 
-fn import(file: &std::path::Path, output: Option<&std::path::Path>) -> Result<(), String> {
+fn import(
+    file: &std::path::Path,
+    output: Option<&std::path::Path>,
+    filter: &ImportFilter,
+) -> Result<(), String> {
     let json = std::fs::read_to_string(file)
         .map_err(|e| format!("cannot read `{}`: {e}", file.display()))?;
-    let text = import_pve(&json).map_err(|e| e.to_string())?;
+    let text = import_pve_filtered(&json, filter).map_err(|e| e.to_string())?;
     // Never write a file the gateway would refuse to load.
     let table = RouteTable::from_str("generated policy", &text).map_err(|e| e.to_string())?;
     match output {

@@ -6,13 +6,13 @@
 //! domains.cfg. The built-in `pam` and `pve` realms can be modified but not created or deleted.
 
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
 
 use super::Ctx;
 use super::output::{Column, col};
 use super::value::{parse_id, reject, split_list};
-use crate::config::{RealmConfig, RealmType, StateError};
+use crate::config::{RealmType, StateError};
 use crate::identity::Realm;
+use crate::manage::realm::{add_realm, delete_realm, is_builtin, modify_realm, realm_item};
 
 /// `aclgate realm ...`.
 #[derive(Debug, Subcommand)]
@@ -75,6 +75,10 @@ macro_rules! realm_options {
         }
 
         impl RealmOptions {
+            /// Every option key, in the order pveum lists them.
+            #[cfg(test)]
+            const KEYS: &'static [&'static str] = &[$($key),*];
+
             /// The options given, as (key, value).
             fn given(&self) -> Vec<(&'static str, &str)> {
                 let mut out = Vec::new();
@@ -182,69 +186,22 @@ pub fn run(command: RealmCommand, ctx: &Ctx) -> Result<(), StateError> {
 pub fn add(args: AddArgs, ctx: &Ctx) -> Result<(), StateError> {
     let realm: Realm = parse_id(&args.realm)?;
     let kind: RealmType = args.kind.parse().map_err(|e| reject(format!("{e}")))?;
-    if is_builtin(&realm) {
-        return Err(reject(format!("unable to use reserved name `{realm}`")));
-    }
-    if matches!(kind, RealmType::Pve | RealmType::Pam) {
-        return Err(reject(format!("unable to create builtin type `{kind}`")));
-    }
-    let mut config = RealmConfig::new(realm.clone(), kind);
-    let password = apply(&mut config, &args.options)?;
-    config.check_required().map_err(|e| reject(e.to_string()))?;
-    ctx.state.modify_realms(|edit| {
-        if edit.domains.realm(realm.as_str()).is_some() {
-            return Err(reject(format!("domain `{realm}` already exists")));
-        }
-        if config.is_default() {
-            edit.domains.clear_other_defaults(realm.as_str());
-        }
-        edit.domains.insert(config);
-        // Like Proxmox's on_add_hook: no password given removes a stale file.
-        edit.set_bind_password(&realm, password);
-        Ok(())
-    })
+    let options = args.options.given();
+    ctx.state
+        .modify_realms(|edit| add_realm(edit, &realm, kind, &options))
 }
 
 /// `realm modify` (PUT /access/domains/{realm}).
 pub fn modify(args: ModifyArgs, ctx: &Ctx) -> Result<(), StateError> {
     let realm: Realm = parse_id(&args.realm)?;
-    let deletes: Vec<String> = args
+    let deletes: Vec<&str> = args
         .delete
         .as_deref()
-        .map(|d| split_list(d).map(str::to_owned).collect())
+        .map(|d| split_list(d).collect())
         .unwrap_or_default();
-    ctx.state.modify_realms(|edit| {
-        let mut config = edit
-            .domains
-            .realm(realm.as_str())
-            .cloned()
-            .ok_or_else(|| reject(format!("domain `{realm}` does not exist")))?;
-        let mut password_change = None;
-        for key in &deletes {
-            let given = args.options.given().iter().any(|(k, _)| k == key);
-            if given {
-                return Err(reject(format!(
-                    "cannot set and delete property `{key}` at the same time"
-                )));
-            }
-            if key == "password" && config.kind.is_directory() {
-                password_change = Some(None);
-                continue;
-            }
-            config.unset(key).map_err(|e| reject(e.to_string()))?;
-        }
-        if let Some(pw) = apply(&mut config, &args.options)? {
-            password_change = Some(Some(pw));
-        }
-        if config.is_default() {
-            edit.domains.clear_other_defaults(realm.as_str());
-        }
-        edit.domains.insert(config);
-        if let Some(change) = password_change {
-            edit.set_bind_password(&realm, change);
-        }
-        Ok(())
-    })
+    let options = args.options.given();
+    ctx.state
+        .modify_realms(|edit| modify_realm(edit, &realm, &options, &deletes))
 }
 
 /// `realm delete` (DELETE /access/domains/{realm}).
@@ -253,18 +210,7 @@ pub fn delete(args: DeleteArgs, ctx: &Ctx) -> Result<(), StateError> {
     if is_builtin(&realm) {
         return Err(reject(format!("cannot delete built-in realm `{realm}`")));
     }
-    ctx.state.modify_realms(|edit| {
-        let kind = edit
-            .domains
-            .realm(realm.as_str())
-            .map(|r| r.kind)
-            .ok_or_else(|| reject(format!("domain `{realm}` does not exist")))?;
-        edit.domains.remove(realm.as_str());
-        if kind.is_directory() {
-            edit.set_bind_password(&realm, None);
-        }
-        Ok(())
-    })
+    ctx.state.modify_realms(|edit| delete_realm(edit, &realm))
 }
 
 /// `realm list` (GET /access/domains).
@@ -275,52 +221,19 @@ pub fn list(ctx: &Ctx) -> Result<(), StateError> {
     Ok(())
 }
 
-fn realm_item(r: &RealmConfig) -> Value {
-    let mut item = json!({ "realm": r.realm.as_str(), "type": r.kind.as_str() });
-    if let Some(c) = r.comment() {
-        item["comment"] = json!(c);
-    }
-    if r.is_default() {
-        item["default"] = json!(1);
-    }
-    // Like Proxmox: only the tfa type is listed, never Yubico keys.
-    if let Some(tfa) = r.option("tfa")
-        && let Some(kind) = tfa.split(',').find_map(|p| p.strip_prefix("type="))
-    {
-        item["tfa"] = json!(kind);
-    }
-    item
-}
-
-/// Apply the given options to `config`; the bind password is returned, not stored there.
-fn apply(config: &mut RealmConfig, options: &RealmOptions) -> Result<Option<String>, StateError> {
-    let mut password = None;
-    for (key, value) in options.given() {
-        if key == "password" {
-            if !config.kind.is_directory() {
-                return Err(reject(format!(
-                    "unknown option `password` for realm type `{}`",
-                    config.kind
-                )));
-            }
-            if value.contains(['\n', '\r']) {
-                return Err(reject("the bind password may not contain line breaks"));
-            }
-            password = Some(value.to_owned());
-            continue;
-        }
-        config.set(key, value).map_err(|e| reject(e.to_string()))?;
-    }
-    Ok(password)
-}
-
-fn is_builtin(realm: &Realm) -> bool {
-    matches!(realm.as_str(), "pam" | "pve")
-}
-
 /// `realm list` columns.
 const REALM_COLUMNS: &[Column] = &[
     col("realm", false),
     col("type", false),
     col("comment", false),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_accepts_every_cli_option() {
+        assert_eq!(RealmOptions::KEYS, crate::manage::realm::REALM_OPTION_KEYS);
+    }
+}

@@ -2,14 +2,16 @@
 //! `special 1` and can be neither modified nor deleted; custom ids may not start with `PVE`.
 
 use clap::{Args, Subcommand};
-use serde_json::json;
 
 use super::Ctx;
 use super::output::{Column, col};
-use super::value::{parse_id, reject, split_list};
-use crate::access::{PrivSet, builtin_roles, is_builtin_role};
+use super::value::{parse_id, reject};
+use crate::access::is_builtin_role;
 use crate::config::StateError;
 use crate::identity::RoleId;
+use crate::manage::role::{
+    check_new_roleid, delete_role, insert_role, parse_privs, role_items, update_role,
+};
 
 /// `aclgate role ...`.
 #[derive(Debug, Subcommand)]
@@ -67,23 +69,9 @@ pub fn run(command: RoleCommand, ctx: &Ctx) -> Result<(), StateError> {
 /// `role add` (POST /access/roles).
 pub fn add(args: AddArgs, ctx: &Ctx) -> Result<(), StateError> {
     let id: RoleId = parse_id(&args.roleid)?;
-    if id
-        .as_str()
-        .get(..3)
-        .is_some_and(|p| p.eq_ignore_ascii_case("PVE"))
-    {
-        return Err(reject(format!(
-            "cannot create role `{id}`: role ids starting with `PVE` are reserved"
-        )));
-    }
+    check_new_roleid(&id)?;
     let privs = parse_privs(args.privs.as_deref())?;
-    ctx.state.modify(|cfg, _| {
-        if is_builtin_role(id.as_str()) || cfg.roles.contains_key(&id) {
-            return Err(reject(format!("role `{id}` already exists")));
-        }
-        cfg.roles.insert(id, privs);
-        Ok(())
-    })
+    ctx.state.modify(|cfg, _| insert_role(cfg, &id, privs))
 }
 
 /// `role modify` (PUT /access/roles/{roleid}).
@@ -93,71 +81,22 @@ pub fn modify(args: ModifyArgs, ctx: &Ctx) -> Result<(), StateError> {
         return Err(reject(format!("cannot modify predefined role `{id}`")));
     }
     let privs = parse_privs(args.privs.as_deref())?;
-    ctx.state.modify(|cfg, _| {
-        let role = cfg.roles.get_mut(&id).ok_or_else(|| no_such_role(&id))?;
-        *role = if args.append == Some(true) {
-            role.union(privs)
-        } else {
-            privs
-        };
-        Ok(())
-    })
+    let append = args.append == Some(true);
+    ctx.state
+        .modify(|cfg, _| update_role(cfg, &id, privs, append))
 }
 
 /// `role delete` (DELETE /access/roles/{roleid}).
 pub fn delete(args: DeleteArgs, ctx: &Ctx) -> Result<(), StateError> {
     let id: RoleId = parse_id(&args.roleid)?;
-    if is_builtin_role(id.as_str()) {
-        return Err(reject(format!("cannot delete predefined role `{id}`")));
-    }
-    ctx.state.modify(|cfg, _| {
-        cfg.roles.remove(&id).ok_or_else(|| no_such_role(&id))?;
-        // Proxmox drops ACL entries of a deleted role at the next parse; do it now.
-        for node in cfg.acl.values_mut() {
-            for roles in node.users.values_mut() {
-                roles.remove(&id);
-            }
-            for roles in node.groups.values_mut() {
-                roles.remove(&id);
-            }
-            for roles in node.tokens.values_mut() {
-                roles.remove(&id);
-            }
-            node.users.retain(|_, r| !r.is_empty());
-            node.groups.retain(|_, r| !r.is_empty());
-            node.tokens.retain(|_, r| !r.is_empty());
-        }
-        cfg.acl.retain(|_, node| !node.is_empty());
-        Ok(())
-    })
+    ctx.state.modify(|cfg, _| delete_role(cfg, &id))
 }
 
 /// `role list` (GET /access/roles).
 pub fn list(ctx: &Ctx) -> Result<(), StateError> {
     let cfg = ctx.state.load()?.user_cfg;
-    let builtin = builtin_roles()
-        .iter()
-        .map(|(name, privs)| json!({ "roleid": name, "privs": privs.to_string(), "special": 1 }));
-    let custom = cfg
-        .roles
-        .iter()
-        .filter(|(id, _)| !is_builtin_role(id.as_str()))
-        .map(|(id, privs)| json!({ "roleid": id.as_str(), "privs": privs.to_string() }));
-    let mut items: Vec<_> = builtin.chain(custom).collect();
-    items.sort_by(|a, b| a["roleid"].as_str().cmp(&b["roleid"].as_str()));
-    ctx.out.list(items, ROLE_COLUMNS);
+    ctx.out.list(role_items(&cfg), ROLE_COLUMNS);
     Ok(())
-}
-
-/// Parse a privilege list; every name must be one of the 47.
-fn parse_privs(list: Option<&str>) -> Result<PrivSet, StateError> {
-    PrivSet::from_names(list.map(split_list).into_iter().flatten())
-        .map_err(|e| reject(format!("invalid privilege `{}`", e.0)))
-}
-
-/// The error for an unknown role.
-pub fn no_such_role(id: &RoleId) -> StateError {
-    reject(format!("role `{id}` does not exist"))
 }
 
 /// `role list` columns.

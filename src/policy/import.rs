@@ -36,19 +36,54 @@ struct Permissions {
     description: Option<String>,
 }
 
+/// Which endpoints of the dump to import, by path relative to `/api2/json`.
+///
+/// A prefix matches the path itself and everything below it (`/pools` matches `/pools` and
+/// `/pools/{poolid}`, not `/poolsx`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportFilter {
+    /// Import only endpoints under one of these prefixes (empty = all).
+    pub only: Vec<String>,
+    /// Skip endpoints under any of these prefixes.
+    pub exclude: Vec<String>,
+}
+
 /// Turn the dump's JSON text into policy-file text.
 pub fn import_pve(json: &str) -> Result<String, PolicyError> {
+    import_pve_filtered(json, &ImportFilter::default())
+}
+
+/// [`import_pve`] restricted to the endpoints `filter` selects.
+pub fn import_pve_filtered(json: &str, filter: &ImportFilter) -> Result<String, PolicyError> {
     let endpoints: Vec<Endpoint> =
         serde_json::from_str(json).map_err(|e| PolicyError::Import(e.to_string()))?;
     let mut out = String::new();
     out.push_str(HEADER);
     let _ = writeln!(out, "prefix = {}", toml_str(PREFIX));
     for (i, e) in endpoints.iter().enumerate() {
+        let rel = e.path.strip_prefix(PREFIX).unwrap_or(&e.path);
+        if !filter.selects(rel) {
+            continue;
+        }
         route(&mut out, e).map_err(|m| {
             PolicyError::Import(format!("entry {i} ({} {}): {m}", e.method, e.path))
         })?;
     }
     Ok(out)
+}
+
+// === impl ImportFilter ===
+
+impl ImportFilter {
+    /// Whether the relative path `rel` is imported.
+    pub fn selects(&self, rel: &str) -> bool {
+        let under = |prefix: &String| {
+            let prefix = prefix.trim_end_matches('/');
+            rel.strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        };
+        (self.only.is_empty() || self.only.iter().any(under)) && !self.exclude.iter().any(under)
+    }
 }
 
 fn route(out: &mut String, e: &Endpoint) -> Result<(), String> {
@@ -163,6 +198,29 @@ mod tests {
             table.find("GET", "/api2/json/nodes/n1/qemu/100").is_some(),
             "{text}"
         );
+    }
+
+    #[test]
+    fn filter_table() {
+        fn check(only: &[&str], exclude: &[&str], rel: &str, want: bool) {
+            let f = ImportFilter {
+                only: only.iter().map(|s| s.to_string()).collect(),
+                exclude: exclude.iter().map(|s| s.to_string()).collect(),
+            };
+            assert_eq!(
+                f.selects(rel),
+                want,
+                "only {only:?} exclude {exclude:?} rel {rel}"
+            );
+        }
+        check(&[], &[], "/pools", true);
+        check(&[], &["/pools"], "/pools", false);
+        check(&[], &["/pools"], "/pools/{poolid}", false);
+        check(&[], &["/pools"], "/poolsx", true);
+        check(&[], &["/access/"], "/access", false);
+        check(&["/access"], &[], "/access/users", true);
+        check(&["/access"], &[], "/nodes", false);
+        check(&["/access"], &["/access/ticket"], "/access/ticket", false);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 
 pub use check::{Check, GroupsParam};
 pub use eval::{Caller, Decision, EvalContext, Reason, eval};
-pub use import::import_pve;
+pub use import::{ImportFilter, import_pve, import_pve_filtered};
 pub use params::{ParamError, Params};
 pub use path_params::{MAX_PATH_PARAMS, PathParams};
 pub use route::{Access, Method, Route};

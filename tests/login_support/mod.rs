@@ -91,12 +91,13 @@ impl Fixture {
                 "pve: pve\n\tcomment Proxmox VE authentication server\n\npam: pam\n\tcomment Linux PAM standard authentication\n\n{domains_extra}"
             ),
         );
-        // The gateway fixture's routes, without its own world `/access/domains` (access.toml
-        // has the real one), plus the shipped access.toml.
-        let test_policy = gw::POLICY.replace(
-            "[[route]]\nmethod = \"GET\"\npath = \"/access/domains\"\nuser = \"world\"\n",
-            "",
-        );
+        // The gateway fixture's routes without its forwarded `/access/...` ones (the shipped
+        // access.toml answers those itself), plus access.toml.
+        let test_policy: String = gw::POLICY
+            .split("[[route]]")
+            .filter(|block| !block.contains("path = \"/access"))
+            .collect::<Vec<_>>()
+            .join("[[route]]");
         write_atomic(&root.join("policies/test.toml"), &test_policy);
         let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/access.toml");
         write_atomic(

@@ -1,0 +1,80 @@
+//! `/access/domains/{realm}` administration: get, create, update, delete (the world list
+//! `GET /access/domains` belongs to the login handlers). `pam` and `pve` can be neither created
+//! nor deleted; bind passwords are stored apart and never returned.
+
+use serde_json::{Map, Value};
+
+use super::{id, reload, state_error, text};
+use crate::access_api::{ApiContext, ApiError, ApiResult};
+use crate::config::RealmType;
+use crate::identity::Realm;
+use crate::manage::realm::{
+    REALM_OPTION_KEYS, add_realm, delete_realm, modify_realm, no_such_realm,
+};
+use crate::manage::value::split_list;
+
+/// `GET /access/domains/{realm}`: `type` and every option (never the bind password).
+pub fn get(ctx: &ApiContext<'_>) -> ApiResult {
+    let realm: Realm = id(ctx, "realm")?;
+    let (domains, _) = ctx.services.state.load_domains().map_err(state_error)?;
+    let config = domains
+        .realm(realm.as_str())
+        .ok_or_else(|| state_error(no_such_realm(&realm)))?;
+    let mut out: Map<String, Value> = config
+        .options()
+        .map(|(k, v)| (k.to_owned(), Value::from(v)))
+        .collect();
+    out.insert("type".to_owned(), Value::from(config.kind.as_str()));
+    Ok(Value::Object(out))
+}
+
+/// `POST /access/domains` (`realm`, `type`, type options).
+pub async fn create(ctx: &ApiContext<'_>) -> ApiResult {
+    let realm: Realm = id(ctx, "realm")?;
+    let raw = text(ctx, "type")
+        .ok_or_else(|| ApiError::param("type", "property is missing and it is not optional"))?;
+    let kind: RealmType = raw
+        .parse()
+        .map_err(|e| ApiError::param("type", format!("{e}")))?;
+    let options = options(ctx);
+    let state = ctx.services.state.clone();
+    state
+        .modify_realms(|edit| add_realm(edit, &realm, kind, &options))
+        .map_err(state_error)?;
+    reload(ctx).await?;
+    Ok(Value::Null)
+}
+
+/// `PUT /access/domains/{realm}` (options, `delete`).
+pub async fn update(ctx: &ApiContext<'_>) -> ApiResult {
+    let realm: Realm = id(ctx, "realm")?;
+    let options = options(ctx);
+    let deletes: Vec<&str> = text(ctx, "delete")
+        .map(|d| split_list(d).collect())
+        .unwrap_or_default();
+    ctx.services
+        .state
+        .modify_realms(|edit| modify_realm(edit, &realm, &options, &deletes))
+        .map_err(state_error)?;
+    reload(ctx).await?;
+    Ok(Value::Null)
+}
+
+/// `DELETE /access/domains/{realm}`.
+pub async fn delete(ctx: &ApiContext<'_>) -> ApiResult {
+    let realm: Realm = id(ctx, "realm")?;
+    ctx.services
+        .state
+        .modify_realms(|edit| delete_realm(edit, &realm))
+        .map_err(state_error)?;
+    reload(ctx).await?;
+    Ok(Value::Null)
+}
+
+/// The realm options present in the request, as (key, value).
+fn options<'a>(ctx: &'a ApiContext<'_>) -> Vec<(&'static str, &'a str)> {
+    REALM_OPTION_KEYS
+        .iter()
+        .filter_map(|key: &&'static str| text(ctx, key).map(|v| (*key, v)))
+        .collect()
+}
