@@ -152,6 +152,21 @@ async fn roles_crud_builtins_and_reserved_ids() {
         .cloned()
         .unwrap();
     assert_eq!(admin_role["special"], 1);
+    let (_, body) = api
+        .call(&admin, M::POST, "/access/roles", &[("roleid", "Mine")])
+        .await;
+    assert_eq!(body["data"], Value::Null);
+    let (_, body) = api.call(&admin, M::GET, "/access/roles", &[]).await;
+    let mine = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["roleid"] == "Mine")
+        .cloned();
+    assert_eq!(
+        mine.map(|r| r["special"].clone()),
+        Some(serde_json::json!(0))
+    );
 
     for id in ["PVEmine", "pveMine"] {
         let (s, body) = api
