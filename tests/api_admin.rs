@@ -319,6 +319,25 @@ async fn pools_filtering_and_member_permissions() {
         .await;
     assert_eq!(s, 200);
     assert!(!user_cfg(&api).contains("pool:p3"));
+
+    // The deprecated aliases take `poolid` from the path.
+    let (s, _) = api
+        .call(&admin, M::POST, "/pools", &[("poolid", "p4")])
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = api
+        .call(&admin, M::PUT, "/pools/p4", &[("comment", "four")])
+        .await;
+    assert_eq!(s, 200);
+    assert!(
+        user_cfg(&api).contains("pool:p4:four:"),
+        "{}",
+        user_cfg(&api)
+    );
+    let (s, _) = api.call(&pa, M::DELETE, "/pools/p4", &[]).await;
+    assert_eq!(s, 403, "no Pool.Allocate on p4");
+    let (s, _) = api.call(&admin, M::DELETE, "/pools/p4", &[]).await;
+    assert_eq!(s, 200);
 }
 
 #[tokio::test]
