@@ -1,5 +1,6 @@
 //! The access API's group, role, pool, password and realm handlers over TLS with a real client:
-//! allowed and refused callers, 400 `errors` maps, list filtering, the pool perm-modify rule.
+//! allowed and refused callers, 400 `errors` maps, list filtering, the pool perm-modify rule
+//! (the password rules themselves: tests/api_password.rs).
 
 mod api_support;
 mod gateway_support;
@@ -152,6 +153,21 @@ async fn roles_crud_builtins_and_reserved_ids() {
         .cloned()
         .unwrap();
     assert_eq!(admin_role["special"], 1);
+    let (_, body) = api
+        .call(&admin, M::POST, "/access/roles", &[("roleid", "Mine")])
+        .await;
+    assert_eq!(body["data"], Value::Null);
+    let (_, body) = api.call(&admin, M::GET, "/access/roles", &[]).await;
+    let mine = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["roleid"] == "Mine")
+        .cloned();
+    assert_eq!(
+        mine.map(|r| r["special"].clone()),
+        Some(serde_json::json!(0))
+    );
 
     for id in ["PVEmine", "pveMine"] {
         let (s, body) = api
@@ -304,6 +320,25 @@ async fn pools_filtering_and_member_permissions() {
         .await;
     assert_eq!(s, 200);
     assert!(!user_cfg(&api).contains("pool:p3"));
+
+    // The deprecated aliases take `poolid` from the path.
+    let (s, _) = api
+        .call(&admin, M::POST, "/pools", &[("poolid", "p4")])
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = api
+        .call(&admin, M::PUT, "/pools/p4", &[("comment", "four")])
+        .await;
+    assert_eq!(s, 200);
+    assert!(
+        user_cfg(&api).contains("pool:p4:four:"),
+        "{}",
+        user_cfg(&api)
+    );
+    let (s, _) = api.call(&pa, M::DELETE, "/pools/p4", &[]).await;
+    assert_eq!(s, 403, "no Pool.Allocate on p4");
+    let (s, _) = api.call(&admin, M::DELETE, "/pools/p4", &[]).await;
+    assert_eq!(s, 200);
 }
 
 #[tokio::test]

@@ -42,12 +42,13 @@ pub async fn update(ctx: &ApiContext<'_>) -> ApiResult {
     Ok(Value::Null)
 }
 
-/// Check the caller's own current password, given as `confirmation-password`.
+/// Check the caller's own current password, given as `confirmation-password` (Proxmox's
+/// `reauth_user_for_user_modification`; a wrong one is a 403 here, a plugin error there).
 async fn confirm(ctx: &ApiContext<'_>, me: &Userid) -> Result<(), ApiError> {
     let given = text(ctx, "confirmation-password").ok_or_else(|| {
         ApiError::param(
             "confirmation-password",
-            "property is missing and it is not optional",
+            "password is required to modify user",
         )
     })?;
     let (domains, _) = ctx.services.state.load_domains().map_err(state_error)?;

@@ -10,9 +10,16 @@ use crate::manage::role::{
     update_role,
 };
 
-/// `GET /access/roles`: `[{roleid, privs, special?}]`.
+/// `GET /access/roles`: `[{roleid, privs, special}]` (Proxmox sends `special: 0` for custom
+/// roles too).
 pub fn list(ctx: &ApiContext<'_>) -> ApiResult {
-    Ok(Value::Array(role_items(&ctx.snapshot.user_cfg)))
+    let mut items = role_items(&ctx.snapshot.user_cfg);
+    for item in &mut items {
+        if item.get("special").is_none() {
+            item["special"] = Value::from(0);
+        }
+    }
+    Ok(Value::Array(items))
 }
 
 /// `GET /access/roles/{roleid}`: `{<priv>: 1, ...}`.
