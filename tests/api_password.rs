@@ -11,9 +11,6 @@ use std::sync::Arc;
 
 use aclgate::access_api::{ApiContext, ApiError, ApiServices, handle};
 use aclgate::auth::realm::{self, LoginOptions, RealmSecrets, crypt};
-use aclgate::auth::throttle::Throttle;
-use aclgate::auth::ticket::{TicketAuthority, TicketConfig};
-use aclgate::config::StateDir;
 use aclgate::config::gateway::GatewayConfig;
 use aclgate::identity::{Authid, Userid};
 use aclgate::observe::Metrics;
@@ -54,14 +51,9 @@ async fn harness() -> Harness {
     aclgate::server::tls::ensure_self_signed(&cert, &key).unwrap();
     cfg.tls.cert = cert;
     cfg.tls.key = key;
-    let (reader, handle) = reload::start(Arc::new(cfg), Arc::new(Metrics::new())).unwrap();
-    let state = StateDir::new(state_dir);
-    let services = ApiServices {
-        tickets: TicketAuthority::open(&state, 1_700_000_000, TicketConfig::default()).unwrap(),
-        state,
-        reload: handle,
-        throttle: Throttle::new(Default::default()),
-    };
+    let cfg = Arc::new(cfg);
+    let (reader, handle) = reload::start(cfg.clone(), Arc::new(Metrics::new())).unwrap();
+    let services = ApiServices::open(&cfg, handle).unwrap();
     Harness {
         _dir: dir,
         reader,
@@ -82,6 +74,7 @@ impl Harness {
             params: &params,
             peer: SocketAddr::from(([127, 0, 0, 1], 1)),
             services: &self.services,
+            host: None,
         };
         handle("access.password.update", &ctx)
             .await
