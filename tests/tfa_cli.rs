@@ -107,3 +107,22 @@ fn unlock_clears_locks() {
             .contains("does not exist")
     );
 }
+
+#[test]
+fn deleting_the_user_removes_its_second_factors() {
+    let state = State::new();
+    setup(&state);
+    state.ok(&["user", "add", "bob@pve"]);
+    let dir = StateDir::new(state.root());
+    let bob: Userid = "bob@pve".parse().unwrap();
+    TfaStore::modify(&dir, |s| {
+        manage::add_recovery(s, &bob, 1_700_000_000).map(|_| ())
+    })
+    .unwrap();
+
+    state.ok(&["user", "delete", "alice@pve"]);
+    let store = TfaStore::load(&dir).unwrap();
+    let alice: Userid = "alice@pve".parse().unwrap();
+    assert!(store.user(&alice).is_none(), "alice's entries remain");
+    assert!(store.user(&bob).is_some(), "bob's entries must stay");
+}

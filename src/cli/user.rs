@@ -10,7 +10,7 @@ use crate::config::StateError;
 use crate::identity::Userid;
 pub use crate::manage::user::{UserFields, no_such_user};
 use crate::manage::user::{
-    check_fields, check_new_userid, delete_user, insert_user, realm_types, remove_password,
+    check_fields, check_new_userid, delete_user, insert_user, realm_types, remove_user_secrets,
     update_user, user_item,
 };
 
@@ -137,10 +137,7 @@ pub fn delete(args: DeleteArgs, ctx: &Ctx) -> Result<(), StateError> {
     let userid: Userid = parse_id(&args.userid)?;
     ctx.state.modify(|cfg, tokens| {
         delete_user(cfg, tokens, &userid)?;
-        if userid.realm() == "pve" {
-            remove_password(&ctx.state, userid.name())?;
-        }
-        Ok(())
+        remove_user_secrets(&ctx.state, &userid)
     })
 }
 

@@ -4,6 +4,7 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use super::value::{is_email, parse_bool, parse_id, reject, split_list};
+use crate::auth::tfa::{TfaError, TfaStore};
 use crate::config::state_dir::read_optional;
 use crate::config::user_cfg::User;
 use crate::config::{StateDir, StateError, TokenShadow, UserConfig};
@@ -251,6 +252,23 @@ pub fn existing_groups(cfg: &UserConfig, list: Option<&str>) -> Result<Vec<Group
         out.push(id);
     }
     Ok(out)
+}
+
+/// Remove what a deleted user leaves outside user.cfg, as Proxmox does: the `pve` realm
+/// password and the second factors in `priv/tfa.cfg`. The caller holds the state lock.
+pub fn remove_user_secrets(state: &StateDir, userid: &Userid) -> Result<(), StateError> {
+    if userid.realm() == "pve" {
+        remove_password(state, userid.name())?;
+    }
+    let tfa_error = |e: TfaError| match e {
+        TfaError::State(e) => e,
+        other => StateError::Rejected(format!("tfa.cfg: {other}")),
+    };
+    let mut store = TfaStore::load(state).map_err(tfa_error)?;
+    if store.remove_user(userid) {
+        store.save(state).map_err(tfa_error)?;
+    }
+    Ok(())
 }
 
 /// Drop the `pve` realm password line of `name` from `priv/shadow.cfg` (lock is held).

@@ -9,7 +9,7 @@ use crate::identity::Userid;
 use crate::manage::token::token_info;
 use crate::manage::user::{
     UserFields, check_fields, check_new_userid, delete_user, insert_user, realm_types,
-    remove_password, update_user, user_item,
+    remove_user_secrets, update_user, user_item,
 };
 
 /// `GET /access/users`: users where the caller has User.Modify or Sys.Audit on
@@ -108,10 +108,7 @@ pub async fn delete(ctx: &ApiContext<'_>) -> ApiResult {
     let state = ctx.services.state.clone();
     write(ctx, |cfg, tokens| {
         delete_user(cfg, tokens, &userid)?;
-        if userid.realm() == "pve" {
-            remove_password(&state, userid.name())?;
-        }
-        Ok(())
+        remove_user_secrets(&state, &userid)
     })
     .await?;
     Ok(Value::Null)
