@@ -10,6 +10,7 @@ mod password;
 mod permissions;
 mod pools;
 mod roles;
+mod tfa;
 mod tokens;
 mod users;
 
@@ -53,6 +54,14 @@ pub async fn handle(name: &str, ctx: &ApiContext<'_>) -> Option<ApiResult> {
         "access.domains.create" => domains::create(ctx).await,
         "access.domains.update" => domains::update(ctx).await,
         "access.domains.delete" => domains::delete(ctx).await,
+        "access.tfa.list" => tfa::list(ctx),
+        "access.tfa.user_list" => tfa::user_list(ctx),
+        "access.tfa.get" => tfa::get(ctx),
+        "access.tfa.add" => tfa::add(ctx).await,
+        "access.tfa.update" => tfa::update(ctx).await,
+        "access.tfa.delete" => tfa::delete(ctx).await,
+        "access.tfa.user_types" => tfa::user_types(ctx),
+        "access.tfa.unlock" => tfa::unlock(ctx).await,
         "pools.list" => pools::list(ctx),
         "pools.get" => pools::get(ctx),
         "pools.create" => pools::create(ctx).await,

@@ -28,7 +28,13 @@ pub async fn update(ctx: &ApiContext<'_>) -> ApiResult {
         if userid.is_root() || (*me != userid && userid.realm() == "pam") {
             return Err(denied());
         }
-        confirm(ctx, me).await?;
+        confirm_own_password(
+            ctx,
+            me,
+            "confirmation-password",
+            "password is required to modify user",
+        )
+        .await?;
     }
     let (domains, _) = ctx.services.state.load_domains().map_err(state_error)?;
     check_realm_stores_passwords(&domains, &userid).map_err(state_error)?;
@@ -42,15 +48,15 @@ pub async fn update(ctx: &ApiContext<'_>) -> ApiResult {
     Ok(Value::Null)
 }
 
-/// Check the caller's own current password, given as `confirmation-password` (Proxmox's
+/// Check the caller's own current password, given as parameter `param` (Proxmox's
 /// `reauth_user_for_user_modification`; a wrong one is a 403 here, a plugin error there).
-async fn confirm(ctx: &ApiContext<'_>, me: &Userid) -> Result<(), ApiError> {
-    let given = text(ctx, "confirmation-password").ok_or_else(|| {
-        ApiError::param(
-            "confirmation-password",
-            "password is required to modify user",
-        )
-    })?;
+pub(super) async fn confirm_own_password(
+    ctx: &ApiContext<'_>,
+    me: &Userid,
+    param: &str,
+    missing: &str,
+) -> Result<(), ApiError> {
+    let given = text(ctx, param).ok_or_else(|| ApiError::param(param, missing))?;
     let (domains, _) = ctx.services.state.load_domains().map_err(state_error)?;
     let (secrets, _) = RealmSecrets::load(&ctx.services.state, &domains).map_err(state_error)?;
     let opts = LoginOptions {
@@ -59,7 +65,7 @@ async fn confirm(ctx: &ApiContext<'_>, me: &Userid) -> Result<(), ApiError> {
     };
     realm::authenticate(&domains, &secrets, me, given, &opts)
         .await
-        .map_err(|_| ApiError::Forbidden("confirmation password is wrong".to_owned()))
+        .map_err(|_| ApiError::Forbidden(format!("{param} is wrong")))
 }
 
 fn denied() -> ApiError {
