@@ -1,5 +1,5 @@
 //! Decision latency: route match + parameter extraction + check evaluation with the full Proxmox
-//! VE route table (policies/pve.toml) and a generated state of 100k ACL entries (10k users with
+//! VE route table (policies/pve.toml + policies/access.toml) and a generated state of 100k ACL entries (10k users with
 //! one privsep token each, 1k groups, 200 pools).
 //!
 //! The `full path` benches add authentication in front of the decision, side by side: an API
@@ -157,6 +157,12 @@ struct Request {
 }
 
 /// Route match, parameters and check: the decision minus token verification.
+/// The policy files `serve` loads by default: the forwarded Proxmox API and the access API.
+fn shipped_policies() -> Vec<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies");
+    vec![dir.join("pve.toml"), dir.join("access.toml")]
+}
+
 fn decide(table: &RouteTable, ctx: &EvalContext<'_>, r: &Request) -> bool {
     let Some(m) = table.find(r.method, r.path) else {
         return false;
@@ -258,9 +264,7 @@ fn requests() -> Vec<Request> {
 }
 
 fn bench(c: &mut Criterion) {
-    let table =
-        RouteTable::load(&[PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies/pve.toml")])
-            .expect("policies/pve.toml loads");
+    let table = RouteTable::load(&shipped_policies()).expect("shipped policies load");
     let cfg = state();
     let engine = Engine::build(&cfg);
     let ctx = EvalContext {
@@ -270,6 +274,14 @@ fn bench(c: &mut Criterion) {
     let reqs = requests();
     // The generated ACLs are random, so report what each request decides rather than insist.
     for r in &reqs {
+        // A request without a route would time a miss, not a decision.
+        assert!(
+            table.find(r.method, r.path).is_some(),
+            "{}: no route for {} {}",
+            r.name,
+            r.method,
+            r.path
+        );
         let allow = decide(&table, &ctx, r);
         let note = if allow == r.allow {
             ""
@@ -334,7 +346,7 @@ fn full_path(c: &mut Criterion, cfg: &UserConfig, token_req: &Request, user_req:
     aclgate::server::tls::ensure_self_signed(&cert, &key).expect("certificate");
     let mut config = GatewayConfig::default();
     config.state.dir = state.clone();
-    config.policies = vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies/pve.toml")];
+    config.policies = shipped_policies();
     config.tls.cert = cert;
     config.tls.key = key;
     let snapshot = Snapshot::load(std::sync::Arc::new(config), 1).expect("snapshot loads");
