@@ -5,14 +5,13 @@
 //! written (they would not matter).
 
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::Ctx;
 use super::output::{Column, col};
 use super::value::parse_bool;
 use crate::config::StateError;
-use crate::identity::RoleId;
-use crate::manage::acl::{AclRequest, AclUpdate};
+use crate::manage::acl::{AclRequest, AclUpdate, acl_items};
 
 /// `aclgate acl ...`.
 #[derive(Debug, Subcommand)]
@@ -75,26 +74,7 @@ pub fn list(ctx: &Ctx) -> Result<(), StateError> {
     let cfg = ctx.state.load()?.user_cfg;
     let mut items: Vec<Value> = Vec::new();
     for (path, node) in &cfg.acl {
-        let mut push = |ty: &str, ugid: &str, roles: &std::collections::BTreeMap<RoleId, bool>| {
-            for (role, propagate) in roles {
-                items.push(json!({
-                    "path": path.as_str(),
-                    "type": ty,
-                    "ugid": ugid,
-                    "roleid": role.as_str(),
-                    "propagate": u8::from(*propagate),
-                }));
-            }
-        };
-        for (user, roles) in &node.users {
-            push("user", user.as_str(), roles);
-        }
-        for (group, roles) in &node.groups {
-            push("group", group.as_str(), roles);
-        }
-        for (token, roles) in &node.tokens {
-            push("token", token.as_str(), roles);
-        }
+        acl_items(path, node, &mut items);
     }
     ctx.out.list(items, ACL_COLUMNS);
     Ok(())

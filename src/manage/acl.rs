@@ -6,8 +6,11 @@
 
 use std::collections::BTreeMap;
 
+use serde_json::{Value, json};
+
 use super::value::{parse_id, reject, split_list};
 use crate::access::{AclPath, components};
+use crate::config::user_cfg::AclNode;
 use crate::config::{StateError, UserConfig};
 use crate::identity::{GroupId, RoleId, Tokenid, Userid};
 
@@ -199,6 +202,31 @@ fn is_id(s: &str, extra: &[u8]) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
+}
+
+/// The `GET /access/acl` items of one path: `{path, type, ugid, roleid, propagate}` per entry,
+/// users, then groups, then tokens.
+pub fn acl_items(path: &AclPath, node: &AclNode, items: &mut Vec<Value>) {
+    let mut push = |ty: &str, ugid: &str, roles: &BTreeMap<RoleId, bool>| {
+        for (role, propagate) in roles {
+            items.push(json!({
+                "path": path.as_str(),
+                "type": ty,
+                "ugid": ugid,
+                "roleid": role.as_str(),
+                "propagate": u8::from(*propagate),
+            }));
+        }
+    };
+    for (user, roles) in &node.users {
+        push("user", user.as_str(), roles);
+    }
+    for (group, roles) in &node.groups {
+        push("group", group.as_str(), roles);
+    }
+    for (token, roles) in &node.tokens {
+        push("token", token.as_str(), roles);
+    }
 }
 
 #[cfg(test)]

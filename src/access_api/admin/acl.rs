@@ -5,15 +5,12 @@
 //! privilege they hold on that path themselves — with propagate=1 when adding a propagating
 //! entry — and never `NoAccess`.
 
-use std::collections::BTreeMap;
-
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{caller, flag, privs_at, privset, text, write};
 use crate::access::{NO_ACCESS, builtin_role};
 use crate::access_api::{ApiContext, ApiError, ApiResult};
-use crate::identity::RoleId;
-use crate::manage::acl::{AclRequest, AclUpdate};
+use crate::manage::acl::{AclRequest, AclUpdate, acl_items};
 
 /// `GET /access/acl`: entries on paths where the caller has Sys.Audit on `/access` or could
 /// modify permissions (Permissions.Modify, or the object's Allocate privilege).
@@ -27,26 +24,7 @@ pub fn list(ctx: &ApiContext<'_>) -> ApiResult {
         if !audit && !may_modify(ctx, path.as_str())? {
             continue;
         }
-        let mut push = |ty: &str, ugid: &str, roles: &BTreeMap<RoleId, bool>| {
-            for (role, propagate) in roles {
-                items.push(json!({
-                    "path": path.as_str(),
-                    "type": ty,
-                    "ugid": ugid,
-                    "roleid": role.as_str(),
-                    "propagate": u8::from(*propagate),
-                }));
-            }
-        };
-        for (user, roles) in &node.users {
-            push("user", user.as_str(), roles);
-        }
-        for (group, roles) in &node.groups {
-            push("group", group.as_str(), roles);
-        }
-        for (token, roles) in &node.tokens {
-            push("token", token.as_str(), roles);
-        }
+        acl_items(path, node, &mut items);
     }
     Ok(Value::Array(items))
 }
