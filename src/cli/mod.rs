@@ -15,6 +15,7 @@ mod output;
 mod passwd;
 mod permissions;
 mod pool;
+mod prompt;
 mod realm;
 mod role;
 mod table;

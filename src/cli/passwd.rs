@@ -4,12 +4,11 @@
 //! stdin is not a terminal, from the first line of stdin. Only `pve` realm passwords live in
 //! aclgate (`priv/shadow.cfg`); PAM, LDAP and AD passwords are changed where they live.
 
-use std::io::{self, BufRead, IsTerminal};
-
 use clap::Args;
 
 use super::Ctx;
-use super::value::{parse_id, reject};
+use super::prompt::read_password;
+use super::value::parse_id;
 use crate::config::StateError;
 use crate::identity::Userid;
 use crate::manage::password::{self, set_password};
@@ -35,7 +34,7 @@ pub fn run(args: PasswdArgs, ctx: &Ctx) -> Result<(), StateError> {
     check_realm_stores_passwords(&domains, &userid)?;
     let password = match args.password {
         Some(p) => p,
-        None => read_new_password()?,
+        None => read_password(&["Enter new password: ", "Retype new password: "])?,
     };
     store(ctx, &userid, &password)
 }
@@ -51,25 +50,4 @@ pub(crate) fn check_realm_stores_passwords(
     userid: &Userid,
 ) -> Result<(), StateError> {
     password::check_realm_stores_passwords(domains, userid)
-}
-
-fn read_new_password() -> Result<String, StateError> {
-    let stdin = io::stdin();
-    if stdin.is_terminal() {
-        let first = rpassword::prompt_password("Enter new password: ")
-            .map_err(|e| reject(format!("cannot read the password: {e}")))?;
-        let second = rpassword::prompt_password("Retype new password: ")
-            .map_err(|e| reject(format!("cannot read the password: {e}")))?;
-        if first != second {
-            return Err(reject("passwords do not match"));
-        }
-        Ok(first)
-    } else {
-        let mut line = String::new();
-        stdin
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| reject(format!("cannot read the password: {e}")))?;
-        Ok(line.trim_end_matches(['\n', '\r']).to_owned())
-    }
 }

@@ -3,11 +3,10 @@
 //! password comes from the terminal, or from the first line of stdin when it is not a TTY.
 //! A user with second factors needs `--otp` (`<code>` or `<type>:<value>`).
 
-use std::io::{self, BufRead, IsTerminal};
-
 use clap::Args;
 
 use super::Ctx;
+use super::prompt::read_password;
 use super::value::reject;
 use crate::access::Engine;
 use crate::access_api::login::{LoginEnv, LoginRequest, login};
@@ -38,7 +37,7 @@ pub fn run(args: TicketArgs, ctx: &Ctx) -> Result<(), StateError> {
         Some(r) => format!("{}@{r}", args.username),
         None => args.username.clone(),
     };
-    let password = read_password()?;
+    let password = read_password(&["Enter password: "])?;
     let loaded = ctx.state.load()?;
     let (domains, _) = ctx.state.load_domains()?;
     let logout = LogoutList::read(&ctx.state).map_err(|e| reject(e.to_string()))?;
@@ -84,20 +83,5 @@ pub fn run(args: TicketArgs, ctx: &Ctx) -> Result<(), StateError> {
             Ok(())
         }
         None => Err(reject("authentication failure")),
-    }
-}
-
-fn read_password() -> Result<String, StateError> {
-    let stdin = io::stdin();
-    if stdin.is_terminal() {
-        rpassword::prompt_password("Enter password: ")
-            .map_err(|e| reject(format!("cannot read the password: {e}")))
-    } else {
-        let mut line = String::new();
-        stdin
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| reject(format!("cannot read the password: {e}")))?;
-        Ok(line.trim_end_matches(['\n', '\r']).to_owned())
     }
 }
