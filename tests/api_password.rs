@@ -4,21 +4,14 @@
 //! login stream's code, not on this branch yet: the TLS test in api_admin.rs proves tokens are
 //! refused; here the handler is called directly.)
 
+mod api_handler_support;
 mod gateway_support;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use aclgate::access_api::ApiError;
+use aclgate::auth::realm::{self, LoginOptions, RealmSecrets};
+use aclgate::identity::Userid;
 
-use aclgate::access_api::{ApiContext, ApiError, ApiServices, handle};
-use aclgate::auth::realm::{self, LoginOptions, RealmSecrets, crypt};
-use aclgate::config::gateway::GatewayConfig;
-use aclgate::identity::{Authid, Userid};
-use aclgate::observe::Metrics;
-use aclgate::policy::{Params, PathParams};
-use aclgate::reload;
-use aclgate::snapshot::SnapshotReader;
-
-use gateway_support::write_atomic;
+use api_handler_support::Harness;
 
 const USERS: &str = "\
 user:root@pam:1:0:::::
@@ -27,58 +20,14 @@ user:bob@pve:1:0:::::
 user:carol@pam:1:0:::::
 ";
 
-struct Harness {
-    _dir: tempfile::TempDir,
-    reader: SnapshotReader,
-    services: ApiServices,
-}
-
 async fn harness() -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    let state_dir = dir.path().join("state");
-    write_atomic(&state_dir.join("user.cfg"), USERS);
-    let shadow = format!(
-        "alice:{}:\nbob:{}:\n",
-        crypt::hash_password("alice-old-pw").unwrap(),
-        crypt::hash_password("bob-old-pw1").unwrap()
-    );
-    write_atomic(&state_dir.join("priv/shadow.cfg"), &shadow);
-    let mut cfg = GatewayConfig::default();
-    cfg.state.dir = state_dir.clone();
-    cfg.policies =
-        vec![std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies/access.toml")];
-    let (cert, key) = (dir.path().join("c.crt"), dir.path().join("c.key"));
-    aclgate::server::tls::ensure_self_signed(&cert, &key).unwrap();
-    cfg.tls.cert = cert;
-    cfg.tls.key = key;
-    let cfg = Arc::new(cfg);
-    let (reader, handle) = reload::start(cfg.clone(), Arc::new(Metrics::new())).unwrap();
-    let services = ApiServices::open(&cfg, handle).unwrap();
-    Harness {
-        _dir: dir,
-        reader,
-        services,
-    }
+    Harness::start(USERS, &[("alice", "alice-old-pw"), ("bob", "bob-old-pw1")]).await
 }
 
 impl Harness {
     async fn change(&self, caller: &str, form: &str) -> Result<(), ApiError> {
-        let caller: Authid = caller.parse().unwrap();
-        let mut params = Params::new(PathParams::new());
-        params.add_body(None, form.as_bytes()).unwrap();
-        let snapshot = self.reader.load();
-        let ctx = ApiContext {
-            snapshot: &snapshot,
-            caller: Some(&caller),
-            via_token: false,
-            params: &params,
-            peer: SocketAddr::from(([127, 0, 0, 1], 1)),
-            services: &self.services,
-            host: None,
-        };
-        handle("access.password.update", &ctx)
+        self.call("access.password.update", caller, form)
             .await
-            .expect("password handler exists")
             .map(|_| ())
     }
 

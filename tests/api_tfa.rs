@@ -5,25 +5,18 @@
 //! users' entries refused without privileges. (The routes need users and refuse tokens, so
 //! the handler is called directly, as in api_password.rs.)
 
+mod api_handler_support;
 mod gateway_support;
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 
-use aclgate::access_api::{ApiContext, ApiError, ApiServices, handle};
-use aclgate::auth::realm::crypt;
+use aclgate::access_api::ApiError;
 use aclgate::auth::tfa::TfaStore;
-use aclgate::config::gateway::GatewayConfig;
-use aclgate::identity::{Authid, Userid};
-use aclgate::observe::Metrics;
-use aclgate::policy::{Params, PathParams};
-use aclgate::reload;
-use aclgate::snapshot::SnapshotReader;
+use aclgate::identity::Userid;
 use serde_json::Value;
 
-use gateway_support::write_atomic;
+use api_handler_support::Harness;
 
 const SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 
@@ -36,59 +29,11 @@ group:staff:carol@pve::
 acl:1:/access/groups/staff:bob@pve:PVEUserAdmin:
 ";
 
-struct Harness {
-    _dir: tempfile::TempDir,
-    reader: SnapshotReader,
-    services: ApiServices,
-}
-
 async fn harness() -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    let state_dir = dir.path().join("state");
-    write_atomic(&state_dir.join("user.cfg"), USERS);
-    let shadow = format!(
-        "alice:{}:\nbob:{}:\n",
-        crypt::hash_password("alice-pw").unwrap(),
-        crypt::hash_password("bob-pw1").unwrap()
-    );
-    write_atomic(&state_dir.join("priv/shadow.cfg"), &shadow);
-    let mut cfg = GatewayConfig::default();
-    cfg.state.dir = state_dir.clone();
-    cfg.policies =
-        vec![std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies/access.toml")];
-    let (cert, key) = (dir.path().join("c.crt"), dir.path().join("c.key"));
-    aclgate::server::tls::ensure_self_signed(&cert, &key).unwrap();
-    cfg.tls.cert = cert;
-    cfg.tls.key = key;
-    let cfg = Arc::new(cfg);
-    let (reader, handle) = reload::start(cfg.clone(), Arc::new(Metrics::new())).unwrap();
-    let services = ApiServices::open(&cfg, handle).unwrap();
-    Harness {
-        _dir: dir,
-        reader,
-        services,
-    }
+    Harness::start(USERS, &[("alice", "alice-pw"), ("bob", "bob-pw1")]).await
 }
 
 impl Harness {
-    /// Call handler `name` as `caller` with `form` (path parameters included).
-    async fn call(&self, name: &str, caller: &str, form: &str) -> Result<Value, ApiError> {
-        let caller: Authid = caller.parse().unwrap();
-        let mut params = Params::new(PathParams::new());
-        params.add_body(None, form.as_bytes()).unwrap();
-        let snapshot = self.reader.load();
-        let ctx = ApiContext {
-            snapshot: &snapshot,
-            caller: Some(&caller),
-            via_token: false,
-            params: &params,
-            peer: SocketAddr::from(([127, 0, 0, 1], 1)),
-            services: &self.services,
-            host: None,
-        };
-        handle(name, &ctx).await.expect("tfa handler exists")
-    }
-
     fn keys(&self, userid: &str) -> String {
         let userid: Userid = userid.parse().unwrap();
         let cfg = self.services.state.load().unwrap().user_cfg;
