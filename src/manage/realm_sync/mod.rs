@@ -27,6 +27,9 @@ use crate::identity::{Realm, Tokenid};
 pub use merge::{Changes, Outcome};
 pub use options::{RemoveVanished, Scope, SyncOptions, SyncParams};
 
+#[cfg(test)]
+mod tests;
+
 /// Why a sync did not run or did not finish. Nothing is written in any of these cases.
 #[derive(Debug, Error)]
 pub enum SyncError {
