@@ -7,7 +7,8 @@
 //! `<first user_attr value>@<realm>` (lower-cased in `case-sensitive 0` realms). User fields
 //! come from the attributes of the same name (`firstname`, `lastname`, `email`, `comment`,
 //! `keys`, `expire`, `enable`) or from `sync_attributes` (`email=mail,firstname=givenName`);
-//! a value Proxmox's user schema would refuse is skipped with a warning.
+//! a value Proxmox's user schema would refuse is skipped with a warning, and password
+//! attributes (`userPassword`, `unicodePwd`, ...) are never mapped.
 //!
 //! Groups: entries of `group_classes` (default `groupOfNames, group, univentionGroup,
 //! ipausergroup`) under `group_dn` (else the base DN), narrowed by `group_filter`, named
@@ -94,6 +95,16 @@ const FIELDS: [(&str, Field); 7] = [
     ("keys", Field::Keys),
 ];
 
+/// Attributes holding passwords or keys (lower-cased), never copied into user.cfg.
+const SECRET_ATTRS: &[&str] = &[
+    "userpassword",
+    "unicodepwd",
+    "sambantpassword",
+    "sambalmpassword",
+    "krbprincipalkey",
+    "authpassword",
+];
+
 const DEFAULT_USER_CLASSES: &str = "inetorgperson, posixaccount, person, user";
 const DEFAULT_GROUP_CLASSES: &str = "groupOfNames, group, univentionGroup, ipausergroup";
 
@@ -143,6 +154,14 @@ pub fn plan(realm: &RealmConfig, scope: Scope) -> Result<Plan, SyncError> {
         if !is_attr_name(theirs) {
             warnings.push(format!(
                 "skipping bad `sync_attributes` entry: `{theirs}` is not an attribute name"
+            ));
+            continue;
+        }
+        // Fail closed: a password attribute is never copied into user.cfg, whatever the
+        // mapping says (Proxmox would copy it).
+        if SECRET_ATTRS.contains(&theirs.to_ascii_lowercase().as_str()) {
+            warnings.push(format!(
+                "skipping `sync_attributes` entry: `{theirs}` holds passwords"
             ));
             continue;
         }

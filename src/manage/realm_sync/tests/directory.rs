@@ -50,7 +50,9 @@ fn plan_reads_ad_and_sync_attributes() {
         plan.users.filter
     );
     let plan = directory::plan(
-        &realm("\tsync_attributes email=mail, nick=displayName, username=cn, lastname=a(b\n"),
+        &realm(
+            "\tsync_attributes email=mail, nick=displayName, username=cn, lastname=a(b, comment=userPassword\n",
+        ),
         Scope::Users,
     )
     .unwrap();
@@ -59,6 +61,7 @@ fn plan_reads_ad_and_sync_attributes() {
         [
             "skipping bad `sync_attributes` entry: `nick` is not a valid target attribute",
             "skipping bad `sync_attributes` entry: `a(b` is not an attribute name",
+            "skipping `sync_attributes` entry: `userPassword` holds passwords",
         ]
     );
     assert!(
