@@ -133,3 +133,43 @@ fn cli_syncs_a_realm() {
     let err = s.fails(&["realm", "sync", "dir", "--scope", "both"]);
     assert!(err.contains("missing password"), "{err}");
 }
+
+#[test]
+fn cli_syncs_an_ad_realm_with_its_naming_context() {
+    // slapd stands in for AD: the sync binds with the service account (no UPN bind).
+    let slapd = Slapd::start();
+    let s = State::new();
+    let port = slapd.ldap_port.to_string();
+    s.ok(&[
+        "realm",
+        "add",
+        "win",
+        "--type",
+        "ad",
+        "--server1",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--domain",
+        "example.com",
+        "--bind_dn",
+        ADMIN_DN,
+        "--password",
+        ADMIN_PW,
+        "--user_attr",
+        "uid",
+        "--base_dn",
+        BASE_DN,
+    ]);
+    let report = s.json(&["realm", "sync", "win", "--scope", "users", "--dry-run"]);
+    assert_eq!(
+        report["users"]["added"],
+        serde_json::json!(["alice@win", "bob@win"]),
+        "{report}"
+    );
+    // Without base_dn an AD realm searches the root DSE's defaultNamingContext, which slapd
+    // does not publish: the sync fails and writes nothing.
+    s.ok(&["realm", "modify", "win", "--delete", "base_dn"]);
+    let err = s.fails(&["realm", "sync", "win", "--scope", "users"]);
+    assert!(err.contains("defaultNamingContext"), "{err}");
+}
