@@ -108,13 +108,13 @@ pub async fn sync_realm(
     )
     .await
     .map_err(SyncError::Directory)?;
-    let no_groups = Vec::new();
+    let none = Vec::new();
     let synced = directory::interpret(
         &plan,
         realm,
         config.case_sensitive(),
-        found.first().unwrap_or(&no_groups),
-        found.get(1).unwrap_or(&no_groups),
+        found.first().unwrap_or(&none),
+        found.get(1).unwrap_or(&none),
     );
     let apply = |cfg: &mut UserConfig| {
         let before = cfg.clone();

@@ -55,7 +55,9 @@ pub struct SyncParams {
 /// The options a sync runs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SyncOptions {
+    /// What is synced.
     pub scope: Scope,
+    /// What is removed of vanished users and groups.
     pub remove_vanished: RemoveVanished,
     /// Whether users created by the sync are enabled.
     pub enable_new: bool,
