@@ -107,6 +107,15 @@ impl Printer {
         emit(&self.table(&["key", "value"], rows));
     }
 
+    /// Print the result of a task (pveum prints a worker's log): JSON as is, text as `lines`.
+    pub fn task(&self, data: Value, lines: &[String]) {
+        if let Some(text) = self.json(&data) {
+            return emit(&text);
+        }
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        emit(&text);
+    }
+
     /// Print a `{path: {priv: 0|1}}` permission map; text mode as pveum's permissions printer.
     pub fn permissions(&self, data: Value) {
         if let Some(text) = self.json(&data) {

@@ -1,4 +1,5 @@
-//! `realm add|modify|delete|list` (API `/access/domains`): the realms of `domains.cfg`.
+//! `realm add|modify|delete|list|sync` (API `/access/domains`): the realms of `domains.cfg`,
+//! and the sync of an ldap/ad realm's users and groups into user.cfg.
 //!
 //! Options are pveum's (`--base_dn`, `--user_attr`, `--case-sensitive` ...); each is checked
 //! against the realm type's option table, so the CLI accepts exactly what the file parser
@@ -9,10 +10,12 @@ use clap::{Args, Subcommand};
 
 use super::Ctx;
 use super::output::{Column, col};
-use super::value::{parse_id, reject, split_list};
+use super::value::{parse_bool, parse_id, reject, split_list};
+use crate::auth::realm::LoginOptions;
 use crate::config::{RealmType, StateError};
 use crate::identity::Realm;
 use crate::manage::realm::{add_realm, delete_realm, is_builtin, modify_realm, realm_item};
+use crate::manage::realm_sync::{SyncError, SyncParams, sync_realm};
 
 /// `aclgate realm ...`.
 #[derive(Debug, Subcommand)]
@@ -25,6 +28,34 @@ pub enum RealmCommand {
     Delete(DeleteArgs),
     /// List realms.
     List,
+    /// Sync the users and/or groups of an ldap or ad realm into user.cfg.
+    Sync(SyncArgs),
+}
+
+/// `realm sync REALM [--scope S] [--remove-vanished L] [--enable-new B] [--dry-run B]`.
+#[derive(Debug, Clone, Args)]
+pub struct SyncArgs {
+    /// Realm id.
+    pub realm: String,
+    /// What to sync: users, groups or both (default: the realm's sync-defaults-options).
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// What to remove when it vanished from the directory: `none` or a `;` list of acl,
+    /// entry, properties.
+    #[arg(long = "remove-vanished")]
+    pub remove_vanished: Option<String>,
+    /// Enable newly synced users (default 1).
+    #[arg(long = "enable-new", value_parser = parse_bool, num_args = 0..=1, default_missing_value = "1")]
+    pub enable_new: Option<bool>,
+    /// Only report what would change; write nothing.
+    #[arg(long = "dry-run", value_parser = parse_bool, num_args = 0..=1, default_missing_value = "1")]
+    pub dry_run: Option<bool>,
+    /// Deprecated: use --remove-vanished entry;properties.
+    #[arg(long, value_parser = parse_bool, num_args = 0..=1, default_missing_value = "1")]
+    pub full: Option<bool>,
+    /// Deprecated: use --remove-vanished acl.
+    #[arg(long, value_parser = parse_bool, num_args = 0..=1, default_missing_value = "1")]
+    pub purge: Option<bool>,
 }
 
 /// `realm add REALM --type T [options]`.
@@ -179,6 +210,7 @@ pub fn run(command: RealmCommand, ctx: &Ctx) -> Result<(), StateError> {
         RealmCommand::Modify(args) => modify(args, ctx),
         RealmCommand::Delete(args) => delete(args, ctx),
         RealmCommand::List => list(ctx),
+        RealmCommand::Sync(args) => sync(args, ctx),
     }
 }
 
@@ -218,6 +250,36 @@ pub fn list(ctx: &Ctx) -> Result<(), StateError> {
     let (domains, _) = ctx.state.load_domains()?;
     let items = domains.realms().map(realm_item).collect();
     ctx.out.list(items, REALM_COLUMNS);
+    Ok(())
+}
+
+/// `realm sync` (POST /access/domains/{realm}/sync): text output is the sync's log, as pveum
+/// prints its worker task; warnings go to stderr.
+pub fn sync(args: SyncArgs, ctx: &Ctx) -> Result<(), StateError> {
+    let realm: Realm = parse_id(&args.realm)?;
+    let params = SyncParams {
+        scope: args.scope,
+        remove_vanished: args.remove_vanished,
+        enable_new: args.enable_new,
+        full: args.full,
+        purge: args.purge,
+        dry_run: args.dry_run.unwrap_or(false),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| reject(format!("cannot start the runtime: {e}")))?;
+    let timeout = LoginOptions::default().ldap_timeout;
+    let report = runtime
+        .block_on(sync_realm(&ctx.state, &realm, &params, timeout))
+        .map_err(|e| match e {
+            SyncError::State(e) => e,
+            other => reject(other.to_string()),
+        })?;
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
+    }
+    ctx.out.task(report.to_json(), &report.log());
     Ok(())
 }
 

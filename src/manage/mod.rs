@@ -10,6 +10,7 @@ pub mod password;
 pub mod permissions;
 pub mod pool;
 pub mod realm;
+pub mod realm_sync;
 pub mod role;
 pub mod token;
 pub mod user;

@@ -1,6 +1,7 @@
 //! A throwaway OpenLDAP `slapd` for tests: its own CA and server certificate (openssl CLI),
 //! plain LDAP (with StartTLS) and LDAPS on free 127.0.0.1 ports, base `dc=example,dc=com`,
-//! users loaded with `ldapadd`. The server is killed when the handle is dropped.
+//! users loaded with `ldapadd`; tests may add, change and delete entries ([`Slapd::add`],
+//! [`Slapd::modify`], [`Slapd::delete`]). The server is killed when the handle is dropped.
 //!
 //! slapd, ldap-utils and openssl come from `scripts/test.sh`; without them the test fails and
 //! says so (it does not skip).
@@ -18,6 +19,46 @@ pub const BASE_DN: &str = "ou=people,dc=example,dc=com";
 
 /// Test users: (uid, password).
 pub const USERS: &[(&str, &str)] = &[("alice", "alice-pw-1"), ("bob", "bob-pw-22")];
+
+/// Where [`SYNC_LDIF`] puts its groups.
+#[allow(dead_code, reason = "only the realm sync tests use it")]
+pub const GROUP_BASE_DN: &str = "ou=groups,dc=example,dc=com";
+
+/// For realm sync tests, on top of [`USERS`]: `carol` (givenName, sn, mail; password
+/// `carol-pw-333`), the groupOfNames `admins` (alice, carol) and `devs` (bob), and the
+/// posixGroup `posix` (memberUid alice), which Proxmox's default group classes do not read.
+#[allow(dead_code, reason = "only the realm sync tests use it")]
+pub const SYNC_LDIF: &str = "\
+dn: uid=carol,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+uid: carol
+cn: Carol Jones
+givenName: Carol
+sn: Jones
+mail: carol@example.com
+userPassword: carol-pw-333
+
+dn: ou=groups,dc=example,dc=com
+objectClass: organizationalUnit
+ou: groups
+
+dn: cn=admins,ou=groups,dc=example,dc=com
+objectClass: groupOfNames
+cn: admins
+member: uid=alice,ou=people,dc=example,dc=com
+member: uid=carol,ou=people,dc=example,dc=com
+
+dn: cn=devs,ou=groups,dc=example,dc=com
+objectClass: groupOfNames
+cn: devs
+member: uid=bob,ou=people,dc=example,dc=com
+
+dn: cn=posix,ou=groups,dc=example,dc=com
+objectClass: posixGroup
+cn: posix
+gidNumber: 5000
+memberUid: alice
+";
 
 /// A running slapd.
 pub struct Slapd {
@@ -122,6 +163,40 @@ impl Slapd {
                 .args(["-x", "-H", &format!("ldap://127.0.0.1:{}", self.ldap_port)])
                 .args(["-D", ADMIN_DN, "-w", ADMIN_PW, "-f"])
                 .arg(&path),
+        );
+    }
+}
+
+/// Changes to the directory after start (the realm sync tests).
+#[allow(dead_code, reason = "not every test that starts slapd changes it")]
+impl Slapd {
+    /// Add the entries of `ldif` (as the admin).
+    pub fn add(&self, ldif: &str) {
+        self.ldap_tool("/usr/bin/ldapadd", ldif);
+    }
+
+    /// Apply the changes of `ldif` (`changetype: modify` records, as the admin).
+    pub fn modify(&self, ldif: &str) {
+        self.ldap_tool("/usr/bin/ldapmodify", ldif);
+    }
+
+    /// Delete the entry `dn` (as the admin).
+    pub fn delete(&self, dn: &str) {
+        run_out(
+            Command::new("/usr/bin/ldapdelete")
+                .args(["-x", "-H", &format!("ldap://127.0.0.1:{}", self.ldap_port)])
+                .args(["-D", ADMIN_DN, "-w", ADMIN_PW, dn]),
+        );
+    }
+
+    fn ldap_tool(&self, tool: &str, ldif: &str) {
+        let file = tempfile::NamedTempFile::new().expect("ldif file");
+        fs::write(file.path(), ldif).expect("write ldif");
+        run_out(
+            Command::new(tool)
+                .args(["-x", "-H", &format!("ldap://127.0.0.1:{}", self.ldap_port)])
+                .args(["-D", ADMIN_DN, "-w", ADMIN_PW, "-f"])
+                .arg(file.path()),
         );
     }
 }

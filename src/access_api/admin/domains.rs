@@ -1,16 +1,17 @@
-//! `/access/domains/{realm}` administration: get, create, update, delete (the world list
-//! `GET /access/domains` belongs to the login handlers). `pam` and `pve` can be neither created
-//! nor deleted; bind passwords are stored apart and never returned.
+//! `/access/domains/{realm}` administration: get, create, update, delete, sync (the world
+//! list `GET /access/domains` belongs to the login handlers). `pam` and `pve` can be neither
+//! created nor deleted; bind passwords are stored apart and never returned.
 
 use serde_json::{Map, Value};
 
-use super::{id, reload, state_error, text};
+use super::{flag, id, reload, state_error, text};
 use crate::access_api::{ApiContext, ApiError, ApiResult};
 use crate::config::RealmType;
 use crate::identity::Realm;
 use crate::manage::realm::{
     REALM_OPTION_KEYS, add_realm, delete_realm, modify_realm, no_such_realm,
 };
+use crate::manage::realm_sync::{SyncError, SyncParams, sync_realm};
 use crate::manage::value::split_list;
 
 /// `GET /access/domains/{realm}`: `type` and every option (never the bind password).
@@ -69,6 +70,36 @@ pub async fn delete(ctx: &ApiContext<'_>) -> ApiResult {
         .map_err(state_error)?;
     reload(ctx).await?;
     Ok(Value::Null)
+}
+
+/// `POST /access/domains/{realm}/sync` (`scope`, `remove-vanished`, `enable-new`, `dry-run`,
+/// deprecated `full`/`purge`). Proxmox answers with the UPID of a worker task; aclgate syncs
+/// within the request and answers with the report ([`crate::manage::realm_sync::SyncReport`]).
+pub async fn sync(ctx: &ApiContext<'_>) -> ApiResult {
+    let realm: Realm = id(ctx, "realm")?;
+    let params = SyncParams {
+        scope: text(ctx, "scope").map(str::to_owned),
+        remove_vanished: text(ctx, "remove-vanished").map(str::to_owned),
+        enable_new: flag(ctx, "enable-new")?,
+        full: flag(ctx, "full")?,
+        purge: flag(ctx, "purge")?,
+        dry_run: flag(ctx, "dry-run")?.unwrap_or(false),
+    };
+    let timeout = ctx.services.login.ldap_timeout;
+    let report = sync_realm(&ctx.services.state, &realm, &params, timeout)
+        .await
+        .map_err(|e| match e {
+            SyncError::Param { param, message } => ApiError::param(param, message),
+            SyncError::NotDirectory(_) | SyncError::Config(_) => {
+                ApiError::BadRequest(e.to_string())
+            }
+            SyncError::Directory(_) => ApiError::Internal(e.to_string()),
+            SyncError::State(e) => state_error(e),
+        })?;
+    if report.changed && !report.options.dry_run {
+        reload(ctx).await?;
+    }
+    Ok(report.to_json())
 }
 
 /// The realm options present in the request, as (key, value).

@@ -54,6 +54,7 @@ pub async fn handle(name: &str, ctx: &ApiContext<'_>) -> Option<ApiResult> {
         "access.domains.create" => domains::create(ctx).await,
         "access.domains.update" => domains::update(ctx).await,
         "access.domains.delete" => domains::delete(ctx).await,
+        "access.domains.sync" => domains::sync(ctx).await,
         "access.tfa.list" => tfa::list(ctx),
         "access.tfa.user_list" => tfa::user_list(ctx),
         "access.tfa.get" => tfa::get(ctx),

@@ -10,6 +10,9 @@
 //!   Unlike Proxmox, the name is escaped in the filter (no filter injection), and more than
 //!   one matching entry refuses the login instead of taking the first.
 //! - `ad`: bind directly as `<name>@<domain>` (a name that contains `@` is used as is).
+//!
+//! [`open`] (connect + service bind) is shared with the realm sync searches in
+//! [`super::ldap_sync`].
 
 use std::time::Duration;
 
@@ -49,6 +52,21 @@ pub(super) async fn authenticate(
     // Best effort: the connection is dropped either way.
     let _ = tokio::time::timeout(timeout, ldap.unbind()).await;
     result
+}
+
+/// Connect to the first reachable server and bind with `bind_dn` and its password (anonymously
+/// without `bind_dn`), as Proxmox's `connect_and_bind` does for searches.
+pub(super) async fn open(
+    realm: &RealmConfig,
+    bind_pw: Option<&str>,
+    timeout: Duration,
+) -> Result<Ldap, RealmError> {
+    let mut ldap = connect(realm, timeout).await?;
+    if let Err(e) = service_bind(&mut ldap, realm, bind_pw, timeout).await {
+        let _ = tokio::time::timeout(timeout, ldap.unbind()).await;
+        return Err(e);
+    }
+    Ok(ldap)
 }
 
 /// Connect to the first reachable server.
@@ -196,7 +214,8 @@ async fn user_bind(
     }
 }
 
-fn required<'a>(realm: &'a RealmConfig, key: &str) -> Result<&'a str, RealmError> {
+/// A realm option that must be set.
+pub(super) fn required<'a>(realm: &'a RealmConfig, key: &str) -> Result<&'a str, RealmError> {
     realm
         .option(key)
         .ok_or_else(|| RealmError::Config(format!("missing value for required option `{key}`")))

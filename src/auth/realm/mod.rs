@@ -4,7 +4,8 @@
 //! the [`RealmSecrets`] loaded from the state directory:
 //! - `pve`: the crypt(3) hash in `priv/shadow.cfg` ([`crypt`]);
 //! - `pam`: the host's PAM stack, authenticate + account management ([`pam`]);
-//! - `ldap`/`ad`: a bind as the user ([`ldap`]; TLS and CA handling in [`tls`]);
+//! - `ldap`/`ad`: a bind as the user ([`ldap`]; TLS and CA handling in [`tls`]); the realm
+//!   sync searches are in [`ldap_sync`];
 //! - `openid`: always refused (no password logins).
 //!
 //! Blocking work (PAM, hashing) runs in `spawn_blocking`. Every failure is a [`RealmError`]
@@ -14,6 +15,7 @@
 
 pub mod crypt;
 mod ldap;
+pub mod ldap_sync;
 mod lookup;
 mod pam;
 mod secrets;
