@@ -162,6 +162,7 @@ async fn sync_over_the_api() {
         (&root, "dir", &[("scope", "all")], 400, "scope"),
         (&root, "dir", &[("scope", "both"), ("remove-vanished", "acl;bogus")], 400, "remove-vanished"),
         (&root, "dir", &[("scope", "both"), ("enable-new", "maybe")], 400, "enable-new"),
+        (&root, "dir", &[("scope", "both"), ("full", "maybe")], 400, "full"),
     ];
     for (who, realm, form, status, says) in refusals {
         let (got, body) = sync(&run, who, realm, form).await;
@@ -272,17 +273,20 @@ async fn sync_over_the_api() {
         .await;
     assert_eq!(status, 401, "a disabled synced user logs in");
 
-    // carol leaves the directory. remove-vanished=none keeps her and her ACL entries.
+    // carol leaves the directory. Without remove-vanished (default none) she and her ACL
+    // entries stay: the deprecated full/purge are accepted and ignored, as in Proxmox.
     slapd.delete(&format!("uid=carol,{BASE_DN}"));
     let (status, body) = sync(
         &run,
         &root,
         "dir",
-        &[("scope", "both"), ("remove-vanished", "none")],
+        &[("scope", "both"), ("full", "1"), ("purge", "1")],
     )
     .await;
     assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["remove-vanished"], "none", "{body}");
     assert_eq!(body["data"]["users"]["removed"], json!([]));
+    assert_eq!(body["data"]["users"]["acl-removed"], json!([]));
     let cfg = user_cfg();
     assert!(cfg.contains("user:carol@dir:1:0:"), "{cfg}");
     assert!(acl_members(&cfg, "/vms").contains(&"carol@dir"), "{cfg}");

@@ -4,7 +4,8 @@
 //!
 //! Users: entries of `user_classes` (default `inetorgperson, posixaccount, person, user`) that
 //! have at least one mapped attribute, narrowed by `filter`. The userid is
-//! `<first user_attr value>@<realm>` (lower-cased in `case-sensitive 0` realms). User fields
+//! `<first user_attr value>@<realm>`, spelled exactly as the directory spells it (also in
+//! `case-sensitive 0` realms: that option only affects the login lookup). User fields
 //! come from the attributes of the same name (`firstname`, `lastname`, `email`, `comment`,
 //! `keys`, `expire`, `enable`) or from `sync_attributes` (`email=mail,firstname=givenName`);
 //! a value Proxmox's user schema would refuse is skipped with a warning, and password
@@ -208,7 +209,6 @@ pub fn plan(realm: &RealmConfig, scope: Scope) -> Result<Plan, SyncError> {
 pub fn interpret(
     plan: &Plan,
     realm: &Realm,
-    case_sensitive: bool,
     user_entries: &[DirectoryEntry],
     group_entries: &[DirectoryEntry],
 ) -> Synced {
@@ -226,12 +226,7 @@ pub fn interpret(
             ));
             continue;
         };
-        let name = if case_sensitive {
-            name.to_owned()
-        } else {
-            name.to_lowercase()
-        };
-        let userid = match Userid::from_parts(&name, realm.as_str()) {
+        let userid = match Userid::from_parts(name, realm.as_str()) {
             Ok(id) if !id.as_str().contains([',', ';']) => id,
             _ => {
                 out.warnings.push(format!(

@@ -10,10 +10,8 @@
 //! `enable` and tokens). Groups named `*-<realm>` likewise: vanished ones lose the entry and/or
 //! their ACL entries; synced ones get the directory's members (and with `properties` lose their
 //! comment). Users of other realms, `root@pam` and everything else in the file are untouched.
-//! In `case-sensitive 0` realms a directory name matches a stored user of the realm that
-//! differs only in case, so existing users keep their spelling, tokens and ACL entries.
-
-use std::collections::{BTreeMap, BTreeSet};
+//! Userids match exactly, as in Proxmox, whatever the realm's `case-sensitive` says: a stored
+//! `Alice@corp` is a different user from the directory's `alice@corp` (it is vanished).
 
 use super::directory::{Synced, SyncedUser};
 use super::options::SyncOptions;
@@ -62,20 +60,13 @@ impl<T> Default for Changes<T> {
 }
 
 /// Merge `synced` (read for `realm`) into `cfg` as `opts` say.
-pub fn merge(
-    cfg: &mut UserConfig,
-    realm: &Realm,
-    synced: &Synced,
-    opts: &SyncOptions,
-    case_sensitive: bool,
-) -> Outcome {
-    let spelling = stored_spelling(cfg, realm, synced, case_sensitive);
+pub fn merge(cfg: &mut UserConfig, realm: &Realm, synced: &Synced, opts: &SyncOptions) -> Outcome {
     let mut out = Outcome::default();
     if opts.scope.users() {
-        merge_users(cfg, realm, synced, &spelling, opts, &mut out);
+        merge_users(cfg, realm, synced, opts, &mut out);
     }
     if opts.scope.groups() {
-        merge_groups(cfg, realm, synced, &spelling, opts, &mut out);
+        merge_groups(cfg, realm, synced, opts, &mut out);
     }
     cfg.acl.retain(|_, node| !node.is_empty());
     out
@@ -85,7 +76,6 @@ fn merge_users(
     cfg: &mut UserConfig,
     realm: &Realm,
     synced: &Synced,
-    spelling: &BTreeMap<Userid, Userid>,
     opts: &SyncOptions,
     out: &mut Outcome,
 ) {
@@ -96,11 +86,10 @@ fn merge_users(
         out.log
             .push("deleting outdated existing users first".into());
     }
-    let kept: BTreeSet<&Userid> = spelling.values().collect();
     let vanished: Vec<Userid> = cfg
         .users
         .keys()
-        .filter(|u| u.realm() == realm.as_str() && !u.is_root() && !kept.contains(u))
+        .filter(|u| u.realm() == realm.as_str() && !synced.users.contains_key(*u))
         .cloned()
         .collect();
     for userid in vanished {
@@ -117,13 +106,7 @@ fn merge_users(
             out.users.acl_removed.push(userid);
         }
     }
-    let mut targets: Vec<(&Userid, &SyncedUser)> = synced
-        .users
-        .iter()
-        .filter_map(|(id, user)| Some((spelling.get(id)?, user)))
-        .collect();
-    targets.sort_by(|a, b| a.0.cmp(b.0));
-    for (userid, fields) in targets {
+    for (userid, fields) in &synced.users {
         let old = cfg.users.get(userid);
         let new = match old {
             Some(old) if !rv.properties => {
@@ -156,7 +139,6 @@ fn merge_groups(
     cfg: &mut UserConfig,
     realm: &Realm,
     synced: &Synced,
-    spelling: &BTreeMap<Userid, Userid>,
     opts: &SyncOptions,
     out: &mut Outcome,
 ) {
@@ -190,10 +172,7 @@ fn merge_groups(
         }
     }
     for (groupid, members) in &synced.groups {
-        let members: BTreeSet<Userid> = members
-            .iter()
-            .filter_map(|m| spelling.get(m).cloned())
-            .collect();
+        let members = members.clone();
         let old = cfg.groups.get(groupid);
         let new = match old {
             Some(old) if !rv.properties => {
@@ -222,34 +201,6 @@ fn merge_groups(
         list.push(groupid.clone());
         cfg.groups.insert(groupid.clone(), new);
     }
-}
-
-/// Synced userid → the userid it is stored as. Case-sensitive realms: itself. Otherwise the
-/// one stored user of the realm whose name differs only in case; with several, the
-/// all-lower-case spelling (the directory's name is already lower-cased).
-fn stored_spelling(
-    cfg: &UserConfig,
-    realm: &Realm,
-    synced: &Synced,
-    case_sensitive: bool,
-) -> BTreeMap<Userid, Userid> {
-    let mut folded: BTreeMap<String, Vec<&Userid>> = BTreeMap::new();
-    if !case_sensitive {
-        for id in cfg.users.keys().filter(|u| u.realm() == realm.as_str()) {
-            folded.entry(id.name().to_lowercase()).or_default().push(id);
-        }
-    }
-    let mut out = BTreeMap::new();
-    for id in synced.users.keys() {
-        let stored = match folded.get(id.name()).map(Vec::as_slice) {
-            Some([only]) => (*only).clone(),
-            _ => id.clone(),
-        };
-        if !stored.is_root() {
-            out.insert(id.clone(), stored);
-        }
-    }
-    out
 }
 
 /// The directory's fields over `user`'s (absent ones leave `user`'s value).

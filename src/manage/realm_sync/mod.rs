@@ -112,13 +112,12 @@ pub async fn sync_realm(
     let synced = directory::interpret(
         &plan,
         realm,
-        config.case_sensitive(),
         found.first().unwrap_or(&none),
         found.get(1).unwrap_or(&none),
     );
     let apply = |cfg: &mut UserConfig| {
         let before = cfg.clone();
-        let outcome = merge::merge(cfg, realm, &synced, &options, config.case_sensitive());
+        let outcome = merge::merge(cfg, realm, &synced, &options);
         let changed = *cfg != before;
         (outcome, changed)
     };

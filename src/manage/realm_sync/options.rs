@@ -4,8 +4,10 @@
 //!
 //! Each option is taken from the request, else from `sync-defaults-options`, else its default
 //! (`enable-new` 1, `remove-vanished` none). `scope` has no default: without it the sync is
-//! refused. When no `remove-vanished` is given anywhere, the deprecated flags map onto it:
-//! `full` → `entry;properties`, `purge` → `acl` (Proxmox's `map_remove_vanished`).
+//! refused. The deprecated `full` and `purge` are checked (booleans) and then ignored, as in
+//! Proxmox: its `parse_sync_opts` fills in `remove-vanished`'s schema default `none` before
+//! `map_remove_vanished` runs, and that maps the old flags only when `remove-vanished` is unset,
+//! which it never is by then.
 
 use std::fmt;
 
@@ -44,9 +46,9 @@ pub struct SyncParams {
     pub remove_vanished: Option<String>,
     /// `enable-new`: enable newly created users.
     pub enable_new: Option<bool>,
-    /// Deprecated `full`: remove vanished entries and local properties.
+    /// Deprecated `full`: accepted and ignored, as in Proxmox.
     pub full: Option<bool>,
-    /// Deprecated `purge`: remove the ACL entries of vanished entries.
+    /// Deprecated `purge`: accepted and ignored, as in Proxmox.
     pub purge: Option<bool>,
     /// `dry-run`: report what would change, write nothing.
     pub dry_run: bool,
@@ -83,19 +85,13 @@ impl SyncOptions {
                 ));
             }
         };
-        let full = params.full.or(defaults.full).unwrap_or(false);
-        let purge = params.purge.or(defaults.purge).unwrap_or(false);
         let remove_vanished = match params
             .remove_vanished
             .as_deref()
             .or(defaults.remove_vanished.as_deref())
         {
             Some(text) => text.parse()?,
-            None => RemoveVanished {
-                acl: purge,
-                entry: full,
-                properties: full,
-            },
+            None => RemoveVanished::default(),
         };
         Ok(SyncOptions {
             scope,
@@ -289,32 +285,39 @@ mod tests {
     }
 
     #[test]
-    fn legacy_full_and_purge_map_onto_remove_vanished() {
+    fn legacy_full_and_purge_are_accepted_and_ignored() {
+        // Proxmox's remove-vanished default `none` is in place before the old flags would be
+        // mapped, so they never change anything, from the request or from the defaults.
         check(
             params(Some("both"), None, Some(true)),
-            None,
-            Ok(("both", "entry;properties", true)),
-        );
-        check(
-            params(Some("both"), None, None),
-            Some("purge=1"),
-            Ok(("both", "acl", true)),
-        );
-        check(
-            params(Some("both"), None, Some(true)),
-            Some("purge=1"),
-            Ok(("both", "acl;entry;properties", true)),
-        );
-        // An explicit remove-vanished (request or defaults) wins over the legacy flags.
-        check(
-            params(Some("both"), Some("none"), Some(true)),
             None,
             Ok(("both", "none", true)),
         );
         check(
+            params(Some("both"), None, None),
+            Some("purge=1"),
+            Ok(("both", "none", true)),
+        );
+        check(
             params(Some("both"), None, Some(true)),
-            Some("remove-vanished=acl"),
+            Some("full=1,purge=1"),
+            Ok(("both", "none", true)),
+        );
+        check(
+            params(Some("both"), Some("acl"), Some(true)),
+            Some("purge=1"),
             Ok(("both", "acl", true)),
+        );
+        check(
+            params(Some("both"), None, Some(true)),
+            Some("remove-vanished=entry"),
+            Ok(("both", "entry", true)),
+        );
+        // Still booleans: a bad value is refused.
+        check(
+            params(Some("both"), None, None),
+            Some("full=maybe"),
+            Err("sync-defaults-options"),
         );
     }
 }

@@ -96,7 +96,6 @@ fn interpret_maps_attributes_and_skips_bad_values() {
     ];
     let synced = interpret(
         "\tsync_attributes email=mail,firstname=givenName,lastname=sn\n",
-        true,
         &users,
         &[],
     );
@@ -159,12 +158,16 @@ fn interpret_names_groups_and_resolves_members() {
         entry("cn=bad name,ou=groups,dc=example,dc=com", &[]),
         entry("cn=toplevel", &[]),
     ];
-    let synced = interpret("\tgroup_name_attr displayName\n", false, &users, &groups);
+    let synced = interpret(
+        "\tgroup_name_attr displayName\n\tcase-sensitive 0\n",
+        &users,
+        &groups,
+    );
     let ids: Vec<&str> = synced.users.keys().map(|u| u.as_str()).collect();
     assert_eq!(
         ids,
-        ["alice@corp", "bob@corp"],
-        "case-sensitive 0 lower-cases names"
+        ["Alice@corp", "bob@corp"],
+        "the directory's spelling is kept, also with case-sensitive 0"
     );
     let groups: Vec<(String, Vec<String>)> = synced
         .groups
@@ -176,7 +179,7 @@ fn interpret_names_groups_and_resolves_members() {
         [
             (
                 "admins-corp".to_owned(),
-                vec!["alice@corp".to_owned(), "bob@corp".to_owned()]
+                vec!["Alice@corp".to_owned(), "bob@corp".to_owned()]
             ),
             ("developers-corp".to_owned(), vec!["bob@corp".to_owned()]),
         ]

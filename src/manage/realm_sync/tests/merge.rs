@@ -1,8 +1,8 @@
 //! `merge`: what a sync does to user.cfg, by scope and `remove-vanished`.
 
-use super::{corp, entry, interpret, realm};
+use super::{corp, entry, interpret};
 use crate::config::UserConfig;
-use crate::manage::realm_sync::directory::{self, Synced};
+use crate::manage::realm_sync::directory::Synced;
 use crate::manage::realm_sync::merge::{self, Outcome};
 use crate::manage::realm_sync::options::{RemoveVanished, Scope, SyncOptions};
 
@@ -41,17 +41,12 @@ fn synced() -> Synced {
         ),
         entry("cn=devs,dc=x", &[("member", "uid=bob,dc=x")]),
     ];
-    interpret("\tsync_attributes email=mail\n", true, &users, &groups)
+    interpret("\tsync_attributes email=mail\n", &users, &groups)
 }
 
-fn run(
-    before: &str,
-    synced: &Synced,
-    opts: SyncOptions,
-    case_sensitive: bool,
-) -> (String, Outcome) {
+fn run(before: &str, synced: &Synced, opts: SyncOptions) -> (String, Outcome) {
     let (mut cfg, _) = UserConfig::parse(before);
-    let outcome = merge::merge(&mut cfg, &corp(), synced, &opts, case_sensitive);
+    let outcome = merge::merge(&mut cfg, &corp(), synced, &opts);
     (cfg.write(), outcome)
 }
 
@@ -66,13 +61,13 @@ fn opts(scope: Scope, rv: &str, enable_new: bool) -> SyncOptions {
 
 /// Merge [`synced`] into [`BEFORE`] and compare the whole user.cfg text.
 fn check(scope: Scope, rv: &str, enable_new: bool, want: &str) {
-    let (got, _) = run(BEFORE, &synced(), opts(scope, rv, enable_new), true);
+    let (got, _) = run(BEFORE, &synced(), opts(scope, rv, enable_new));
     assert_eq!(
         got, want,
         "scope {scope:?}, remove-vanished {rv}, enable-new {enable_new}"
     );
     // Idempotent: a second run changes nothing.
-    let (again, _) = run(&got, &synced(), opts(scope, rv, enable_new), true);
+    let (again, _) = run(&got, &synced(), opts(scope, rv, enable_new));
     assert_eq!(
         again, got,
         "second run: scope {scope:?}, remove-vanished {rv}"
@@ -224,12 +219,7 @@ acl:1:/vms:gone@corp,gone@corp!tk,joe@pve:PVEAuditor:
 
 #[test]
 fn merge_reports_what_changed() {
-    let (_, out) = run(
-        BEFORE,
-        &synced(),
-        opts(Scope::Both, "acl;entry", true),
-        true,
-    );
+    let (_, out) = run(BEFORE, &synced(), opts(Scope::Both, "acl;entry", true));
     let ids = |v: &[crate::identity::Userid]| v.iter().map(|u| u.to_string()).collect::<Vec<_>>();
     assert_eq!(ids(&out.users.added), ["bob@corp"]);
     assert_eq!(ids(&out.users.updated), ["alice@corp"]);
@@ -264,18 +254,8 @@ fn merge_reports_what_changed() {
         ]
     );
     // Run again on the result: nothing to do.
-    let (after, _) = run(
-        BEFORE,
-        &synced(),
-        opts(Scope::Both, "acl;entry", true),
-        true,
-    );
-    let (_, again) = run(
-        &after,
-        &synced(),
-        opts(Scope::Both, "acl;entry", true),
-        true,
-    );
+    let (after, _) = run(BEFORE, &synced(), opts(Scope::Both, "acl;entry", true));
+    let (_, again) = run(&after, &synced(), opts(Scope::Both, "acl;entry", true));
     assert_eq!(ids(&again.users.unchanged), ["alice@corp", "bob@corp"]);
     assert!(
         again.users.updated.is_empty() && again.users.removed.is_empty(),
@@ -292,18 +272,13 @@ fn merge_keeps_enable_and_tokens_of_existing_users() {
         "uid=alice,dc=x",
         &[("uid", "alice"), ("enable", "1"), ("expire", "5")],
     )];
-    let synced = interpret("", true, &users, &[]);
-    let (props, _) = run(
-        before,
-        &synced,
-        opts(Scope::Users, "properties", true),
-        true,
-    );
+    let synced = interpret("", &users, &[]);
+    let (props, _) = run(before, &synced, opts(Scope::Users, "properties", true));
     assert!(
         props.starts_with("user:alice@corp:0:5::::::\ntoken:alice@corp!t1:0:1::\n"),
         "{props}"
     );
-    let (plain, _) = run(before, &synced, opts(Scope::Users, "none", true), true);
+    let (plain, _) = run(before, &synced, opts(Scope::Users, "none", true));
     assert!(
         plain.starts_with("user:alice@corp:1:5::::::\ntoken:alice@corp!t1:0:1::\n"),
         "{plain}"
@@ -313,36 +288,61 @@ fn merge_keeps_enable_and_tokens_of_existing_users() {
         "user:root@pam:1:0:::::\n",
         &synced,
         opts(Scope::Users, "none", false),
-        true,
     );
     assert!(new.starts_with("user:alice@corp:0:5::::::\n"), "{new}");
 }
 
 #[test]
-fn merge_matches_stored_spelling_in_case_insensitive_realms() {
-    let before = "user:Alice@corp:1:0:::::\ntoken:Alice@corp!tk:0:1::\nuser:BOB@corp:1:0:::::\nuser:Bob@corp:1:0:::::\nuser:root@pam:1:0:::::\nacl:1:/:Alice@corp:PVEAuditor:\n";
+fn merge_matches_userids_exactly_even_in_case_insensitive_realms() {
+    // `case-sensitive 0` only affects the login lookup: the sync takes the directory's
+    // spelling and a stored user differing only in case is another user, i.e. vanished.
+    let before = "user:Alice@corp:1:0:::::\ntoken:Alice@corp!tk:0:1::\nuser:BOB@corp:1:0:::::\nuser:root@pam:1:0:::::\nacl:1:/:Alice@corp,Alice@corp!tk:PVEAuditor:\n";
     let users = [
         entry("uid=ALICE,dc=x", &[("uid", "ALICE"), ("firstname", "A")]),
         entry("uid=bob,dc=x", &[("uid", "bob")]),
     ];
     let groups = [entry("cn=g,dc=x", &[("member", "uid=alice,dc=x")])];
-    let plan = directory::plan(&realm("\tcase-sensitive 0\n"), Scope::Both).unwrap();
-    let synced = directory::interpret(&plan, &corp(), false, &users, &groups);
-    let (got, _) = run(before, &synced, opts(Scope::Both, "acl;entry", true), false);
-    assert_eq!(
-        got,
-        "\
-user:Alice@corp:1:0:A:::::
+    let synced = interpret("\tcase-sensitive 0\n", &users, &groups);
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "none",
+            "\
+user:ALICE@corp:1:0:A:::::
+user:Alice@corp:1:0::::::
 token:Alice@corp!tk:0:1::
+user:BOB@corp:1:0::::::
 user:bob@corp:1:0::::::
 user:root@pam:1:0::::::
 
-group:g-corp:Alice@corp::
+group:g-corp:ALICE@corp::
 
 
 
-acl:1:/:Alice@corp:PVEAuditor:
+acl:1:/:Alice@corp,Alice@corp!tk:PVEAuditor:
 ",
-        "the one case-insensitive match keeps its spelling; two matches give way to the lower-case name"
-    );
+            &[],
+        ),
+        (
+            "acl;entry",
+            "\
+user:ALICE@corp:1:0:A:::::
+user:bob@corp:1:0::::::
+user:root@pam:1:0::::::
+
+group:g-corp:ALICE@corp::
+
+
+
+",
+            &["Alice@corp", "BOB@corp"],
+        ),
+    ];
+    for (rv, want, removed) in cases {
+        let (got, out) = run(before, &synced, opts(Scope::Both, rv, true));
+        assert_eq!(&got, want, "remove-vanished {rv}");
+        let ids: Vec<String> = out.users.removed.iter().map(|u| u.to_string()).collect();
+        assert_eq!(ids, *removed, "removed users, remove-vanished {rv}");
+        let added: Vec<String> = out.users.added.iter().map(|u| u.to_string()).collect();
+        assert_eq!(added, ["ALICE@corp", "bob@corp"], "remove-vanished {rv}");
+    }
 }

@@ -44,14 +44,9 @@ pub fn corp() -> Realm {
 }
 
 /// Read `users` and `groups` with the plan of a realm with `extra` options.
-pub fn interpret(
-    extra: &str,
-    case_sensitive: bool,
-    users: &[DirectoryEntry],
-    groups: &[DirectoryEntry],
-) -> Synced {
+pub fn interpret(extra: &str, users: &[DirectoryEntry], groups: &[DirectoryEntry]) -> Synced {
     let plan = super::directory::plan(&realm(extra), Scope::Both).unwrap();
-    super::directory::interpret(&plan, &corp(), case_sensitive, users, groups)
+    super::directory::interpret(&plan, &corp(), users, groups)
 }
 
 /// The synced user `id` (it must be there).
