@@ -53,6 +53,20 @@ fn realm_commands_edit_domains_cfg() {
         0o600
     );
 
+    // The deprecated `full`/`purge` become `remove-vanished`, as Proxmox rewrites them.
+    s.ok(&[
+        "realm",
+        "modify",
+        "corp",
+        "--sync-defaults-options",
+        "scope=users,full=1,purge=yes",
+    ]);
+    let cfg = s.read("domains.cfg");
+    assert!(
+        cfg.contains("\tsync-defaults-options remove-vanished=entry;properties;acl,scope=users\n"),
+        "{cfg}"
+    );
+
     // Refusals change nothing.
     s.fails(&[
         "realm",

@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 
+use super::realm_sync::map_sync_defaults;
 use super::value::reject;
 use crate::config::state_dir::RealmEdit;
 use crate::config::{RealmConfig, RealmType, StateError};
@@ -181,6 +182,14 @@ fn apply(config: &mut RealmConfig, options: &[(&str, &str)]) -> Result<Option<St
             password = Some((*value).to_owned());
             continue;
         }
+        // Proxmox rewrites the deprecated `full`/`purge` on create and update.
+        let mapped;
+        let value = if *key == "sync-defaults-options" && config.kind.is_directory() {
+            mapped = map_sync_defaults(value, true).map_err(|e| reject(e.to_string()))?;
+            mapped.as_str()
+        } else {
+            value
+        };
         config.set(key, value).map_err(|e| reject(e.to_string()))?;
     }
     Ok(password)

@@ -11,7 +11,7 @@ use crate::identity::Realm;
 use crate::manage::realm::{
     REALM_OPTION_KEYS, add_realm, delete_realm, modify_realm, no_such_realm,
 };
-use crate::manage::realm_sync::{SyncError, SyncParams, sync_realm};
+use crate::manage::realm_sync::{SyncError, SyncParams, map_sync_defaults, sync_realm};
 use crate::manage::value::split_list;
 
 /// `GET /access/domains/{realm}`: `type` and every option (never the bind password).
@@ -25,6 +25,13 @@ pub fn get(ctx: &ApiContext<'_>) -> ApiResult {
         .options()
         .map(|(k, v)| (k.to_owned(), Value::from(v)))
         .collect();
+    // Reading shows the deprecated `full`/`purge` mapped, but keeps them (as Proxmox does).
+    if config.kind.is_directory()
+        && let Some(Value::String(text)) = out.get("sync-defaults-options")
+        && let Ok(mapped) = map_sync_defaults(text, false)
+    {
+        out.insert("sync-defaults-options".to_owned(), Value::from(mapped));
+    }
     out.insert("type".to_owned(), Value::from(config.kind.as_str()));
     Ok(Value::Object(out))
 }

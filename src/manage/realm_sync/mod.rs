@@ -25,6 +25,7 @@ use crate::auth::realm::{RealmError, RealmSecrets, ldap_sync};
 use crate::config::{RealmType, StateDir, StateError, UserConfig};
 use crate::identity::{Realm, Tokenid};
 pub use merge::{Changes, Outcome};
+pub use options::map_sync_defaults;
 pub use options::{RemoveVanished, Scope, SyncOptions, SyncParams};
 
 #[cfg(test)]

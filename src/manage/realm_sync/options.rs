@@ -102,6 +102,41 @@ impl SyncOptions {
     }
 }
 
+/// Proxmox's `$map_sync_default_options` for a `sync-defaults-options` text: the deprecated
+/// `full` / `purge` become `remove-vanished` (`entry;properties` / `acl`) when that is unset,
+/// and the text is printed again in key order (as `print_property_string` does, booleans as
+/// `0`/`1`); `drop_deprecated` (realm create and update) also drops the two old keys, while
+/// reading a realm keeps them.
+pub fn map_sync_defaults(text: &str, drop_deprecated: bool) -> Result<String, SyncError> {
+    let mut p = parse_defaults(text)?;
+    if p.remove_vanished.is_none() && (p.full == Some(true) || p.purge == Some(true)) {
+        let mut parts = Vec::new();
+        if p.full == Some(true) {
+            parts.extend(["entry", "properties"]);
+        }
+        if p.purge == Some(true) {
+            parts.push("acl");
+        }
+        p.remove_vanished = Some(parts.join(";"));
+    }
+    if drop_deprecated {
+        (p.full, p.purge) = (None, None);
+    }
+    let flag = |b: Option<bool>| b.map(|b| u8::from(b).to_string());
+    let pairs = [
+        ("enable-new", flag(p.enable_new)),
+        ("full", flag(p.full)),
+        ("purge", flag(p.purge)),
+        ("remove-vanished", p.remove_vanished),
+        ("scope", p.scope),
+    ];
+    let printed: Vec<String> = pairs
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| format!("{k}={v}")))
+        .collect();
+    Ok(printed.join(","))
+}
+
 /// `sync-defaults-options`, already checked by the domains.cfg reader; checked again here.
 fn parse_defaults(text: &str) -> Result<SyncParams, SyncError> {
     let bad = |why: String| SyncError::param("sync-defaults-options", why);
@@ -282,6 +317,41 @@ mod tests {
             Some("scope"),
             Err("sync-defaults-options"),
         );
+    }
+
+    #[test]
+    fn sync_defaults_are_mapped_like_proxmox() {
+        let check = |text: &str, drop: bool, want: Result<&str, ()>| {
+            let got = map_sync_defaults(text, drop).ok();
+            assert_eq!(
+                got.as_deref(),
+                want.ok(),
+                "map_sync_defaults({text:?}, {drop})"
+            );
+        };
+        check(
+            "scope=users,enable-new=yes",
+            true,
+            Ok("enable-new=1,scope=users"),
+        );
+        check(
+            "full=1,scope=both",
+            true,
+            Ok("remove-vanished=entry;properties,scope=both"),
+        );
+        check(
+            "purge=1,full=1",
+            true,
+            Ok("remove-vanished=entry;properties;acl"),
+        );
+        check("purge=1", false, Ok("purge=1,remove-vanished=acl"));
+        check(
+            "full=1,remove-vanished=none",
+            true,
+            Ok("remove-vanished=none"),
+        );
+        check("full=0,purge=0", true, Ok(""));
+        check("scope=users,bogus=1", true, Err(()));
     }
 
     #[test]
