@@ -69,6 +69,16 @@ impl Api {
     /// Start with `user_cfg`, the secrets of `tokens`, and `files` (path under the state
     /// directory, contents).
     pub async fn start(user_cfg: &str, tokens: &[&str], files: &[(&str, &str)]) -> Api {
+        Api::start_with(user_cfg, tokens, files, |_| {}).await
+    }
+
+    /// [`Api::start`] with the gateway settings changed by `tweak` first.
+    pub async fn start_with(
+        user_cfg: &str,
+        tokens: &[&str],
+        files: &[(&str, &str)],
+        tweak: impl FnOnce(&mut GatewayConfig),
+    ) -> Api {
         let upstream = Upstream::start().await;
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
@@ -90,6 +100,7 @@ impl Api {
         cfg.tls.key = key;
         cfg.upstream.url = format!("http://{}", upstream.addr);
         cfg.auth.failure_delay_ms = 0;
+        tweak(&mut cfg);
         let cfg = Arc::new(cfg);
         let (reader, handle) = reload::start(cfg.clone(), Arc::new(Metrics::new())).unwrap();
         let api = Arc::new(ApiServices::open(&cfg, handle).unwrap());

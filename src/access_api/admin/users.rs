@@ -2,6 +2,7 @@
 
 use serde_json::{Value, json};
 
+use super::tfa::add_lock_status;
 use super::{caller, flag, has_any, id, integer, reload, state_error, text, write};
 use crate::access::PrivSet;
 use crate::access_api::{ApiContext, ApiError, ApiResult};
@@ -17,6 +18,7 @@ use crate::manage::user::{
 /// `GET /access/users`: users where the caller has User.Modify or Sys.Audit on
 /// `/access/groups` (all) or on a group the user is in; always the caller's own user. A token
 /// is not its owner here (Proxmox compares the user with the authid, `user@realm!token`).
+/// Items carry the TFA lock state (`totp-locked`, `tfa-locked-until`) when set.
 pub fn list(ctx: &ApiContext<'_>) -> ApiResult {
     let me = caller(ctx)?.as_str();
     let cfg = &ctx.snapshot.user_cfg;
@@ -25,6 +27,7 @@ pub fn list(ctx: &ApiContext<'_>) -> ApiResult {
     let enabled = flag(ctx, "enabled")?;
     let full = flag(ctx, "full")?.unwrap_or(false);
     let realms = realm_types(&ctx.services.state).map_err(state_error)?;
+    let tfa = super::tfa::load(ctx)?;
     let mut visible_groups = Vec::new();
     if !all {
         for gid in cfg.groups.keys() {
@@ -43,7 +46,13 @@ pub fn list(ctx: &ApiContext<'_>) -> ApiResult {
                     .any(|g| cfg.groups.get(*g).is_some_and(|g| g.members.contains(*uid)))
         })
         .filter(|(_, u)| enabled.is_none_or(|want| u.enable == want))
-        .map(|(uid, u)| user_item(cfg, uid, u, &realms, full))
+        .map(|(uid, u)| {
+            let mut item = user_item(cfg, uid, u, &realms, full);
+            if let Some(data) = tfa.users.get(uid) {
+                add_lock_status(&mut item, data);
+            }
+            item
+        })
         .collect();
     Ok(Value::Array(items))
 }
