@@ -79,6 +79,23 @@ async fn register_then_two_step_login_and_no_replay() {
         "{body}"
     );
 
+    // tfa.cfg keeps the key the way proxmox-tfa does (`WebauthnCredential`).
+    let tfa: Value =
+        serde_json::from_str(&std::fs::read_to_string(api.state().join("priv/tfa.cfg")).unwrap())
+            .unwrap();
+    let entry = &tfa["users"]["alice@pve"]["webauthn"][0];
+    assert_eq!(entry["id"], id.as_str(), "{tfa}");
+    let mut fields: Vec<&str> = entry["entry"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .filter(|k| *k != "backup_eligible")
+        .collect();
+    fields.sort();
+    assert_eq!(fields, ["counter", "cred", "cred_id"], "{entry}");
+    assert_eq!(entry["entry"]["cred"]["type_"], "ES256", "{entry}");
+
     // Step one: the password alone is a half ticket carrying the WebAuthn challenge.
     let (half, challenge) = first_step(&api).await;
     let (status, _) = api
