@@ -1,8 +1,8 @@
 //! Second factors over the HTTP API, end to end: a user adds TOTP (codes from pyotp) and
 //! recovery keys, logs in in two steps, locks TOTP with eight wrong codes (shown by
 //! `GET /access/tfa` and `GET /access/users`), gets back in with a recovery key (once per key,
-//! lifting the lock), and an admin unlocks her. (WebAuthn: api_webauthn.rs; Yubico:
-//! tfa_yubico.rs.)
+//! lifting the lock), and an admin unlocks her. Spent recovery keys still demand a second
+//! factor. (WebAuthn: api_webauthn.rs; Yubico: tfa_yubico.rs.)
 
 mod api_support;
 mod login_support;
@@ -119,6 +119,55 @@ async fn totp_lockout_recovery_keys_and_unlock() {
         "{body}"
     );
     assert_eq!(locked(&api, &root, "/access/users").await, None);
+}
+
+#[tokio::test]
+async fn spent_recovery_keys_still_demand_a_second_factor() {
+    let api = start().await;
+    let alice = api.ticket("alice@pve");
+    let form = [("type", "recovery"), ("password", PASSWORD)];
+    let (status, body) = api
+        .call_as(&alice, Method::POST, "/access/tfa/alice@pve", &form)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let keys = body["data"]["recovery"].as_array().unwrap().clone();
+    for key in &keys {
+        let (half, _) = first_step(&api).await;
+        let (status, body) =
+            second_step(&api, &half, &format!("recovery:{}", key.as_str().unwrap())).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    // proxmox-tfa keeps the spent set: the password alone is still only a half ticket, whose
+    // challenge offers nothing (`recovery: []`, "no second factor left").
+    let (half, challenge) = first_step(&api).await;
+    assert_eq!(challenge, serde_json::json!({"recovery": []}));
+    let key = keys[0].as_str().unwrap();
+    let (status, _) = second_step(&api, &half, &format!("recovery:{key}")).await;
+    assert_eq!(status, 401);
+    let cfg = std::fs::read_to_string(api.state().join("user.cfg")).unwrap();
+    assert!(
+        cfg.contains("user:alice@pve:1:0:::::x:"),
+        "keys stays `x`: {cfg}"
+    );
+
+    // A new set only after the spent one is deleted.
+    let (status, body) = api
+        .call_as(&alice, Method::POST, "/access/tfa/alice@pve", &form)
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = api
+        .call_as(
+            &alice,
+            Method::DELETE,
+            "/access/tfa/alice@pve/recovery",
+            &[("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = api
+        .call_as(&alice, Method::POST, "/access/tfa/alice@pve", &form)
+        .await;
+    assert_eq!(status, 200, "{body}");
 }
 
 /// Eight codes that differ from `right` (and so from every code of the window).
