@@ -203,6 +203,10 @@ async fn registration_challenge(api: &Api, alice: &Auth) -> (CreationChallengeRe
     let options: Value = serde_json::from_str(text).unwrap();
     assert_eq!(options["publicKey"]["rp"]["id"], "pve.example.test");
     assert_eq!(options["publicKey"]["rp"]["name"], "aclgate");
+    assert_eq!(
+        options["publicKey"]["authenticatorSelection"]["userVerification"], "discouraged",
+        "as Proxmox asks: {options}"
+    );
     let challenge = options["publicKey"]["challenge"]
         .as_str()
         .unwrap()
@@ -245,6 +249,10 @@ async fn first_step(api: &Api) -> (String, Value) {
         "{challenge}"
     );
     assert!(challenge.get("totp").is_none(), "{challenge}");
+    assert_eq!(
+        challenge["webauthn"]["publicKey"]["userVerification"], "discouraged",
+        "as Proxmox asks: {challenge}"
+    );
     (half, challenge["webauthn"].clone())
 }
 

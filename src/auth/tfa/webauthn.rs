@@ -254,6 +254,9 @@ fn instance(config: &WebauthnConfig) -> Result<Webauthn, TfaError> {
         .rp_name(&config.rp)
         .allow_subdomains(config.allow_subdomains)
         .timeout(Duration::from_secs(secs))
+        // A second factor after the password: user presence, no PIN or biometrics asked
+        // (Proxmox's `userVerification: "discouraged"`, and no credProtect demand).
+        .danger_set_user_presence_only_security_keys(true)
         .build()
         .map_err(webauthn_error)
 }
