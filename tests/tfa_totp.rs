@@ -259,7 +259,7 @@ fn recovery_keys_work_once() {
     let ch = challenge_for(&mut store, &alice(), None, None, NOW)
         .unwrap()
         .unwrap();
-    assert_eq!(ch.recovery, vec![0, 1, 2, 3, 5, 6, 7, 8, 9]);
+    assert_eq!(ch.recovery, Some(vec![0, 1, 2, 3, 5, 6, 7, 8, 9]));
 }
 
 #[test]

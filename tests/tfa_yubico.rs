@@ -1,5 +1,9 @@
 //! Yubico OTP logins against a local validation server that speaks the Yubico validation
-//! protocol 2.0 (HMAC-SHA1 signed request and response) over real HTTP on 127.0.0.1:0.
+//! protocol 2.0 (HMAC-SHA1 signed request and response) over real HTTP on 127.0.0.1:0; the
+//! last test does it over the gateway's HTTP API (a realm with `tfa type=yubico`).
+
+mod api_support;
+mod gateway_support;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -211,4 +215,97 @@ fn adding_validates_online() {
     };
     assert!(manage::add_yubico(&mut store, &bob, "k", OTP, Some(&refused), NOW).is_err());
     assert_eq!(store.users[&bob].yubico.len(), 1);
+}
+
+#[tokio::test]
+async fn over_the_api_a_yubico_realm_adds_a_key_and_logs_in() {
+    use aclgate::auth::realm::crypt;
+    use api_support::{Api, Auth};
+    use reqwest::Method;
+
+    // Two validations: adding the key, then the login. Anything else asked of the server
+    // would use one of them up and make the login fail.
+    let url = server(Mode::Honest, 2);
+    let domains = format!(
+        "pam: pam\n\npve: pve\n\ttfa type=yubico,id=42,key={},url={url}\n",
+        STANDARD.encode(KEY)
+    );
+    let shadow = format!("bob:{}:\n", crypt::hash_password("bob-pw-12").unwrap());
+    let api = Api::start(
+        "user:root@pam:1:0:::::\nuser:bob@pve:1:0:::::\n",
+        &[],
+        &[("domains.cfg", &domains), ("priv/shadow.cfg", &shadow)],
+    )
+    .await;
+    let login = |extra: Vec<(&'static str, String)>| {
+        let api = &api;
+        async move {
+            let mut form = vec![
+                ("username", "bob@pve".to_owned()),
+                ("password", "bob-pw-12".to_owned()),
+            ];
+            for (k, v) in extra {
+                form.retain(|(key, _)| *key != k);
+                form.push((k, v));
+            }
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            api.call_as(&Auth::Anonymous, Method::POST, "/access/ticket", &form)
+                .await
+        }
+    };
+    let (status, body) = login(vec![]).await;
+    assert_eq!(
+        status, 401,
+        "the realm requires a key bob does not have: {body}"
+    );
+
+    let root = api.ticket("root@pam");
+    let form = [
+        ("type", "yubico"),
+        ("description", "my key"),
+        ("value", OTP),
+    ];
+    let (status, body) = api
+        .call_as(&root, Method::POST, "/access/tfa/bob@pve", &form)
+        .await;
+    assert_eq!(status, 200, "validated online: {body}");
+    let (status, body) = api
+        .call_as(&root, Method::GET, "/access/users/bob@pve/tfa", &[])
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["data"],
+        serde_json::json!({"realm": "yubico", "user": "yubico"})
+    );
+
+    let (status, body) = login(vec![]).await;
+    assert_eq!(
+        (status, &body["data"]["NeedTFA"]),
+        (200, &1.into()),
+        "{body}"
+    );
+    let half = body["data"]["ticket"].as_str().unwrap().to_owned();
+    assert!(half.contains("yubico"), "{half}");
+    let step2 = |response: String| {
+        login(vec![
+            ("tfa-challenge", half.clone()),
+            ("password", response),
+        ])
+    };
+    let other = format!("vvvvvvbcgujh{}", &OTP[12..]);
+    let (status, _) = step2(format!("yubico:{other}")).await;
+    assert_eq!(
+        status, 401,
+        "another key's OTP, refused without asking the server"
+    );
+    let (status, _) = step2("totp:123456".to_owned()).await;
+    assert_eq!(status, 401, "the realm only takes yubico (and recovery)");
+    let (status, body) = step2(format!("yubico:{OTP}")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["data"]["ticket"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("PVE:bob@pve:")),
+        "{body}"
+    );
 }

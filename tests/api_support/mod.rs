@@ -1,5 +1,8 @@
 //! Shared helpers of the access-API TLS tests: a gateway with ApiServices over a temporary
 //! state directory, a counting upstream, and a reqwest client that trusts its certificate.
+//! Requests authenticate with a token header ([`Api::call`]) or, through [`Api::call_as`],
+//! with a ticket cookie + CSRF token minted by the gateway's own ticket keys ([`Api::ticket`]).
+//! Dropping an [`Api`] stops its gateway.
 
 #![allow(dead_code)]
 
@@ -7,12 +10,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use aclgate::access_api::ApiServices;
+use aclgate::auth::ticket::epoch_now;
 use aclgate::config::gateway::GatewayConfig;
 use aclgate::observe::Metrics;
 use aclgate::reload;
 use aclgate::server::{self, Listeners};
 use serde_json::Value;
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 
 use super::gateway_support::{Upstream, secret_of, shadow_text, write_atomic};
 
@@ -29,6 +34,22 @@ path = "/version"
 user = "all"
 "#;
 
+/// How a request authenticates.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// Nothing.
+    Anonymous,
+    /// This `Authorization` header value (e.g. [`token`]).
+    Header(String),
+    /// A `PVEAuthCookie` cookie; the CSRF token is sent on everything but GET.
+    Ticket {
+        /// The ticket.
+        ticket: String,
+        /// Its CSRF prevention token.
+        csrf: String,
+    },
+}
+
 /// A running gateway with the access API.
 pub struct Api {
     _dir: tempfile::TempDir,
@@ -36,12 +57,28 @@ pub struct Api {
     /// The upstream forwarded routes go to.
     pub upstream: Upstream,
     client: reqwest::Client,
+    /// The gateway's services (ticket keys, ...).
+    pub services: Arc<ApiServices>,
+    /// The gateway's certificate (PEM file).
+    pub cert: PathBuf,
+    /// Dropped with the Api: the gateway shuts down.
+    _stop: oneshot::Sender<()>,
 }
 
 impl Api {
     /// Start with `user_cfg`, the secrets of `tokens`, and `files` (path under the state
     /// directory, contents).
     pub async fn start(user_cfg: &str, tokens: &[&str], files: &[(&str, &str)]) -> Api {
+        Api::start_with(user_cfg, tokens, files, |_| {}).await
+    }
+
+    /// [`Api::start`] with the gateway settings changed by `tweak` first.
+    pub async fn start_with(
+        user_cfg: &str,
+        tokens: &[&str],
+        files: &[(&str, &str)],
+        tweak: impl FnOnce(&mut GatewayConfig),
+    ) -> Api {
         let upstream = Upstream::start().await;
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
@@ -63,6 +100,7 @@ impl Api {
         cfg.tls.key = key;
         cfg.upstream.url = format!("http://{}", upstream.addr);
         cfg.auth.failure_delay_ms = 0;
+        tweak(&mut cfg);
         let cfg = Arc::new(cfg);
         let (reader, handle) = reload::start(cfg.clone(), Arc::new(Metrics::new())).unwrap();
         let api = Arc::new(ApiServices::open(&cfg, handle).unwrap());
@@ -73,8 +111,13 @@ impl Api {
             http: None,
             admin: None,
         };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let services = api.clone();
         tokio::spawn(async move {
-            server::run_with_services(listeners, reader, Some(api), std::future::pending())
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            server::run_with_services(listeners, reader, Some(api), shutdown)
                 .await
                 .unwrap();
         });
@@ -90,6 +133,27 @@ impl Api {
             addr,
             upstream,
             client,
+            services,
+            cert,
+            _stop: stop,
+        }
+    }
+
+    /// `host:port` of the gateway (what clients such as proxmoxer take).
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.addr.port())
+    }
+
+    /// A full ticket and CSRF token for `userid`, signed by this gateway's keys.
+    pub fn ticket(&self, userid: &str) -> Auth {
+        let issued = self
+            .services
+            .tickets
+            .issue(&userid.parse().unwrap(), epoch_now())
+            .unwrap();
+        Auth::Ticket {
+            ticket: issued.ticket,
+            csrf: issued.csrf_token,
         }
     }
 
@@ -110,10 +174,31 @@ impl Api {
         path: &str,
         form: &[(&str, &str)],
     ) -> (u16, Value) {
-        let mut req = self
-            .client
-            .request(method.clone(), self.url(path))
-            .header("Authorization", auth);
+        self.call_as(&Auth::Header(auth.to_owned()), method, path, form)
+            .await
+    }
+
+    /// [`Api::call`] with any kind of authentication.
+    pub async fn call_as(
+        &self,
+        auth: &Auth,
+        method: reqwest::Method,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let mut req = self.client.request(method.clone(), self.url(path));
+        req = match auth {
+            Auth::Anonymous => req,
+            Auth::Header(value) => req.header("Authorization", value),
+            Auth::Ticket { ticket, csrf } => {
+                let req = req.header("Cookie", format!("PVEAuthCookie={ticket}"));
+                if method == reqwest::Method::GET {
+                    req
+                } else {
+                    req.header("CSRFPreventionToken", csrf)
+                }
+            }
+        };
         req = if method == reqwest::Method::GET || method == reqwest::Method::DELETE {
             req.query(form)
         } else {

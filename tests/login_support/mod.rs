@@ -273,10 +273,17 @@ pub fn python() -> PathBuf {
 
 /// The TOTP code pyotp computes for `secret` now.
 pub fn pyotp_now(secret: &str) -> String {
+    pyotp_at(secret, 0)
+}
+
+/// The TOTP code pyotp computes for `secret` at now + `offset` seconds (30 = the next step).
+pub fn pyotp_at(secret: &str, offset: i64) -> String {
     let out = std::process::Command::new(python())
         .args([
             "-c",
-            &format!("import pyotp; print(pyotp.TOTP('{secret}').now())"),
+            &format!(
+                "import pyotp, time; print(pyotp.TOTP('{secret}').at(time.time() + {offset}))"
+            ),
         ])
         .output()
         .unwrap();

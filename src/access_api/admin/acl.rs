@@ -3,7 +3,7 @@
 //! A caller who passed `perm-modify` without holding `Permissions.Modify` on the path (through
 //! VM.Allocate, Datastore.Allocate or Pool.Allocate) may only add or remove roles whose every
 //! privilege they hold on that path themselves — with propagate=1 when adding a propagating
-//! entry — and never `NoAccess`.
+//! entry — and never `NoAccess`; otherwise 400 with `errors.role`, as Proxmox answers.
 
 use serde_json::Value;
 
@@ -56,36 +56,43 @@ pub async fn update(ctx: &ApiContext<'_>) -> ApiResult {
     Ok(Value::Null)
 }
 
-/// Proxmox's rule for callers without Permissions.Modify on the path.
+/// Proxmox's rule for callers without Permissions.Modify on the path: like Proxmox, a
+/// refusal is a parameter error on `role` (400), not a permission error.
 fn check_delegation(ctx: &ApiContext<'_>, change: &AclUpdate) -> Result<(), ApiError> {
     let path = change.path.as_str();
     let mine = privs_at(ctx, path)?;
     if mine.granted.contains_all(privset(&["Permissions.Modify"])) {
         return Ok(());
     }
+    let verb = if change.delete { "remove" } else { "add" };
     let cfg = &ctx.snapshot.user_cfg;
     for role in &change.roles {
-        if role.as_str() == NO_ACCESS {
-            return Err(ApiError::Forbidden(format!(
-                "Permission check failed ({path}, Permissions.Modify) - cannot assign role '{NO_ACCESS}'"
-            )));
-        }
         let privs = cfg
             .role_privs(role)
             .or_else(|| builtin_role(role.as_str()))
             .ok_or_else(|| ApiError::BadRequest(format!("role '{role}' does not exist")))?;
-        if let Some(p) = mine.granted.first_missing(privs) {
-            return Err(ApiError::Forbidden(format!(
-                "Permission check failed ({path}, {p})"
-            )));
+        if mine.granted.first_missing(privs).is_some() {
+            return Err(ApiError::param(
+                "role",
+                format!(
+                    "Cannot {verb} role '{role}' - requires 'Permissions.Modify' or superset of privileges."
+                ),
+            ));
         }
-        if !change.delete
-            && change.propagate
-            && let Some(p) = mine.propagate.first_missing(privs)
-        {
-            return Err(ApiError::Forbidden(format!(
-                "Permission check failed ({path}, {p}) - propagate"
-            )));
+        if !change.delete && change.propagate && mine.propagate.first_missing(privs).is_some() {
+            return Err(ApiError::param(
+                "role",
+                format!(
+                    "Cannot {verb} role '{role}' with propagation - requires 'Permissions.Modify' or propagated superset of privileges."
+                ),
+            ));
+        }
+        // NoAccess has no privileges to compare: refused on its own.
+        if role.as_str() == NO_ACCESS {
+            return Err(ApiError::param(
+                "role",
+                format!("Cannot {verb} role '{role}' - requires 'Permissions.Modify'"),
+            ));
         }
     }
     Ok(())

@@ -321,7 +321,7 @@ fn locked_write<T>(
     Ok(out)
 }
 
-fn load(ctx: &ApiContext<'_>) -> Result<TfaStore, ApiError> {
+pub(super) fn load(ctx: &ApiContext<'_>) -> Result<TfaStore, ApiError> {
     TfaStore::load(&ctx.services.state).map_err(tfa_error)
 }
 
@@ -335,13 +335,18 @@ fn realm_tfa(ctx: &ApiContext<'_>, userid: &Userid) -> Result<Option<RealmTfa>, 
 
 fn user_item(userid: &Userid, data: &TfaUserData) -> Value {
     let mut item = json!({ "userid": userid.as_str(), "entries": data.list() });
+    add_lock_status(&mut item, data);
+    item
+}
+
+/// `totp-locked` and `tfa-locked-until`, when set (also shown by `GET /access/users`).
+pub(super) fn add_lock_status(item: &mut Value, data: &TfaUserData) {
     if data.totp_locked {
         item["totp-locked"] = json!(true);
     }
     if let Some(until) = data.tfa_locked_until {
         item["tfa-locked-until"] = json!(until);
     }
-    item
 }
 
 fn entry_id(ctx: &ApiContext<'_>) -> Result<String, ApiError> {

@@ -2,10 +2,13 @@
 
 use serde_json::{Value, json};
 
-use super::{caller, flag, has_any, id, integer, text, write};
+use super::tfa::add_lock_status;
+use super::{caller, flag, has_any, id, integer, reload, state_error, text, write};
 use crate::access::PrivSet;
 use crate::access_api::{ApiContext, ApiError, ApiResult};
+use crate::auth::realm::crypt;
 use crate::identity::Userid;
+use crate::manage::password::check_realm_stores_passwords;
 use crate::manage::token::token_info;
 use crate::manage::user::{
     UserFields, check_fields, check_new_userid, delete_user, insert_user, realm_types,
@@ -13,15 +16,18 @@ use crate::manage::user::{
 };
 
 /// `GET /access/users`: users where the caller has User.Modify or Sys.Audit on
-/// `/access/groups` (all) or on a group the user is in; always the caller's own user.
+/// `/access/groups` (all) or on a group the user is in; always the caller's own user. A token
+/// is not its owner here (Proxmox compares the user with the authid, `user@realm!token`).
+/// Items carry the TFA lock state (`totp-locked`, `tfa-locked-until`) when set.
 pub fn list(ctx: &ApiContext<'_>) -> ApiResult {
-    let me = caller(ctx)?.user_str();
+    let me = caller(ctx)?.as_str();
     let cfg = &ctx.snapshot.user_cfg;
     let wanted = audit_or_modify();
     let all = has_any(ctx, "/access/groups", wanted)?;
     let enabled = flag(ctx, "enabled")?;
     let full = flag(ctx, "full")?.unwrap_or(false);
-    let realms = realm_types(&ctx.services.state).map_err(super::state_error)?;
+    let realms = realm_types(&ctx.services.state).map_err(state_error)?;
+    let tfa = super::tfa::load(ctx)?;
     let mut visible_groups = Vec::new();
     if !all {
         for gid in cfg.groups.keys() {
@@ -40,7 +46,13 @@ pub fn list(ctx: &ApiContext<'_>) -> ApiResult {
                     .any(|g| cfg.groups.get(*g).is_some_and(|g| g.members.contains(*uid)))
         })
         .filter(|(_, u)| enabled.is_none_or(|want| u.enable == want))
-        .map(|(uid, u)| user_item(cfg, uid, u, &realms, full))
+        .map(|(uid, u)| {
+            let mut item = user_item(cfg, uid, u, &realms, full);
+            if let Some(data) = tfa.users.get(uid) {
+                add_lock_status(&mut item, data);
+            }
+            item
+        })
         .collect();
     Ok(Value::Array(items))
 }
@@ -53,7 +65,7 @@ pub fn get(ctx: &ApiContext<'_>) -> ApiResult {
         .users
         .get(&userid)
         .ok_or_else(|| ApiError::Internal(format!("user '{userid}' does not exist")))?;
-    let realms = realm_types(&ctx.services.state).map_err(super::state_error)?;
+    let realms = realm_types(&ctx.services.state).map_err(state_error)?;
     let mut out = user_item(cfg, &userid, user, &realms, false);
     if let Some(map) = out.as_object_mut() {
         map.remove("userid");
@@ -75,18 +87,37 @@ pub fn get(ctx: &ApiContext<'_>) -> ApiResult {
     Ok(out)
 }
 
-/// `POST /access/users`.
+/// `POST /access/users`; an initial `password` is stored for `pve`-type realms only (other
+/// realms keep their passwords elsewhere: 400), with the user, under one lock.
 pub async fn create(ctx: &ApiContext<'_>) -> ApiResult {
     let userid: Userid = id(ctx, "userid")?;
     check_new_userid(&userid).map_err(|e| ApiError::param("userid", e.to_string()))?;
-    if text(ctx, "password").is_some() {
-        return Err(ApiError::param(
-            "password",
-            "not supported here yet: set it with PUT /access/password",
-        ));
-    }
     let fields = fields(ctx)?;
-    write(ctx, |cfg, _| insert_user(cfg, &userid, &fields)).await?;
+    let Some(password) = text(ctx, "password") else {
+        write(ctx, |cfg, _| insert_user(cfg, &userid, &fields)).await?;
+        return Ok(Value::Null);
+    };
+    crypt::check_new_password(password).map_err(|e| ApiError::param("password", e.to_string()))?;
+    let (domains, _) = ctx.services.state.load_domains().map_err(state_error)?;
+    check_realm_stores_passwords(&domains, &userid).map_err(state_error)?;
+    let state = ctx.services.state.clone();
+    let password = password.to_owned();
+    // Hashing is CPU-bound: off the async workers, like the write itself.
+    tokio::task::spawn_blocking(move || {
+        let hash = crypt::hash_password(&password)
+            .map_err(|e| ApiError::Internal(format!("cannot hash the password: {e}")))?;
+        state
+            .modify_realms(|edit| {
+                check_realm_stores_passwords(&edit.domains, &userid)?;
+                insert_user(&mut edit.users, &userid, &fields)?;
+                edit.shadow.set(userid.name(), hash);
+                Ok(())
+            })
+            .map_err(state_error)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("user task failed: {e}")))??;
+    reload(ctx).await?;
     Ok(Value::Null)
 }
 

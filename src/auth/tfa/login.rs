@@ -20,9 +20,10 @@ pub struct Challenge {
     /// A TOTP code is accepted.
     #[serde(default, skip_serializing_if = "is_false")]
     pub totp: bool,
-    /// Indices of the unused recovery keys.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub recovery: Vec<usize>,
+    /// Indices of the unused recovery keys; `Some([])` when every key of the set is spent
+    /// (clients then tell the user to ask an admin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<Vec<usize>>,
     /// WebAuthn request options (`navigator.credentials.get`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webauthn: Option<Value>,
@@ -66,17 +67,13 @@ pub fn challenge_for(
             None => Ok(None),
         };
     };
-    let recovery = user
-        .recovery
-        .as_ref()
-        .map(|r| r.available())
-        .unwrap_or_default();
+    let recovery = user.recovery.as_ref().map(|r| r.available());
     let has_totp = user.totp.iter().any(|e| e.enable);
     let totp = has_totp && !user.totp_locked;
     let has_yubico = user.yubico.iter().any(|e| e.enable);
     match realm {
         Some(RealmTfa::Oath { .. }) => {
-            if !has_totp && recovery.is_empty() {
+            if !has_totp && recovery.is_none() {
                 return Err(TfaError::MissingKeys);
             }
             Ok(Some(Challenge {
@@ -86,7 +83,7 @@ pub fn challenge_for(
             }))
         }
         Some(RealmTfa::Yubico(_)) => {
-            if !has_yubico && recovery.is_empty() {
+            if !has_yubico && recovery.is_none() {
                 return Err(TfaError::MissingKeys);
             }
             Ok(Some(Challenge {
@@ -135,7 +132,7 @@ pub fn verify_response(
     }
     let offered = match kind {
         "totp" => challenge.totp,
-        "recovery" => !challenge.recovery.is_empty(),
+        "recovery" => challenge.recovery.as_ref().is_some_and(|r| !r.is_empty()),
         "webauthn" => challenge.webauthn.is_some(),
         "yubico" => challenge.yubico,
         "u2f" => return Err(TfaError::NotConfigured("u2f")),

@@ -289,16 +289,14 @@ impl TfaStore {
 // === impl TfaUserData ===
 
 impl TfaUserData {
-    /// No entry at all (recovery keys count while any is unused).
+    /// No entry at all. A set of recovery keys counts even when every key is spent (as in
+    /// proxmox-tfa): the user still needs a second factor, and gets none until an admin helps.
     pub fn is_empty(&self) -> bool {
         self.totp.is_empty()
             && self.u2f.is_empty()
             && self.webauthn.is_empty()
             && self.yubico.is_empty()
-            && self
-                .recovery
-                .as_ref()
-                .is_none_or(|r| r.available().is_empty())
+            && self.recovery.is_none()
     }
 
     /// Whether a TOTP or the general lock is set.
@@ -306,16 +304,14 @@ impl TfaUserData {
         self.totp_locked || self.tfa_locked_until.is_some()
     }
 
-    /// Whether any enabled factor exists (this is what makes a login need TFA).
+    /// Whether any enabled factor exists (this is what makes a login need TFA); a set of
+    /// recovery keys counts even when spent (fail closed, as proxmox-tfa).
     pub fn has_enabled(&self) -> bool {
         self.totp.iter().any(|e| e.enable)
             || self.u2f.iter().any(|e| e.enable)
             || self.webauthn.iter().any(|e| e.enable)
             || self.yubico.iter().any(|e| e.enable)
-            || self
-                .recovery
-                .as_ref()
-                .is_some_and(|r| !r.available().is_empty())
+            || self.recovery.is_some()
     }
 
     /// API listing of the entries.

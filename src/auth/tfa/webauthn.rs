@@ -2,10 +2,16 @@
 //! (challenge + finish) and login (challenge + verify). The server-side state of every
 //! challenge is kept in the store under `challenges` and expires after
 //! [`super::CHALLENGE_TIMEOUT_SECS`]; each challenge is used at most once.
+//!
+//! Credentials are stored in tfa.cfg the way proxmox-tfa stores them (`WebauthnCredential`:
+//! `{"cred_id", "cred", "counter"}`), so that keys move between Proxmox and aclgate both ways;
+//! `backup_eligible` is added when true (Proxmox ignores it; without it a synced passkey
+//! would not verify again). Entries in webauthn-rs' own `SecurityKey` layout, as earlier
+//! aclgate versions wrote them, are still read.
 
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use webauthn_rs::prelude::{
     PublicKeyCredential, RegisterPublicKeyCredential, SecurityKey, SecurityKeyAuthentication,
@@ -78,7 +84,7 @@ pub fn registration_finish(
     let key = wa
         .finish_securitykey_registration(&response, &state)
         .map_err(webauthn_error)?;
-    let entry = TfaEntry::new(pending.description, to_value(&key)?, now);
+    let entry = TfaEntry::new(pending.description, stored(&key)?, now);
     let id = entry.id.clone();
     store
         .users
@@ -150,11 +156,11 @@ pub fn auth_verify(
         .get_mut(userid)
         .ok_or(TfaError::NoSuchChallenge)?;
     for entry in user.webauthn.iter_mut().filter(|e| e.enable) {
-        if let Ok(mut key) = serde_json::from_value::<SecurityKey>(entry.entry.clone())
+        if let Some(mut key) = key_of(&entry.entry)
             && key.cred_id() == result.cred_id()
         {
             if key.update_credential(&result) == Some(true) {
-                entry.entry = to_value(&key)?;
+                entry.entry = stored(&key)?;
             }
             return Ok(());
         }
@@ -170,14 +176,52 @@ fn enabled_keys(store: &TfaStore, userid: &Userid) -> Vec<SecurityKey> {
     user.webauthn
         .iter()
         .filter(|e| e.enable)
-        .filter_map(|e| match serde_json::from_value(e.entry.clone()) {
-            Ok(key) => Some(key),
-            Err(_) => {
+        .filter_map(|e| match key_of(&e.entry) {
+            Some(key) => Some(key),
+            None => {
                 tracing::warn!(userid = %userid, id = %e.id, "tfa: unusable webauthn entry skipped");
                 None
             }
         })
         .collect()
+}
+
+/// A key as tfa.cfg keeps it: proxmox-tfa's `WebauthnCredential` (+ `backup_eligible`).
+fn stored(key: &SecurityKey) -> Result<Value, TfaError> {
+    let full = to_value(key)?;
+    let cred = &full["cred"];
+    let mut out = json!({
+        "cred_id": cred["cred_id"],
+        "cred": cred["cred"],
+        "counter": cred["counter"],
+    });
+    if cred["backup_eligible"] == Value::Bool(true) {
+        out["backup_eligible"] = Value::Bool(true);
+    }
+    Ok(out)
+}
+
+/// A stored key: proxmox-tfa's layout, completed the way proxmox-tfa completes it (no
+/// transports, not user-verified, UV discouraged, no attestation), or webauthn-rs' own.
+fn key_of(entry: &Value) -> Option<SecurityKey> {
+    let cred = if entry.get("cred_id").is_some() {
+        json!({
+            "cred_id": entry["cred_id"],
+            "cred": entry["cred"],
+            "counter": entry["counter"],
+            "transports": null,
+            "user_verified": false,
+            "backup_eligible": entry.get("backup_eligible").and_then(Value::as_bool).unwrap_or(false),
+            "backup_state": false,
+            "registration_policy": "discouraged",
+            "extensions": {},
+            "attestation": { "data": "None", "metadata": "None" },
+            "attestation_format": "none",
+        })
+    } else {
+        entry.get("cred")?.clone()
+    };
+    serde_json::from_value(json!({ "cred": cred })).ok()
 }
 
 fn take_pending(
@@ -210,6 +254,9 @@ fn instance(config: &WebauthnConfig) -> Result<Webauthn, TfaError> {
         .rp_name(&config.rp)
         .allow_subdomains(config.allow_subdomains)
         .timeout(Duration::from_secs(secs))
+        // A second factor after the password: user presence, no PIN or biometrics asked
+        // (Proxmox's `userVerification: "discouraged"`, and no credProtect demand).
+        .danger_set_user_presence_only_security_keys(true)
         .build()
         .map_err(webauthn_error)
 }
@@ -236,4 +283,62 @@ fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, TfaError> {
 
 fn webauthn_error(e: webauthn_rs::prelude::WebauthnError) -> TfaError {
     TfaError::Webauthn(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use webauthn_authenticator_rs::WebauthnAuthenticator;
+    use webauthn_authenticator_rs::softtoken::SoftToken;
+    use webauthn_rs::prelude::CreationChallengeResponse;
+
+    use super::*;
+    use crate::config::datacenter_cfg::DatacenterTfa;
+
+    /// A key registered through aclgate, and its stored form.
+    fn registered() -> (SecurityKey, Value) {
+        let (cfg, _) = DatacenterTfa::parse(
+            "webauthn: rp=aclgate,origin=https://pve.example.test,id=pve.example.test\n",
+        );
+        let cfg = cfg.webauthn.unwrap();
+        let alice: Userid = "alice@pve".parse().unwrap();
+        let mut store = TfaStore::default();
+        let ccr = registration_challenge(&mut store, &alice, "key", &cfg, 1).unwrap();
+        let challenge = ccr["publicKey"]["challenge"].as_str().unwrap().to_owned();
+        let ccr: CreationChallengeResponse = serde_json::from_value(ccr).unwrap();
+        let (mut token, _) = SoftToken::new(true).unwrap();
+        let origin = Url::parse("https://pve.example.test").unwrap();
+        let reg = serde_json::to_string(&token.do_registration(origin, ccr).unwrap()).unwrap();
+        registration_finish(&mut store, &alice, &challenge, &reg, &cfg, 2).unwrap();
+        let entry = store.users[&alice].webauthn[0].entry.clone();
+        (key_of(&entry).unwrap(), entry)
+    }
+
+    #[test]
+    fn stored_like_proxmox_and_read_back_in_both_layouts() {
+        let (key, entry) = registered();
+        let keys: Vec<&String> = entry.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["cred_id", "cred", "counter"], "{entry}");
+        assert_eq!(stored(&key).unwrap(), entry, "stable");
+        // webauthn-rs' own layout (written by earlier aclgate versions).
+        let own = to_value(&key).unwrap();
+        assert!(own["cred"]["attestation"].is_object(), "{own}");
+        assert_eq!(
+            key_of(&own).map(|k| k.cred_id().clone()),
+            Some(key.cred_id().clone())
+        );
+        // Neither layout: skipped.
+        assert!(key_of(&json!({"cred-id": "abc", "cred": {}, "counter": 0})).is_none());
+    }
+
+    #[test]
+    fn backup_eligibility_is_kept() {
+        let (key, _) = registered();
+        let mut own = to_value(&key).unwrap();
+        own["cred"]["backup_eligible"] = Value::Bool(true);
+        let synced = key_of(&own).unwrap();
+        let entry = stored(&synced).unwrap();
+        assert_eq!(entry["backup_eligible"], true, "{entry}");
+        let again = to_value(&key_of(&entry).unwrap()).unwrap();
+        assert_eq!(again["cred"]["backup_eligible"], true, "{again}");
+    }
 }
