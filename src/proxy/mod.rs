@@ -161,6 +161,14 @@ async fn pipeline<'s>(
         let authed = match auth::authenticate(snapshot, tickets, &credential, conn.peer.ip(), now) {
             Ok(a) => a,
             Err(auth::AuthError::NoCredentials) => return Err(ProxyError::NoTicket),
+            Err(e @ auth::AuthError::SourceNotAllowed) => {
+                // The secret was right, so the log may name the token (a leak to look into);
+                // the client gets the same answer as for any other failure.
+                if let Credential::Token { tokenid, .. } = &credential {
+                    trace.authid = tokenid.parse().ok().map(Authid::Token);
+                }
+                return Err(ProxyError::AuthFailed(e));
+            }
             Err(e) => return Err(ProxyError::AuthFailed(e)),
         };
         // Counted only once the token is authenticated: a wrong secret cannot use up a
