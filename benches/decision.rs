@@ -4,16 +4,19 @@
 //!
 //! The `full path` benches add authentication in front of the decision, side by side: an API
 //! token (`auth::authenticate` with the salted-hash secret check) and a ticket cookie (cached
-//! ticket verification + user and logout re-check against a snapshot loaded from files).
+//! ticket verification + user and logout re-check against a snapshot loaded from files), and a
+//! token with `allowed-ips` and a rate limit (`token-options.cfg`).
 //! Run: `cargo bench --bench decision`.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
 use aclgate::access::{AclPath, Engine};
+use aclgate::auth::rate_limit::RateLimiter;
 use aclgate::auth::ticket::{TicketAuthority, TicketConfig, epoch_now};
 use aclgate::auth::{self, Credential};
 use aclgate::config::gateway::GatewayConfig;
@@ -349,7 +352,20 @@ fn full_path(c: &mut Criterion, cfg: &UserConfig, token_req: &Request, user_req:
     config.policies = shipped_policies();
     config.tls.cert = cert;
     config.tls.key = key;
-    let snapshot = Snapshot::load(std::sync::Arc::new(config), 1).expect("snapshot loads");
+    let config = std::sync::Arc::new(config);
+    let snapshot = Snapshot::load(config.clone(), 1).expect("snapshot loads");
+    // The same state with the token restricted: four networks (the peer in the last one) and
+    // a rate limit, as `token-options.cfg` holds them.
+    std::fs::write(
+        state.join("token-options.cfg"),
+        format!(
+            "token: {tokenid}\n\tallowed-ips 10.0.0.0/8,192.168.0.0/16,2001:db8::/32,127.0.0.0/8\n\trate-limit 1000000\n\n"
+        ),
+    )
+    .expect("token-options.cfg");
+    let restricted = Snapshot::load(config, 2).expect("snapshot with token options loads");
+    let limiter = RateLimiter::new();
+    let peer: IpAddr = "127.0.0.1".parse().expect("address");
     let tickets =
         TicketAuthority::open(&StateDir::new(&state), epoch_now(), TicketConfig::default())
             .expect("ticket keys");
@@ -375,19 +391,37 @@ fn full_path(c: &mut Criterion, cfg: &UserConfig, token_req: &Request, user_req:
         users: &snapshot.user_cfg,
     };
     let now = aclgate::snapshot::now();
-    let full = |headers: &http::HeaderMap, r: &Request| {
+    let authenticate = |snapshot: &Snapshot, headers: &http::HeaderMap| {
         let credential = Credential::extract(headers);
-        let Ok(authed) = auth::authenticate(&snapshot, Some(&tickets), &credential, now) else {
-            return false;
-        };
-        authed.authid == r.authid && decide(&snapshot.routes, &ctx, r)
+        auth::authenticate(snapshot, Some(&tickets), &credential, peer, now).ok()
+    };
+    let full = |headers: &http::HeaderMap, r: &Request| {
+        authenticate(&snapshot, headers)
+            .is_some_and(|authed| authed.authid == r.authid && decide(&snapshot.routes, &ctx, r))
+    };
+    // As the gateway does it: allowed-ips inside authenticate, then the token's bucket.
+    let full_restricted = |headers: &http::HeaderMap, r: &Request| {
+        authenticate(&restricted, headers).is_some_and(|authed| {
+            let limited = authed
+                .rate_limit
+                .is_some_and(|l| limiter.check(authed.authid.as_str(), l).is_err());
+            !limited && authed.authid == r.authid && decide(&restricted.routes, &ctx, r)
+        })
     };
     assert!(full(&token_headers, token_req), "token path authenticates");
     assert!(full(&ticket_headers, user_req), "ticket path authenticates");
+    assert!(
+        full_restricted(&token_headers, token_req),
+        "restricted token path authenticates"
+    );
     let mut group = c.benchmark_group("full path");
     group.bench_function("token: extract + verify + decide", |b| {
         b.iter(|| full(black_box(&token_headers), black_box(token_req)))
     });
+    group.bench_function(
+        "token with allowed-ips (4 networks) + rate limit: extract + verify + decide",
+        |b| b.iter(|| full_restricted(black_box(&token_headers), black_box(token_req))),
+    );
     group.bench_function(
         "ticket: extract + cached verify + user re-check + decide",
         |b| b.iter(|| full(black_box(&ticket_headers), black_box(user_req))),

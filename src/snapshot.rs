@@ -16,8 +16,9 @@ use tokio::sync::watch;
 
 use crate::access::Engine;
 use crate::auth::logout::LogoutList;
+use crate::auth::rate_limit::RateLimiter;
 use crate::config::gateway::GatewayConfig;
-use crate::config::{DomainsConfig, StateDir, TokenShadow, UserConfig};
+use crate::config::{DomainsConfig, StateDir, StateError, TokenOptions, TokenShadow, UserConfig};
 use crate::observe::Metrics;
 use crate::policy::RouteTable;
 
@@ -26,6 +27,12 @@ use crate::policy::RouteTable;
 pub enum LoadError {
     #[error("cannot read `{file}`: {message}")]
     Read { file: String, message: String },
+    #[error("`{file}`:{line}: {message}")]
+    Invalid {
+        file: String,
+        line: usize,
+        message: String,
+    },
     #[error("policy: {0}")]
     Policy(String),
     #[error("invalid identity header name `{0}`")]
@@ -47,6 +54,8 @@ pub struct Snapshot {
     pub engine: Engine,
     /// `priv/token.shadow`.
     pub tokens: TokenShadow,
+    /// `token-options.cfg`: per-token `allowed-ips` and rate limits (of existing tokens only).
+    pub token_options: TokenOptions,
     /// `domains.cfg` (realms; `pam` and `pve` always present).
     pub domains: DomainsConfig,
     /// `logout.cfg`: tickets revoked by `aclgate user logout`.
@@ -61,12 +70,14 @@ pub struct Snapshot {
     pub identity_header: HeaderName,
 }
 
-/// The read side: cheap to clone, one per task.
+/// The read side: cheap to clone, one per task. Besides the snapshot it holds the runtime state
+/// that must outlive snapshot swaps: the metrics and the per-token rate-limit buckets.
 #[derive(Clone)]
 pub struct SnapshotReader {
     swap: Arc<ArcSwap<Snapshot>>,
     generation: watch::Receiver<u64>,
     metrics: Arc<Metrics>,
+    limiter: Arc<RateLimiter>,
 }
 
 // === impl Snapshot ===
@@ -77,6 +88,7 @@ impl Snapshot {
         let State {
             user_cfg,
             tokens,
+            token_options,
             domains,
             logout,
             warnings,
@@ -93,6 +105,7 @@ impl Snapshot {
             user_cfg,
             engine,
             tokens,
+            token_options,
             domains,
             logout,
             routes,
@@ -129,6 +142,9 @@ pub struct State {
     pub user_cfg: UserConfig,
     /// `priv/token.shadow` (empty if missing).
     pub tokens: TokenShadow,
+    /// `token-options.cfg` (empty if missing). Read strictly: a damaged file refuses the load,
+    /// so a reload keeps the previous options rather than dropping restrictions.
+    pub token_options: TokenOptions,
     /// `domains.cfg` (the defaults if missing).
     pub domains: DomainsConfig,
     /// `logout.cfg` (empty if missing). A damaged file refuses the load: a reload then keeps
@@ -139,7 +155,8 @@ pub struct State {
 }
 
 impl State {
-    /// Read `user.cfg`, `priv/token.shadow`, `domains.cfg` and `logout.cfg` from `dir`.
+    /// Read `user.cfg`, `priv/token.shadow`, `token-options.cfg`, `domains.cfg` and
+    /// `logout.cfg` from `dir`.
     pub fn load(dir: &Path) -> Result<State, LoadError> {
         let state_dir = StateDir::new(dir);
         let loaded = state_dir.load().map_err(|e| LoadError::Read {
@@ -155,6 +172,20 @@ impl State {
             .map_err(|e| read_error(state_dir.domains_cfg_path(), e.to_string()))?;
         let logout = LogoutList::read(&state_dir)
             .map_err(|e| read_error(LogoutList::path(&state_dir), e.to_string()))?;
+        let (token_options, option_warnings) = state_dir
+            .load_token_options(&loaded.user_cfg)
+            .map_err(|e| match e {
+                StateError::Invalid {
+                    path,
+                    line,
+                    message,
+                } => LoadError::Invalid {
+                    file: path.display().to_string(),
+                    line,
+                    message,
+                },
+                other => read_error(state_dir.token_options_path(), other.to_string()),
+            })?;
         let mut warnings = Vec::new();
         let domains_file = state_dir.domains_cfg_path();
         let domains_file = domains_file.display();
@@ -165,9 +196,11 @@ impl State {
         );
         let user_file = state_dir.user_cfg_path();
         let shadow_file = state_dir.token_shadow_path();
+        let options_file = state_dir.token_options_path();
         for (file, list) in [
             (&user_file, &loaded.user_cfg_warnings),
             (&shadow_file, &loaded.token_warnings),
+            (&options_file, &option_warnings),
         ] {
             let file = file.display();
             warnings.extend(
@@ -178,6 +211,7 @@ impl State {
         Ok(State {
             user_cfg: loaded.user_cfg,
             tokens: loaded.tokens,
+            token_options,
             domains,
             logout,
             warnings,
@@ -198,6 +232,7 @@ impl SnapshotReader {
             swap,
             generation,
             metrics,
+            limiter: Arc::new(RateLimiter::new()),
         }
     }
 
@@ -221,6 +256,11 @@ impl SnapshotReader {
     /// The gateway's metrics.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// The per-token rate-limit buckets (shared by every clone of this reader).
+    pub fn rate_limiter(&self) -> &RateLimiter {
+        &self.limiter
     }
 }
 
@@ -262,6 +302,7 @@ mod tests {
                 engine: Engine::build(&user_cfg),
                 user_cfg,
                 tokens: TokenShadow::default(),
+                token_options: TokenOptions::default(),
                 domains: DomainsConfig::parse("").0,
                 logout: LogoutList::default(),
                 routes: RouteTable::from_str("empty", "").unwrap(),

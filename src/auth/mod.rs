@@ -1,7 +1,7 @@
 //! Authentication: find the credential in the request headers ([`Credential::extract`]) and
 //! establish an [`Authid`] from it against one snapshot ([`authenticate`]); password realms
 //! ([`realm`]), login tickets and CSRF prevention tokens ([`ticket`]), the logout list
-//! ([`logout`]) and login throttling ([`throttle`]).
+//! ([`logout`]), login throttling ([`throttle`]) and per-token rate limits ([`rate_limit`]).
 //!
 //! A ticket (cookie `PVEAuthCookie` or `Authorization: PVEAuthCookie=...`) always wins over
 //! an API token header. Tickets are verified by the [`ticket::TicketAuthority`] (cached), then
@@ -9,16 +9,19 @@
 
 mod header;
 pub mod logout;
+pub mod rate_limit;
 pub mod realm;
 pub mod tfa;
 pub mod throttle;
 pub mod ticket;
 mod token;
 
-use http::HeaderMap;
+use std::net::IpAddr;
 
+use http::HeaderMap;
 use percent_encoding::percent_decode_str;
 
+use crate::config::token_options::RateLimit;
 use crate::identity::{Authid, Tokenid, Userid};
 use crate::snapshot::Snapshot;
 use ticket::TicketAuthority;
@@ -52,6 +55,9 @@ pub struct Authenticated {
     pub authid: Authid,
     /// Whether an API token was used (for `allowtoken`).
     pub via_token: bool,
+    /// The token's rate limit from `token-options.cfg` (enforced by the caller, which holds
+    /// the buckets); `None` for tickets and unlimited tokens.
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// Authentication did not establish an identity. The variant is for logs only; clients see
@@ -72,6 +78,8 @@ pub enum AuthError {
     TokenExpired,
     #[error("wrong token secret")]
     BadSecret,
+    #[error("source address not allowed")]
+    SourceNotAllowed,
     #[error("invalid ticket")]
     BadTicket,
     #[error("ticket is waiting for a second factor")]
@@ -128,12 +136,14 @@ fn ticket_credential(raw: &str) -> Credential {
     }
 }
 
-/// Verify a credential against the snapshot at time `now` (seconds since the epoch).
-/// `tickets` verifies ticket credentials; without it every ticket is refused.
+/// Verify a credential sent from `peer` against the snapshot at time `now` (seconds since the
+/// epoch). `tickets` verifies ticket credentials; without it every ticket is refused. `peer`
+/// matters only for tokens with `allowed-ips`.
 pub fn authenticate(
     snapshot: &Snapshot,
     tickets: Option<&TicketAuthority>,
     credential: &Credential,
+    peer: IpAddr,
     now: u64,
 ) -> Result<Authenticated, AuthError> {
     match credential {
@@ -141,10 +151,11 @@ pub fn authenticate(
         Credential::Malformed => Err(AuthError::Malformed),
         Credential::Token { tokenid, secret } => {
             let id: Tokenid = tokenid.parse().map_err(|_| AuthError::Malformed)?;
-            token::verify(snapshot, &id, secret, now)?;
+            let rate_limit = token::verify(snapshot, &id, secret, peer, now)?;
             Ok(Authenticated {
                 authid: Authid::Token(id),
                 via_token: true,
+                rate_limit,
             })
         }
         Credential::Ticket { ticket } => {
@@ -153,6 +164,7 @@ pub fn authenticate(
             Ok(Authenticated {
                 authid: Authid::User(userid),
                 via_token: false,
+                rate_limit: None,
             })
         }
     }

@@ -1,8 +1,12 @@
-//! API-token credentials (spec §6.4): parse the header value, verify against the snapshot.
+//! API-token credentials (spec §6.4): parse the header value, verify against the snapshot
+//! (secret, owner, expiry, and aclgate's per-token `allowed-ips`).
+
+use std::net::IpAddr;
 
 use percent_encoding::percent_decode_str;
 
 use super::{AuthError, Credential};
+use crate::config::token_options::RateLimit;
 use crate::identity::Tokenid;
 use crate::snapshot::Snapshot;
 
@@ -20,16 +24,19 @@ pub(super) fn parse(raw: &str) -> Credential {
     }
 }
 
-/// Owner exists, enabled, unexpired; token exists, unexpired; secret matches (constant time).
+/// Owner exists, enabled, unexpired; token exists, unexpired; secret matches (constant time;
+/// during a rotation the previous secret too, until its overlap ends); `peer` lies in the
+/// token's `allowed-ips`. Answers the token's rate limit, if it has one.
 pub(super) fn verify(
     snapshot: &Snapshot,
     id: &Tokenid,
     secret: &str,
+    peer: IpAddr,
     now: u64,
-) -> Result<(), AuthError> {
+) -> Result<Option<RateLimit>, AuthError> {
     // The secret is verified first and always, so that the time taken does not depend on
     // whether the user or token exists.
-    let secret_ok = snapshot.tokens.verify(id.as_str(), secret);
+    let secret_ok = snapshot.tokens.verify_at(id.as_str(), secret, now);
     let user = snapshot
         .user_cfg
         .users
@@ -45,7 +52,13 @@ pub(super) fn verify(
     if !secret_ok {
         return Err(AuthError::BadSecret);
     }
-    Ok(())
+    // Checked after the secret, so the log reason `source address not allowed` means a valid
+    // credential was presented from elsewhere (a leaked token, or a stale allow-list).
+    let options = snapshot.token_options.find(id.as_str());
+    if options.is_some_and(|o| !o.allows(peer)) {
+        return Err(AuthError::SourceNotAllowed);
+    }
+    Ok(options.and_then(|o| o.rate_limit))
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! `user token add|modify|delete|remove|list|permissions` (API `/access/users/{userid}/token`).
 //!
 //! A secret is generated on `add` (and on `modify --regenerate 1`), printed once, and stored
-//! only as a salted hash in `priv/token.shadow`.
+//! only as a salted hash in `priv/token.shadow`. `--regenerate 1 --overlap SECONDS` keeps the
+//! old secret working for that long. aclgate's own `--allowed-ips`, `--rate-limit` and
+//! `--rate-burst` go to `token-options.cfg`.
 
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -12,8 +14,11 @@ use super::value::{parse_bool, parse_id};
 use super::{Ctx, permissions};
 use crate::config::StateError;
 use crate::identity::{TokenName, Tokenid, Userid};
+use crate::manage::token::{
+    SecretChange, TokenUpdate, add_extras, add_token, delete_token, modify_token, token_info,
+};
 pub use crate::manage::token::{TokenFields, token_item};
-use crate::manage::token::{add_token, delete_token, modify_token, token_info};
+use crate::snapshot::now;
 
 /// `aclgate user token ...`.
 #[derive(Debug, Subcommand)]
@@ -56,12 +61,15 @@ pub struct ModifyArgs {
     pub id: IdArgs,
     #[command(flatten)]
     pub fields: TokenFields,
-    /// Settings to reset (only `comment`).
+    /// Settings to reset: `comment`, `allowed-ips`, `rate-limit`, `rate-burst`.
     #[arg(long)]
     pub delete: Option<String>,
-    /// Issue a new secret; the old one stops working.
+    /// Issue a new secret; the old one stops working (see `--overlap`).
     #[arg(long, value_parser = parse_bool, num_args = 0..=1, default_missing_value = "1")]
     pub regenerate: Option<bool>,
+    /// aclgate: with `--regenerate`, the old secret keeps working for this many seconds.
+    #[arg(long)]
+    pub overlap: Option<u64>,
 }
 
 /// `user token list USERID`.
@@ -85,17 +93,19 @@ pub fn run(command: TokenCommand, ctx: &Ctx) -> Result<(), StateError> {
 fn add(args: AddArgs, ctx: &Ctx) -> Result<(), StateError> {
     let (userid, name, id) = parse_ids(&args.id)?;
     let fields = args.fields;
-    let secret = ctx
-        .state
-        .modify(|cfg, tokens| add_token(cfg, tokens, &userid, &name, &fields))?;
+    let (secret, info) = ctx.state.modify_with_options(|cfg, tokens, options| {
+        let secret = add_token(cfg, tokens, options, &userid, &name, &fields)?;
+        let mut info = json!({ "privsep": u8::from(fields.privsep.unwrap_or(true)) });
+        if let Some(expire) = fields.expire {
+            info["expire"] = json!(expire);
+        }
+        if let Some(comment) = fields.comment.as_ref().filter(|c| !c.is_empty()) {
+            info["comment"] = json!(comment);
+        }
+        add_extras(&mut info, &id, options, tokens, now());
+        Ok((secret, info))
+    })?;
     tracing::info!(tokenid = id.as_str(), "token created");
-    let mut info = json!({ "privsep": u8::from(fields.privsep.unwrap_or(true)) });
-    if let Some(expire) = fields.expire {
-        info["expire"] = json!(expire);
-    }
-    if let Some(comment) = fields.comment.filter(|c| !c.is_empty()) {
-        info["comment"] = json!(comment);
-    }
     ctx.out.object(json!({
         "full-tokenid": id.as_str(),
         "info": info,
@@ -106,13 +116,18 @@ fn add(args: AddArgs, ctx: &Ctx) -> Result<(), StateError> {
 
 fn modify(args: ModifyArgs, ctx: &Ctx) -> Result<(), StateError> {
     let (userid, name, id) = parse_ids(&args.id)?;
-    let fields = args.fields;
-    let regenerate = args.regenerate == Some(true);
-    let delete = args.delete.as_deref();
-    let (token, secret) = ctx.state.modify(|cfg, tokens| {
-        modify_token(cfg, tokens, &userid, &name, &fields, delete, regenerate)
+    let now = now();
+    let update = TokenUpdate {
+        fields: &args.fields,
+        delete: args.delete.as_deref(),
+        secret: SecretChange::new(args.regenerate == Some(true), args.overlap, now)?,
+    };
+    let (mut out, secret) = ctx.state.modify_with_options(|cfg, tokens, options| {
+        let (token, secret) = modify_token(cfg, tokens, options, &userid, &name, &update)?;
+        let mut out = token_info(&token);
+        add_extras(&mut out, &id, options, tokens, now);
+        Ok((out, secret))
     })?;
-    let mut out = token_info(&token);
     if let Some(secret) = secret {
         tracing::info!(tokenid = id.as_str(), "token secret regenerated");
         out["value"] = json!(secret);
@@ -130,17 +145,38 @@ fn delete(args: IdArgs, ctx: &Ctx) -> Result<(), StateError> {
 
 fn list(args: ListArgs, ctx: &Ctx) -> Result<(), StateError> {
     let userid: Userid = parse_id(&args.userid)?;
-    let cfg = ctx.state.load()?.user_cfg;
-    let user = cfg
+    let loaded = ctx.state.load()?;
+    let (options, _) = ctx.state.load_token_options(&loaded.user_cfg)?;
+    let user = loaded
+        .user_cfg
         .users
         .get(&userid)
         .ok_or_else(|| no_such_user(&userid))?;
-    let items = user
+    let now = now();
+    let items: Vec<_> = user
         .tokens
         .iter()
-        .map(|(name, t)| token_item(name.as_str(), t))
+        .map(|(name, t)| {
+            let mut item = token_item(name.as_str(), t);
+            add_extras(
+                &mut item,
+                &Tokenid::new(&userid, name),
+                &options,
+                &loaded.tokens,
+                now,
+            );
+            item
+        })
         .collect();
-    ctx.out.list(items, TOKEN_COLUMNS);
+    // pveum's columns, then aclgate's own ones that some token uses (so the table of a plain
+    // Proxmox state looks exactly like pveum's).
+    let mut columns = TOKEN_COLUMNS.to_vec();
+    columns.extend(
+        EXTRA_COLUMNS
+            .iter()
+            .filter(|c| items.iter().any(|i| i.get(c.key).is_some())),
+    );
+    ctx.out.list(items, &columns);
     Ok(())
 }
 
@@ -157,4 +193,12 @@ const TOKEN_COLUMNS: &[Column] = &[
     col("comment", false),
     col("expire", false),
     col("privsep", true),
+];
+
+/// aclgate's own `user token list` columns, shown when some token has a value.
+const EXTRA_COLUMNS: &[Column] = &[
+    col("allowed-ips", false),
+    col("rate-limit", false),
+    col("rate-burst", false),
+    col("overlap-until", false),
 ];

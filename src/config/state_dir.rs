@@ -6,6 +6,7 @@
 //! <root>/.lock              writers' exclusive lock
 //! <root>/user.cfg           Proxmox format (0640)
 //! <root>/domains.cfg        realms, Proxmox format (0640)
+//! <root>/token-options.cfg  aclgate's per-token allowed-ips and rate limits (0640)
 //! <root>/priv/              0700
 //! <root>/priv/token.shadow  salted token secret hashes (0600)
 //! <root>/priv/shadow.cfg    `pve` realm password hashes (0600)
@@ -16,12 +17,14 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use thiserror::Error;
 
 use super::atomic::{self, Lock, PLAIN_MODE, SECRET_DIR_MODE, SECRET_MODE};
 use super::domains_cfg::DomainsConfig;
 use super::shadow_cfg::ShadowConfig;
+use super::token_options::TokenOptions;
 use super::token_shadow::TokenShadow;
 use super::user_cfg::{UserConfig, Warning};
 use crate::identity::Realm;
@@ -80,6 +83,13 @@ pub enum StateError {
     /// The writers' lock could not be taken.
     #[error("cannot lock `{}`: {source}", path.display())]
     Lock { path: PathBuf, source: io::Error },
+    /// A strictly read file has an error (nothing was written).
+    #[error("`{}`:{line}: {message}", path.display())]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     /// The requested change is invalid; nothing was written.
     #[error("{0}")]
     Rejected(String),
@@ -106,6 +116,28 @@ impl StateDir {
     /// `<root>/priv/token.shadow`.
     pub fn token_shadow_path(&self) -> PathBuf {
         self.priv_dir().join("token.shadow")
+    }
+
+    /// `<root>/token-options.cfg`.
+    pub fn token_options_path(&self) -> PathBuf {
+        self.root.join("token-options.cfg")
+    }
+
+    /// Read token-options.cfg (missing = empty) strictly; options of tokens that `user_cfg`
+    /// does not have are left out with a warning.
+    pub fn load_token_options(
+        &self,
+        user_cfg: &UserConfig,
+    ) -> Result<(TokenOptions, Vec<Warning>), StateError> {
+        let path = self.token_options_path();
+        let text = read_optional(&path)?.unwrap_or_default();
+        TokenOptions::parse(&text, |id| user_cfg.token(id).is_some()).map_err(|e| {
+            StateError::Invalid {
+                path,
+                line: e.line,
+                message: e.message,
+            }
+        })
     }
 
     /// `<root>/domains.cfg`.
@@ -176,6 +208,8 @@ impl StateDir {
         }
         if edit.users != users {
             self.write_plain(&self.user_cfg_path(), edit.users.write().as_bytes())?;
+            // Users (and so tokens) may be gone: their options go too.
+            self.prune_token_options(&edit.users)?;
         }
         Ok(out)
     }
@@ -207,10 +241,28 @@ impl StateDir {
 
     /// Take the exclusive lock, re-read both files, run `f`, and if it returns `Ok` write back
     /// whatever changed (temp file + fsync + rename; `priv/` files 0600). On `Err` nothing is
-    /// written.
+    /// written. Options of tokens that no longer exist afterwards are dropped from
+    /// token-options.cfg (a damaged token-options.cfg is left alone for the reload to report).
     pub fn modify<T>(
         &self,
         f: impl FnOnce(&mut UserConfig, &mut TokenShadow) -> Result<T, StateError>,
+    ) -> Result<T, StateError> {
+        self.modify_tokens(false, |cfg, tokens, _| f(cfg, tokens))
+    }
+
+    /// [`StateDir::modify`] with token-options.cfg handed to `f` as well; a damaged
+    /// token-options.cfg is an error here ([`StateError::Invalid`]).
+    pub fn modify_with_options<T>(
+        &self,
+        f: impl FnOnce(&mut UserConfig, &mut TokenShadow, &mut TokenOptions) -> Result<T, StateError>,
+    ) -> Result<T, StateError> {
+        self.modify_tokens(true, f)
+    }
+
+    fn modify_tokens<T>(
+        &self,
+        need_options: bool,
+        f: impl FnOnce(&mut UserConfig, &mut TokenShadow, &mut TokenOptions) -> Result<T, StateError>,
     ) -> Result<T, StateError> {
         let _lock = self.lock()?;
         let LoadedState {
@@ -218,17 +270,64 @@ impl StateDir {
             mut tokens,
             ..
         } = self.load()?;
-        let (old_cfg, old_tokens) = (user_cfg.clone(), tokens.clone());
-        let out = f(&mut user_cfg, &mut tokens)?;
-        // Either order is safe: a secret without its token, or a token without its secret,
-        // authenticates nobody. Secrets go first so a new token works as soon as it is listed.
+        // `stale`: the file holds options of tokens that are gone (left out while reading).
+        let (mut options, mut stale) = match self.load_token_options(&user_cfg) {
+            Ok((options, warnings)) => (Some(options), !warnings.is_empty()),
+            Err(e) if need_options => return Err(e),
+            // Options of tokens removed now then stay behind; they are harmless: ignored on
+            // load, and replaced when a token of that name is created again.
+            Err(_) => (None, false),
+        };
+        let (old_cfg, old_tokens, old_options) =
+            (user_cfg.clone(), tokens.clone(), options.clone());
+        let mut unused = TokenOptions::default();
+        let out = f(
+            &mut user_cfg,
+            &mut tokens,
+            options.as_mut().unwrap_or(&mut unused),
+        )?;
+        tokens.drop_expired(epoch_now());
+        // Order: options, secrets, user.cfg. New options go first so a restriction is in force
+        // before the token it restricts exists; a secret without its token, or a token without
+        // its secret, authenticates nobody. Options of removed tokens go last (below), so a
+        // token is never listed without its restrictions, not even between two writes.
+        if let Some(options) = &options
+            && Some(options) != old_options.as_ref()
+        {
+            self.write_plain(&self.token_options_path(), options.write().as_bytes())?;
+            stale = false;
+        }
         if tokens != old_tokens {
             self.write_secret(&self.token_shadow_path(), tokens.write().as_bytes())?;
         }
         if user_cfg != old_cfg {
             self.write_plain(&self.user_cfg_path(), user_cfg.write().as_bytes())?;
         }
+        if let Some(options) = &mut options {
+            let before = options.len();
+            options.retain(|id| user_cfg.token(id).is_some());
+            if options.len() != before || stale {
+                self.write_plain(&self.token_options_path(), options.write().as_bytes())?;
+            }
+        }
         Ok(out)
+    }
+
+    /// Drop the options of tokens `user_cfg` no longer has (lock held; a damaged file is left
+    /// alone, see [`StateDir::modify`]).
+    fn prune_token_options(&self, user_cfg: &UserConfig) -> Result<(), StateError> {
+        let path = self.token_options_path();
+        let Some(text) = read_optional(&path)? else {
+            return Ok(());
+        };
+        let Ok((options, warnings)) = TokenOptions::parse(&text, |id| user_cfg.token(id).is_some())
+        else {
+            return Ok(());
+        };
+        if !warnings.is_empty() {
+            self.write_plain(&path, options.write().as_bytes())?;
+        }
+        Ok(())
     }
 
     /// Take the writers' lock (creating the directory if needed); held until dropped.
@@ -270,6 +369,13 @@ impl StateDir {
     }
 }
 
+/// Seconds since the epoch (for dropping previous token secrets whose overlap has ended).
+fn epoch_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// Read a file as UTF-8; `None` if it does not exist.
 pub fn read_optional(path: &Path) -> Result<Option<String>, StateError> {
     match fs::read_to_string(path) {
@@ -279,5 +385,125 @@ pub fn read_optional(path: &Path) -> Result<Option<String>, StateError> {
             path: path.to_owned(),
             source,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::token_options::TokenOption;
+    use crate::config::user_cfg::{Token, User};
+    use crate::identity::{TokenName, Tokenid, Userid};
+
+    fn restricted() -> TokenOption {
+        TokenOption {
+            allowed_ips: Some("10.0.0.0/8".parse().unwrap()),
+            rate_limit: None,
+        }
+    }
+
+    /// A state with users a@pve and b@pve, each with token `tk` restricted to 10.0.0.0/8.
+    fn setup() -> (tempfile::TempDir, StateDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path().join("state"));
+        state
+            .modify_with_options(|cfg, _, options| {
+                for user in ["a@pve", "b@pve"] {
+                    let userid: Userid = user.parse().unwrap();
+                    let name: TokenName = "tk".parse().unwrap();
+                    let mut u = User::new();
+                    let token = Token {
+                        expire: 0,
+                        privsep: true,
+                        comment: String::new(),
+                    };
+                    u.tokens.insert(name.clone(), token);
+                    cfg.users.insert(userid.clone(), u);
+                    options.set(&Tokenid::new(&userid, &name), restricted());
+                }
+                Ok(())
+            })
+            .unwrap();
+        (dir, state)
+    }
+
+    fn options_text(state: &StateDir) -> String {
+        fs::read_to_string(state.token_options_path()).unwrap_or_default()
+    }
+
+    #[test]
+    fn every_way_of_removing_a_user_drops_its_token_options() {
+        type Removal = fn(&StateDir);
+        let cases: [(&str, Removal); 3] = [
+            ("modify", |s| {
+                s.modify(|cfg, _| {
+                    cfg.users.remove(&"a@pve".parse().unwrap());
+                    Ok(())
+                })
+                .unwrap()
+            }),
+            ("modify_with_options", |s| {
+                s.modify_with_options(|cfg, _, _| {
+                    cfg.users.remove(&"a@pve".parse().unwrap());
+                    Ok(())
+                })
+                .unwrap()
+            }),
+            ("modify_realms", |s| {
+                s.modify_realms(|edit| {
+                    edit.users.users.remove(&"a@pve".parse().unwrap());
+                    Ok(())
+                })
+                .unwrap()
+            }),
+        ];
+        for (name, remove) in cases {
+            let (_dir, state) = setup();
+            assert!(options_text(&state).contains("a@pve!tk"), "case `{name}`");
+            remove(&state);
+            assert_eq!(
+                options_text(&state),
+                "token: b@pve!tk\n\tallowed-ips 10.0.0.0/8\n\n",
+                "case `{name}`"
+            );
+        }
+    }
+
+    #[test]
+    fn a_broken_options_file_blocks_option_edits_only() {
+        let (_dir, state) = setup();
+        let broken = "token: a@pve!tk\n\tallowed-ips 10.0.0.1/8\n";
+        fs::write(state.token_options_path(), broken).unwrap();
+        let err = state.modify_with_options(|_, _, _| Ok(())).unwrap_err();
+        assert!(matches!(&err, StateError::Invalid { line: 2, .. }), "{err}");
+        state
+            .modify(|cfg, _| {
+                cfg.users.remove(&"a@pve".parse().unwrap());
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(options_text(&state), broken, "left alone");
+        assert!(
+            !fs::read_to_string(state.user_cfg_path())
+                .unwrap()
+                .contains("a@pve")
+        );
+    }
+
+    #[test]
+    fn stale_sections_are_dropped_by_the_next_write_and_nothing_else_is_rewritten() {
+        let (_dir, state) = setup();
+        let text = format!(
+            "{}token: gone@pve!tk\n\trate-limit 1\n\n",
+            options_text(&state)
+        );
+        fs::write(state.token_options_path(), &text).unwrap();
+        let (_, warnings) = state
+            .load_token_options(&state.load().unwrap().user_cfg)
+            .unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        state.modify(|_, _| Ok(())).unwrap();
+        assert!(!options_text(&state).contains("gone@pve"));
+        assert!(options_text(&state).contains("a@pve!tk"));
     }
 }

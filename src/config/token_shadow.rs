@@ -1,14 +1,19 @@
 //! `priv/token.shadow`: API token secrets, stored only as salted SHA-256 hashes.
 //!
 //! One line per token, sorted by token id:
-//! `<full-token-id> sha256$<salt: 32 lowercase hex>$<64 lowercase hex of SHA-256(salt || secret)>`.
+//! `<full-token-id> sha256$<salt: 32 lowercase hex>$<64 lowercase hex of SHA-256(salt || secret)>`,
+//! optionally followed by the secret it replaced and until when that one still works (a rotation
+//! with an overlap window): ` prev=sha256$<salt>$<hash>@<expiry, seconds since the epoch>`.
+//! Files without the third field (Proxmox-era and older aclgate files) read unchanged; an expired
+//! previous hash is dropped the next time the file is written.
+//!
 //! Secrets are random v4 UUIDs (122 bits), so one salted hash is enough; verification compares in
 //! constant time. Nothing here ever logs or returns a secret.
 
 use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use subtle::{Choice, ConstantTimeEq};
 
 use crate::config::user_cfg::Warning;
 use crate::identity::Tokenid;
@@ -17,7 +22,21 @@ use crate::identity::Tokenid;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TokenShadow {
     /// Keyed by the token id text so `verify` can look up a `&str` without parsing.
-    hashes: BTreeMap<String, SecretHash>,
+    hashes: BTreeMap<String, Entry>,
+}
+
+/// The hashes of one token: its secret, and during a rotation the one it replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    current: SecretHash,
+    previous: Option<Previous>,
+}
+
+/// A replaced secret that keeps working until `until` (exclusive, seconds since the epoch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Previous {
+    hash: SecretHash,
+    until: u64,
 }
 
 /// A salted SHA-256 hash of one secret.
@@ -47,7 +66,9 @@ impl TokenShadow {
                 })
             };
             let mut fields = line.split_whitespace();
-            let (Some(id), Some(hash), None) = (fields.next(), fields.next(), fields.next()) else {
+            let (Some(id), Some(hash), previous, None) =
+                (fields.next(), fields.next(), fields.next(), fields.next())
+            else {
                 warn("malformed line (expected `<tokenid> sha256$<salt>$<hash>`)".to_owned());
                 continue;
             };
@@ -55,11 +76,27 @@ impl TokenShadow {
                 warn("invalid token id".to_owned());
                 continue;
             };
-            let Some(hash) = SecretHash::parse(hash) else {
+            let Some(current) = SecretHash::parse(hash) else {
                 warn(format!("invalid secret hash for token `{id}`"));
                 continue;
             };
-            if shadow.hashes.insert(id.as_str().to_owned(), hash).is_some() {
+            // A damaged line is skipped whole (fail closed: the token is refused until fixed).
+            let previous = match previous.map(Previous::parse) {
+                None => None,
+                Some(Some(p)) => Some(p),
+                Some(None) => {
+                    warn(format!(
+                        "invalid previous secret for token `{id}` (expected `prev=sha256$<salt>$<hash>@<expiry>`)"
+                    ));
+                    continue;
+                }
+            };
+            let entry = Entry { current, previous };
+            if shadow
+                .hashes
+                .insert(id.as_str().to_owned(), entry)
+                .is_some()
+            {
                 warn(format!(
                     "duplicate entry for token `{id}`, the later one wins"
                 ));
@@ -71,10 +108,16 @@ impl TokenShadow {
     /// The canonical file text.
     pub fn write(&self) -> String {
         let mut out = String::with_capacity(self.hashes.len() * 160);
-        for (id, hash) in &self.hashes {
+        for (id, entry) in &self.hashes {
             out.push_str(id);
             out.push(' ');
-            hash.write_to(&mut out);
+            entry.current.write_to(&mut out);
+            if let Some(previous) = &entry.previous {
+                out.push_str(" prev=");
+                previous.hash.write_to(&mut out);
+                out.push('@');
+                out.push_str(&previous.until.to_string());
+            }
             out.push('\n');
         }
         out
@@ -85,12 +128,43 @@ impl TokenShadow {
         uuid::Uuid::new_v4().hyphenated().to_string()
     }
 
-    /// Store the hash of `secret` for `id` under a fresh random salt (replacing any old one).
+    /// Store the hash of `secret` for `id` under a fresh random salt; any old secret (and a
+    /// previous one still in its overlap) stops working.
     pub fn set_secret(&mut self, id: &Tokenid, secret: &str) {
-        let salt: [u8; SALT_LEN] = rand::random();
-        let digest = digest(&salt, secret);
+        let entry = Entry {
+            current: SecretHash::new(secret),
+            previous: None,
+        };
+        self.hashes.insert(id.as_str().to_owned(), entry);
+    }
+
+    /// Replace the secret of `id` by `secret`, keeping the current one working until
+    /// `old_until` (seconds since the epoch, exclusive). Only one previous secret is kept: a
+    /// second rotation within the window ends the first one's overlap at once. Without a
+    /// current secret this is [`TokenShadow::set_secret`].
+    pub fn rotate(&mut self, id: &Tokenid, secret: &str, old_until: u64) {
+        let current = SecretHash::new(secret);
+        let previous = self.hashes.remove(id.as_str()).map(|old| Previous {
+            hash: old.current,
+            until: old_until,
+        });
         self.hashes
-            .insert(id.as_str().to_owned(), SecretHash { salt, digest });
+            .insert(id.as_str().to_owned(), Entry { current, previous });
+    }
+
+    /// Until when the replaced secret of `id` still works, if it does at `now`.
+    pub fn previous_until(&self, id: &str, now: u64) -> Option<u64> {
+        let previous = self.hashes.get(id)?.previous.as_ref()?;
+        (now < previous.until).then_some(previous.until)
+    }
+
+    /// Forget every previous secret whose overlap has ended at `now`.
+    pub fn drop_expired(&mut self, now: u64) {
+        for entry in self.hashes.values_mut() {
+            if entry.previous.as_ref().is_some_and(|p| now >= p.until) {
+                entry.previous = None;
+            }
+        }
     }
 
     /// Forget the secret of `id`.
@@ -113,19 +187,64 @@ impl TokenShadow {
         self.hashes.is_empty()
     }
 
-    /// Whether `secret` is the secret of token `id`: SHA-256(salt || secret) compared with the
-    /// stored digest in constant time; false for an unknown token.
+    /// [`TokenShadow::verify_at`] the current time.
     pub fn verify(&self, id: &str, secret: &str) -> bool {
-        match self.hashes.get(id) {
-            Some(hash) => digest(&hash.salt, secret).ct_eq(&hash.digest).into(),
-            None => false,
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.verify_at(id, secret, now)
+    }
+
+    /// Whether `secret` is a secret of token `id` at `now`: SHA-256(salt || secret) compared
+    /// with the stored digest in constant time; false for an unknown token. During an overlap
+    /// both digests are always computed and compared, and the results are combined without a
+    /// branch, so neither the time taken nor the answer tells which secret matched.
+    pub fn verify_at(&self, id: &str, secret: &str, now: u64) -> bool {
+        let Some(entry) = self.hashes.get(id) else {
+            return false;
+        };
+        let current = entry.current.matches(secret);
+        let previous = match &entry.previous {
+            Some(p) => p.hash.matches(secret) & Choice::from(u8::from(now < p.until)),
+            None => Choice::from(0),
+        };
+        (current | previous).into()
+    }
+}
+
+// === impl Previous ===
+
+impl Previous {
+    /// Parse `prev=sha256$<salt hex>$<digest hex>@<expiry>`.
+    fn parse(text: &str) -> Option<Previous> {
+        let (hash, until) = text.strip_prefix("prev=")?.rsplit_once('@')?;
+        if until.is_empty() || !until.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
         }
+        Some(Previous {
+            hash: SecretHash::parse(hash)?,
+            until: until.parse().ok()?,
+        })
     }
 }
 
 // === impl SecretHash ===
 
 impl SecretHash {
+    /// The hash of `secret` under a fresh random salt.
+    fn new(secret: &str) -> SecretHash {
+        let salt: [u8; SALT_LEN] = rand::random();
+        SecretHash {
+            digest: digest(&salt, secret),
+            salt,
+        }
+    }
+
+    /// Whether `secret` hashes to this digest (constant-time comparison).
+    fn matches(&self, secret: &str) -> Choice {
+        digest(&self.salt, secret).ct_eq(&self.digest)
+    }
+
     /// Parse `sha256$<salt hex>$<digest hex>` (lowercase hex only).
     fn parse(text: &str) -> Option<SecretHash> {
         let rest = text.strip_prefix(SCHEME)?;
@@ -266,5 +385,115 @@ mod tests {
         for w in &warnings {
             assert!(!w.message.contains("plaintext-secret"), "{w:?}");
         }
+    }
+
+    #[test]
+    fn rotation_keeps_the_old_secret_until_the_overlap_ends() {
+        let id = tid("a@pve!tk");
+        let mut shadow = TokenShadow::default();
+        shadow.set_secret(&id, "old");
+        shadow.rotate(&id, "new", 1000);
+        // (secret, now, accepted)
+        let cases = [
+            ("new", 0, true),
+            ("old", 0, true),
+            ("old", 999, true),
+            ("old", 1000, false),
+            ("new", 1000, true),
+            ("other", 0, false),
+            ("", 0, false),
+        ];
+        for (secret, now, want) in cases {
+            assert_eq!(
+                shadow.verify_at("a@pve!tk", secret, now),
+                want,
+                "verify_at({secret}, now={now})"
+            );
+        }
+        assert_eq!(shadow.previous_until("a@pve!tk", 999), Some(1000));
+        assert_eq!(shadow.previous_until("a@pve!tk", 1000), None);
+    }
+
+    #[test]
+    fn a_second_rotation_or_a_plain_set_ends_the_overlap() {
+        let id = tid("a@pve!tk");
+        let mut shadow = TokenShadow::default();
+        shadow.set_secret(&id, "one");
+        shadow.rotate(&id, "two", 1000);
+        shadow.rotate(&id, "three", 2000);
+        assert!(
+            !shadow.verify_at("a@pve!tk", "one", 0),
+            "only one previous secret"
+        );
+        assert!(shadow.verify_at("a@pve!tk", "two", 0));
+        assert!(shadow.verify_at("a@pve!tk", "three", 0));
+        shadow.set_secret(&id, "four");
+        assert!(
+            !shadow.verify_at("a@pve!tk", "three", 0),
+            "set_secret ends it at once"
+        );
+        assert_eq!(shadow.previous_until("a@pve!tk", 0), None);
+        // Rotating a token without a secret just sets one.
+        shadow.rotate(&tid("b@pve!tk"), "b", 1000);
+        assert_eq!(shadow.previous_until("b@pve!tk", 0), None);
+        assert!(shadow.verify_at("b@pve!tk", "b", 0));
+    }
+
+    #[test]
+    fn previous_hash_round_trips_and_expired_ones_are_dropped() {
+        let mut shadow = TokenShadow::default();
+        shadow.set_secret(&tid("a@pve!tk"), "old-a");
+        shadow.rotate(&tid("a@pve!tk"), "new-a", 5000);
+        shadow.set_secret(&tid("b@pve!tk"), "old-b");
+        shadow.rotate(&tid("b@pve!tk"), "new-b", 100);
+        let text = shadow.write();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].contains(" prev=sha256$") && lines[0].ends_with("@5000"),
+            "{text}"
+        );
+        assert!(!text.contains("old-a") && !text.contains("new-a"), "{text}");
+        let (again, warnings) = TokenShadow::parse(&text);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(again, shadow);
+        assert!(again.verify_at("a@pve!tk", "old-a", 4999));
+        let mut pruned = again.clone();
+        pruned.drop_expired(100);
+        let text = pruned.write();
+        assert_eq!(
+            text.matches("prev=").count(),
+            1,
+            "b's overlap ended: {text}"
+        );
+        assert!(
+            !pruned.verify_at("b@pve!tk", "old-b", 0),
+            "dropped, even at an earlier now"
+        );
+        assert!(pruned.verify_at("a@pve!tk", "old-a", 100));
+    }
+
+    #[test]
+    fn previous_field_parse_table() {
+        let hash = format!("sha256${}${}", "ab".repeat(16), "cd".repeat(32));
+        let check = |third: &str, ok: bool| {
+            let text = format!("a@pve!tk {hash} {third}\n");
+            let (shadow, warnings) = TokenShadow::parse(&text);
+            assert_eq!(shadow.len() == 1, ok, "third field {third:?}: {warnings:?}");
+            assert_eq!(
+                warnings.is_empty(),
+                ok,
+                "third field {third:?}: {warnings:?}"
+            );
+        };
+        check(&format!("prev={hash}@1700000000"), true);
+        check(&format!("prev={hash}@0"), true);
+        check(&format!("prev={hash}"), false);
+        check(&format!("prev={hash}@"), false);
+        check(&format!("prev={hash}@-1"), false);
+        check(&format!("prev={hash}@+5"), false);
+        check(&format!("prev={hash}@99999999999999999999999"), false);
+        check(&format!("previous={hash}@5"), false);
+        check("prev=sha256$xx$yy@5", false);
+        check(&format!("{hash}@5"), false);
     }
 }

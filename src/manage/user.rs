@@ -63,7 +63,9 @@ pub fn update_user(
 }
 
 /// Remove `userid` with its tokens and their secrets, its group memberships and the ACL entries
-/// of the user and its tokens. `root@pam` is refused. The caller removes a `pve` password.
+/// of the user and its tokens. `root@pam` is refused. The caller removes a `pve` password; the
+/// tokens' options (`token-options.cfg`) go with the write ([`StateDir::modify`] drops the
+/// options of every token that no longer exists).
 pub fn delete_user(
     cfg: &mut UserConfig,
     tokens: &mut TokenShadow,

@@ -158,11 +158,30 @@ async fn pipeline<'s>(
     } else {
         let tickets = gw.services.as_deref().map(|s| &s.tickets);
         let now = now();
-        let authed = match auth::authenticate(snapshot, tickets, &credential, now) {
+        let authed = match auth::authenticate(snapshot, tickets, &credential, conn.peer.ip(), now) {
             Ok(a) => a,
             Err(auth::AuthError::NoCredentials) => return Err(ProxyError::NoTicket),
+            Err(e @ auth::AuthError::SourceNotAllowed) => {
+                // The secret was right, so the log may name the token (a leak to look into);
+                // the client gets the same answer as for any other failure.
+                if let Credential::Token { tokenid, .. } = &credential {
+                    trace.authid = tokenid.parse().ok().map(Authid::Token);
+                }
+                return Err(ProxyError::AuthFailed(e));
+            }
             Err(e) => return Err(ProxyError::AuthFailed(e)),
         };
+        // Counted only once the token is authenticated: a wrong secret cannot use up a
+        // token's budget. Every authenticated request counts, allowed or denied later.
+        if let Some(limit) = authed.rate_limit
+            && let Err(limited) = gw
+                .snapshots
+                .rate_limiter()
+                .check(authed.authid.as_str(), limit)
+        {
+            trace.authid = Some(authed.authid);
+            return Err(ProxyError::RateLimited(limited.retry_after));
+        }
         // Spec §6.6: every ticket request other than GET carries the user's CSRF token.
         if credential.is_ticket()
             && req.method() != Method::GET

@@ -1,6 +1,8 @@
 //! The one place where request failures become HTTP responses (Proxmox's status codes, reason
 //! phrases and `{"data":null,"message":"...\n"}` bodies, spec §6.8).
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::{BodyExt, Empty, Full};
@@ -47,6 +49,9 @@ pub enum ProxyError {
     /// A built-in handler refused or failed.
     #[error("{0}")]
     Api(ApiError),
+    /// The token's `rate-limit` is used up; it may retry after the given time.
+    #[error("rate limit exceeded (retry after {} s)", retry_after_secs(*.0))]
+    RateLimited(Duration),
 }
 
 impl ProxyError {
@@ -64,6 +69,7 @@ impl ProxyError {
             ProxyError::UpstreamConnect(_) | ProxyError::UpstreamTimeout => "allow",
             ProxyError::NoHandler(_) => "invalid",
             ProxyError::BadCsrf => "unauthenticated",
+            ProxyError::RateLimited(_) => "limited",
             ProxyError::Api(e) => match e {
                 ApiError::AuthFailure => "unauthenticated",
                 ApiError::Forbidden(_) => "deny",
@@ -109,10 +115,28 @@ impl ProxyError {
                 StatusCode::UNAUTHORIZED,
                 "Permission denied - invalid csrf token",
             ),
+            ProxyError::RateLimited(wait) => {
+                let mut resp = json(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many requests - token rate limit exceeded",
+                );
+                resp.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(retry_after_secs(*wait)),
+                );
+                resp
+            }
             // INVARIANT: answered above.
             ProxyError::Api(_) => json(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
         }
     }
+}
+
+/// `Retry-After` takes whole seconds: round up, and never 0 (that would invite a busy loop).
+fn retry_after_secs(wait: Duration) -> u64 {
+    wait.as_secs()
+        .saturating_add(u64::from(wait.subsec_nanos() > 0))
+        .max(1)
 }
 
 /// A plain JSON answer (used for `/healthz`).
@@ -157,5 +181,31 @@ fn set_reason(resp: &mut Response<Body>, message: &str) {
     let line = message.lines().next().unwrap_or_default();
     if let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(line.as_bytes().to_vec()) {
         resp.extensions_mut().insert(phrase);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        for (wait, want) in [
+            (Duration::ZERO, 1),
+            (Duration::from_millis(1), 1),
+            (Duration::from_millis(1000), 1),
+            (Duration::from_millis(1001), 2),
+            (Duration::from_secs(30), 30),
+        ] {
+            assert_eq!(retry_after_secs(wait), want, "retry_after_secs({wait:?})");
+        }
+    }
+
+    #[test]
+    fn rate_limited_is_a_429_with_retry_after_and_a_json_body() {
+        let resp = ProxyError::RateLimited(Duration::from_millis(1500)).into_response();
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "2");
+        assert!(!ProxyError::RateLimited(Duration::ZERO).is_unauthorized());
     }
 }

@@ -1,15 +1,23 @@
 //! `/access/users/{userid}/token[/{tokenid}]`: list, get, create (the secret is answered only
 //! here and on `regenerate=1`), update, delete. Every write reloads, so a new token works on the
 //! next request and a deleted one is refused.
+//!
+//! Beyond Proxmox: `allowed-ips`, `rate-limit` and `rate-burst` on create and update (deletable
+//! with `delete=`), `overlap=SECONDS` with `regenerate=1`, and the extra fields `allowed-ips`,
+//! `rate-limit`, `rate-burst`, `overlap-until` in GET answers. Proxmox's fields are unchanged.
 
 use serde_json::{Value, json};
 
-use super::{flag, id, integer, text, write};
+use super::{flag, id, integer, reload, state_error, text, write};
 use crate::access_api::{ApiContext, ApiError, ApiResult};
+use crate::config::token_options::{AllowedIps, MAX_RATE};
+use crate::config::{StateError, TokenOptions, TokenShadow, UserConfig};
 use crate::identity::{TokenName, Tokenid, Userid};
 use crate::manage::token::{
-    TokenFields, add_token, delete_token, modify_token, token_info, token_item,
+    MAX_OVERLAP, SecretChange, TokenFields, TokenUpdate, add_extras, add_token, delete_token,
+    modify_token, token_info, token_item,
 };
+use crate::snapshot::now;
 
 /// `GET /access/users/{userid}/token`.
 pub fn list(ctx: &ApiContext<'_>) -> ApiResult {
@@ -20,10 +28,15 @@ pub fn list(ctx: &ApiContext<'_>) -> ApiResult {
         .users
         .get(&userid)
         .ok_or_else(|| ApiError::Internal(format!("no such user ('{userid}')")))?;
+    let now = now();
     Ok(Value::Array(
         user.tokens
             .iter()
-            .map(|(name, t)| token_item(name.as_str(), t))
+            .map(|(name, t)| {
+                let mut item = token_item(name.as_str(), t);
+                extras(ctx, &mut item, &Tokenid::new(&userid, name), now);
+                item
+            })
             .collect(),
     ))
 }
@@ -36,7 +49,9 @@ pub fn get(ctx: &ApiContext<'_>) -> ApiResult {
         .user_cfg
         .token(&full)
         .ok_or_else(|| ApiError::Internal(format!("no such token '{full}'")))?;
-    Ok(token_info(token))
+    let mut info = token_info(token);
+    extras(ctx, &mut info, &full, now());
+    Ok(info)
 }
 
 /// `POST /access/users/{userid}/token/{tokenid}`: `{full-tokenid, info, value}`.
@@ -46,40 +61,55 @@ pub async fn create(ctx: &ApiContext<'_>) -> ApiResult {
     if ctx.snapshot.user_cfg.token(&full).is_some() {
         return Err(ApiError::param("tokenid", "Token already exists."));
     }
-    let secret = write(ctx, |cfg, tokens| {
-        add_token(cfg, tokens, &userid, &name, &fields)
+    let now = now();
+    let (secret, info) = write_with_options(ctx, |cfg, tokens, options| {
+        let secret = add_token(cfg, tokens, options, &userid, &name, &fields)?;
+        let mut info = json!({ "privsep": u8::from(fields.privsep.unwrap_or(true)) });
+        if let Some(expire) = fields.expire {
+            info["expire"] = json!(expire);
+        }
+        if let Some(comment) = fields.comment.as_ref().filter(|c| !c.is_empty()) {
+            info["comment"] = json!(comment);
+        }
+        add_extras(&mut info, &full, options, tokens, now);
+        Ok((secret, info))
     })
     .await?;
     tracing::info!(tokenid = full.as_str(), "token created over the API");
-    let mut info = json!({ "privsep": u8::from(fields.privsep.unwrap_or(true)) });
-    if let Some(expire) = fields.expire {
-        info["expire"] = json!(expire);
-    }
-    if let Some(comment) = fields.comment.filter(|c| !c.is_empty()) {
-        info["comment"] = json!(comment);
-    }
     Ok(json!({ "full-tokenid": full.as_str(), "info": info, "value": secret }))
 }
 
-/// `PUT /access/users/{userid}/token/{tokenid}` (`regenerate=1` answers a new secret).
+/// `PUT /access/users/{userid}/token/{tokenid}` (`regenerate=1` answers a new secret; with
+/// `overlap=SECONDS` the old one keeps working that long).
 pub async fn update(ctx: &ApiContext<'_>) -> ApiResult {
     let (userid, name, full) = ids(ctx)?;
     let fields = fields(ctx)?;
     let regenerate = flag(ctx, "regenerate")?.unwrap_or(false);
+    let overlap = integer(ctx, "overlap")?;
+    if overlap.is_some() && !regenerate {
+        return Err(ApiError::param("overlap", "requires option 'regenerate'"));
+    }
+    if overlap.is_some_and(|o| o > MAX_OVERLAP) {
+        return Err(ApiError::param(
+            "overlap",
+            format!("value may have a maximum value of {MAX_OVERLAP}"),
+        ));
+    }
+    let now = now();
+    let secret = SecretChange::new(regenerate, overlap, now).map_err(state_error)?;
     let delete = text(ctx, "delete").map(str::to_owned);
-    let (token, secret) = write(ctx, |cfg, tokens| {
-        modify_token(
-            cfg,
-            tokens,
-            &userid,
-            &name,
-            &fields,
-            delete.as_deref(),
-            regenerate,
-        )
+    let update = TokenUpdate {
+        fields: &fields,
+        delete: delete.as_deref(),
+        secret,
+    };
+    let (mut out, secret) = write_with_options(ctx, |cfg, tokens, options| {
+        let (token, secret) = modify_token(cfg, tokens, options, &userid, &name, &update)?;
+        let mut out = token_info(&token);
+        add_extras(&mut out, &full, options, tokens, now);
+        Ok((out, secret))
     })
     .await?;
-    let mut out = token_info(&token);
     if let Some(secret) = secret {
         tracing::info!(
             tokenid = full.as_str(),
@@ -91,11 +121,36 @@ pub async fn update(ctx: &ApiContext<'_>) -> ApiResult {
     Ok(out)
 }
 
-/// `DELETE /access/users/{userid}/token/{tokenid}`: token, secret and ACL entries.
+/// `DELETE /access/users/{userid}/token/{tokenid}`: token, secrets, options and ACL entries.
 pub async fn delete(ctx: &ApiContext<'_>) -> ApiResult {
     let (userid, name, _) = ids(ctx)?;
     write(ctx, |cfg, tokens| delete_token(cfg, tokens, &userid, &name)).await?;
     Ok(Value::Null)
+}
+
+/// Like `write`, with token-options.cfg handed to `f` too.
+async fn write_with_options<T>(
+    ctx: &ApiContext<'_>,
+    f: impl FnOnce(&mut UserConfig, &mut TokenShadow, &mut TokenOptions) -> Result<T, StateError>,
+) -> Result<T, ApiError> {
+    let out = ctx
+        .services
+        .state
+        .modify_with_options(f)
+        .map_err(state_error)?;
+    reload(ctx).await?;
+    Ok(out)
+}
+
+/// aclgate's own fields of token `id`, from the request's snapshot.
+fn extras(ctx: &ApiContext<'_>, item: &mut Value, id: &Tokenid, now: u64) {
+    add_extras(
+        item,
+        id,
+        &ctx.snapshot.token_options,
+        &ctx.snapshot.tokens,
+        now,
+    );
 }
 
 fn ids(ctx: &ApiContext<'_>) -> Result<(Userid, TokenName, Tokenid), ApiError> {
@@ -113,9 +168,39 @@ fn fields(ctx: &ApiContext<'_>) -> Result<TokenFields, ApiError> {
             "value may not contain line breaks",
         ));
     }
+    let allowed_ips = text(ctx, "allowed-ips").map(str::to_owned);
+    if let Some(list) = &allowed_ips
+        && let Err(e) = list.parse::<AllowedIps>()
+    {
+        return Err(ApiError::param(
+            "allowed-ips",
+            format!("invalid format - {e}"),
+        ));
+    }
     Ok(TokenFields {
         privsep: flag(ctx, "privsep")?,
         expire: integer(ctx, "expire")?,
         comment,
+        allowed_ips,
+        rate_limit: rate(ctx, "rate-limit")?,
+        rate_burst: rate(ctx, "rate-burst")?,
     })
+}
+
+/// `rate-limit` / `rate-burst`: an integer from 1 to [`MAX_RATE`].
+fn rate(ctx: &ApiContext<'_>, name: &str) -> Result<Option<u32>, ApiError> {
+    let Some(value) = integer(ctx, name)? else {
+        return Ok(None);
+    };
+    match u32::try_from(value) {
+        Ok(v) if (1..=MAX_RATE).contains(&v) => Ok(Some(v)),
+        _ if value < 1 => Err(ApiError::param(
+            name,
+            "value must have a minimum value of 1",
+        )),
+        _ => Err(ApiError::param(
+            name,
+            format!("value may have a maximum value of {MAX_RATE}"),
+        )),
+    }
 }
