@@ -4,10 +4,11 @@
 use clap::{Args, Subcommand};
 
 use super::output::{Column, col};
-use super::value::{parse_bool, parse_id, reject};
-use super::{Ctx, passwd, permissions, token};
+use super::value::{parse_bool, parse_id};
+use super::{Ctx, permissions, token};
 use crate::config::StateError;
 use crate::identity::Userid;
+use crate::manage::password::add_user_with_password;
 pub use crate::manage::user::{UserFields, no_such_user};
 use crate::manage::user::{
     check_fields, check_new_userid, delete_user, insert_user, realm_types, remove_user_secrets,
@@ -108,18 +109,7 @@ pub fn add(args: AddArgs, ctx: &Ctx) -> Result<(), StateError> {
             .state
             .modify(|cfg, _| insert_user(cfg, &userid, &fields));
     };
-    // Check and hash before taking the lock; then user and hash are written under one lock.
-    let (domains, _) = ctx.state.load_domains()?;
-    passwd::check_realm_stores_passwords(&domains, &userid)?;
-    crate::auth::realm::crypt::check_new_password(&password).map_err(|e| reject(e.to_string()))?;
-    let hash =
-        crate::auth::realm::crypt::hash_password(&password).map_err(|e| reject(e.to_string()))?;
-    ctx.state.modify_realms(|edit| {
-        passwd::check_realm_stores_passwords(&edit.domains, &userid)?;
-        insert_user(&mut edit.users, &userid, &fields)?;
-        edit.shadow.set(userid.name(), hash);
-        Ok(())
-    })
+    add_user_with_password(&ctx.state, &userid, &fields, &password)
 }
 
 /// `user modify` (PUT /access/users/{userid}).

@@ -8,7 +8,7 @@ use crate::access::PrivSet;
 use crate::access_api::{ApiContext, ApiError, ApiResult};
 use crate::auth::realm::crypt;
 use crate::identity::Userid;
-use crate::manage::password::check_realm_stores_passwords;
+use crate::manage::password::add_user_with_password;
 use crate::manage::token::token_info;
 use crate::manage::user::{
     UserFields, check_fields, check_new_userid, delete_user, insert_user, realm_types,
@@ -98,22 +98,11 @@ pub async fn create(ctx: &ApiContext<'_>) -> ApiResult {
         return Ok(Value::Null);
     };
     crypt::check_new_password(password).map_err(|e| ApiError::param("password", e.to_string()))?;
-    let (domains, _) = ctx.services.state.load_domains().map_err(state_error)?;
-    check_realm_stores_passwords(&domains, &userid).map_err(state_error)?;
     let state = ctx.services.state.clone();
     let password = password.to_owned();
     // Hashing is CPU-bound: off the async workers, like the write itself.
     tokio::task::spawn_blocking(move || {
-        let hash = crypt::hash_password(&password)
-            .map_err(|e| ApiError::Internal(format!("cannot hash the password: {e}")))?;
-        state
-            .modify_realms(|edit| {
-                check_realm_stores_passwords(&edit.domains, &userid)?;
-                insert_user(&mut edit.users, &userid, &fields)?;
-                edit.shadow.set(userid.name(), hash);
-                Ok(())
-            })
-            .map_err(state_error)
+        add_user_with_password(&state, &userid, &fields, &password).map_err(state_error)
     })
     .await
     .map_err(|e| ApiError::Internal(format!("user task failed: {e}")))??;
