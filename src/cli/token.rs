@@ -15,7 +15,8 @@ use super::{Ctx, permissions};
 use crate::config::StateError;
 use crate::identity::{TokenName, Tokenid, Userid};
 use crate::manage::token::{
-    SecretChange, TokenUpdate, add_extras, add_token, delete_token, modify_token, token_info,
+    SecretChange, TokenUpdate, add_extras, add_token, created_info, delete_token, modify_token,
+    token_info,
 };
 pub use crate::manage::token::{TokenFields, token_item};
 use crate::snapshot::now;
@@ -95,14 +96,7 @@ fn add(args: AddArgs, ctx: &Ctx) -> Result<(), StateError> {
     let fields = args.fields;
     let (secret, info) = ctx.state.modify_with_options(|cfg, tokens, options| {
         let secret = add_token(cfg, tokens, options, &userid, &name, &fields)?;
-        let mut info = json!({ "privsep": u8::from(fields.privsep.unwrap_or(true)) });
-        if let Some(expire) = fields.expire {
-            info["expire"] = json!(expire);
-        }
-        if let Some(comment) = fields.comment.as_ref().filter(|c| !c.is_empty()) {
-            info["comment"] = json!(comment);
-        }
-        add_extras(&mut info, &id, options, tokens, now());
+        let info = created_info(&fields, &id, options, tokens, now());
         Ok((secret, info))
     })?;
     tracing::info!(tokenid = id.as_str(), "token created");

@@ -180,6 +180,26 @@ pub fn token_item(name: &str, token: &Token) -> Value {
     item
 }
 
+/// The `info` a created token is answered with: what was set (`privsep`, `expire` and
+/// `comment` as given), plus aclgate's own fields.
+pub fn created_info(
+    fields: &TokenFields,
+    id: &Tokenid,
+    options: &TokenOptions,
+    tokens: &TokenShadow,
+    now: u64,
+) -> Value {
+    let mut info = json!({ "privsep": u8::from(fields.privsep.unwrap_or(true)) });
+    if let Some(expire) = fields.expire {
+        info["expire"] = json!(expire);
+    }
+    if let Some(comment) = fields.comment.as_ref().filter(|c| !c.is_empty()) {
+        info["comment"] = json!(comment);
+    }
+    add_extras(&mut info, id, options, tokens, now);
+    info
+}
+
 /// Add aclgate's own fields to a token item: `allowed-ips`, `rate-limit`, `rate-burst` (each
 /// when set) and `overlap-until` (while a replaced secret still works). Proxmox's fields are
 /// left as they are.

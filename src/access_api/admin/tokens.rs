@@ -14,8 +14,8 @@ use crate::config::token_options::{AllowedIps, MAX_RATE};
 use crate::config::{StateError, TokenOptions, TokenShadow, UserConfig};
 use crate::identity::{TokenName, Tokenid, Userid};
 use crate::manage::token::{
-    MAX_OVERLAP, SecretChange, TokenFields, TokenUpdate, add_extras, add_token, delete_token,
-    modify_token, token_info, token_item,
+    MAX_OVERLAP, SecretChange, TokenFields, TokenUpdate, add_extras, add_token, created_info,
+    delete_token, modify_token, token_info, token_item,
 };
 use crate::snapshot::now;
 
@@ -64,14 +64,7 @@ pub async fn create(ctx: &ApiContext<'_>) -> ApiResult {
     let now = now();
     let (secret, info) = write_with_options(ctx, |cfg, tokens, options| {
         let secret = add_token(cfg, tokens, options, &userid, &name, &fields)?;
-        let mut info = json!({ "privsep": u8::from(fields.privsep.unwrap_or(true)) });
-        if let Some(expire) = fields.expire {
-            info["expire"] = json!(expire);
-        }
-        if let Some(comment) = fields.comment.as_ref().filter(|c| !c.is_empty()) {
-            info["comment"] = json!(comment);
-        }
-        add_extras(&mut info, &full, options, tokens, now);
+        let info = created_info(&fields, &full, options, tokens, now);
         Ok((secret, info))
     })
     .await?;
