@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{AclNode, Token, User, UserConfig};
+use super::{Token, User, UserConfig};
 use crate::access::{AclPath, PrivSet, Privilege, is_builtin_role};
 use crate::config::text::{self, is_perl_space, split_list};
 use crate::identity::{GroupId, PoolId, RoleId, Tokenid, Userid, is_storage_id};
@@ -257,7 +257,9 @@ impl<'a> Parser<'a> {
         let Some(path_id) = AclPath::normalize(path) else {
             return self.warn(format!("ignore invalid path in acl `{path}`"));
         };
-        let mut node = self.cfg.acl.remove(&path_id).unwrap_or_default();
+        // Members are read (and warned about) per role, in Proxmox's order, and only then
+        // added: the node is looked up once, and a line that grants nothing adds no node.
+        let mut grants: Vec<(AclMember, RoleId)> = Vec::new();
         for role in split_list(roles) {
             let Ok(role_id) = role.parse::<RoleId>() else {
                 self.warn(format!("ignore invalid role name `{role}` in acl"));
@@ -268,15 +270,27 @@ impl<'a> Parser<'a> {
                 continue;
             }
             for member in split_list(members) {
-                self.acl_member(&mut node, member, &role_id, propagate);
+                if let Some(m) = self.acl_member(member) {
+                    grants.push((m, role_id.clone()));
+                }
             }
         }
-        if !node.is_empty() {
-            self.cfg.acl.insert(path_id, node);
+        if grants.is_empty() {
+            return;
+        }
+        let node = self.cfg.acl.entry(path_id).or_default();
+        for (member, role) in grants {
+            let roles = match member {
+                AclMember::User(u) => node.users.entry(u).or_default(),
+                AclMember::Group(g) => node.groups.entry(g).or_default(),
+                AclMember::Token(t) => node.tokens.entry(t).or_default(),
+            };
+            roles.insert(role, propagate);
         }
     }
 
-    fn acl_member(&mut self, node: &mut AclNode, member: &str, role: &RoleId, propagate: bool) {
+    /// Read one member of an `acl` line; `None` (with a warning) where Proxmox skips it.
+    fn acl_member(&mut self, member: &str) -> Option<AclMember> {
         // Perl's `$group && ...`: a group named "0" is falsy and falls through.
         let group = member
             .strip_prefix('@')
@@ -286,31 +300,31 @@ impl<'a> Parser<'a> {
             if !self.cfg.groups.contains_key(&g) {
                 self.warn(format!("acl group `{member}` does not exist (kept)"));
             }
-            node.groups
-                .entry(g)
-                .or_default()
-                .insert(role.clone(), propagate);
+            Some(AclMember::Group(g))
         } else if let Ok(u) = member.parse::<Userid>() {
             if !self.cfg.users.contains_key(&u) {
                 self.warn(format!("acl member `{member}` does not exist (kept)"));
             }
-            node.users
-                .entry(u)
-                .or_default()
-                .insert(role.clone(), propagate);
+            Some(AclMember::User(u))
         } else if let Ok(t) = member.parse::<Tokenid>() {
             if self.cfg.token(&t).is_some() {
-                node.tokens
-                    .entry(t)
-                    .or_default()
-                    .insert(role.clone(), propagate);
+                Some(AclMember::Token(t))
             } else {
                 self.warn(format!("ignore invalid acl token `{member}`"));
+                None
             }
         } else {
             self.warn(format!("invalid user/group `{member}` in acl"));
+            None
         }
     }
+}
+
+/// A member of an `acl` line, as read.
+enum AclMember {
+    User(Userid),
+    Group(GroupId),
+    Token(Tokenid),
 }
 
 /// Perl truthiness of a flag field: empty and "0" are false.
