@@ -171,7 +171,8 @@ async fn reload_task(
                 }
             }
         }
-        let generation = swap.load().generation + 1;
+        let previous = swap.load_full();
+        let generation = previous.generation + 1;
         let cfg = config.clone();
         let hooks = hooks.clone();
         let built = tokio::task::spawn_blocking(move || {
@@ -182,7 +183,7 @@ async fn reload_task(
             {
                 hook();
             }
-            Snapshot::load(cfg, generation)
+            Snapshot::reload(cfg, generation, &previous)
         })
         .await
         .unwrap_or_else(|e| {

@@ -85,6 +85,24 @@ pub struct SnapshotReader {
 impl Snapshot {
     /// Read the state directory, the policies and the TLS files named by `config`.
     pub fn load(config: Arc<GatewayConfig>, generation: u64) -> Result<Snapshot, LoadError> {
+        Snapshot::load_keeping(config, generation, None)
+    }
+
+    /// Load the successor of `previous`: as [`Snapshot::load`], except that a damaged
+    /// `token-options.cfg` keeps `previous`'s token options (see [`State::load_keeping`]).
+    pub fn reload(
+        config: Arc<GatewayConfig>,
+        generation: u64,
+        previous: &Snapshot,
+    ) -> Result<Snapshot, LoadError> {
+        Snapshot::load_keeping(config, generation, Some(&previous.token_options))
+    }
+
+    fn load_keeping(
+        config: Arc<GatewayConfig>,
+        generation: u64,
+        previous: Option<&TokenOptions>,
+    ) -> Result<Snapshot, LoadError> {
         let State {
             user_cfg,
             tokens,
@@ -92,7 +110,7 @@ impl Snapshot {
             domains,
             logout,
             warnings,
-        } = State::load(&config.state.dir)?;
+        } = State::load_keeping(&config.state.dir, previous)?;
         let routes =
             RouteTable::load(&config.policies).map_err(|e| LoadError::Policy(e.to_string()))?;
         let tls = crate::server::tls::load_certified_key(&config.tls.cert, &config.tls.key)?;
@@ -158,6 +176,13 @@ impl State {
     /// Read `user.cfg`, `priv/token.shadow`, `token-options.cfg`, `domains.cfg` and
     /// `logout.cfg` from `dir`.
     pub fn load(dir: &Path) -> Result<State, LoadError> {
+        State::load_keeping(dir, None)
+    }
+
+    /// As [`State::load`], but a damaged `token-options.cfg` keeps `previous` (the running
+    /// snapshot's options, of tokens that still exist) and adds a warning instead of failing:
+    /// everything else, above all a revoked or deleted token, must still take effect.
+    pub fn load_keeping(dir: &Path, previous: Option<&TokenOptions>) -> Result<State, LoadError> {
         let state_dir = StateDir::new(dir);
         let loaded = state_dir.load().map_err(|e| LoadError::Read {
             file: dir.display().to_string(),
@@ -172,21 +197,35 @@ impl State {
             .map_err(|e| read_error(state_dir.domains_cfg_path(), e.to_string()))?;
         let logout = LogoutList::read(&state_dir)
             .map_err(|e| read_error(LogoutList::path(&state_dir), e.to_string()))?;
-        let (token_options, option_warnings) = state_dir
-            .load_token_options(&loaded.user_cfg)
-            .map_err(|e| match e {
-                StateError::Invalid {
-                    path,
-                    line,
-                    message,
-                } => LoadError::Invalid {
-                    file: path.display().to_string(),
-                    line,
-                    message,
-                },
-                other => read_error(state_dir.token_options_path(), other.to_string()),
-            })?;
         let mut warnings = Vec::new();
+        let (token_options, option_warnings) = match state_dir.load_token_options(&loaded.user_cfg)
+        {
+            Ok(read) => read,
+            Err(e) => {
+                let err = match e {
+                    StateError::Invalid {
+                        path,
+                        line,
+                        message,
+                    } => LoadError::Invalid {
+                        file: path.display().to_string(),
+                        line,
+                        message,
+                    },
+                    other => read_error(state_dir.token_options_path(), other.to_string()),
+                };
+                let Some(previous) = previous else {
+                    return Err(err);
+                };
+                tracing::error!(error = %err, "keeping the previous token options until the file is fixed");
+                warnings.push(format!(
+                    "{err} (the previous token options stay in force until the file is fixed)"
+                ));
+                let mut kept = previous.clone();
+                kept.retain(|id| loaded.user_cfg.token(id).is_some());
+                (kept, Vec::new())
+            }
+        };
         let domains_file = state_dir.domains_cfg_path();
         let domains_file = domains_file.display();
         warnings.extend(
