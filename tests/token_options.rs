@@ -438,9 +438,10 @@ async fn a_broken_token_options_file_keeps_the_old_options_but_not_revoked_token
     gw.reload().await.unwrap();
     let warnings = &gw.reader.load().warnings;
     assert!(
-        warnings.iter().any(|w| w.ends_with(
-            "token-options.cfg:1: options of unknown token `joe@pve!full` ignored"
-        )),
+        warnings
+            .iter()
+            .any(|w| w
+                .ends_with("token-options.cfg:1: options of unknown token `joe@pve!full` ignored")),
         "{warnings:?}"
     );
 }

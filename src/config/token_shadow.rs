@@ -196,21 +196,32 @@ impl TokenShadow {
     }
 
     /// Whether `secret` is a secret of token `id` at `now`: SHA-256(salt || secret) compared
-    /// with the stored digest in constant time; false for an unknown token. During an overlap
-    /// both digests are always computed and compared, and the results are combined without a
-    /// branch, so neither the time taken nor the answer tells which secret matched.
+    /// with the stored digest in constant time; false for an unknown token. Two digests are
+    /// always computed and compared (an unknown token or one without a previous secret is
+    /// checked against a never-matching stand-in), and the results are combined without a
+    /// branch, so neither the time taken nor the answer tells whether the token exists, is
+    /// mid-rotation, or which secret matched.
     pub fn verify_at(&self, id: &str, secret: &str, now: u64) -> bool {
-        let Some(entry) = self.hashes.get(id) else {
-            return false;
+        let entry = self.hashes.get(id);
+        let known = Choice::from(u8::from(entry.is_some()));
+        let current = entry.map_or(&STAND_IN, |e| &e.current);
+        let (previous, live) = match entry.and_then(|e| e.previous.as_ref()) {
+            Some(p) => (&p.hash, now < p.until),
+            None => (&STAND_IN, false),
         };
-        let current = entry.current.matches(secret);
-        let previous = match &entry.previous {
-            Some(p) => p.hash.matches(secret) & Choice::from(u8::from(now < p.until)),
-            None => Choice::from(0),
-        };
-        (current | previous).into()
+        let current = current.matches(secret);
+        let previous = previous.matches(secret) & Choice::from(u8::from(live));
+        (known & (current | previous)).into()
     }
 }
+
+/// Compared against where no real hash exists, so that every verification costs the same.
+/// Its digest is all zeros: no secret's salted SHA-256 is, in practice, ever equal to it, and
+/// `known` / `live` mask it out regardless.
+static STAND_IN: SecretHash = SecretHash {
+    salt: [0; SALT_LEN],
+    digest: [0; 32],
+};
 
 // === impl Previous ===
 
