@@ -70,6 +70,8 @@ pub enum OptionError {
     Rate { key: &'static str, value: String },
     #[error("`rate-burst` needs `rate-limit`")]
     BurstWithoutRate,
+    #[error("at most {MAX_NETWORKS} networks per token")]
+    TooManyNetworks,
 }
 
 /// Why a token-options.cfg text is refused (1-based line number).
@@ -186,6 +188,10 @@ impl AllowedIps {
     }
 }
 
+/// The most networks one token may list: every request scans the list, and the duplicate
+/// check on writing is quadratic.
+pub const MAX_NETWORKS: usize = 256;
+
 impl std::str::FromStr for AllowedIps {
     type Err = OptionError;
 
@@ -198,6 +204,9 @@ impl std::str::FromStr for AllowedIps {
         {
             let cidr: Cidr = item.parse()?;
             if !out.contains(&cidr) {
+                if out.len() == MAX_NETWORKS {
+                    return Err(OptionError::TooManyNetworks);
+                }
                 out.push(cidr);
             }
         }
@@ -293,6 +302,24 @@ token: c@pve!tk
         );
         let (again, _) = TokenOptions::parse(&options.write(), all).unwrap();
         assert_eq!(again, options);
+    }
+
+    #[test]
+    fn allowed_ips_are_bounded() {
+        let list = |n: usize| {
+            (0..n)
+                .map(|i| format!("10.{}.{}.0/24", i / 256, i % 256))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        assert!(list(MAX_NETWORKS).parse::<AllowedIps>().is_ok());
+        assert_eq!(
+            list(MAX_NETWORKS + 1).parse::<AllowedIps>(),
+            Err(OptionError::TooManyNetworks)
+        );
+        // Duplicates do not count.
+        let doubled = format!("{0},{0}", list(MAX_NETWORKS));
+        assert!(doubled.parse::<AllowedIps>().is_ok());
     }
 
     #[test]
