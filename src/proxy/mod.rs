@@ -260,7 +260,9 @@ async fn pipeline<'s>(
                 services,
                 host,
             };
-            return match access_api::handle(handler, &ctx).await {
+            // Boxed: the handlers' futures are large, and an unboxed one would make every
+            // forwarded request's future (moved into hyper's connection task) as large.
+            return match Box::pin(access_api::handle(handler, &ctx)).await {
                 None => Err(ProxyError::NoHandler(handler.clone())),
                 Some(Ok(value)) => Ok(access_api::ok_response(&value)),
                 Some(Err(e)) => Err(ProxyError::Api(e)),
