@@ -135,10 +135,14 @@ pub async fn handle(gw: &Gateway, conn: &ClientConn, req: Request<Incoming>) -> 
     if let Some(d) = trace.decided {
         metrics.decision_seconds.observe(d.as_secs_f64());
     }
-    metrics
-        .requests
-        .get_or_create(&RequestLabels { decision, status })
-        .inc();
+    if decision == "allow" && status == 200 {
+        metrics.allowed_ok.inc();
+    } else {
+        metrics
+            .requests
+            .get_or_create(&RequestLabels { decision, status })
+            .inc();
+    }
     AccessEvent {
         authid: trace.authid.as_ref().map_or("-", Authid::as_str),
         method: method.as_str(),
