@@ -6,7 +6,12 @@
 # Reports req/s, p99 latency and the proxy's CPU time per request (from /proc/<pid>/stat),
 # which is steadier than req/s when wrk, proxy and upstream share the cores.
 #
-# Needs: wrk and nginx (Debian packages `wrk`, `nginx-light`), python3.
+# With INSTRUCTIONS=1 it instead counts user-space instructions per request under callgrind
+# (gateway with 1 worker and nginx with 1 process, wrk -c8 for DUR seconds after a warm-up):
+# independent of other load on the machine, so it is the figure to compare changes with.
+#
+# Needs: wrk and nginx (Debian packages `wrk`, `nginx-light`), python3; valgrind for
+# INSTRUCTIONS=1.
 # Knobs: DUR (seconds per run, default 10), CONNS (64), THREADS (wrk threads, 2),
 #        ACLGATE_LOG (gateway log filter, default `info` = access log on, written to a file).
 set -euo pipefail
@@ -26,7 +31,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for tool in wrk nginx python3; do
+INSTRUCTIONS=${INSTRUCTIONS:-0}
+TOOLS="wrk nginx python3"
+[ "$INSTRUCTIONS" = 1 ] && TOOLS="$TOOLS valgrind callgrind_control callgrind_annotate"
+for tool in $TOOLS; do
     command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install wrk nginx-light)" >&2; exit 1; }
 done
 
@@ -161,6 +169,47 @@ measure() { # name url header pid...
     cpu=$(python3 -c "print(f'{($t1 - $t0) / $(getconf CLK_TCK) * 1e6 / $reqs:.1f}')")
     RESULTS+=("$(printf '%-34s %10s req/s  p99 %8s  proxy CPU %6s us/req' "$name" "$rps" "$p99" "$cpu")")
 }
+
+# --- instruction counts (INSTRUCTIONS=1) -------------------------------------------------------
+callgrind_total() { # callgrind output file -> total instructions
+    callgrind_annotate "$1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'
+}
+
+count() { # name port header pid -> instructions per request of a process started under callgrind
+    local name=$1 port=$2 header=$3 pid=$4 out reqs ir
+    wait_port "$port"
+    wrk -t1 -c8 -d3s -H "$header" "https://127.0.0.1:$port$PATH_Q" >/dev/null # warm-up
+    callgrind_control -z "$pid" >/dev/null
+    out=$(wrk -t1 -c8 -d"${DUR}s" -H "$header" "https://127.0.0.1:$port$PATH_Q")
+    callgrind_control -d "$pid" >/dev/null
+    reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+    ir=$(callgrind_total "$WORK/callgrind.$name.1")
+    RESULTS+=("$(printf '%-34s %10s requests  %8s instructions/request' "$name" "$reqs" $((ir / reqs)))")
+}
+
+if [ "$INSTRUCTIONS" = 1 ]; then
+    RESULTS=()
+    sed -e 's/^worker_processes 1;/worker_processes 1; master_process off;/' \
+        -e 's/18443/18444/' -e "s#^pid .*#pid $WORK/nginx-cg.pid;#" \
+        "$WORK/nginx.conf" >"$WORK/nginx-cg.conf"
+    valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.nginx" \
+        nginx -c "$WORK/nginx-cg.conf" -p "$WORK" 2>"$WORK/nginx-cg.log" &
+    CG=$!
+    PIDS+=("$CG")
+    count nginx 18444 "X-Nothing: 1" "$CG"
+    kill "$CG"
+    (cd "$WORK" && exec valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.aclgate" \
+        "$BIN/examples/load_gateway" --state-dir "$STATE" --policy "$WORK/policies/load.toml" \
+        --listen 127.0.0.1:18008 --upstream http://127.0.0.1:18080 --worker-threads 1 \
+        2>"$WORK/gateway-cg.log") &
+    CG=$!
+    PIDS+=("$CG")
+    count aclgate 18008 "$AUTH" "$CG"
+    echo
+    echo "callgrind, wrk -t1 -c8 -d${DUR}s keep-alive, 1 KiB response body; aclgate: token + decision"
+    printf '%s\n' "${RESULTS[@]}"
+    exit 0
+fi
 
 check_status "http://127.0.0.1:18080$PATH_Q"
 check_status "https://127.0.0.1:18443$PATH_Q"

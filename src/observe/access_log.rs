@@ -25,7 +25,7 @@ impl AccessEvent<'_> {
     /// Emit the event.
     pub fn log(&self) {
         tracing::info!(
-            target: "aclgate::access",
+            target: super::ACCESS_TARGET,
             authid = self.authid,
             method = self.method,
             path = self.path,

@@ -27,6 +27,9 @@ pub struct Metrics {
     registry: Registry,
     /// Requests by decision and status.
     pub requests: Family<RequestLabels, Counter>,
+    /// `requests{decision="allow",status="200"}`, resolved once: the common case skips the
+    /// family's lock and hash lookup.
+    pub allowed_ok: Counter,
     /// Time from request head to decision (route, authenticate, eval), seconds.
     pub decision_seconds: Histogram,
     /// Time from forwarding to the upstream's response head, seconds.
@@ -53,6 +56,12 @@ impl Metrics {
             "Requests by decision and status",
             requests.clone(),
         );
+        let allowed_ok = requests
+            .get_or_create(&RequestLabels {
+                decision: "allow",
+                status: 200,
+            })
+            .clone();
         let decision_seconds = Histogram::new(exponential_buckets(1e-6, 2.0, 20));
         registry.register(
             "decision_seconds",
@@ -92,6 +101,7 @@ impl Metrics {
         Metrics {
             registry,
             requests,
+            allowed_ok,
             decision_seconds,
             upstream_seconds,
             reloads_ok,

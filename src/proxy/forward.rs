@@ -2,17 +2,16 @@
 //! `X-Forwarded-*` and the identity header, streaming both bodies, and upgrades (WebSocket)
 //! spliced with `copy_bidirectional`.
 
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Request, Response, StatusCode, Uri, Version};
+use http::{Request, Response, StatusCode, Version};
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 
 use super::Body;
 use super::response::ProxyError;
-use super::upstream::Upstream;
+use super::upstream::{Upstream, UpstreamSlot};
 use crate::auth::find_key;
 use crate::observe::Metrics;
 
@@ -20,15 +19,24 @@ use crate::observe::Metrics;
 pub struct ForwardContext<'a> {
     /// The authenticated id, sent in the identity header (`None` for `user: world` routes).
     pub authid: Option<&'a str>,
-    /// The client's address.
-    pub peer: SocketAddr,
+    /// The client's address as an `X-Forwarded-For` element.
+    pub peer_ip: &'a HeaderValue,
     /// Whether the client connection is TLS.
     pub tls: bool,
     /// `auth.identity_header`.
     pub identity_header: &'a HeaderName,
     /// `auth.strip_credentials`.
     pub strip_credentials: bool,
+    /// The client connection's own upstream connection (`None`: use the pool, as HTTP/2
+    /// clients do).
+    pub slot: Option<&'a UpstreamSlot>,
 }
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
 /// Send `req` upstream and return its response; the client's upgrade (if any) is joined with
 /// the upstream's.
@@ -42,16 +50,16 @@ pub async fn forward(
     let upgrade = client_upgrade
         .is_some()
         .then(|| req.headers().get(header::UPGRADE).cloned());
-    prepare_request(&mut req, upstream, ctx, upgrade.flatten())?;
+    prepare_request(&mut req, ctx, upgrade.flatten());
 
     let started = Instant::now();
-    let sent = tokio::time::timeout(upstream.timeout, upstream.client.request(req)).await;
+    let sent = tokio::time::timeout(upstream.timeout, upstream.send(ctx.slot, req)).await;
     metrics
         .upstream_seconds
         .observe(started.elapsed().as_secs_f64());
     let mut resp = match sent {
         Err(_) => return Err(ProxyError::UpstreamTimeout),
-        Ok(Err(e)) => return Err(ProxyError::UpstreamConnect(e.to_string())),
+        Ok(Err(e)) => return Err(ProxyError::UpstreamConnect(e)),
         Ok(Ok(resp)) => resp,
     };
 
@@ -77,84 +85,100 @@ pub fn is_upgrade<B>(req: &Request<B>) -> bool {
         && connection_tokens(req.headers()).any(|t| t.eq_ignore_ascii_case("upgrade"))
 }
 
+/// Headers and URI as the upstream gets them: origin-form URI (the upstream client adds
+/// `Host`), hop-by-hop and spoofable headers gone, `X-Forwarded-*` and the identity added.
+/// Everything is changed in place.
 fn prepare_request(
     req: &mut Request<Body>,
-    upstream: &Upstream,
     ctx: &ForwardContext<'_>,
     upgrade: Option<HeaderValue>,
-) -> Result<(), ProxyError> {
-    let forwarded_host = req.headers().get(header::HOST).cloned().or_else(|| {
+) {
+    let forwarded_host = req.headers_mut().remove(header::HOST).or_else(|| {
         req.uri()
             .authority()
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
     });
-    let path_and_query = req
-        .uri()
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
-    *req.uri_mut() = Uri::builder()
-        .scheme(upstream.scheme.clone())
-        .authority(upstream.authority.clone())
-        .path_and_query(path_and_query)
-        .build()
-        .map_err(|e| ProxyError::UpstreamConnect(e.to_string()))?;
+    if req.uri().scheme().is_some() || req.uri().path_and_query().is_none() {
+        // Absolute-form (HTTP/2 always, HTTP/1.1 rarely): keep only path and query.
+        let path_and_query = req
+            .uri()
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+        *req.uri_mut() = http::Uri::from(path_and_query);
+    }
     *req.version_mut() = Version::HTTP_11;
 
     let headers = req.headers_mut();
     strip_hop_by_hop(headers, upgrade);
-    headers.remove(header::HOST);
     // A client must never be able to claim an identity.
     headers.remove(ctx.identity_header);
     if ctx.strip_credentials {
         strip_credentials(headers);
     }
 
-    let peer_ip = ctx.peer.ip().to_string();
-    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {peer_ip}"),
-        None => peer_ip,
+    let prev = headers
+        .get(&X_FORWARDED_FOR)
+        .and_then(|v| v.to_str().ok())
+        .map(str::as_bytes);
+    let xff = match prev {
+        Some(prev) => {
+            let mut v = Vec::with_capacity(prev.len() + 2 + ctx.peer_ip.len());
+            v.extend_from_slice(prev);
+            v.extend_from_slice(b", ");
+            v.extend_from_slice(ctx.peer_ip.as_bytes());
+            HeaderValue::from_bytes(&v).ok()
+        }
+        None => Some(ctx.peer_ip.clone()),
     };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
-        headers.insert("x-forwarded-for", v);
+    if let Some(v) = xff {
+        headers.insert(X_FORWARDED_FOR, v);
     }
     let proto = if ctx.tls { "https" } else { "http" };
-    headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     match forwarded_host {
         Some(h) => {
-            headers.insert("x-forwarded-host", h);
+            headers.insert(X_FORWARDED_HOST, h);
         }
         None => {
-            headers.remove("x-forwarded-host");
+            headers.remove(X_FORWARDED_HOST);
         }
     }
     if let Some(id) = ctx.authid.and_then(|a| HeaderValue::from_str(a).ok()) {
         headers.insert(ctx.identity_header.clone(), id);
     }
-    Ok(())
 }
 
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authorization",
-    "proxy-authenticate",
-];
+/// The hop-by-hop headers besides `Connection` (RFC 9110 §7.6.1, plus the de-facto ones).
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    name == header::TE
+        || name == header::TRAILER
+        || name == header::TRANSFER_ENCODING
+        || name == header::UPGRADE
+        || name == header::PROXY_AUTHORIZATION
+        || name == header::PROXY_AUTHENTICATE
+        || name == KEEP_ALIVE
+        || name == PROXY_CONNECTION
+}
 
 /// Remove hop-by-hop headers and those listed in `Connection`; keep an upgrade if asked.
+/// One pass over the names finds whether there is anything to remove (usually nothing).
 fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
-    let listed: Vec<HeaderName> = connection_tokens(headers)
-        .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
-        .collect();
-    for name in listed {
-        headers.remove(name);
+    if headers.contains_key(header::CONNECTION) {
+        let listed: Vec<HeaderName> = connection_tokens(headers)
+            .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+            .collect();
+        for name in listed {
+            headers.remove(name);
+        }
+        headers.remove(header::CONNECTION);
     }
-    for name in HOP_BY_HOP {
+    let hop: Vec<HeaderName> = headers
+        .keys()
+        .filter(|k| is_hop_by_hop(k))
+        .cloned()
+        .collect();
+    for name in hop {
         headers.remove(name);
     }
     if let Some(up) = upgrade {
@@ -181,6 +205,9 @@ fn strip_credentials(headers: &mut HeaderMap) {
         .any(|v| v.to_str().map_or(true, is_our_credential));
     if ours {
         headers.remove(header::AUTHORIZATION);
+    }
+    if !headers.contains_key(header::COOKIE) {
+        return;
     }
     let cookies: Vec<String> = headers
         .get_all(header::COOKIE)

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{Method, Request, Response, header};
+use http::{HeaderValue, Method, Request, Response, Version, header};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
@@ -28,7 +28,7 @@ pub use forward::ForwardContext;
 pub use path::{PathError, normalise};
 pub use response::ProxyError;
 pub use response::full as full_body;
-pub use upstream::{Upstream, UpstreamError};
+pub use upstream::{Upstream, UpstreamError, UpstreamSlot};
 
 /// Response (and forwarded request) body type.
 pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, hyper::Error>;
@@ -57,6 +57,31 @@ pub struct ConnInfo {
     pub tls: bool,
 }
 
+/// One client connection, shared by its requests.
+#[derive(Debug)]
+pub struct ClientConn {
+    /// Facts about the connection.
+    pub info: ConnInfo,
+    /// The client's address as an `X-Forwarded-For` element, formatted once.
+    peer_ip: HeaderValue,
+    /// The connection's own upstream connection (used by HTTP/1 requests).
+    upstream: UpstreamSlot,
+}
+
+impl ClientConn {
+    /// State for a newly accepted connection.
+    pub fn new(info: ConnInfo) -> ClientConn {
+        let peer_ip = HeaderValue::from_str(&info.peer.ip().to_string())
+            // INVARIANT: an IP address prints as ASCII digits, dots, colons and hex letters.
+            .expect("an IP address is a valid header value");
+        ClientConn {
+            info,
+            peer_ip,
+            upstream: UpstreamSlot::default(),
+        }
+    }
+}
+
 /// What the pipeline learned, for the access log.
 /// Borrowed from the request's snapshot where possible, so tracing costs no allocation.
 #[derive(Default)]
@@ -68,7 +93,7 @@ struct Trace<'s> {
 }
 
 /// Handle one request end to end; never fails (errors become responses).
-pub async fn handle(gw: &Gateway, conn: ConnInfo, req: Request<Incoming>) -> Response<Body> {
+pub async fn handle(gw: &Gateway, conn: &ClientConn, req: Request<Incoming>) -> Response<Body> {
     let start = Instant::now();
     // The only snapshot load of this request: every later step uses this `Arc`.
     let snapshot = gw.snapshots.load();
@@ -110,10 +135,14 @@ pub async fn handle(gw: &Gateway, conn: ConnInfo, req: Request<Incoming>) -> Res
     if let Some(d) = trace.decided {
         metrics.decision_seconds.observe(d.as_secs_f64());
     }
-    metrics
-        .requests
-        .get_or_create(&RequestLabels { decision, status })
-        .inc();
+    if decision == "allow" && status == 200 {
+        metrics.allowed_ok.inc();
+    } else {
+        metrics
+            .requests
+            .get_or_create(&RequestLabels { decision, status })
+            .inc();
+    }
     AccessEvent {
         authid: trace.authid.as_ref().map_or("-", Authid::as_str),
         method: method.as_str(),
@@ -131,7 +160,7 @@ pub async fn handle(gw: &Gateway, conn: ConnInfo, req: Request<Incoming>) -> Res
 async fn pipeline<'s>(
     gw: &Gateway,
     snapshot: &'s Snapshot,
-    conn: ConnInfo,
+    conn: &ClientConn,
     req: Request<Incoming>,
     trace: &mut Trace<'s>,
 ) -> Result<Response<Body>, ProxyError> {
@@ -275,11 +304,13 @@ async fn pipeline<'s>(
                 caller: trace.authid.as_ref(),
                 via_token: via_token.unwrap_or(false),
                 params: &params,
-                peer: conn.peer,
+                peer: conn.info.peer,
                 services,
                 host,
             };
-            return match access_api::handle(handler, &ctx).await {
+            // Boxed: the handlers' futures are large, and an unboxed one would make every
+            // forwarded request's future (moved into hyper's connection task) as large.
+            return match Box::pin(access_api::handle(handler, &ctx)).await {
                 None => Err(ProxyError::NoHandler(handler.clone())),
                 Some(Ok(value)) => Ok(access_api::ok_response(&value)),
                 Some(Err(e)) => Err(ProxyError::Api(e)),
@@ -290,12 +321,18 @@ async fn pipeline<'s>(
     let mut req = Request::from_parts(parts, body);
 
     let client_upgrade = forward::is_upgrade(&req).then(|| hyper::upgrade::on(&mut req));
+    // HTTP/2 streams of one connection run concurrently: they share the pool instead.
+    let http1 = matches!(
+        req.version(),
+        Version::HTTP_09 | Version::HTTP_10 | Version::HTTP_11
+    );
     let ctx = ForwardContext {
         authid: trace.authid.as_ref().map(Authid::as_str),
-        peer: conn.peer,
-        tls: conn.tls,
+        peer_ip: &conn.peer_ip,
+        tls: conn.info.tls,
         identity_header: &snapshot.identity_header,
         strip_credentials: snapshot.config.auth.strip_credentials,
+        slot: http1.then_some(&conn.upstream),
     };
     forward::forward(
         &gw.upstream,

@@ -24,6 +24,28 @@ pub fn normalise(raw: &str) -> Result<String, PathError> {
     if !raw.starts_with('/') {
         return Err(PathError::NotAbsolute);
     }
+    // Most paths have no escape: then `raw` is already the decoded text (and UTF-8).
+    let mut path = if raw.contains('%') {
+        decode(raw)?
+    } else {
+        check_bytes(raw.as_bytes())?;
+        raw.to_owned()
+    };
+    if path.len() > 1 && path.ends_with('/') {
+        path.pop();
+    }
+    if path != "/"
+        && path[1..]
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..")
+    {
+        return Err(PathError::DotSegment);
+    }
+    Ok(path)
+}
+
+/// Percent-decode once, then check the bytes and that the result is UTF-8.
+fn decode(raw: &str) -> Result<String, PathError> {
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -46,21 +68,16 @@ pub fn normalise(raw: &str) -> Result<String, PathError> {
             i += 1;
         }
     }
-    if out.iter().any(|&b| b < 0x20 || b == 0x7f || b == b'\\') {
+    check_bytes(&out)?;
+    String::from_utf8(out).map_err(|_| PathError::NotUtf8)
+}
+
+/// No control characters and no backslash.
+fn check_bytes(bytes: &[u8]) -> Result<(), PathError> {
+    if bytes.iter().any(|&b| b < 0x20 || b == 0x7f || b == b'\\') {
         return Err(PathError::Control);
     }
-    let mut path = String::from_utf8(out).map_err(|_| PathError::NotUtf8)?;
-    if path.len() > 1 && path.ends_with('/') {
-        path.pop();
-    }
-    if path != "/"
-        && path[1..]
-            .split('/')
-            .any(|s| s.is_empty() || s == "." || s == "..")
-    {
-        return Err(PathError::DotSegment);
-    }
-    Ok(path)
+    Ok(())
 }
 
 #[cfg(test)]

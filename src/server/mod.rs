@@ -23,7 +23,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::access_api::ApiServices;
 use crate::config::gateway::GatewayConfig;
-use crate::proxy::{self, Body, ConnInfo, Gateway, Upstream, UpstreamError};
+use crate::proxy::{self, Body, ClientConn, ConnInfo, Gateway, Upstream, UpstreamError};
 use crate::snapshot::SnapshotReader;
 
 /// The server could not start.
@@ -193,13 +193,15 @@ async fn serve_conn<IO>(
 ) where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let peer = conn.peer;
+    let conn = Arc::new(ClientConn::new(conn));
     let service = service_fn(move |req: Request<Incoming>| {
-        let gw = gw.clone();
-        async move { Ok::<_, Infallible>(proxy::handle(&gw, conn, req).await) }
+        let (gw, conn) = (gw.clone(), conn.clone());
+        async move { Ok::<_, Infallible>(proxy::handle(&gw, &conn, req).await) }
     });
     let served = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     if let Err(e) = watcher.watch(served.into_owned()).await {
-        tracing::debug!(peer = %conn.peer, error = %e, "connection ended with an error");
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }
 
