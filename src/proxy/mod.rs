@@ -187,19 +187,20 @@ async fn pipeline<'s>(
     } else {
         let tickets = gw.services.as_deref().map(|s| &s.tickets);
         let now = now();
-        let authed = match auth::authenticate(snapshot, tickets, &credential, conn.peer.ip(), now) {
-            Ok(a) => a,
-            Err(auth::AuthError::NoCredentials) => return Err(ProxyError::NoTicket),
-            Err(e @ auth::AuthError::SourceNotAllowed) => {
-                // The secret was right, so the log may name the token (a leak to look into);
-                // the client gets the same answer as for any other failure.
-                if let Credential::Token { tokenid, .. } = &credential {
-                    trace.authid = tokenid.parse().ok().map(Authid::Token);
+        let authed =
+            match auth::authenticate(snapshot, tickets, &credential, conn.info.peer.ip(), now) {
+                Ok(a) => a,
+                Err(auth::AuthError::NoCredentials) => return Err(ProxyError::NoTicket),
+                Err(e @ auth::AuthError::SourceNotAllowed) => {
+                    // The secret was right, so the log may name the token (a leak to look into);
+                    // the client gets the same answer as for any other failure.
+                    if let Credential::Token { tokenid, .. } = &credential {
+                        trace.authid = tokenid.parse().ok().map(Authid::Token);
+                    }
+                    return Err(ProxyError::AuthFailed(e));
                 }
-                return Err(ProxyError::AuthFailed(e));
-            }
-            Err(e) => return Err(ProxyError::AuthFailed(e)),
-        };
+                Err(e) => return Err(ProxyError::AuthFailed(e)),
+            };
         // Counted only once the token is authenticated: a wrong secret cannot use up a
         // token's budget. Every authenticated request counts, allowed or denied later.
         if let Some(limit) = authed.rate_limit
