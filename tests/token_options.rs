@@ -185,6 +185,62 @@ async fn allowed_ips_refuse_other_sources_and_follow_cli_changes() {
 }
 
 #[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_client_address_counts() {
+    // 127.0.0.1 plays the load balancer; 127.0.0.2 is a client that is not one.
+    let (gw, cli) = start_with(|cfg| {
+        cfg.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    cli.ok(&[
+        "user",
+        "token",
+        "modify",
+        "joe@pve",
+        "monitoring",
+        "--allowed-ips",
+        "198.51.100.7",
+    ]);
+    gw.reload().await.unwrap();
+    let (balancer, other) = (client_from(&gw, "127.0.0.1"), client_from(&gw, "127.0.0.2"));
+    let secret = secret_of(MON);
+    let send = |client: &reqwest::Client, xff: Option<&str>| {
+        let mut req = client
+            .get(gw.url(PATH))
+            .header("authorization", format!("PVEAPIToken={MON}={secret}"));
+        if let Some(xff) = xff {
+            req = req.header("x-forwarded-for", xff);
+        }
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    let check = |got: u16, want: u16, what: &str| assert_eq!(got, want, "{what}");
+    check(
+        send(&balancer, Some("198.51.100.7")).await,
+        200,
+        "forwarded client allowed",
+    );
+    check(
+        send(&balancer, None).await,
+        401,
+        "the balancer itself is not allowed",
+    );
+    check(
+        send(&balancer, Some("198.51.100.7, 203.0.113.1")).await,
+        401,
+        "the nearest untrusted hop counts, not a client-written entry",
+    );
+    check(
+        send(&other, Some("198.51.100.7")).await,
+        401,
+        "an untrusted peer's header is ignored",
+    );
+    check(
+        send(&balancer, Some("198.51.100.7:443")).await,
+        400,
+        "a malformed header from the balancer is refused",
+    );
+}
+
+#[tokio::test]
 async fn a_refused_source_waits_for_the_failure_delay() {
     let (gw, cli) = start_with(|cfg| cfg.auth.failure_delay_ms = 300).await;
     cli.ok(&[

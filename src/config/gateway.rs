@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::config::cidr::Cidr;
+
 /// `aclgate.toml` could not be read or is invalid.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayConfigError {
@@ -51,6 +53,23 @@ pub struct GatewayConfig {
     pub tickets: crate::auth::ticket::TicketConfig,
     /// Failed-login throttling of `POST /access/ticket`.
     pub login_throttle: crate::auth::throttle::ThrottleConfig,
+    /// Load balancers whose `X-Forwarded-For` is believed (networks): for a request from one
+    /// of them, the client address (for `allowed-ips`, login throttling) is the nearest
+    /// forwarded address that is not itself listed. Empty: the TCP peer, always.
+    #[serde(deserialize_with = "cidr_list")]
+    pub trusted_proxies: Vec<Cidr>,
+}
+
+/// `["10.0.0.0/8", "2001:db8::1"]` → networks, with the CIDR parser's message on error.
+fn cidr_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Cidr>, D::Error> {
+    let items = Vec::<String>::deserialize(d)?;
+    items
+        .iter()
+        .map(|s| {
+            s.parse::<Cidr>()
+                .map_err(|e| serde::de::Error::custom(format!("trusted_proxies: {e}")))
+        })
+        .collect()
 }
 
 /// How log lines are written (to stderr).
@@ -236,6 +255,7 @@ impl Default for GatewayConfig {
             limits: Limits::default(),
             tickets: crate::auth::ticket::TicketConfig::default(),
             login_throttle: crate::auth::throttle::ThrottleConfig::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -323,5 +343,8 @@ mod tests {
         check("[upstream]\nurl = \"https://10.0.0.1:8006\"", true);
         check("worker_threads = 0", false);
         check("[auth]\nidentity_header = \"bad header\"", false);
+        check("trusted_proxies = [\"10.0.0.0/8\", \"2001:db8::1\"]", true);
+        check("trusted_proxies = [\"10.0.0.1/8\"]", false);
+        check("trusted_proxies = [\"balancer\"]", false);
     }
 }

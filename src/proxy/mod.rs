@@ -2,6 +2,7 @@
 //! find the route → authenticate (token, or ticket + CSRF) → collect parameters → evaluate →
 //! log → forward, or answer with a built-in handler ([`crate::access_api`]).
 
+mod client_addr;
 mod forward;
 mod path;
 mod response;
@@ -170,6 +171,12 @@ async fn pipeline<'s>(
         return Err(ProxyError::TooManyHeaders);
     }
     let path = path::normalise(req.uri().path()).map_err(ProxyError::BadPath)?;
+    let client = client_addr::client_ip(
+        conn.info.peer.ip(),
+        req.headers(),
+        &snapshot.config.trusted_proxies,
+    )
+    .map_err(ProxyError::BadForwardedFor)?;
     let found = snapshot.routes.find(req.method().as_str(), &path);
     if let Some(m) = &found {
         trace.route = Some(&m.route.source);
@@ -187,20 +194,19 @@ async fn pipeline<'s>(
     } else {
         let tickets = gw.services.as_deref().map(|s| &s.tickets);
         let now = now();
-        let authed =
-            match auth::authenticate(snapshot, tickets, &credential, conn.info.peer.ip(), now) {
-                Ok(a) => a,
-                Err(auth::AuthError::NoCredentials) => return Err(ProxyError::NoTicket),
-                Err(e @ auth::AuthError::SourceNotAllowed) => {
-                    // The secret was right, so the log may name the token (a leak to look into);
-                    // the client gets the same answer as for any other failure.
-                    if let Credential::Token { tokenid, .. } = &credential {
-                        trace.authid = tokenid.parse().ok().map(Authid::Token);
-                    }
-                    return Err(ProxyError::AuthFailed(e));
+        let authed = match auth::authenticate(snapshot, tickets, &credential, client, now) {
+            Ok(a) => a,
+            Err(auth::AuthError::NoCredentials) => return Err(ProxyError::NoTicket),
+            Err(e @ auth::AuthError::SourceNotAllowed) => {
+                // The secret was right, so the log may name the token (a leak to look into);
+                // the client gets the same answer as for any other failure.
+                if let Credential::Token { tokenid, .. } = &credential {
+                    trace.authid = tokenid.parse().ok().map(Authid::Token);
                 }
-                Err(e) => return Err(ProxyError::AuthFailed(e)),
-            };
+                return Err(ProxyError::AuthFailed(e));
+            }
+            Err(e) => return Err(ProxyError::AuthFailed(e)),
+        };
         // Counted only once the token is authenticated: a wrong secret cannot use up a
         // token's budget. Every authenticated request counts, allowed or denied later.
         if let Some(limit) = authed.rate_limit
@@ -305,7 +311,7 @@ async fn pipeline<'s>(
                 caller: trace.authid.as_ref(),
                 via_token: via_token.unwrap_or(false),
                 params: &params,
-                peer: conn.info.peer,
+                peer: SocketAddr::new(client, conn.info.peer.port()),
                 services,
                 host,
             };

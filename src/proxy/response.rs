@@ -26,6 +26,8 @@ pub enum ProxyError {
     BodyRead,
     #[error("too many request headers")]
     TooManyHeaders,
+    #[error("{0}")]
+    BadForwardedFor(super::client_addr::BadForwardedFor),
     #[error("no credentials")]
     NoTicket,
     /// The cause is for the log only.
@@ -62,7 +64,8 @@ impl ProxyError {
             | ProxyError::BadParams(_)
             | ProxyError::BodyTooLarge(_)
             | ProxyError::BodyRead
-            | ProxyError::TooManyHeaders => "invalid",
+            | ProxyError::TooManyHeaders
+            | ProxyError::BadForwardedFor(_) => "invalid",
             ProxyError::NoTicket | ProxyError::AuthFailed(_) => "unauthenticated",
             ProxyError::RouteNotFound => "not_found",
             ProxyError::Forbidden(_) => "deny",
@@ -100,9 +103,10 @@ impl ProxyError {
             ProxyError::AuthFailed(_) => empty(StatusCode::UNAUTHORIZED, "Authentication failed!"),
             ProxyError::Forbidden(msg) => json(StatusCode::FORBIDDEN, msg),
             ProxyError::RouteNotFound => json(StatusCode::NOT_FOUND, "Not found"),
-            ProxyError::BadPath(_) | ProxyError::BadParams(_) | ProxyError::BodyRead => {
-                json(StatusCode::BAD_REQUEST, &self.to_string())
-            }
+            ProxyError::BadPath(_)
+            | ProxyError::BadParams(_)
+            | ProxyError::BodyRead
+            | ProxyError::BadForwardedFor(_) => json(StatusCode::BAD_REQUEST, &self.to_string()),
             ProxyError::TooManyHeaders => json(
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                 "Request Header Fields Too Large",
