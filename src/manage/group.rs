@@ -43,10 +43,7 @@ pub fn update_group(
 /// Delete group `id` and its ACL entries.
 pub fn delete_group(cfg: &mut UserConfig, id: &GroupId) -> Result<(), StateError> {
     cfg.groups.remove(id).ok_or_else(|| no_such_group(id))?;
-    for node in cfg.acl.values_mut() {
-        node.groups.remove(id);
-    }
-    cfg.acl.retain(|_, node| !node.is_empty());
+    cfg.remove_group_acl(id);
     Ok(())
 }
 

@@ -166,10 +166,7 @@ pub fn delete_token(
     tokens.remove(&id);
     // Proxmox leaves the token's ACL lines to be dropped at the next parse; dropping them now
     // gives the same result without the detour.
-    for node in cfg.acl.values_mut() {
-        node.tokens.remove(&id);
-    }
-    cfg.acl.retain(|_, node| !node.is_empty());
+    cfg.remove_token_acl(&id);
     Ok(())
 }
 

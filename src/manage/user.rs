@@ -8,7 +8,7 @@ use crate::auth::tfa::{TfaError, TfaStore};
 use crate::config::state_dir::read_optional;
 use crate::config::user_cfg::User;
 use crate::config::{StateDir, StateError, TokenShadow, UserConfig};
-use crate::identity::{GroupId, Tokenid, Userid};
+use crate::identity::{GroupId, Userid};
 
 /// The user fields settable on `add` and `modify`.
 #[derive(Debug, Clone, Args)]
@@ -74,27 +74,13 @@ pub fn delete_user(
     if userid.is_root() {
         return Err(reject("refusing to delete `root@pam`"));
     }
-    let Some(user) = cfg.users.remove(userid) else {
-        return Err(no_such_user(userid));
-    };
-    let token_ids: Vec<Tokenid> = user
-        .tokens
-        .keys()
-        .map(|name| Tokenid::new(userid, name))
-        .collect();
+    let token_ids = cfg
+        .remove_user(userid)
+        .ok_or_else(|| no_such_user(userid))?;
     for id in &token_ids {
         tokens.remove(id);
     }
-    for group in cfg.groups.values_mut() {
-        group.members.remove(userid);
-    }
-    for node in cfg.acl.values_mut() {
-        node.users.remove(userid);
-        for id in &token_ids {
-            node.tokens.remove(id);
-        }
-    }
-    cfg.acl.retain(|_, node| !node.is_empty());
+    cfg.remove_user_acl(userid);
     Ok(())
 }
 

@@ -113,6 +113,57 @@ impl UserConfig {
             .find(|(_, p)| p.vms.contains(vmid))
             .map(|(id, _)| id)
     }
+
+    /// Remove `userid` with its tokens, its tokens' ACL entries and its group memberships, and
+    /// answer the removed token ids (`None`: no such user). The user's own ACL entries stay,
+    /// as in Proxmox's realm sync; see [`UserConfig::remove_user_acl`].
+    pub fn remove_user(&mut self, userid: &Userid) -> Option<Vec<Tokenid>> {
+        let user = self.users.remove(userid)?;
+        let tokens: Vec<Tokenid> = user
+            .tokens
+            .keys()
+            .map(|name| Tokenid::new(userid, name))
+            .collect();
+        for group in self.groups.values_mut() {
+            group.members.remove(userid);
+        }
+        self.remove_acl(|node| {
+            for id in &tokens {
+                node.tokens.remove(id);
+            }
+        });
+        Some(tokens)
+    }
+
+    /// Drop every ACL entry of user `userid` (Proxmox's `delete_user_acl`).
+    pub fn remove_user_acl(&mut self, userid: &Userid) {
+        self.remove_acl(|node| {
+            node.users.remove(userid);
+        });
+    }
+
+    /// Drop every ACL entry of group `group` (Proxmox's `delete_group_acl`).
+    pub fn remove_group_acl(&mut self, group: &GroupId) {
+        self.remove_acl(|node| {
+            node.groups.remove(group);
+        });
+    }
+
+    /// Drop every ACL entry of token `id`.
+    pub fn remove_token_acl(&mut self, id: &Tokenid) {
+        self.remove_acl(|node| {
+            node.tokens.remove(id);
+        });
+    }
+
+    /// Apply `drop` to every ACL node, then forget the nodes left empty (no empty node is
+    /// ever kept, as Proxmox's writer would not write one).
+    fn remove_acl(&mut self, mut drop: impl FnMut(&mut AclNode)) {
+        for node in self.acl.values_mut() {
+            drop(node);
+        }
+        self.acl.retain(|_, node| !node.is_empty());
+    }
 }
 
 // === impl User ===

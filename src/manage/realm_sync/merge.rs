@@ -95,14 +95,15 @@ fn merge_users(
     for userid in vanished {
         if rv.entry {
             out.log.push(format!("remove user '{userid}'"));
-            remove_user(cfg, &userid, &mut out.removed_tokens);
+            // The one place where a sync removes users (per-user state kept outside
+            // user.cfg is cleaned up by the caller from `removed_tokens`).
+            out.removed_tokens
+                .extend(cfg.remove_user(&userid).unwrap_or_default());
             out.users.removed.push(userid.clone());
         }
         if rv.acl {
             out.log.push(format!("purge users '{userid}' ACL entries"));
-            for node in cfg.acl.values_mut() {
-                node.users.remove(&userid);
-            }
+            cfg.remove_user_acl(&userid);
             out.users.acl_removed.push(userid);
         }
     }
@@ -165,9 +166,7 @@ fn merge_groups(
         if rv.acl {
             out.log
                 .push(format!("purge groups '{groupid}' ACL entries"));
-            for node in cfg.acl.values_mut() {
-                node.groups.remove(&groupid);
-            }
+            cfg.remove_group_acl(&groupid);
             out.groups.acl_removed.push(groupid);
         }
     }
@@ -223,30 +222,4 @@ fn overlay(mut user: User, fields: &SyncedUser) -> User {
         }
     }
     user
-}
-
-/// Remove a vanished user with its tokens, its tokens' ACL entries and its group memberships
-/// (its own ACL entries stay unless `acl` is set, as in Proxmox). The removed token ids are
-/// appended to `removed_tokens`.
-///
-/// NOTE for clean-ups of per-user state kept outside user.cfg: this is the one place where a
-/// sync removes users.
-fn remove_user(cfg: &mut UserConfig, userid: &Userid, removed_tokens: &mut Vec<Tokenid>) {
-    let Some(user) = cfg.users.remove(userid) else {
-        return;
-    };
-    let tokens: Vec<Tokenid> = user
-        .tokens
-        .keys()
-        .map(|name| Tokenid::new(userid, name))
-        .collect();
-    for node in cfg.acl.values_mut() {
-        for id in &tokens {
-            node.tokens.remove(id);
-        }
-    }
-    for group in cfg.groups.values_mut() {
-        group.members.remove(userid);
-    }
-    removed_tokens.extend(tokens);
 }
