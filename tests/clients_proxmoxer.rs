@@ -58,17 +58,7 @@ async fn proxmoxer_ticket_and_token_flows() {
     assert_eq!(step("token_post")["status"], 403, "{stdout}");
 
     // What reached the upstream: exactly the allowed calls, as the right caller.
-    let seen: Vec<(String, String, String)> = upstream
-        .requests()
-        .iter()
-        .map(|r| {
-            (
-                r["method"].as_str().unwrap().to_owned(),
-                r["path"].as_str().unwrap().to_owned(),
-                r["authid"].as_str().unwrap_or("-").to_owned(),
-            )
-        })
-        .collect();
+    let seen = reached(&upstream);
     let want = [
         ("GET", "/nodes/pve1/qemu/100/status/current", "joe@pve"),
         ("POST", "/nodes/pve1/qemu/100/status/start", "joe@pve"),
@@ -128,17 +118,7 @@ async fn proxmoxer_creates_uses_and_deletes_a_token() {
     assert_eq!(steps["token_get_after_delete"]["status"], 401, "{stdout}");
 
     // Only the token's allowed GET reached the upstream, as the token.
-    let seen: Vec<(String, String, String)> = upstream
-        .requests()
-        .iter()
-        .map(|r| {
-            (
-                r["method"].as_str().unwrap().to_owned(),
-                r["path"].as_str().unwrap().to_owned(),
-                r["authid"].as_str().unwrap_or("-").to_owned(),
-            )
-        })
-        .collect();
+    let seen = reached(&upstream);
     assert_eq!(
         seen,
         [(
@@ -156,6 +136,21 @@ async fn proxmoxer_creates_uses_and_deletes_a_token() {
     );
     assert!(cfg.contains("acl:1:/vms/100:ci@pve:PVEAuditor:"), "{cfg}");
     gw.shutdown().await;
+}
+
+/// What reached the upstream: (method, path, identity header or `-`) per request, in order.
+fn reached(upstream: &PyUpstream) -> Vec<(String, String, String)> {
+    upstream
+        .requests()
+        .iter()
+        .map(|r| {
+            (
+                r["method"].as_str().unwrap().to_owned(),
+                r["path"].as_str().unwrap().to_owned(),
+                r["authid"].as_str().unwrap_or("-").to_owned(),
+            )
+        })
+        .collect()
 }
 
 /// Run a client script from tests/fixtures/clients with the venv's python; its stdout and
