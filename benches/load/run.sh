@@ -13,7 +13,8 @@
 # Needs: wrk and nginx (Debian packages `wrk`, `nginx-light`), python3; valgrind for
 # INSTRUCTIONS=1.
 # Knobs: DUR (seconds per run, default 10), CONNS (64), THREADS (wrk threads, 2),
-#        ACLGATE_LOG (gateway log filter, default `info` = access log on, written to a file).
+#        ACLGATE_LOG (gateway log filter, default `info` = access log on, written to a file),
+#        PORT_BASE (18000: ports PORT_BASE+6..8, +80, +443..445 on 127.0.0.1).
 set -euo pipefail
 
 DUR=${DUR:-10}
@@ -31,6 +32,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
+PORT_BASE=${PORT_BASE:-18000}
+P_UP=$((PORT_BASE + 80))
+P_NGINX=$((PORT_BASE + 443))
+P_NGINX_LOG=$((PORT_BASE + 445))
+P_NGINX_CG=$((PORT_BASE + 444))
 INSTRUCTIONS=${INSTRUCTIONS:-0}
 TOOLS="wrk nginx python3"
 [ "$INSTRUCTIONS" = 1 ] && TOOLS="$TOOLS valgrind callgrind_control callgrind_annotate"
@@ -72,21 +78,21 @@ wait_port() {
     exit 1
 }
 
-"$BIN/examples/load_upstream" 127.0.0.1:18080 &
+"$BIN/examples/load_upstream" "127.0.0.1:$P_UP" &
 UP_PID=$!
 PIDS+=("$UP_PID")
-wait_port 18080
+wait_port "$P_UP"
 
 start_gateway() { # $1 = worker threads, $2 = port
     (cd "$WORK" && exec "$BIN/examples/load_gateway" --state-dir "$STATE" \
         --policy "$WORK/policies/load.toml" --listen "127.0.0.1:$2" \
-        --upstream http://127.0.0.1:18080 --worker-threads "$1" 2>"$WORK/gateway-$1.log") &
+        --upstream "http://127.0.0.1:$P_UP" --worker-threads "$1" 2>"$WORK/gateway-$1.log") &
     GW_PID=$!
     PIDS+=("$GW_PID")
     wait_port "$2"
 }
 
-start_gateway 1 18006
+start_gateway 1 $((PORT_BASE + 6))
 GW1=$GW_PID
 # The first start generated $WORK/certs/aclgate.{crt,key}; nginx uses the same pair.
 cat >"$WORK/nginx.conf" <<NGINX
@@ -102,9 +108,21 @@ http {
     fastcgi_temp_path $WORK/nginx-fcgi;
     uwsgi_temp_path $WORK/nginx-uwsgi;
     scgi_temp_path $WORK/nginx-scgi;
-    upstream up { server 127.0.0.1:18080; keepalive 64; }
+    upstream up { server 127.0.0.1:$P_UP; keepalive 64; }
     server {
-        listen 127.0.0.1:18443 ssl;
+        listen 127.0.0.1:$P_NGINX ssl;
+        ssl_certificate $WORK/certs/aclgate.crt;
+        ssl_certificate_key $WORK/certs/aclgate.key;
+        location / {
+            proxy_pass http://up;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+    # The same proxy with nginx's default access log (combined format, one write per request).
+    server {
+        listen 127.0.0.1:$P_NGINX_LOG ssl;
+        access_log $WORK/nginx-access.log;
         ssl_certificate $WORK/certs/aclgate.crt;
         ssl_certificate_key $WORK/certs/aclgate.key;
         location / {
@@ -118,7 +136,7 @@ NGINX
 nginx -c "$WORK/nginx.conf" -p "$WORK" &
 NGINX_PID=$!
 PIDS+=("$NGINX_PID")
-wait_port 18443
+wait_port "$P_NGINX"
 NGINX_WORKERS=$(pgrep -P "$NGINX_PID" | tr '\n' ' ')
 
 # --- measurement ------------------------------------------------------------------------------
@@ -167,7 +185,7 @@ measure() { # name url header pid...
         exit 1
     fi
     cpu=$(python3 -c "print(f'{($t1 - $t0) / $(getconf CLK_TCK) * 1e6 / $reqs:.1f}')")
-    RESULTS+=("$(printf '%-34s %10s req/s  p99 %8s  proxy CPU %6s us/req' "$name" "$rps" "$p99" "$cpu")")
+    RESULTS+=("$(printf '%-38s %10s req/s  p99 %8s  proxy CPU %6s us/req' "$name" "$rps" "$p99" "$cpu")")
 }
 
 # --- instruction counts (INSTRUCTIONS=1) -------------------------------------------------------
@@ -190,39 +208,43 @@ count() { # name port header pid -> instructions per request of a process starte
 if [ "$INSTRUCTIONS" = 1 ]; then
     RESULTS=()
     sed -e 's/^worker_processes 1;/worker_processes 1; master_process off;/' \
-        -e 's/18443/18444/' -e "s#^pid .*#pid $WORK/nginx-cg.pid;#" \
+        -e "s/:$P_NGINX ssl/:$P_NGINX_CG ssl/" -e "s#^pid .*#pid $WORK/nginx-cg.pid;#" \
         "$WORK/nginx.conf" >"$WORK/nginx-cg.conf"
     valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.nginx" \
         nginx -c "$WORK/nginx-cg.conf" -p "$WORK" 2>"$WORK/nginx-cg.log" &
     CG=$!
     PIDS+=("$CG")
-    count nginx 18444 "X-Nothing: 1" "$CG"
+    count nginx "$P_NGINX_CG" "X-Nothing: 1" "$CG"
     kill "$CG"
     (cd "$WORK" && exec valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.aclgate" \
         "$BIN/examples/load_gateway" --state-dir "$STATE" --policy "$WORK/policies/load.toml" \
-        --listen 127.0.0.1:18008 --upstream http://127.0.0.1:18080 --worker-threads 1 \
+        --listen "127.0.0.1:$((PORT_BASE + 8))" --upstream "http://127.0.0.1:$P_UP" --worker-threads 1 \
         2>"$WORK/gateway-cg.log") &
     CG=$!
     PIDS+=("$CG")
-    count aclgate 18008 "$AUTH" "$CG"
+    count aclgate $((PORT_BASE + 8)) "$AUTH" "$CG"
     echo
     echo "callgrind, wrk -t1 -c8 -d${DUR}s keep-alive, 1 KiB response body; aclgate: token + decision"
     printf '%s\n' "${RESULTS[@]}"
     exit 0
 fi
 
-check_status "http://127.0.0.1:18080$PATH_Q"
-check_status "https://127.0.0.1:18443$PATH_Q"
-check_status "https://127.0.0.1:18006$PATH_Q" "$AUTH"
+GW1_URL="https://127.0.0.1:$((PORT_BASE + 6))$PATH_Q"
+check_status "http://127.0.0.1:$P_UP$PATH_Q"
+check_status "https://127.0.0.1:$P_NGINX$PATH_Q"
+check_status "https://127.0.0.1:$P_NGINX_LOG$PATH_Q"
+check_status "$GW1_URL" "$AUTH"
 
-measure "bare upstream (upstream CPU)" "http://127.0.0.1:18080$PATH_Q" "X-Nothing: 1" "$UP_PID"
+measure "bare upstream (upstream CPU)" "http://127.0.0.1:$P_UP$PATH_Q" "X-Nothing: 1" "$UP_PID"
 # shellcheck disable=SC2086
-measure "nginx TLS proxy, no auth" "https://127.0.0.1:18443$PATH_Q" "X-Nothing: 1" $NGINX_WORKERS
-measure "aclgate TLS + token, 1 worker" "https://127.0.0.1:18006$PATH_Q" "$AUTH" "$GW1"
+measure "nginx TLS proxy, no auth, no log" "https://127.0.0.1:$P_NGINX$PATH_Q" "X-Nothing: 1" $NGINX_WORKERS
+# shellcheck disable=SC2086
+measure "nginx TLS proxy, no auth, access log" "https://127.0.0.1:$P_NGINX_LOG$PATH_Q" "X-Nothing: 1" $NGINX_WORKERS
+measure "aclgate TLS + token, 1 worker" "$GW1_URL" "$AUTH" "$GW1"
 kill "$GW1"
-start_gateway 2 18007
-check_status "https://127.0.0.1:18007$PATH_Q" "$AUTH"
-measure "aclgate TLS + token, 2 workers" "https://127.0.0.1:18007$PATH_Q" "$AUTH" "$GW_PID"
+start_gateway 2 $((PORT_BASE + 7))
+check_status "https://127.0.0.1:$((PORT_BASE + 7))$PATH_Q" "$AUTH"
+measure "aclgate TLS + token, 2 workers" "https://127.0.0.1:$((PORT_BASE + 7))$PATH_Q" "$AUTH" "$GW_PID"
 
 echo
 echo "wrk -t$THREADS -c$CONNS -d${DUR}s keep-alive, 1 KiB response body, $(nproc) cores"
