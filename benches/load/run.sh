@@ -14,7 +14,7 @@
 # INSTRUCTIONS=1.
 # Knobs: DUR (seconds per run, default 10), CONNS (64), THREADS (wrk threads, 2),
 #        ACLGATE_LOG (gateway log filter, default `info` = access log on, written to a file),
-#        PORT_BASE (18000: ports PORT_BASE+6..8, +80, +443..445 on 127.0.0.1).
+#        PORT_BASE (18000: ports PORT_BASE+6..8, +80, +443..446 on 127.0.0.1).
 set -euo pipefail
 
 DUR=${DUR:-10}
@@ -208,7 +208,8 @@ count() { # name port header pid -> instructions per request of a process starte
 if [ "$INSTRUCTIONS" = 1 ]; then
     RESULTS=()
     sed -e 's/^worker_processes 1;/worker_processes 1; master_process off;/' \
-        -e "s/:$P_NGINX ssl/:$P_NGINX_CG ssl/" -e "s#^pid .*#pid $WORK/nginx-cg.pid;#" \
+        -e "s/:$P_NGINX ssl/:$P_NGINX_CG ssl/" -e "s/:$P_NGINX_LOG ssl/:$((PORT_BASE + 446)) ssl/" \
+        -e "s#^pid .*#pid $WORK/nginx-cg.pid;#" \
         "$WORK/nginx.conf" >"$WORK/nginx-cg.conf"
     valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.nginx" \
         nginx -c "$WORK/nginx-cg.conf" -p "$WORK" 2>"$WORK/nginx-cg.log" &
