@@ -6,12 +6,12 @@ use std::time::Instant;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Version};
-use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 
 use super::Body;
+use super::lean::LeanSlot;
 use super::response::ProxyError;
-use super::upstream::{Upstream, UpstreamSlot};
+use super::upstream::Upstream;
 use crate::auth::find_key;
 use crate::observe::Metrics;
 
@@ -29,7 +29,7 @@ pub struct ForwardContext<'a> {
     pub strip_credentials: bool,
     /// The client connection's own upstream connection (`None`: use the pool, as HTTP/2
     /// clients do).
-    pub slot: Option<&'a UpstreamSlot>,
+    pub slot: Option<&'a LeanSlot>,
 }
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -75,7 +75,7 @@ pub async fn forward(
         ));
     }
     strip_hop_by_hop(resp.headers_mut(), None);
-    Ok(resp.map(|b| b.boxed_unsync()))
+    Ok(resp)
 }
 
 /// Whether a request asks for a protocol upgrade (HTTP/1.1 `Connection: upgrade` + `Upgrade`).

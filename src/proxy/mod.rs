@@ -4,6 +4,7 @@
 
 mod client_addr;
 mod forward;
+mod lean;
 mod path;
 mod response;
 mod upstream;
@@ -26,13 +27,17 @@ use crate::policy::{self, Access, Caller, EvalContext, Params};
 use crate::snapshot::{Snapshot, SnapshotReader, now};
 
 pub use forward::ForwardContext;
+pub use lean::LeanSlot;
 pub use path::{PathError, normalise};
 pub use response::ProxyError;
 pub use response::full as full_body;
-pub use upstream::{Upstream, UpstreamError, UpstreamSlot};
+pub use upstream::{Upstream, UpstreamError};
 
 /// Response (and forwarded request) body type.
-pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, hyper::Error>;
+pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, BodyError>;
+
+/// A body's error: hyper's, or our upstream client's.
+pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Shared by every connection: the snapshot reader and the upstream client.
 #[derive(Clone)]
@@ -66,7 +71,7 @@ pub struct ClientConn {
     /// The client's address as an `X-Forwarded-For` element, formatted once.
     peer_ip: HeaderValue,
     /// The connection's own upstream connection (used by HTTP/1 requests).
-    upstream: UpstreamSlot,
+    upstream: LeanSlot,
 }
 
 impl ClientConn {
@@ -78,7 +83,7 @@ impl ClientConn {
         ClientConn {
             info,
             peer_ip,
-            upstream: UpstreamSlot::default(),
+            upstream: LeanSlot::default(),
         }
     }
 }
@@ -250,7 +255,7 @@ async fn pipeline<'s>(
         let bytes = read_body(&parts.headers, body, limit).await?;
         (response::full(bytes.clone()), Some(bytes))
     } else {
-        (body.boxed_unsync(), None)
+        (body.map_err(BodyError::from).boxed_unsync(), None)
     };
     {
         let mut params = Params::new(found.path_params);

@@ -1,0 +1,407 @@
+//! Our own HTTP/1.1 client for a client connection's dedicated upstream connection.
+//!
+//! hyper's client runs each connection in a task of its own and hands every request, response
+//! head and body chunk between that task and the client connection's task through channels; on
+//! the load benchmark that machinery cost more than the whole authorization decision. Here the
+//! client connection's task writes the request itself and reads the response as the client side
+//! asks for it: request head and body out, response head parsed with `httparse`, response body
+//! framed per RFC 9112 §6.3 (length, chunked, or to close). Upgrades (WebSocket) stay on hyper.
+
+mod framing;
+
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use bytes::{Bytes, BytesMut};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Response, StatusCode, Version};
+use http_body_util::BodyExt;
+use hyper::body::{Body as _, Frame, SizeHint};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+
+use self::framing::{Framing, Step};
+use super::{Body, BodyError};
+
+/// A response head larger than this is refused.
+const MAX_HEAD: usize = 64 * 1024;
+/// At most this many response header fields.
+const MAX_HEADERS: usize = 128;
+/// Read size.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// The I/O of an upstream connection (TCP, or TLS over TCP).
+pub(super) trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
+
+/// One upstream connection, idle between requests.
+pub(super) struct LeanConn {
+    io: Box<dyn Io>,
+    /// Bytes read but not yet used.
+    buf: BytesMut,
+}
+
+/// Where a client connection keeps its idle upstream connection. Empty while a response is
+/// being read: the response body owns the connection until it is complete.
+#[derive(Default)]
+pub struct LeanSlot(Arc<Mutex<Option<LeanConn>>>);
+
+impl std::fmt::Debug for LeanSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LeanSlot(..)")
+    }
+}
+
+/// A failed exchange.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum LeanError {
+    #[error("upstream i/o: {0}")]
+    Io(#[from] io::Error),
+    #[error("upstream closed the connection before answering")]
+    ClosedEarly,
+    #[error("invalid upstream response: {0}")]
+    Head(String),
+    #[error("invalid upstream response body: {0}")]
+    Framing(#[from] framing::FramingError),
+    #[error("request body: {0}")]
+    RequestBody(BodyError),
+}
+
+impl LeanError {
+    /// Whether the request may be sent again on a new connection: a reused connection the
+    /// upstream had closed, before any answer.
+    pub(super) fn stale(&self) -> bool {
+        match self {
+            LeanError::ClosedEarly => true,
+            LeanError::Io(e) => matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::ConnectionAborted
+            ),
+            _ => false,
+        }
+    }
+}
+
+impl LeanSlot {
+    /// The idle connection, if it is still open (an upstream that closed it while idle has
+    /// made it readable: checked without blocking and without a syscall when it has not).
+    pub(super) fn take_open(&self) -> Option<LeanConn> {
+        let mut conn = lock(&self.0).take()?;
+        let mut scratch = [0u8; 1];
+        let mut read = ReadBuf::new(&mut scratch);
+        let mut cx = Context::from_waker(Waker::noop());
+        match Pin::new(&mut conn.io).poll_read(&mut cx, &mut read) {
+            Poll::Pending => Some(conn),
+            // EOF, stray bytes or an error: not reusable.
+            Poll::Ready(_) => None,
+        }
+    }
+}
+
+impl LeanConn {
+    /// A fresh connection over `io`.
+    pub(super) fn new(io: Box<dyn Io>) -> LeanConn {
+        LeanConn {
+            io,
+            buf: BytesMut::with_capacity(READ_CHUNK),
+        }
+    }
+
+    /// Send the request (origin-form URI, `Host` set, hop-by-hop headers gone) and read the response
+    /// head; the response body streams from this connection, which goes back to `slot` once
+    /// the body is complete and the connection reusable.
+    pub(super) async fn exchange(
+        mut self,
+        parts: &http::request::Parts,
+        mut body: Body,
+        slot: &LeanSlot,
+    ) -> Result<Response<Body>, LeanError> {
+        let head_request = parts.method == Method::HEAD;
+        let chunked = !body.is_end_stream() && !parts.headers.contains_key(header::CONTENT_LENGTH);
+        let mut out = Vec::with_capacity(512);
+        encode_head(parts, chunked, &mut out);
+        if body.is_end_stream() {
+            self.io.write_all(&out).await?;
+        } else {
+            self.send_body(&mut out, &mut body, chunked).await?;
+        }
+        self.io.flush().await?;
+
+        let (resp, framing, reusable) = self.read_head(head_request).await?;
+        let slot = slot.0.clone();
+        if framing.is_done() {
+            if reusable && self.buf.is_empty() {
+                *lock(&slot) = Some(self);
+            }
+            return Ok(resp.map(|()| super::response::full(Bytes::new())));
+        }
+        let body = LeanBody {
+            conn: Some(self),
+            framing,
+            reusable,
+            slot,
+        };
+        Ok(resp.map(|()| body.boxed_unsync()))
+    }
+
+    /// Write the head (already in `out`) and the request body, chunk-encoded if it has no
+    /// declared length.
+    async fn send_body(
+        &mut self,
+        out: &mut Vec<u8>,
+        body: &mut Body,
+        chunked: bool,
+    ) -> Result<(), LeanError> {
+        self.io.write_all(out).await?;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(LeanError::RequestBody)?;
+            let Ok(data) = frame.into_data() else {
+                continue; // trailers are not forwarded
+            };
+            if data.is_empty() {
+                continue;
+            }
+            if chunked {
+                out.clear();
+                out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+                self.io.write_all(out).await?;
+                self.io.write_all(&data).await?;
+                self.io.write_all(b"\r\n").await?;
+            } else {
+                self.io.write_all(&data).await?;
+            }
+        }
+        if chunked {
+            self.io.write_all(b"0\r\n\r\n").await?;
+        }
+        Ok(())
+    }
+
+    /// Read until a final (non-1xx) response head is complete.
+    async fn read_head(
+        &mut self,
+        head_request: bool,
+    ) -> Result<(Response<()>, Framing, bool), LeanError> {
+        let mut received = false;
+        loop {
+            if !self.buf.is_empty() {
+                received = true;
+                if let Some(parsed) = parse_head(&mut self.buf, head_request)? {
+                    return Ok(parsed);
+                }
+                if self.buf.len() > MAX_HEAD {
+                    return Err(LeanError::Head("head too large".to_owned()));
+                }
+            }
+            if self.read_more().await? == 0 {
+                return Err(if received {
+                    LeanError::Head("connection closed inside the head".to_owned())
+                } else {
+                    LeanError::ClosedEarly
+                });
+            }
+        }
+    }
+
+    async fn read_more(&mut self) -> io::Result<usize> {
+        poll_fn(|cx| self.poll_read_more(cx)).await
+    }
+
+    fn poll_read_more(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        self.buf.reserve(READ_CHUNK);
+        let spare = self.buf.spare_capacity_mut();
+        let mut read = ReadBuf::uninit(spare);
+        match Pin::new(&mut self.io).poll_read(cx, &mut read) {
+            Poll::Ready(Ok(())) => {
+                let n = read.filled().len();
+                // SAFETY: `poll_read` initialised and filled the first `n` spare bytes.
+                unsafe { self.buf.set_len(self.buf.len() + n) };
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// The request line and headers.
+fn encode_head(parts: &http::request::Parts, chunked: bool, out: &mut Vec<u8>) {
+    out.extend_from_slice(parts.method.as_str().as_bytes());
+    out.push(b' ');
+    let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in &parts.headers {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if chunked {
+        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Parse a response head at the start of `buf`: `None` if incomplete; informational (1xx)
+/// responses are consumed and skipped. The head's bytes are split off `buf`.
+fn parse_head(
+    buf: &mut BytesMut,
+    head_request: bool,
+) -> Result<Option<(Response<()>, Framing, bool)>, LeanError> {
+    loop {
+        let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut parsed = httparse::Response::new(&mut fields);
+        let len = match parsed.parse(buf) {
+            Ok(httparse::Status::Complete(len)) => len,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(e) => return Err(LeanError::Head(e.to_string())),
+        };
+        let code = parsed.code.unwrap_or(0);
+        if (100..200).contains(&code) {
+            if code == 101 {
+                return Err(LeanError::Head("unexpected 101".to_owned()));
+            }
+            let _ = buf.split_to(len);
+            continue;
+        }
+        let status = StatusCode::from_u16(code).map_err(|e| LeanError::Head(e.to_string()))?;
+        let http11 = parsed.version == Some(1);
+        // Header values are taken as slices of the head's bytes, not copied.
+        let base = buf.as_ptr() as usize;
+        let spans: Vec<(HeaderName, std::ops::Range<usize>)> = parsed
+            .headers
+            .iter()
+            .map(|h| {
+                let name = HeaderName::from_bytes(h.name.as_bytes())
+                    .map_err(|e| LeanError::Head(e.to_string()))?;
+                let start = h.value.as_ptr() as usize - base;
+                Ok((name, start..start + h.value.len()))
+            })
+            .collect::<Result<_, LeanError>>()?;
+        let head = buf.split_to(len).freeze();
+        let mut headers = HeaderMap::with_capacity(spans.len());
+        for (name, span) in spans {
+            let value = HeaderValue::from_maybe_shared(head.slice(span))
+                .map_err(|e| LeanError::Head(e.to_string()))?;
+            headers.append(name, value);
+        }
+        let te = headers
+            .get_all(header::TRANSFER_ENCODING)
+            .iter()
+            .next_back()
+            .map(HeaderValue::as_bytes);
+        let lengths: Vec<&[u8]> = headers
+            .get_all(header::CONTENT_LENGTH)
+            .iter()
+            .map(HeaderValue::as_bytes)
+            .collect();
+        let framing = Framing::of_response(head_request, code, te, &lengths)?;
+        let close = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("close"));
+        let reusable = http11 && !close && framing != Framing::Close;
+        let mut resp = Response::new(());
+        *resp.status_mut() = status;
+        *resp.version_mut() = Version::HTTP_11;
+        *resp.headers_mut() = headers;
+        return Ok(Some((resp, framing, reusable)));
+    }
+}
+
+fn lock(slot: &Mutex<Option<LeanConn>>) -> std::sync::MutexGuard<'_, Option<LeanConn>> {
+    // The slot holds no invariant a panic could break.
+    slot.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A response body read from its connection as the client side asks for it.
+struct LeanBody {
+    /// `None` once the body is complete.
+    conn: Option<LeanConn>,
+    framing: Framing,
+    reusable: bool,
+    slot: Arc<Mutex<Option<LeanConn>>>,
+}
+
+impl LeanBody {
+    /// The body is complete: the connection goes back for the next request, if it can.
+    fn finish(&mut self) {
+        if let Some(conn) = self.conn.take()
+            && self.reusable
+            && conn.buf.is_empty()
+        {
+            *lock(&self.slot) = Some(conn);
+        }
+    }
+}
+
+impl hyper::body::Body for LeanBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = &mut *self;
+        loop {
+            let Some(conn) = this.conn.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match this.framing.step(&mut conn.buf) {
+                Err(e) => {
+                    this.conn = None;
+                    return Poll::Ready(Some(Err(Box::new(LeanError::from(e)))));
+                }
+                Ok(Step::Data(data)) => {
+                    if this.framing.is_done() {
+                        this.finish();
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
+                Ok(Step::End) => {
+                    this.finish();
+                    return Poll::Ready(None);
+                }
+                Ok(Step::NeedMore) => {}
+            }
+            match conn.poll_read_more(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(0)) if this.framing == Framing::Close => {
+                    this.conn = None;
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(Ok(0)) => {
+                    this.conn = None;
+                    let e =
+                        io::Error::new(io::ErrorKind::UnexpectedEof, "upstream closed mid-body");
+                    return Poll::Ready(Some(Err(Box::new(e))));
+                }
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => {
+                    this.conn = None;
+                    return Poll::Ready(Some(Err(Box::new(e))));
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.conn.is_none() || self.framing.is_done()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.framing {
+            Framing::Length(n) => SizeHint::with_exact(n),
+            Framing::Empty => SizeHint::with_exact(0),
+            _ => SizeHint::default(),
+        }
+    }
+}
