@@ -50,10 +50,10 @@ pub async fn forward(
     let upgrade = client_upgrade
         .is_some()
         .then(|| req.headers().get(header::UPGRADE).cloned());
-    prepare_request(&mut req, ctx, upgrade.flatten());
+    let added = prepare_request(&mut req, ctx, upgrade.flatten());
 
     let started = Instant::now();
-    let sent = tokio::time::timeout(upstream.timeout, upstream.send(ctx.slot, req)).await;
+    let sent = tokio::time::timeout(upstream.timeout, upstream.send(ctx.slot, req, added)).await;
     metrics
         .upstream_seconds
         .observe(started.elapsed().as_secs_f64());
@@ -85,14 +85,42 @@ pub fn is_upgrade<B>(req: &Request<B>) -> bool {
         && connection_tokens(req.headers()).any(|t| t.eq_ignore_ascii_case("upgrade"))
 }
 
-/// Headers and URI as the upstream gets them: origin-form URI (the upstream client adds
-/// `Host`), hop-by-hop and spoofable headers gone, `X-Forwarded-*` and the identity added.
-/// Everything is changed in place.
+/// Headers the gateway sets on a forwarded request (`X-Forwarded-*`, the identity, `Host`),
+/// kept apart from the client's, whose copies are removed: the lean upstream client writes them
+/// after the client's, so the request's header map is never grown (a rehash per request).
+#[derive(Default)]
+pub(super) struct Added {
+    fields: [Option<(HeaderName, HeaderValue)>; 5],
+}
+
+impl Added {
+    pub(super) fn push(&mut self, name: HeaderName, value: HeaderValue) {
+        if let Some(free) = self.fields.iter_mut().find(|f| f.is_none()) {
+            *free = Some((name, value));
+        }
+    }
+
+    /// The fields, in the order pushed.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+        self.fields.iter().flatten().map(|(n, v)| (n, v))
+    }
+
+    /// Set the fields in `headers` (for hyper's clients).
+    pub(super) fn insert_into(self, headers: &mut HeaderMap) {
+        for (name, value) in self.fields.into_iter().flatten() {
+            headers.insert(name, value);
+        }
+    }
+}
+
+/// Headers and URI as the upstream gets them: origin-form URI, hop-by-hop and spoofable
+/// headers gone (changed in place); `X-Forwarded-*` and the identity returned, for the upstream
+/// client to add along with `Host`.
 fn prepare_request(
     req: &mut Request<Body>,
     ctx: &ForwardContext<'_>,
     upgrade: Option<HeaderValue>,
-) {
+) -> Added {
     let forwarded_host = req.headers_mut().remove(header::HOST).or_else(|| {
         req.uri()
             .authority()
@@ -117,14 +145,12 @@ fn prepare_request(
         strip_credentials(headers);
     }
 
-    let prev = headers
-        .get(&X_FORWARDED_FOR)
-        .and_then(|v| v.to_str().ok())
-        .map(str::as_bytes);
-    let xff = match prev {
+    let mut added = Added::default();
+    let prev = headers.remove(X_FORWARDED_FOR);
+    let xff = match prev.as_ref().and_then(|v| v.to_str().ok()) {
         Some(prev) => {
             let mut v = Vec::with_capacity(prev.len() + 2 + ctx.peer_ip.len());
-            v.extend_from_slice(prev);
+            v.extend_from_slice(prev.as_bytes());
             v.extend_from_slice(b", ");
             v.extend_from_slice(ctx.peer_ip.as_bytes());
             HeaderValue::from_bytes(&v).ok()
@@ -132,21 +158,19 @@ fn prepare_request(
         None => Some(ctx.peer_ip.clone()),
     };
     if let Some(v) = xff {
-        headers.insert(X_FORWARDED_FOR, v);
+        added.push(X_FORWARDED_FOR, v);
     }
     let proto = if ctx.tls { "https" } else { "http" };
-    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
-    match forwarded_host {
-        Some(h) => {
-            headers.insert(X_FORWARDED_HOST, h);
-        }
-        None => {
-            headers.remove(X_FORWARDED_HOST);
-        }
+    headers.remove(X_FORWARDED_PROTO);
+    added.push(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+    headers.remove(X_FORWARDED_HOST);
+    if let Some(h) = forwarded_host {
+        added.push(X_FORWARDED_HOST, h);
     }
     if let Some(id) = ctx.authid.and_then(|a| HeaderValue::from_str(a).ok()) {
-        headers.insert(ctx.identity_header.clone(), id);
+        added.push(ctx.identity_header.clone(), id);
     }
+    added
 }
 
 /// The hop-by-hop headers besides `Connection` (RFC 9110 §7.6.1, plus the de-facto ones).

@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 use tokio::net::TcpStream;
 use tower_service::Service;
 
+use super::forward::Added;
 use super::lean::{LeanConn, LeanSlot};
 use super::{Body, BodyError};
 use crate::config::gateway::UpstreamSettings;
@@ -110,22 +111,25 @@ impl Upstream {
         &self,
         slot: Option<&LeanSlot>,
         mut req: Request<Body>,
+        mut added: Added,
     ) -> Result<Response<Body>, String> {
-        req.headers_mut().insert(header::HOST, self.host.clone());
-        let Some(slot) = slot else {
+        req.headers_mut().remove(header::HOST);
+        added.push(header::HOST, self.host.clone());
+        let Some(slot) = slot.filter(|_| !req.headers().contains_key(header::UPGRADE)) else {
+            added.insert_into(req.headers_mut());
+            if req.headers().contains_key(header::UPGRADE) {
+                return self.send_upgrade(req).await;
+            }
             self.make_absolute(&mut req)?;
             let resp = self.pool.request(req).await.map_err(|e| e.to_string())?;
             return Ok(resp.map(|b| b.map_err(BodyError::from).boxed_unsync()));
         };
-        if req.headers().contains_key(header::UPGRADE) {
-            return self.send_upgrade(req).await;
-        }
         let (parts, body) = req.into_parts();
         let replayable = body.is_end_stream() && parts.method.is_idempotent();
         let mut body = Some(body);
         if let Some(conn) = slot.take_open() {
             let first = body.take().unwrap_or_else(empty_body);
-            match conn.exchange(&parts, first, slot).await {
+            match conn.exchange(&parts, &added, first, slot).await {
                 Ok(resp) => return Ok(resp),
                 Err(e) if e.stale() && replayable => {}
                 Err(e) => return Err(e.to_string()),
@@ -133,7 +137,7 @@ impl Upstream {
         }
         let conn = LeanConn::new(Box::new(TokioIo::new(self.connect_io().await?)));
         let body = body.unwrap_or_else(empty_body);
-        conn.exchange(&parts, body, slot)
+        conn.exchange(&parts, &added, body, slot)
             .await
             .map_err(|e| e.to_string())
     }

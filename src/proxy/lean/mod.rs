@@ -23,6 +23,7 @@ use hyper::body::{Body as _, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use self::framing::{Framing, Step};
+use super::forward::Added;
 use super::{Body, BodyError};
 
 /// A response head larger than this is refused.
@@ -117,13 +118,14 @@ impl LeanConn {
     pub(super) async fn exchange(
         mut self,
         parts: &http::request::Parts,
+        added: &Added,
         mut body: Body,
         slot: &LeanSlot,
     ) -> Result<Response<Body>, LeanError> {
         let head_request = parts.method == Method::HEAD;
         let chunked = !body.is_end_stream() && !parts.headers.contains_key(header::CONTENT_LENGTH);
         let mut out = Vec::with_capacity(512);
-        encode_head(parts, chunked, &mut out);
+        encode_head(parts, added, chunked, &mut out);
         if body.is_end_stream() {
             self.io.write_all(&out).await?;
         } else {
@@ -228,14 +230,14 @@ impl LeanConn {
     }
 }
 
-/// The request line and headers.
-fn encode_head(parts: &http::request::Parts, chunked: bool, out: &mut Vec<u8>) {
+/// The request line, the client's headers, then the gateway's.
+fn encode_head(parts: &http::request::Parts, added: &Added, chunked: bool, out: &mut Vec<u8>) {
     out.extend_from_slice(parts.method.as_str().as_bytes());
     out.push(b' ');
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in &parts.headers {
+    for (name, value) in parts.headers.iter().chain(added.iter()) {
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
