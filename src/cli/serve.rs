@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::access_api::ApiServices;
 use crate::config::gateway::{GatewayConfig, GatewayConfigError, LogFormat};
-use crate::observe::{AccessFormat, FlushGuard, LogWriter, Metrics};
+use crate::observe::{self, FlushGuard, LogWriter, Metrics};
 use crate::reload;
 use crate::server::{self, Listeners, tls};
 
@@ -238,17 +238,19 @@ fn init_logging(format: LogFormat) -> FlushGuard {
     let (writer, guard) = LogWriter::start();
     let filter = tracing_subscriber::EnvFilter::try_from_env("ACLGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let lines = writer.clone();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
-        .with_writer(move || writer.clone());
-    // A subscriber set by the caller (e.g. main) wins.
-    let _ = match format {
-        // Access-log lines are written by `AccessFormat` (same text, a fraction of the cost).
-        LogFormat::Text => builder
-            .event_format(AccessFormat::new(tracing_subscriber::fmt::format()))
-            .try_init(),
+        .with_writer(move || lines.clone());
+    let installed = match format {
+        LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
+    // A subscriber set by the caller (e.g. main) wins and gets the access events too. Else the
+    // access lines skip tracing (same text, a fraction of the cost), except coloured ones.
+    if installed.is_ok() && !(ansi && format == LogFormat::Text) {
+        observe::write_access_log_to(writer, format);
+    }
     guard
 }

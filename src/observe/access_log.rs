@@ -1,7 +1,21 @@
 //! One structured access-log line per request (target `aclgate::access`). Never a secret: the
 //! credential itself is not part of the event, only the authenticated id.
+//!
+//! Under `serve`'s own logging the line is written straight into its [`LogWriter`] (see
+//! [`write_access_log_to`]): tracing's dispatch, filter and field visitor were most of the
+//! line's cost. Everywhere else (tests, a library user's subscriber) it is a tracing event.
 
-use std::time::Duration;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime};
+
+use tracing::Level;
+
+use super::timestamp::timestamp;
+use super::{LogWriter, access_line};
+use crate::config::gateway::LogFormat;
+
+/// The access log's target.
+pub const ACCESS_TARGET: &str = "aclgate::access";
 
 /// What one request came to.
 #[derive(Debug)]
@@ -21,11 +35,57 @@ pub struct AccessEvent<'a> {
     pub latency: Duration,
 }
 
+/// From now on write access lines straight into `writer` as `format` (the text the global
+/// subscriber would write, without colours) instead of emitting tracing events. Call once,
+/// right after installing that subscriber: whether the access log is on is decided here, by
+/// its filter (`ACLGATE_LOG=warn` or `aclgate::access=off` turn it off).
+pub fn write_access_log_to(writer: LogWriter, format: LogFormat) {
+    // The same target, level and field names as the event in `AccessEvent::emit`.
+    let enabled = tracing::event_enabled!(
+        target: ACCESS_TARGET,
+        Level::INFO,
+        authid,
+        method,
+        path,
+        route,
+        decision,
+        reason,
+        status,
+        latency_us
+    );
+    let _ = DIRECT.set(Direct {
+        writer,
+        format,
+        enabled,
+    });
+}
+
 impl AccessEvent<'_> {
-    /// Emit the event.
+    /// Log the event.
     pub fn log(&self) {
+        let Some(direct) = DIRECT.get() else {
+            return self.emit();
+        };
+        if !direct.enabled {
+            return;
+        }
+        match timestamp(SystemTime::now()) {
+            Some(stamp) => direct
+                .writer
+                .append(|out| access_line::write(out, direct.format, &stamp, self)),
+            // Outside 1970..=9999: the subscriber's own timer can write it.
+            None => self.emit(),
+        }
+    }
+
+    /// `latency` in whole microseconds.
+    pub(crate) fn latency_us(&self) -> u64 {
+        u64::try_from(self.latency.as_micros()).unwrap_or(u64::MAX)
+    }
+
+    fn emit(&self) {
         tracing::info!(
-            target: super::ACCESS_TARGET,
+            target: ACCESS_TARGET,
             authid = self.authid,
             method = self.method,
             path = self.path,
@@ -33,7 +93,17 @@ impl AccessEvent<'_> {
             decision = self.decision,
             reason = self.reason,
             status = self.status,
-            latency_us = self.latency.as_micros() as u64,
+            latency_us = self.latency_us(),
         );
     }
 }
+
+/// Where [`write_access_log_to`] sends access lines.
+struct Direct {
+    writer: LogWriter,
+    format: LogFormat,
+    /// The subscriber's filter lets `aclgate::access` events through.
+    enabled: bool,
+}
+
+static DIRECT: OnceLock<Direct> = OnceLock::new();

@@ -44,7 +44,20 @@ impl LogWriter {
         (writer, guard)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Vec<u8>> {
+    /// Let `write` append to the buffer, under one lock (used for the access log's lines).
+    pub(crate) fn append(&self, write: impl FnOnce(&mut Vec<u8>)) {
+        let mut buf = self.lock();
+        write(&mut buf);
+        if buf.len() >= FLUSH_AT {
+            let out = std::mem::take(&mut *buf);
+            drop(buf);
+            // Nowhere to report a failing stderr.
+            let _ = io::stderr().write_all(&out);
+        }
+    }
+
+    /// The buffer (what is not yet written out).
+    pub(super) fn lock(&self) -> MutexGuard<'_, Vec<u8>> {
         // A panic while holding the lock leaves at worst a partial line: keep logging.
         self.buf.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -52,13 +65,7 @@ impl LogWriter {
 
 impl Write for LogWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let mut buf = self.lock();
-        buf.extend_from_slice(data);
-        if buf.len() >= FLUSH_AT {
-            let out = std::mem::take(&mut *buf);
-            drop(buf);
-            io::stderr().write_all(&out)?;
-        }
+        self.append(|buf| buf.extend_from_slice(data));
         Ok(data.len())
     }
 

@@ -1,11 +1,11 @@
 //! Operations: Prometheus metrics, the per-request access log and its buffered sink.
 
-mod access_format;
+mod access_line;
 mod access_log;
 mod log_writer;
 mod metrics;
+mod timestamp;
 
-pub use access_format::{ACCESS_TARGET, AccessFormat};
-pub use access_log::AccessEvent;
+pub use access_log::{ACCESS_TARGET, AccessEvent, write_access_log_to};
 pub use log_writer::{FlushGuard, LogWriter};
 pub use metrics::{Metrics, RequestLabels};
