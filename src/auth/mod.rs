@@ -184,9 +184,8 @@ pub fn verify_ticket(
         _ => AuthError::BadTicket,
     })?;
     let user = snapshot
-        .user_cfg
-        .users
-        .get(&verified.userid)
+        .auth_index
+        .user(verified.userid.as_str())
         .ok_or(AuthError::UnknownUser)?;
     if !user.is_usable(now) {
         return Err(AuthError::UserUnusable);
