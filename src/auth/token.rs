@@ -3,8 +3,6 @@
 
 use std::net::IpAddr;
 
-use percent_encoding::percent_decode_str;
-
 use super::{AuthError, Credential};
 use crate::config::token_options::RateLimit;
 use crate::config::user_cfg::AuthIndex;
@@ -14,7 +12,7 @@ use crate::snapshot::Snapshot;
 
 /// Parse the raw value after `PVEAPIToken=`: percent-decode, split at the LAST `=`.
 pub(super) fn parse(raw: &str) -> Credential {
-    let Ok(decoded) = percent_decode_str(raw).decode_utf8() else {
+    let Some(decoded) = super::percent_decoded(raw) else {
         return Credential::Malformed;
     };
     match decoded.rsplit_once('=') {

@@ -243,8 +243,8 @@ impl TokenShadow {
         } else {
             presented
         };
-        let current = presented.ct_eq(&current.digest);
-        let previous = previous_digest.ct_eq(&previous.digest) & Choice::from(u8::from(live));
+        let current = digest_eq(&presented, &current.digest);
+        let previous = digest_eq(&previous_digest, &previous.digest) & Choice::from(u8::from(live));
         (known & (current | previous)).into()
     }
 
@@ -337,6 +337,22 @@ fn digest(salt: &[u8], secret: &str) -> [u8; 32] {
     hasher.update(salt);
     hasher.update(secret.as_bytes());
     hasher.finalize().into()
+}
+
+/// Constant-time digest comparison, a 64-bit word at a time (subtle's per-element barrier is
+/// then paid 4 times, not 32).
+fn digest_eq(a: &[u8; 32], b: &[u8; 32]) -> Choice {
+    words(a).ct_eq(&words(b))
+}
+
+fn words(digest: &[u8; 32]) -> [u64; 4] {
+    let mut out = [0; 4];
+    for (word, bytes) in out.iter_mut().zip(digest.chunks_exact(8)) {
+        let mut chunk = [0; 8];
+        chunk.copy_from_slice(bytes);
+        *word = u64::from_ne_bytes(chunk);
+    }
+    out
 }
 
 const SCHEME: &str = "sha256$";

@@ -279,3 +279,14 @@ fn older_files_with_a_salt_per_hash_still_verify() {
     assert!(rotated.verify_at("a@pve!tk", "newer-a", 1999));
     assert!(!rotated.verify_at("a@pve!tk", "old-a", 0));
 }
+
+#[test]
+fn digest_eq_sees_every_byte() {
+    let a: [u8; 32] = std::array::from_fn(|i| i as u8);
+    assert!(bool::from(digest_eq(&a, &a)));
+    for i in 0..32 {
+        let mut b = a;
+        b[i] ^= 0x80;
+        assert!(!bool::from(digest_eq(&a, &b)), "byte {i} differs");
+    }
+}
