@@ -28,11 +28,13 @@ pub(super) struct Chain {
 /// The deepest chain kept inline; a path whose existing nodes go deeper is walked directly.
 const CHAIN_MAX: usize = 15;
 
-/// A path with its chain of nodes, if that fits in a [`Chain`].
+/// A path with its chain of nodes, if that fits in a [`Chain`], and the pools whose roles
+/// extend it.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Resolved<'p> {
     pub(super) path: &'p str,
     chain: Option<Chain>,
+    pools: Option<&'p [u32]>,
 }
 
 /// The deciding node of a walk.
@@ -57,10 +59,11 @@ impl Engine {
     }
 
     /// Look up the nodes `path` visits, for one or more walks.
-    pub(super) fn resolve<'p>(&self, path: &'p str) -> Resolved<'p> {
+    pub(super) fn resolve<'p>(&'p self, path: &'p str) -> Resolved<'p> {
         Resolved {
             path,
             chain: self.chain(path),
+            pools: self.pools_of(path),
         }
     }
 
@@ -70,12 +73,14 @@ impl Engine {
         if no_access {
             return Privs::default();
         }
-        if let Some(pools) = self.pools_of(path.path) {
+        if let Some(pools) = path.pools {
             let mut pool_granted = PrivSet::EMPTY;
             for &pool in pools {
+                // A pool path (`/pool/<id>`) is never itself extended by pools.
                 let pool_path = Resolved {
                     path: &self.pool_paths[pool as usize],
                     chain: self.pool_chains[pool as usize],
+                    pools: None,
                 };
                 let (p, pool_no_access) = self.walk_privs(member, &pool_path);
                 if pool_no_access {
