@@ -139,11 +139,7 @@ impl FromStr for Userid {
         if s.len() > 64 {
             return Err(IdError::UseridTooLong(s.to_owned(), s.len()));
         }
-        let at = s.rfind('@').ok_or_else(|| IdError::Userid(s.to_owned()))?;
-        let (name, realm) = (&s[..at], &s[at + 1..]);
-        if !is_user_name(name) || !is_realm_like(realm) {
-            return Err(IdError::Userid(s.to_owned()));
-        }
+        let at = userid_at(s).ok_or_else(|| IdError::Userid(s.to_owned()))?;
         Ok(Userid {
             text: s.to_owned(),
             at,
@@ -212,7 +208,8 @@ impl FromStr for Tokenid {
     fn from_str(s: &str) -> Result<Self, IdError> {
         let bang = s.rfind('!').ok_or_else(|| IdError::Tokenid(s.to_owned()))?;
         let (user, name) = (&s[..bang], &s[bang + 1..]);
-        if user.parse::<Userid>().is_err() || !is_realm_like(name) {
+        // The owner is checked in place: parsing it as a Userid would allocate its text.
+        if userid_at(user).is_none() || !is_realm_like(name) {
             return Err(IdError::Tokenid(s.to_owned()));
         }
         Ok(Tokenid {
@@ -382,6 +379,15 @@ pub fn is_storage_id(s: &str) -> bool {
         && b[0].is_ascii_alphabetic()
         && b[b.len() - 1].is_ascii_alphanumeric()
         && b.iter().all(|&c| is_safe_byte(c))
+}
+
+/// Where the `@` of a valid userid is (its last one): 3 to 64 bytes, `name@realm`.
+fn userid_at(s: &str) -> Option<usize> {
+    if !(3..=64).contains(&s.len()) {
+        return None;
+    }
+    let at = s.rfind('@')?;
+    (is_user_name(&s[..at]) && is_realm_like(&s[at + 1..])).then_some(at)
 }
 
 /// `[A-Za-z][A-Za-z0-9._-]+`: realms and token names.

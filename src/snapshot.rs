@@ -18,6 +18,7 @@ use crate::access::Engine;
 use crate::auth::logout::LogoutList;
 use crate::auth::rate_limit::RateLimiter;
 use crate::config::gateway::GatewayConfig;
+use crate::config::user_cfg::AuthIndex;
 use crate::config::{DomainsConfig, StateDir, StateError, TokenOptions, TokenShadow, UserConfig};
 use crate::observe::Metrics;
 use crate::policy::RouteTable;
@@ -50,6 +51,8 @@ pub struct Snapshot {
     pub config: Arc<GatewayConfig>,
     /// `user.cfg`.
     pub user_cfg: UserConfig,
+    /// `user_cfg`'s users and tokens hashed by id text, for authentication.
+    pub auth_index: AuthIndex,
     /// The permission engine compiled from `user_cfg`.
     pub engine: Engine,
     /// `priv/token.shadow`.
@@ -115,12 +118,14 @@ impl Snapshot {
             RouteTable::load(&config.policies).map_err(|e| LoadError::Policy(e.to_string()))?;
         let tls = crate::server::tls::load_certified_key(&config.tls.cert, &config.tls.key)?;
         let engine = Engine::build(&user_cfg);
+        let auth_index = AuthIndex::build(&user_cfg);
         let identity_header = HeaderName::from_bytes(config.auth.identity_header.as_bytes())
             .map_err(|_| LoadError::Config(config.auth.identity_header.clone()))?;
         Ok(Snapshot {
             generation,
             config,
             user_cfg,
+            auth_index,
             engine,
             tokens,
             token_options,
@@ -339,6 +344,7 @@ mod tests {
                 generation: 1,
                 config: Arc::new(GatewayConfig::default()),
                 engine: Engine::build(&user_cfg),
+                auth_index: AuthIndex::build(&user_cfg),
                 user_cfg,
                 tokens: TokenShadow::default(),
                 token_options: TokenOptions::default(),

@@ -16,6 +16,7 @@ pub mod throttle;
 pub mod ticket;
 mod token;
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use http::HeaderMap;
@@ -128,11 +129,21 @@ impl Credential {
 pub const TICKET_KEY: &str = "PVEAuthCookie";
 
 fn ticket_credential(raw: &str) -> Credential {
-    match percent_decode_str(raw).decode_utf8() {
-        Ok(t) if !t.is_empty() => Credential::Ticket {
+    match percent_decoded(raw) {
+        Some(t) if !t.is_empty() => Credential::Ticket {
             ticket: t.into_owned(),
         },
         _ => Credential::Malformed,
+    }
+}
+
+/// `raw` percent-decoded, `None` if the result is not UTF-8. Text without a `%` is answered
+/// as it is, without running the decoder (which would give the same bytes).
+fn percent_decoded(raw: &str) -> Option<Cow<'_, str>> {
+    if raw.as_bytes().contains(&b'%') {
+        percent_decode_str(raw).decode_utf8().ok()
+    } else {
+        Some(Cow::Borrowed(raw))
     }
 }
 
@@ -184,9 +195,8 @@ pub fn verify_ticket(
         _ => AuthError::BadTicket,
     })?;
     let user = snapshot
-        .user_cfg
-        .users
-        .get(&verified.userid)
+        .auth_index
+        .user(verified.userid.as_str())
         .ok_or(AuthError::UnknownUser)?;
     if !user.is_usable(now) {
         return Err(AuthError::UserUnusable);

@@ -199,6 +199,8 @@ impl Builder {
                 g.into_boxed_slice()
             })
             .collect();
+        let engine = &self.engine;
+        self.engine.pool_chains = engine.pool_paths.iter().map(|p| engine.chain(p)).collect();
         self.engine
     }
 }

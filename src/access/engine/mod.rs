@@ -93,6 +93,8 @@ pub struct Engine {
     storage_pools: FxHashMap<Box<str>, Box<[u32]>>,
     /// Pool index → ACL path `/pool/<id>`.
     pool_paths: Vec<Box<str>>,
+    /// Pool index → the nodes its path visits (looked up once, at build).
+    pool_chains: Vec<Option<walk::Chain>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -165,13 +167,15 @@ impl Engine {
                 propagate: PrivSet::ALL,
             },
             Subject::Nobody => Privs::default(),
-            Subject::User(u) => self.member_privs(Member::User(u), path),
+            Subject::User(u) => self.member_privs(Member::User(u), &self.resolve(path)),
             Subject::Token { token, owner } => {
-                let own = self.member_privs(Member::Token(token), path);
+                // The token and its owner walk the same nodes: look them up once.
+                let path = self.resolve(path);
+                let own = self.member_privs(Member::Token(token), &path);
                 let owner = match owner {
                     Owner::All => return own,
                     Owner::Nobody => return Privs::default(),
-                    Owner::User(u) => self.member_privs(Member::User(u), path),
+                    Owner::User(u) => self.member_privs(Member::User(u), &path),
                 };
                 // A token never exceeds its owner; its flag is set only where both flags are.
                 let granted = own.granted.intersection(owner.granted);

@@ -13,6 +13,30 @@ pub(super) enum Member {
     Token(u32),
 }
 
+/// The nodes a walk visits for one path, looked up once and then evaluated for each member
+/// (a privsep token and its owner, and every pool path, share them).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Chain {
+    nodes: [u32; CHAIN_MAX],
+    len: u8,
+    /// Whether the last node is the path's final component (every component was found).
+    complete: bool,
+    /// A relative path: `/` is visited but not evaluated.
+    skip_root: bool,
+}
+
+/// The deepest chain kept inline; a path whose existing nodes go deeper is walked directly.
+const CHAIN_MAX: usize = 15;
+
+/// A path with its chain of nodes, if that fits in a [`Chain`], and the pools whose roles
+/// extend it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Resolved<'p> {
+    pub(super) path: &'p str,
+    chain: Option<Chain>,
+    pools: Option<&'p [u32]>,
+}
+
 /// The deciding node of a walk.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Hit {
@@ -34,16 +58,31 @@ impl Engine {
         }
     }
 
+    /// Look up the nodes `path` visits, for one or more walks.
+    pub(super) fn resolve<'p>(&'p self, path: &'p str) -> Resolved<'p> {
+        Resolved {
+            path,
+            chain: self.chain(path),
+            pools: self.pools_of(path),
+        }
+    }
+
     /// Privileges of one member on `path`, including pool roles (spec §4.4–§4.6).
-    pub(super) fn member_privs(&self, member: Member, path: &str) -> Privs {
+    pub(super) fn member_privs(&self, member: Member, path: &Resolved<'_>) -> Privs {
         let (mut privs, no_access) = self.walk_privs(member, path);
         if no_access {
             return Privs::default();
         }
-        if let Some(pools) = self.pools_of(path) {
+        if let Some(pools) = path.pools {
             let mut pool_granted = PrivSet::EMPTY;
             for &pool in pools {
-                let (p, pool_no_access) = self.walk_privs(member, &self.pool_paths[pool as usize]);
+                // A pool path (`/pool/<id>`) is never itself extended by pools.
+                let pool_path = Resolved {
+                    path: &self.pool_paths[pool as usize],
+                    chain: self.pool_chains[pool as usize],
+                    pools: None,
+                };
+                let (p, pool_no_access) = self.walk_privs(member, &pool_path);
                 if pool_no_access {
                     // Pool NoAccess beats the member path's ordinary roles.
                     return Privs::default();
@@ -57,8 +96,8 @@ impl Engine {
     }
 
     /// Privileges from the deciding node, and whether NoAccess ended up in the role map.
-    pub(super) fn walk_privs(&self, member: Member, path: &str) -> (Privs, bool) {
-        let Some(hit) = self.walk(member, path) else {
+    pub(super) fn walk_privs(&self, member: Member, path: &Resolved<'_>) -> (Privs, bool) {
+        let Some(hit) = self.walk_resolved(member, path) else {
             return (Privs::default(), false);
         };
         let mut privs = Privs::default();
@@ -72,6 +111,57 @@ impl Engine {
             }
         });
         (privs, no_access)
+    }
+
+    /// [`Engine::walk`] over nodes already looked up.
+    pub(super) fn walk_resolved(&self, member: Member, path: &Resolved<'_>) -> Option<Hit> {
+        let Some(chain) = &path.chain else {
+            return self.walk(member, path.path);
+        };
+        let len = usize::from(chain.len);
+        let mut hit = None;
+        for (i, &node) in chain.nodes[..len].iter().enumerate() {
+            if i == 0 && chain.skip_root {
+                continue;
+            }
+            let exact = chain.complete && i + 1 == len;
+            if let Some((kind, slot)) = self.applicable_kind(member, node, exact) {
+                hit = Some(Hit {
+                    node,
+                    kind,
+                    exact,
+                    slot,
+                });
+            }
+        }
+        hit
+    }
+
+    /// The nodes [`Engine::walk`] visits for `path`, in order; `None` if more than fit.
+    pub(super) fn chain(&self, path: &str) -> Option<Chain> {
+        let mut chain = Chain {
+            skip_root: !path.starts_with('/'),
+            ..Chain::default()
+        };
+        if path.is_empty() {
+            return Some(chain);
+        }
+        let mut comps = components(path);
+        let mut next = comps.next();
+        let mut node = 0u32;
+        loop {
+            *chain.nodes.get_mut(usize::from(chain.len))? = node;
+            chain.len += 1;
+            let Some(comp) = next else {
+                chain.complete = true;
+                return Some(chain);
+            };
+            next = comps.next();
+            match self.nodes[node as usize].children.get(comp) {
+                Some(&child) => node = child,
+                None => return Some(chain),
+            }
+        }
     }
 
     /// Walk from `/` towards `path`; the last node with an applicable entry decides.
@@ -212,5 +302,73 @@ impl Engine {
             return "/".to_owned();
         }
         comps.iter().flat_map(|c| ["/", c]).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::UserConfig;
+    use crate::identity::Authid;
+
+    /// The walk over looked-up nodes finds the same deciding node as the direct walk, for
+    /// normalised, relative, empty, missing and deeper-than-inline paths.
+    #[test]
+    fn resolved_walk_matches_direct_walk() {
+        let deep: String = (0..20).map(|i| format!("/d{i}")).collect();
+        let (cfg, warnings) = UserConfig::parse(&format!(
+            "user:joe@pve:1:0:::::\n\
+             token:joe@pve!tk:0:1::\n\
+             group:ops:joe@pve::\n\
+             acl:1:/:joe@pve:PVEAuditor:\n\
+             acl:0:/vms:@ops:PVEVMUser:\n\
+             acl:1:/vms/100:joe@pve!tk:PVEVMAdmin:\n\
+             acl:0:/vms/100:joe@pve:NoAccess:\n\
+             acl:1:/storage/s1:@ops:PVEDatastoreUser:\n\
+             acl:1:{deep}:joe@pve:PVEVMAdmin:\n\
+             acl:0:{deep}/x:joe@pve!tk:PVEAuditor:\n"
+        ));
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let engine = Engine::build(&cfg);
+        let members: Vec<Member> = ["joe@pve", "joe@pve!tk"]
+            .iter()
+            .map(|a| match engine.subject(&a.parse::<Authid>().unwrap()) {
+                crate::access::engine::Subject::User(u) => Member::User(u),
+                crate::access::engine::Subject::Token { token, .. } => Member::Token(token),
+                other => panic!("{a}: {other:?}"),
+            })
+            .collect();
+        let key =
+            |h: Option<Hit>| h.map(|h| (h.node, h.kind, h.exact, h.slot.map(|s| (s.start, s.end))));
+        let paths = [
+            "",
+            "/",
+            "vms",
+            "vms/100",
+            "/vms",
+            "/vms/100",
+            "/vms/100/x",
+            "/vms/200",
+            "/storage",
+            "/storage/s1",
+            "/nope/deeper",
+            "//vms//100/",
+            &deep,
+            &format!("{deep}/x"),
+            &format!("{deep}/x/y"),
+            &deep[1..],
+        ];
+        for path in paths {
+            let resolved = engine.resolve(path);
+            for &member in &members {
+                assert_eq!(
+                    key(engine.walk_resolved(member, &resolved)),
+                    key(engine.walk(member, path)),
+                    "{member:?} on {path:?}"
+                );
+            }
+        }
+        assert!(engine.chain(&deep).is_none(), "deeper than a chain holds");
+        assert!(engine.chain("/vms/100").is_some());
     }
 }

@@ -9,6 +9,12 @@
 //!
 //! Secrets are random v4 UUIDs (122 bits), so one salted hash is enough; verification compares in
 //! constant time. Nothing here ever logs or returns a secret.
+//!
+//! A rotation hashes the new secret under the salt of the one it replaces (the token's salt stays,
+//! a fresh one comes with [`TokenShadow::set_secret`]), so one digest of the presented secret is
+//! compared against both. Files from before (a previous hash under a salt of its own) still verify:
+//! while any such entry is stored, every verification computes a second digest, whichever token
+//! it is for (see [`TokenShadow::verify_at`]).
 
 use std::collections::BTreeMap;
 
@@ -23,6 +29,9 @@ use crate::identity::Tokenid;
 pub struct TokenShadow {
     /// Keyed by the token id text so `verify` can look up a `&str` without parsing.
     hashes: BTreeMap<String, Entry>,
+    /// Whether some entry's previous hash has a salt of its own (an older file): then every
+    /// verification computes two digests. Derived from `hashes` after every change.
+    two_salts: bool,
 }
 
 /// The hashes of one token: its secret, and during a rotation the one it replaced.
@@ -102,6 +111,7 @@ impl TokenShadow {
                 ));
             }
         }
+        shadow.recount();
         (shadow, warnings)
     }
 
@@ -132,24 +142,36 @@ impl TokenShadow {
     /// previous one still in its overlap) stops working.
     pub fn set_secret(&mut self, id: &Tokenid, secret: &str) {
         let entry = Entry {
-            current: SecretHash::new(secret),
+            current: SecretHash::new(rand::random(), secret),
             previous: None,
         };
         self.hashes.insert(id.as_str().to_owned(), entry);
+        self.recount();
     }
 
     /// Replace the secret of `id` by `secret`, keeping the current one working until
     /// `old_until` (seconds since the epoch, exclusive). Only one previous secret is kept: a
     /// second rotation within the window ends the first one's overlap at once. Without a
     /// current secret this is [`TokenShadow::set_secret`].
+    ///
+    /// The new secret is hashed under the salt of the one it replaces, so that verifying during
+    /// the overlap costs one digest, as at any other time.
     pub fn rotate(&mut self, id: &Tokenid, secret: &str, old_until: u64) {
-        let current = SecretHash::new(secret);
-        let previous = self.hashes.remove(id.as_str()).map(|old| Previous {
-            hash: old.current,
-            until: old_until,
-        });
-        self.hashes
-            .insert(id.as_str().to_owned(), Entry { current, previous });
+        let entry = match self.hashes.remove(id.as_str()) {
+            Some(old) => Entry {
+                current: SecretHash::new(old.current.salt, secret),
+                previous: Some(Previous {
+                    hash: old.current,
+                    until: old_until,
+                }),
+            },
+            None => Entry {
+                current: SecretHash::new(rand::random(), secret),
+                previous: None,
+            },
+        };
+        self.hashes.insert(id.as_str().to_owned(), entry);
+        self.recount();
     }
 
     /// Until when the replaced secret of `id` still works, if it does at `now`.
@@ -165,11 +187,13 @@ impl TokenShadow {
                 entry.previous = None;
             }
         }
+        self.recount();
     }
 
     /// Forget the secret of `id`.
     pub fn remove(&mut self, id: &Tokenid) {
         self.hashes.remove(id.as_str());
+        self.recount();
     }
 
     /// Whether a secret is stored for `id`.
@@ -196,11 +220,15 @@ impl TokenShadow {
     }
 
     /// Whether `secret` is a secret of token `id` at `now`: SHA-256(salt || secret) compared
-    /// with the stored digest in constant time; false for an unknown token. Two digests are
-    /// always computed and compared (an unknown token or one without a previous secret is
-    /// checked against a never-matching stand-in), and the results are combined without a
-    /// branch, so neither the time taken nor the answer tells whether the token exists, is
-    /// mid-rotation, or which secret matched.
+    /// with the stored digest in constant time; false for an unknown token. The digest is
+    /// always compared twice, with the current and the previous hash (an unknown token or one
+    /// without a previous secret is checked against a never-matching stand-in), and the results
+    /// are combined without a branch, so neither the time taken nor the answer tells whether
+    /// the token exists, is mid-rotation, or which secret matched.
+    ///
+    /// A rotation keeps the salt, so one digest serves both comparisons. Only while some entry
+    /// from an older file holds a previous hash under a salt of its own is a second digest
+    /// computed, and then for every token alike (the stand-in's salt where there is none).
     pub fn verify_at(&self, id: &str, secret: &str, now: u64) -> bool {
         let entry = self.hashes.get(id);
         let known = Choice::from(u8::from(entry.is_some()));
@@ -209,9 +237,31 @@ impl TokenShadow {
             Some(p) => (&p.hash, now < p.until),
             None => (&STAND_IN, false),
         };
-        let current = current.matches(secret);
-        let previous = previous.matches(secret) & Choice::from(u8::from(live));
+        let presented = digest(&current.salt, secret);
+        let previous_digest = if self.two_salts {
+            digest(&previous.salt, secret)
+        } else {
+            presented
+        };
+        let current = digest_eq(&presented, &current.digest);
+        let previous = digest_eq(&previous_digest, &previous.digest) & Choice::from(u8::from(live));
         (known & (current | previous)).into()
+    }
+
+    /// Recompute `two_salts` after a change.
+    fn recount(&mut self) {
+        self.two_salts = self.hashes.values().any(Entry::has_two_salts);
+    }
+}
+
+// === impl Entry ===
+
+impl Entry {
+    /// Whether the previous hash has a salt other than the current one's (older files).
+    fn has_two_salts(&self) -> bool {
+        self.previous
+            .as_ref()
+            .is_some_and(|p| p.hash.salt != self.current.salt)
     }
 }
 
@@ -242,18 +292,12 @@ impl Previous {
 // === impl SecretHash ===
 
 impl SecretHash {
-    /// The hash of `secret` under a fresh random salt.
-    fn new(secret: &str) -> SecretHash {
-        let salt: [u8; SALT_LEN] = rand::random();
+    /// The hash of `secret` under `salt`.
+    fn new(salt: [u8; SALT_LEN], secret: &str) -> SecretHash {
         SecretHash {
             digest: digest(&salt, secret),
             salt,
         }
-    }
-
-    /// Whether `secret` hashes to this digest (constant-time comparison).
-    fn matches(&self, secret: &str) -> Choice {
-        digest(&self.salt, secret).ct_eq(&self.digest)
     }
 
     /// Parse `sha256$<salt hex>$<digest hex>` (lowercase hex only).
@@ -293,6 +337,22 @@ fn digest(salt: &[u8], secret: &str) -> [u8; 32] {
     hasher.update(salt);
     hasher.update(secret.as_bytes());
     hasher.finalize().into()
+}
+
+/// Constant-time digest comparison, a 64-bit word at a time (subtle's per-element barrier is
+/// then paid 4 times, not 32).
+fn digest_eq(a: &[u8; 32], b: &[u8; 32]) -> Choice {
+    words(a).ct_eq(&words(b))
+}
+
+fn words(digest: &[u8; 32]) -> [u64; 4] {
+    let mut out = [0; 4];
+    for (word, bytes) in out.iter_mut().zip(digest.chunks_exact(8)) {
+        let mut chunk = [0; 8];
+        chunk.copy_from_slice(bytes);
+        *word = u64::from_ne_bytes(chunk);
+    }
+    out
 }
 
 const SCHEME: &str = "sha256$";

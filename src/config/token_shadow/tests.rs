@@ -207,3 +207,86 @@ fn previous_field_parse_table() {
     check("prev=sha256$xx$yy@5", false);
     check(&format!("{hash}@5"), false);
 }
+
+#[test]
+fn rotation_keeps_the_salt_so_one_digest_serves_both_hashes() {
+    let mut shadow = TokenShadow::default();
+    shadow.set_secret(&tid("a@pve!tk"), "old");
+    shadow.rotate(&tid("a@pve!tk"), "new", 1000);
+    assert!(!shadow.two_salts, "a rotation written now shares the salt");
+    let text = shadow.write();
+    // `a@pve!tk sha256$<salt>$<hash> prev=sha256$<salt>$<hash>@1000`
+    let fields: Vec<&str> = text.trim_end().split(['$', ' ', '@']).collect();
+    assert_eq!(fields.len(), 9, "{text}");
+    assert_eq!(fields[3], fields[6], "same salt: {text}");
+    assert_ne!(fields[4], fields[7], "different secrets: {text}");
+    let (again, warnings) = TokenShadow::parse(&text);
+    assert!(warnings.is_empty() && !again.two_salts, "{warnings:?}");
+    for (secret, now, want) in [("new", 999, true), ("old", 999, true), ("old", 1000, false)] {
+        assert_eq!(
+            again.verify_at("a@pve!tk", secret, now),
+            want,
+            "verify_at({secret}, now={now})"
+        );
+    }
+}
+
+#[test]
+fn older_files_with_a_salt_per_hash_still_verify() {
+    // As the previous writer left a rotation: each hash under a salt of its own.
+    let hash = |salt: u8, secret: &str| {
+        let mut out = String::new();
+        SecretHash::new([salt; SALT_LEN], secret).write_to(&mut out);
+        out
+    };
+    let text = format!(
+        "a@pve!tk {} prev={}@1000\nb@pve!tk {}\n",
+        hash(1, "new-a"),
+        hash(2, "old-a"),
+        hash(3, "b"),
+    );
+    let (shadow, warnings) = TokenShadow::parse(&text);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(shadow.two_salts, "every verification computes both digests");
+    // (token, secret, now, accepted)
+    let cases = [
+        ("a@pve!tk", "new-a", 0, true),
+        ("a@pve!tk", "old-a", 999, true),
+        ("a@pve!tk", "old-a", 1000, false),
+        ("a@pve!tk", "b", 0, false),
+        ("b@pve!tk", "b", 0, true),
+        ("b@pve!tk", "old-a", 0, false),
+        ("c@pve!tk", "b", 0, false),
+    ];
+    for (id, secret, now, want) in cases {
+        assert_eq!(
+            shadow.verify_at(id, secret, now),
+            want,
+            "verify_at({id}, {secret}, now={now})"
+        );
+    }
+    assert_eq!(shadow.write(), text, "written back unchanged");
+    // Once the old overlap is gone, one digest is enough again.
+    let mut pruned = shadow.clone();
+    pruned.drop_expired(1000);
+    assert!(!pruned.two_salts);
+    assert!(pruned.verify_at("a@pve!tk", "new-a", 1000));
+    // A new rotation replaces the old pair with one under a single salt.
+    let mut rotated = shadow;
+    rotated.rotate(&tid("a@pve!tk"), "newer-a", 2000);
+    assert!(!rotated.two_salts);
+    assert!(rotated.verify_at("a@pve!tk", "new-a", 1999));
+    assert!(rotated.verify_at("a@pve!tk", "newer-a", 1999));
+    assert!(!rotated.verify_at("a@pve!tk", "old-a", 0));
+}
+
+#[test]
+fn digest_eq_sees_every_byte() {
+    let a: [u8; 32] = std::array::from_fn(|i| i as u8);
+    assert!(bool::from(digest_eq(&a, &a)));
+    for i in 0..32 {
+        let mut b = a;
+        b[i] ^= 0x80;
+        assert!(!bool::from(digest_eq(&a, &b)), "byte {i} differs");
+    }
+}

@@ -3,6 +3,7 @@
 //! [`UserConfig`] is inert data: what the file says, after Proxmox's parse rules. The permission
 //! engine ([`crate::access::Engine`]) is compiled from it; the CLI edits it and writes it back.
 
+mod index;
 mod parse;
 mod write;
 
@@ -11,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::access::{AclPath, PrivSet};
 use crate::identity::{GroupId, PoolId, RoleId, TokenName, Tokenid, Userid};
 
+pub use index::{Account, AuthIndex, TokenAccount};
 pub use parse::Warning;
 
 /// Everything `user.cfg` holds.
@@ -185,7 +187,12 @@ impl User {
 
     /// Whether the account may authenticate at `now` (enabled and not expired; spec §4.8).
     pub fn is_usable(&self, now: u64) -> bool {
-        self.enable && (self.expire == 0 || self.expire >= now)
+        User::usable(self.enable, self.expire, now)
+    }
+
+    /// The rule behind [`User::is_usable`], for copies of the two fields.
+    pub(crate) fn usable(enable: bool, expire: u64, now: u64) -> bool {
+        enable && (expire == 0 || expire >= now)
     }
 }
 
@@ -200,7 +207,12 @@ impl Default for User {
 impl Token {
     /// Whether the token's own expiry allows use at `now` (the owner must be checked too).
     pub fn is_unexpired(&self, now: u64) -> bool {
-        self.expire == 0 || self.expire >= now
+        Token::unexpired(self.expire, now)
+    }
+
+    /// The rule behind [`Token::is_unexpired`], for a copy of the field.
+    pub(crate) fn unexpired(expire: u64, now: u64) -> bool {
+        expire == 0 || expire >= now
     }
 }
 
