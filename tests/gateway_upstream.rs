@@ -76,7 +76,32 @@ async fn https_upstream_by_ca_file() {
         c.upstream.ca = Some(ca);
     })
     .await;
+    // HTTP/2 (the pool) and HTTP/1.1 (the client connection's own upstream connection, used
+    // twice).
     assert_eq!(get_version(&gw).await, (200, "secure".to_owned()));
+    let mut conn = gw.h1_connection().await;
+    for _ in 0..2 {
+        assert_eq!(get_version_h1(&mut conn).await, (200, "secure".to_owned()));
+    }
+}
+
+/// `GET /version` over an HTTP/1.1 client connection.
+async fn get_version_h1(
+    conn: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+) -> (u16, String) {
+    let req = http::Request::get("/api2/json/version")
+        .header("host", "gw")
+        .header("authorization", Gateway::token_header("joe@pve!full"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    conn.ready().await.unwrap();
+    let resp = conn.send_request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let body = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    (status, String::from_utf8(body.to_vec()).unwrap())
 }
 
 #[tokio::test]
