@@ -141,6 +141,7 @@ fn prepare_request(
     strip_hop_by_hop(headers, upgrade);
     // A client must never be able to claim an identity.
     headers.remove(ctx.identity_header);
+    strip_underscore_aliases(headers, ctx.identity_header);
     if ctx.strip_credentials {
         strip_credentials(headers);
     }
@@ -171,6 +172,33 @@ fn prepare_request(
         added.push(ctx.identity_header.clone(), id);
     }
     added
+}
+
+/// Remove names that an upstream mapping `_` to `-` (CGI, WSGI, Perl's `HTTP::Headers`) would
+/// read as the identity header or an `X-Forwarded-*` header the gateway sets.
+fn strip_underscore_aliases(headers: &mut HeaderMap, identity: &HeaderName) {
+    let is_alias = |name: &HeaderName| {
+        let name = name.as_str();
+        name.contains('_')
+            && [
+                identity.as_str(),
+                "x-forwarded-for",
+                "x-forwarded-proto",
+                "x-forwarded-host",
+            ]
+            .iter()
+            .any(|ours| {
+                ours.len() == name.len()
+                    && ours
+                        .bytes()
+                        .zip(name.bytes())
+                        .all(|(o, n)| o == n || (o == b'-' && n == b'_'))
+            })
+    };
+    let aliases: Vec<HeaderName> = headers.keys().filter(|k| is_alias(k)).cloned().collect();
+    for name in aliases {
+        headers.remove(name);
+    }
 }
 
 /// The hop-by-hop headers besides `Connection` (RFC 9110 §7.6.1, plus the de-facto ones).

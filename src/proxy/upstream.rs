@@ -102,11 +102,13 @@ impl Upstream {
         })
     }
 
-    /// Send `req` (origin-form URI, headers prepared) on the client connection's own upstream
-    /// connection, or through the pool when there is no slot (HTTP/2 clients). A reused
-    /// connection the upstream had closed is replaced, and a request without a body and with
-    /// an idempotent method sent again on the new one. Upgrade requests get a hyper connection
-    /// of their own, which the upgrade then takes over.
+    /// Send `req` (origin-form URI, headers prepared). A request without a body from an
+    /// HTTP/1 client goes on the client connection's own upstream connection (the lean client);
+    /// a reused connection the upstream had closed is replaced, and a request with a safe method
+    /// sent again on the new one. Requests with a body, and HTTP/2 clients' requests, go
+    /// through hyper's pool: hyper reads while it writes, so an upstream that answers early
+    /// (413, 401) without reading the body is passed on. Upgrade requests get a hyper
+    /// connection of their own, which the upgrade then takes over.
     pub(super) async fn send(
         &self,
         slot: Option<&LeanSlot>,
@@ -115,7 +117,9 @@ impl Upstream {
     ) -> Result<Response<Body>, String> {
         req.headers_mut().remove(header::HOST);
         added.push(header::HOST, self.host.clone());
-        let Some(slot) = slot.filter(|_| !req.headers().contains_key(header::UPGRADE)) else {
+        let lean = slot
+            .filter(|_| req.body().is_end_stream() && !req.headers().contains_key(header::UPGRADE));
+        let Some(slot) = lean else {
             added.insert_into(req.headers_mut());
             if req.headers().contains_key(header::UPGRADE) {
                 return self.send_upgrade(req).await;
@@ -124,20 +128,16 @@ impl Upstream {
             let resp = self.pool.request(req).await.map_err(|e| e.to_string())?;
             return Ok(resp.map(|b| b.map_err(BodyError::from).boxed_unsync()));
         };
-        let (parts, body) = req.into_parts();
-        let replayable = body.is_end_stream() && parts.method.is_idempotent();
-        let mut body = Some(body);
+        let (parts, _) = req.into_parts();
         if let Some(conn) = slot.take_open() {
-            let first = body.take().unwrap_or_else(empty_body);
-            match conn.exchange(&parts, &added, first, slot).await {
+            match conn.exchange(&parts, &added, slot).await {
                 Ok(resp) => return Ok(resp),
-                Err(e) if e.stale() && replayable => {}
+                Err(e) if e.stale() && parts.method.is_safe() => {}
                 Err(e) => return Err(e.to_string()),
             }
         }
         let conn = LeanConn::new(Box::new(TokioIo::new(self.connect_io().await?)));
-        let body = body.unwrap_or_else(empty_body);
-        conn.exchange(&parts, &added, body, slot)
+        conn.exchange(&parts, &added, slot)
             .await
             .map_err(|e| e.to_string())
     }
@@ -177,10 +177,6 @@ impl Upstream {
         *req.uri_mut() = Uri::from_parts(parts).map_err(|e| e.to_string())?;
         Ok(())
     }
-}
-
-fn empty_body() -> Body {
-    super::response::full(bytes::Bytes::new())
 }
 
 fn provider() -> Arc<CryptoProvider> {

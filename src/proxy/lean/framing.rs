@@ -87,22 +87,23 @@ impl Framing {
                 Framing::Close
             });
         }
-        let Some(first) = content_length.first() else {
+        if content_length.is_empty() {
             return Ok(Framing::Close);
-        };
-        // Several Content-Length fields are fine only if they all agree.
-        if content_length.iter().any(|v| v != first) {
-            return Err(FramingError::ContentLength);
         }
-        let text = std::str::from_utf8(first).map_err(|_| FramingError::ContentLength)?;
-        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(FramingError::ContentLength);
+        // Several Content-Length fields, or a comma list in one, are fine only if every value
+        // is the same (RFC 9110 §8.6).
+        let mut length = None;
+        for value in content_length.iter().flat_map(|v| v.split(|b| *b == b',')) {
+            let n = decimal(value.trim_ascii()).ok_or(FramingError::ContentLength)?;
+            if length.is_some_and(|l| l != n) {
+                return Err(FramingError::ContentLength);
+            }
+            length = Some(n);
         }
-        match text.parse::<u64>() {
-            Ok(0) => Ok(Framing::Empty),
-            Ok(n) => Ok(Framing::Length(n)),
-            Err(_) => Err(FramingError::ContentLength),
-        }
+        Ok(match length {
+            Some(0) | None => Framing::Empty,
+            Some(n) => Framing::Length(n),
+        })
     }
 
     /// Whether the body is complete.
@@ -213,6 +214,14 @@ fn take_line(
     }
 }
 
+/// Digits only (no sign, no space), fitting in a `u64`.
+fn decimal(text: &[u8]) -> Option<u64> {
+    if text.is_empty() || !text.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(text).ok()?.parse().ok()
+}
+
 /// `chunk-size [ chunk-ext ]`: hex digits, then optionally `;` extensions (ignored).
 fn chunk_size(line: &[u8]) -> Result<u64, FramingError> {
     let hex = line
@@ -220,7 +229,13 @@ fn chunk_size(line: &[u8]) -> Result<u64, FramingError> {
         .next()
         .unwrap_or(line)
         .trim_ascii();
-    if hex.is_empty() || hex.len() > 16 {
+    if hex.is_empty() {
+        return Err(FramingError::ChunkSize);
+    }
+    // Leading zeros are allowed; more than 16 significant digits would overflow.
+    let first = hex.iter().position(|b| *b != b'0').unwrap_or(hex.len());
+    let hex = &hex[first..];
+    if hex.len() > 16 {
         return Err(FramingError::ChunkSize);
     }
     let mut size: u64 = 0;
@@ -279,6 +294,7 @@ mod tests {
         check("z\r\nhello\r\n0\r\n\r\n", None);
         check("\r\nhello\r\n0\r\n\r\n", None);
         check("11111111111111111\r\n", None);
+        check("00000000000000000005\r\nhello\r\n0\r\n\r\n", Some("hello"));
     }
 
     #[test]
@@ -299,6 +315,9 @@ mod tests {
         check(false, 200, None, &["0"], Some(Framing::Empty));
         check(false, 200, None, &["10", "10"], Some(Framing::Length(10)));
         check(false, 200, None, &["10", "11"], None);
+        check(false, 200, None, &["10, 10"], Some(Framing::Length(10)));
+        check(false, 200, None, &["10, 11"], None);
+        check(false, 200, None, &["10,"], None);
         check(false, 200, None, &["-1"], None);
         check(false, 200, None, &["+1"], None);
         check(false, 200, None, &[], Some(Framing::Close));

@@ -4,8 +4,10 @@
 //! head and body chunk between that task and the client connection's task through channels; on
 //! the load benchmark that machinery cost more than the whole authorization decision. Here the
 //! client connection's task writes the request itself and reads the response as the client side
-//! asks for it: request head and body out, response head parsed with `httparse`, response body
-//! framed per RFC 9112 §6.3 (length, chunked, or to close). Upgrades (WebSocket) stay on hyper.
+//! asks for it: request head out, response head parsed with `httparse`, response body framed per
+//! RFC 9112 §6.3 (length, chunked, or to close). Only requests without a body come here (GETs:
+//! the bulk of API traffic and all of a monitoring system's); requests with a body go through
+//! hyper, which reads an early answer while still sending; upgrades stay on hyper too.
 
 mod framing;
 
@@ -19,7 +21,7 @@ use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Response, StatusCode, Version};
 use http_body_util::BodyExt;
-use hyper::body::{Body as _, Frame, SizeHint};
+use hyper::body::{Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use self::framing::{Framing, Step};
@@ -42,6 +44,8 @@ pub(super) struct LeanConn {
     io: Box<dyn Io>,
     /// Bytes read but not yet used.
     buf: BytesMut,
+    /// What each read fills.
+    scratch: Box<[u8]>,
 }
 
 /// Where a client connection keeps its idle upstream connection. Empty while a response is
@@ -66,8 +70,6 @@ pub(super) enum LeanError {
     Head(String),
     #[error("invalid upstream response body: {0}")]
     Framing(#[from] framing::FramingError),
-    #[error("request body: {0}")]
-    RequestBody(BodyError),
 }
 
 impl LeanError {
@@ -109,28 +111,24 @@ impl LeanConn {
         LeanConn {
             io,
             buf: BytesMut::with_capacity(READ_CHUNK),
+            scratch: vec![0; READ_CHUNK].into_boxed_slice(),
         }
     }
 
-    /// Send the request (origin-form URI, `Host` set, hop-by-hop headers gone) and read the response
-    /// head; the response body streams from this connection, which goes back to `slot` once
-    /// the body is complete and the connection reusable.
+    /// Send the request, which has no body (origin-form URI, hop-by-hop headers gone; `added`
+    /// holds the gateway's headers and `Host`), and read the response head; the response body
+    /// streams from this connection, which goes back to `slot` once the body is complete and
+    /// the connection reusable.
     pub(super) async fn exchange(
         mut self,
         parts: &http::request::Parts,
         added: &Added,
-        mut body: Body,
         slot: &LeanSlot,
     ) -> Result<Response<Body>, LeanError> {
         let head_request = parts.method == Method::HEAD;
-        let chunked = !body.is_end_stream() && !parts.headers.contains_key(header::CONTENT_LENGTH);
         let mut out = Vec::with_capacity(512);
-        encode_head(parts, added, chunked, &mut out);
-        if body.is_end_stream() {
-            self.io.write_all(&out).await?;
-        } else {
-            self.send_body(&mut out, &mut body, chunked).await?;
-        }
+        encode_head(parts, added, &mut out);
+        self.io.write_all(&out).await?;
         self.io.flush().await?;
 
         let (resp, framing, reusable) = self.read_head(head_request).await?;
@@ -148,39 +146,6 @@ impl LeanConn {
             slot,
         };
         Ok(resp.map(|()| body.boxed_unsync()))
-    }
-
-    /// Write the head (already in `out`) and the request body, chunk-encoded if it has no
-    /// declared length.
-    async fn send_body(
-        &mut self,
-        out: &mut Vec<u8>,
-        body: &mut Body,
-        chunked: bool,
-    ) -> Result<(), LeanError> {
-        self.io.write_all(out).await?;
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(LeanError::RequestBody)?;
-            let Ok(data) = frame.into_data() else {
-                continue; // trailers are not forwarded
-            };
-            if data.is_empty() {
-                continue;
-            }
-            if chunked {
-                out.clear();
-                out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
-                self.io.write_all(out).await?;
-                self.io.write_all(&data).await?;
-                self.io.write_all(b"\r\n").await?;
-            } else {
-                self.io.write_all(&data).await?;
-            }
-        }
-        if chunked {
-            self.io.write_all(b"0\r\n\r\n").await?;
-        }
-        Ok(())
     }
 
     /// Read until a final (non-1xx) response head is complete.
@@ -214,15 +179,14 @@ impl LeanConn {
     }
 
     fn poll_read_more(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        self.buf.reserve(READ_CHUNK);
-        let spare = self.buf.spare_capacity_mut();
-        let mut read = ReadBuf::uninit(spare);
+        // Read into the connection's scratch buffer, then copy: safe, and the copy is of what
+        // arrived (about a response's size), not of the buffer.
+        let mut read = ReadBuf::new(&mut self.scratch);
         match Pin::new(&mut self.io).poll_read(cx, &mut read) {
             Poll::Ready(Ok(())) => {
-                let n = read.filled().len();
-                // SAFETY: `poll_read` initialised and filled the first `n` spare bytes.
-                unsafe { self.buf.set_len(self.buf.len() + n) };
-                Poll::Ready(Ok(n))
+                let filled = read.filled();
+                self.buf.extend_from_slice(filled);
+                Poll::Ready(Ok(filled.len()))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => Poll::Pending,
@@ -231,7 +195,7 @@ impl LeanConn {
 }
 
 /// The request line, the client's headers, then the gateway's.
-fn encode_head(parts: &http::request::Parts, added: &Added, chunked: bool, out: &mut Vec<u8>) {
+fn encode_head(parts: &http::request::Parts, added: &Added, out: &mut Vec<u8>) {
     out.extend_from_slice(parts.method.as_str().as_bytes());
     out.push(b' ');
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
@@ -242,9 +206,6 @@ fn encode_head(parts: &http::request::Parts, added: &Added, chunked: bool, out: 
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
-    }
-    if chunked {
-        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
     }
     out.extend_from_slice(b"\r\n");
 }
