@@ -95,6 +95,21 @@ start_gateway() { # $1 = worker threads, $2 = port
 start_gateway 1 $((PORT_BASE + 6))
 GW1=$GW_PID
 # The first start generated $WORK/certs/aclgate.{crt,key}; nginx uses the same pair.
+nginx_server() { # port, extra directive
+    cat <<SERVER
+    server {
+        listen 127.0.0.1:$1 ssl;
+        $2
+        ssl_certificate $WORK/certs/aclgate.crt;
+        ssl_certificate_key $WORK/certs/aclgate.key;
+        location / {
+            proxy_pass http://up;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+SERVER
+}
 cat >"$WORK/nginx.conf" <<NGINX
 worker_processes 1;
 daemon off;
@@ -109,28 +124,9 @@ http {
     uwsgi_temp_path $WORK/nginx-uwsgi;
     scgi_temp_path $WORK/nginx-scgi;
     upstream up { server 127.0.0.1:$P_UP; keepalive 64; }
-    server {
-        listen 127.0.0.1:$P_NGINX ssl;
-        ssl_certificate $WORK/certs/aclgate.crt;
-        ssl_certificate_key $WORK/certs/aclgate.key;
-        location / {
-            proxy_pass http://up;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
-    }
+$(nginx_server "$P_NGINX" "")
     # The same proxy with nginx's default access log (combined format, one write per request).
-    server {
-        listen 127.0.0.1:$P_NGINX_LOG ssl;
-        access_log $WORK/nginx-access.log;
-        ssl_certificate $WORK/certs/aclgate.crt;
-        ssl_certificate_key $WORK/certs/aclgate.key;
-        location / {
-            proxy_pass http://up;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
-    }
+$(nginx_server "$P_NGINX_LOG" "access_log $WORK/nginx-access.log;")
 }
 NGINX
 nginx -c "$WORK/nginx.conf" -p "$WORK" &
