@@ -181,12 +181,13 @@ fn strip_underscore_aliases(headers: &mut HeaderMap, identity: &HeaderName) {
         let name = name.as_str();
         name.contains('_')
             && [
-                identity.as_str(),
-                "x-forwarded-for",
-                "x-forwarded-proto",
-                "x-forwarded-host",
+                identity,
+                &X_FORWARDED_FOR,
+                &X_FORWARDED_PROTO,
+                &X_FORWARDED_HOST,
             ]
             .iter()
+            .map(|ours| ours.as_str())
             .any(|ours| {
                 ours.len() == name.len()
                     && ours
@@ -239,7 +240,8 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
     }
 }
 
-fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+/// The tokens of every `Connection` header line, trimmed.
+pub(super) fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
     headers
         .get_all(header::CONNECTION)
         .iter()

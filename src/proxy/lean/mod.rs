@@ -25,7 +25,7 @@ use hyper::body::{Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use self::framing::{Framing, Step};
-use super::forward::Added;
+use super::forward::{Added, connection_tokens};
 use super::{Body, BodyError};
 
 /// A response head larger than this is refused.
@@ -134,9 +134,7 @@ impl LeanConn {
         let (resp, framing, reusable) = self.read_head(head_request).await?;
         let slot = slot.0.clone();
         if framing.is_done() {
-            if reusable && self.buf.is_empty() {
-                *lock(&slot) = Some(self);
-            }
+            self.give_back(&slot, reusable);
             return Ok(resp.map(|()| super::response::full(Bytes::new())));
         }
         let body = LeanBody {
@@ -146,6 +144,14 @@ impl LeanConn {
             slot,
         };
         Ok(resp.map(|()| body.boxed_unsync()))
+    }
+
+    /// A response is complete: the connection goes back for the next request if it can be
+    /// reused and nothing beyond the response arrived.
+    fn give_back(self, slot: &Mutex<Option<LeanConn>>, reusable: bool) {
+        if reusable && self.buf.is_empty() {
+            *lock(slot) = Some(self);
+        }
     }
 
     /// Read until a final (non-1xx) response head is complete.
@@ -264,12 +270,7 @@ fn parse_head(
             .map(HeaderValue::as_bytes)
             .collect();
         let framing = Framing::of_response(head_request, code, te, &lengths)?;
-        let close = headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case("close"));
+        let close = connection_tokens(&headers).any(|t| t.eq_ignore_ascii_case("close"));
         let reusable = http11 && !close && framing != Framing::Close;
         let mut resp = Response::new(());
         *resp.status_mut() = status;
@@ -296,11 +297,8 @@ struct LeanBody {
 impl LeanBody {
     /// The body is complete: the connection goes back for the next request, if it can.
     fn finish(&mut self) {
-        if let Some(conn) = self.conn.take()
-            && self.reusable
-            && conn.buf.is_empty()
-        {
-            *lock(&self.slot) = Some(conn);
+        if let Some(conn) = self.conn.take() {
+            conn.give_back(&self.slot, self.reusable);
         }
     }
 }
