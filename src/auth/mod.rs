@@ -27,7 +27,7 @@ use crate::identity::{Authid, Tokenid, Userid};
 use crate::snapshot::Snapshot;
 use ticket::TicketAuthority;
 
-pub use header::find_key;
+pub use header::{TICKET_KEY, TOKEN_KEY, find_key, strip_credentials};
 
 /// A credential as presented, not yet verified. Never logged (it holds a secret).
 pub enum Credential {
@@ -113,7 +113,7 @@ impl Credential {
         if let Some(raw) = find_key(auth, TICKET_KEY) {
             return ticket_credential(raw);
         }
-        match find_key(auth, "PVEAPIToken") {
+        match find_key(auth, TOKEN_KEY) {
             Some(raw) => token::parse(raw),
             None => Credential::None,
         }
@@ -124,9 +124,6 @@ impl Credential {
         matches!(self, Credential::Ticket { .. })
     }
 }
-
-/// The cookie (and `Authorization` key) holding a ticket.
-pub const TICKET_KEY: &str = "PVEAuthCookie";
 
 fn ticket_credential(raw: &str) -> Credential {
     match percent_decoded(raw) {

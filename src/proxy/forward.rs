@@ -12,7 +12,7 @@ use super::Body;
 use super::lean::LeanSlot;
 use super::response::ProxyError;
 use super::upstream::Upstream;
-use crate::auth::find_key;
+use crate::auth::strip_credentials;
 use crate::observe::Metrics;
 
 /// What forwarding needs to know about the request besides the request itself.
@@ -251,39 +251,6 @@ pub(super) fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &st
         .filter(|t| !t.is_empty())
 }
 
-/// Remove `Authorization: PVEAPIToken ...`/`PVEAuthCookie ...` and the `PVEAuthCookie` cookie.
-fn strip_credentials(headers: &mut HeaderMap) {
-    let ours = headers
-        .get_all(header::AUTHORIZATION)
-        .iter()
-        .any(|v| v.to_str().map_or(true, is_our_credential));
-    if ours {
-        headers.remove(header::AUTHORIZATION);
-    }
-    if !headers.contains_key(header::COOKIE) {
-        return;
-    }
-    let cookies: Vec<String> = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .map(str::trim)
-        .filter(|c| !c.is_empty() && !c.starts_with("PVEAuthCookie="))
-        .map(str::to_owned)
-        .collect();
-    headers.remove(header::COOKIE);
-    if !cookies.is_empty()
-        && let Ok(v) = HeaderValue::from_str(&cookies.join("; "))
-    {
-        headers.insert(header::COOKIE, v);
-    }
-}
-
-fn is_our_credential(value: &str) -> bool {
-    find_key(value, "PVEAPIToken").is_some() || find_key(value, "PVEAuthCookie").is_some()
-}
-
 async fn splice(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
     let (client, upstream) = match tokio::try_join!(client, upstream) {
         Ok(pair) => pair,
@@ -302,42 +269,6 @@ async fn splice(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnU
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn credentials_are_stripped() {
-        fn check(
-            auth: Option<&str>,
-            cookie: Option<&str>,
-            want_auth: bool,
-            want_cookie: Option<&str>,
-        ) {
-            let mut h = HeaderMap::new();
-            if let Some(a) = auth {
-                h.insert(header::AUTHORIZATION, HeaderValue::from_str(a).unwrap());
-            }
-            if let Some(c) = cookie {
-                h.insert(header::COOKIE, HeaderValue::from_str(c).unwrap());
-            }
-            strip_credentials(&mut h);
-            let msg = format!("auth={auth:?} cookie={cookie:?}");
-            assert_eq!(h.contains_key(header::AUTHORIZATION), want_auth, "{msg}");
-            assert_eq!(
-                h.get(header::COOKIE).map(|v| v.to_str().unwrap()),
-                want_cookie,
-                "{msg}"
-            );
-        }
-        check(Some("PVEAPIToken=a@pve!t=s"), None, false, None);
-        check(Some("Bearer xyz"), None, true, None);
-        check(
-            None,
-            Some("PVEAuthCookie=abc; lang=en"),
-            false,
-            Some("lang=en"),
-        );
-        check(None, Some("PVEAuthCookie=abc"), false, None);
-        check(None, Some("a=1; b=2"), false, Some("a=1; b=2"));
-    }
 
     #[test]
     fn hop_by_hop_and_connection_listed_headers_go() {
