@@ -32,6 +32,7 @@ struct RawRoute {
     check: Option<Spanned<toml::Value>>,
     user: Option<Spanned<String>>,
     allowtoken: Option<bool>,
+    websocket: Option<Spanned<bool>>,
     description: Option<String>,
     params: Option<Spanned<Vec<String>>>,
     handler: Option<Spanned<String>>,
@@ -183,11 +184,23 @@ fn compile_route(
         }
     };
 
+    let websocket = match &r.websocket {
+        Some(w) if *w.get_ref() && method != Method::Get => {
+            return Err(load(
+                at(w.span()),
+                "`websocket = true` needs `method = \"GET\"` (a WebSocket handshake is a GET)",
+            ));
+        }
+        Some(w) => *w.get_ref(),
+        None => false,
+    };
+
     Ok(Route {
         method,
         template,
         access,
         allowtoken: r.allowtoken.unwrap_or(true),
+        websocket,
         handler,
         description: r.description.clone(),
         source,

@@ -127,8 +127,15 @@ fn route(out: &mut String, e: &Endpoint) -> Result<(), String> {
     if let Some(d) = &perms.description {
         let _ = writeln!(out, "description = {}", toml_str(d));
     }
+    if e.method == "GET" && rel.ends_with(WEBSOCKET_SUFFIX) {
+        out.push_str("websocket = true\n");
+    }
     allowtoken(out, e)
 }
+
+/// The endpoints Proxmox serves WebSockets on (`.../vncwebsocket`: VM, container and node
+/// consoles); the schema has no flag for it.
+const WEBSOCKET_SUFFIX: &str = "/vncwebsocket";
 
 fn allowtoken(out: &mut String, e: &Endpoint) -> Result<(), String> {
     match e.allowtoken {
@@ -194,6 +201,7 @@ mod tests {
         assert_eq!(table.len(), 5, "{text}");
         assert!(text.contains("params = [\"poolid\"]"), "{text}");
         assert!(text.contains("allowtoken = false"), "{text}");
+        assert!(!text.contains("websocket"), "{text}");
         assert!(
             table.find("GET", "/api2/json/nodes/n1/qemu/100").is_some(),
             "{text}"

@@ -17,6 +17,9 @@ pub struct Route {
     pub access: Access,
     /// Whether API tokens may call it (`allowtoken`, default true).
     pub allowtoken: bool,
+    /// Whether a WebSocket upgrade is passed on (`websocket = true`, default false). No other
+    /// upgrade (`h2c`, ...) is ever passed on: on every other request `Upgrade` is dropped.
+    pub websocket: bool,
     /// A built-in handler that answers the route instead of the upstream (e.g. the
     /// `/access/*` endpoints aclgate serves itself); `None` = forward.
     pub handler: Option<String>,

@@ -64,10 +64,14 @@ pub async fn forward(
     };
 
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-        if let Some(client) = client_upgrade {
-            let upstream_side = hyper::upgrade::on(&mut resp);
-            tokio::spawn(splice(client, upstream_side));
-        }
+        // A switch nobody asked for would hand the client an unchecked tunnel.
+        let Some(client) = client_upgrade else {
+            return Err(ProxyError::UpstreamConnect(
+                "101 Switching Protocols to a request without an allowed upgrade".to_owned(),
+            ));
+        };
+        let upstream_side = hyper::upgrade::on(&mut resp);
+        tokio::spawn(splice(client, upstream_side));
         let (parts, _) = resp.into_parts();
         return Ok(Response::from_parts(
             parts,
@@ -78,10 +82,22 @@ pub async fn forward(
     Ok(resp)
 }
 
-/// Whether a request asks for a protocol upgrade (HTTP/1.1 `Connection: upgrade` + `Upgrade`).
-pub fn is_upgrade<B>(req: &Request<B>) -> bool {
+/// Whether a request asks for a WebSocket and nothing else (HTTP/1.1, `Connection: upgrade`,
+/// one `Upgrade` line whose only protocol is `websocket`).
+pub fn is_websocket_upgrade<B>(req: &Request<B>) -> bool {
+    let mut upgrades = req.headers().get_all(header::UPGRADE).iter();
+    let only_websocket = match (upgrades.next(), upgrades.next()) {
+        (Some(v), None) => v.to_str().is_ok_and(|v| {
+            let mut protocols = v.split(',').map(str::trim).filter(|p| !p.is_empty());
+            protocols
+                .next()
+                .is_some_and(|p| p.eq_ignore_ascii_case("websocket"))
+                && protocols.next().is_none()
+        }),
+        _ => false,
+    };
     req.version() == Version::HTTP_11
-        && req.headers().contains_key(header::UPGRADE)
+        && only_websocket
         && connection_tokens(req.headers()).any(|t| t.eq_ignore_ascii_case("upgrade"))
 }
 

@@ -332,7 +332,11 @@ async fn pipeline<'s>(
     trace.decided.get_or_insert_with(|| start.elapsed());
     let mut req = Request::from_parts(parts, body);
 
-    let client_upgrade = forward::is_upgrade(&req).then(|| hyper::upgrade::on(&mut req));
+    // Only a WebSocket, only where the route allows one: any other upgrade (h2c, ...) would
+    // turn the connection into a tunnel that no later request of it is checked on. Refused
+    // upgrades lose their `Upgrade` header and go on as plain requests.
+    let client_upgrade = (route.websocket && forward::is_websocket_upgrade(&req))
+        .then(|| hyper::upgrade::on(&mut req));
     // HTTP/2 streams of one connection run concurrently: they share the pool instead.
     let http1 = matches!(
         req.version(),

@@ -121,6 +121,7 @@ user = "all"
 method = "GET"
 path = "/ws"
 user = "all"
+websocket = true
 "#;
 
 /// One request as the upstream saw it.
