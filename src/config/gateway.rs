@@ -49,6 +49,8 @@ pub struct GatewayConfig {
     pub auth: AuthSettings,
     /// Resource limits and timeouts.
     pub limits: Limits,
+    /// Headers removed and path forms refused before a request is checked and forwarded.
+    pub request: crate::config::request::RequestSettings,
     /// Login tickets: key algorithm, verified-ticket cache, key file re-reads.
     pub tickets: crate::auth::ticket::TicketConfig,
     /// Failed-login throttling of `POST /access/ticket`.
@@ -253,6 +255,7 @@ impl Default for GatewayConfig {
             upstream: UpstreamSettings::default(),
             auth: AuthSettings::default(),
             limits: Limits::default(),
+            request: crate::config::request::RequestSettings::default(),
             tickets: crate::auth::ticket::TicketConfig::default(),
             login_throttle: crate::auth::throttle::ThrottleConfig::default(),
             trusted_proxies: Vec::new(),

@@ -27,6 +27,8 @@ pub struct ForwardContext<'a> {
     pub identity_header: &'a HeaderName,
     /// `auth.strip_credentials`.
     pub strip_credentials: bool,
+    /// `request.strip_headers`: method-override and URL-rewrite headers.
+    pub strip_headers: &'a [HeaderName],
     /// The client connection's own upstream connection (`None`: use the pool, as HTTP/2
     /// clients do).
     pub slot: Option<&'a LeanSlot>,
@@ -157,7 +159,10 @@ fn prepare_request(
     strip_hop_by_hop(headers, upgrade);
     // A client must never be able to claim an identity.
     headers.remove(ctx.identity_header);
-    strip_underscore_aliases(headers, ctx.identity_header);
+    for name in ctx.strip_headers {
+        headers.remove(name);
+    }
+    strip_underscore_aliases(headers, ctx.identity_header, ctx.strip_headers);
     if ctx.strip_credentials {
         strip_credentials(headers);
     }
@@ -191,8 +196,8 @@ fn prepare_request(
 }
 
 /// Remove names that an upstream mapping `_` to `-` (CGI, WSGI, Perl's `HTTP::Headers`) would
-/// read as the identity header or an `X-Forwarded-*` header the gateway sets.
-fn strip_underscore_aliases(headers: &mut HeaderMap, identity: &HeaderName) {
+/// read as the identity header, an `X-Forwarded-*` header the gateway sets, or a stripped one.
+fn strip_underscore_aliases(headers: &mut HeaderMap, identity: &HeaderName, strip: &[HeaderName]) {
     let is_alias = |name: &HeaderName| {
         let name = name.as_str();
         name.contains('_')
@@ -202,7 +207,8 @@ fn strip_underscore_aliases(headers: &mut HeaderMap, identity: &HeaderName) {
                 &X_FORWARDED_PROTO,
                 &X_FORWARDED_HOST,
             ]
-            .iter()
+            .into_iter()
+            .chain(strip)
             .map(|ours| ours.as_str())
             .any(|ours| {
                 ours.len() == name.len()

@@ -348,6 +348,7 @@ async fn pipeline<'s>(
         tls: conn.info.tls,
         identity_header: &snapshot.identity_header,
         strip_credentials: snapshot.config.auth.strip_credentials,
+        strip_headers: &snapshot.config.request.strip_headers,
         slot: http1.then_some(&conn.upstream),
     };
     forward::forward(
