@@ -175,7 +175,8 @@ async fn pipeline<'s>(
     if req.headers().len() > snapshot.config.limits.max_header_lines {
         return Err(ProxyError::TooManyHeaders);
     }
-    let path = path::normalise(req.uri().path()).map_err(ProxyError::BadPath)?;
+    let path = path::normalise_with(req.uri().path(), snapshot.config.request.path_params)
+        .map_err(ProxyError::BadPath)?;
     let client = client_addr::client_ip(
         conn.info.peer.ip(),
         req.headers(),
@@ -330,6 +331,8 @@ async fn pipeline<'s>(
         }
     }
     trace.decided.get_or_insert_with(|| start.elapsed());
+    let mut parts = parts;
+    set_forwarded_path(&mut parts.uri, &path)?;
     let mut req = Request::from_parts(parts, body);
 
     // Only a WebSocket, only where the route allows one: any other upgrade (h2c, ...) would
@@ -359,6 +362,24 @@ async fn pipeline<'s>(
         gw.snapshots.metrics(),
     )
     .await
+}
+
+/// The upstream gets exactly the checked path, encoded once ([`path::encode`]), with the
+/// query as sent; the URI is left alone when it already is that (the usual case).
+fn set_forwarded_path(uri: &mut http::Uri, checked: &str) -> Result<(), ProxyError> {
+    let forwarded = path::encode(checked);
+    if uri.path() == forwarded {
+        return Ok(());
+    }
+    let target = match uri.query() {
+        Some(q) => format!("{forwarded}?{q}"),
+        None => forwarded.into_owned(),
+    };
+    let bad = |_| ProxyError::BadPath(PathError::BadEscape);
+    let mut parts = std::mem::take(uri).into_parts();
+    parts.path_and_query = Some(http::uri::PathAndQuery::try_from(target).map_err(bad)?);
+    *uri = http::Uri::from_parts(parts).map_err(|_| ProxyError::BadPath(PathError::BadEscape))?;
+    Ok(())
 }
 
 async fn read_body(

@@ -1,6 +1,12 @@
 //! Request-path normalisation: percent-decode once and refuse every form that two parsers could
 //! read differently (`.`/`..` segments, empty segments, encoded slashes, NUL and control
-//! characters, invalid escapes, non-UTF-8).
+//! characters, invalid escapes, non-UTF-8, `;` path parameters); and the one encoding of the
+//! checked path that the upstream receives ([`encode`]), so the upstream decodes exactly the
+//! path that was checked.
+
+use std::borrow::Cow;
+
+use crate::config::request::PathParams;
 
 /// Why a path was refused (400).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -17,13 +23,31 @@ pub enum PathError {
     NotUtf8,
     #[error("`.`, `..` or empty segment in path")]
     DotSegment,
+    #[error("`;` path parameter in path")]
+    PathParam,
 }
 
-/// The decoded, checked path. A single trailing `/` is dropped (except for `/` itself).
+/// The decoded, checked path, refusing `;` ([`PathParams::Refuse`]).
 pub fn normalise(raw: &str) -> Result<String, PathError> {
+    normalise_with(raw, PathParams::Refuse)
+}
+
+/// The decoded, checked path. A single trailing `/` is dropped (except for `/` itself). A `;`
+/// is refused, or with [`PathParams::Strip`] each segment's literal `;...` is cut off first
+/// (an encoded `;` is refused either way).
+pub fn normalise_with(raw: &str, params: PathParams) -> Result<String, PathError> {
     if !raw.starts_with('/') {
         return Err(PathError::NotAbsolute);
     }
+    let stripped;
+    let raw = match (raw.contains(';'), params) {
+        (false, _) => raw,
+        (true, PathParams::Refuse) => return Err(PathError::PathParam),
+        (true, PathParams::Strip) => {
+            stripped = strip_params(raw);
+            &stripped
+        }
+    };
     // Most paths have no escape: then `raw` is already the decoded text (and UTF-8).
     let mut path = if raw.contains('%') {
         decode(raw)?
@@ -31,6 +55,9 @@ pub fn normalise(raw: &str) -> Result<String, PathError> {
         check_bytes(raw.as_bytes())?;
         raw.to_owned()
     };
+    if path.contains(';') {
+        return Err(PathError::PathParam);
+    }
     if path.len() > 1 && path.ends_with('/') {
         path.pop();
     }
@@ -42,6 +69,41 @@ pub fn normalise(raw: &str) -> Result<String, PathError> {
         return Err(PathError::DotSegment);
     }
     Ok(path)
+}
+
+/// Each segment without its `;...` part.
+fn strip_params(raw: &str) -> String {
+    raw.split('/')
+        .map(|seg| seg.split_once(';').map_or(seg, |(keep, _)| keep))
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The checked path as the upstream receives it: every byte outside RFC 3986's unreserved
+/// characters, the sub-delimiters other than `;`, `:`, `@` and `/` percent-encoded (upper-case
+/// hex). Decoding it once gives `path` back; normalising it gives `path` back. Borrowed when
+/// nothing needs encoding (the usual case).
+pub fn encode(path: &str) -> Cow<'_, str> {
+    if path.bytes().all(is_plain) {
+        return Cow::Borrowed(path);
+    }
+    let mut out = String::with_capacity(path.len() + 16);
+    for b in path.bytes() {
+        if is_plain(b) {
+            out.push(char::from(b));
+        } else {
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A byte the forwarded path carries as it is.
+fn is_plain(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,=:@/".contains(&b)
 }
 
 /// Percent-decode once, then check the bytes and that the result is UTF-8.
@@ -112,5 +174,77 @@ mod tests {
         check("/a%zz", Err(PathError::BadEscape));
         check("/a%4", Err(PathError::BadEscape));
         check("/a%ff", Err(PathError::NotUtf8));
+        check("/a;b", Err(PathError::PathParam));
+        check("/a/..;/b", Err(PathError::PathParam));
+        check("/a%3bb", Err(PathError::PathParam));
+    }
+
+    #[test]
+    fn strip_table() {
+        fn check(raw: &str, want: Result<&str, PathError>) {
+            assert_eq!(
+                normalise_with(raw, PathParams::Strip)
+                    .as_deref()
+                    .map_err(|e| *e),
+                want,
+                "normalise_with({raw:?}, Strip)"
+            );
+        }
+        check("/a;jsessionid=1/b", Ok("/a/b"));
+        check("/a/b;x=1;y=2", Ok("/a/b"));
+        check("/a;x/", Ok("/a"));
+        check("/a/..;/b", Err(PathError::DotSegment));
+        check("/a/;x/b", Err(PathError::DotSegment));
+        check("/a%3Bb", Err(PathError::PathParam));
+        check("/plain", Ok("/plain"));
+    }
+
+    #[test]
+    fn encode_table() {
+        fn check(path: &str, want: &str) {
+            assert_eq!(encode(path), want, "encode({path:?})");
+        }
+        check("/api2/json/nodes", "/api2/json/nodes");
+        check(
+            "/access/users/joe@pve/token/t1",
+            "/access/users/joe@pve/token/t1",
+        );
+        check("/a b", "/a%20b");
+        check("/100%", "/100%25");
+        check("/q?x#y", "/q%3Fx%23y");
+        check("/caf\u{e9}", "/caf%C3%A9");
+        check("/a;b", "/a%3Bb");
+    }
+
+    proptest::proptest! {
+        /// The forwarded path decodes, and normalises, to exactly the checked one.
+        #[test]
+        fn forwarded_path_is_the_checked_path(
+            segs in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::sample::select(vec![
+                        "a", "Z", "0", "-", ".", "_", "~", "!", "$", "&", "'", "(", "*", "+",
+                        ",", "=", ":", "@", ";", "%41", "%71", "%2e", "%2F", "%25", "%3B",
+                        "%3F", "%20", "%C3%A9", "%ff", "%00", "%", "..",
+                    ]),
+                    0..5,
+                ),
+                1..5,
+            ),
+            trailing in proptest::bool::ANY,
+            strip in proptest::bool::ANY,
+        ) {
+            let mut raw: String = segs.iter().map(|s| format!("/{}", s.concat())).collect();
+            if trailing {
+                raw.push('/');
+            }
+            let mode = if strip { PathParams::Strip } else { PathParams::Refuse };
+            if let Ok(checked) = normalise_with(&raw, mode) {
+                let forwarded = encode(&checked);
+                let decoded = percent_encoding::percent_decode_str(&forwarded).decode_utf8();
+                proptest::prop_assert_eq!(decoded.as_deref().ok(), Some(checked.as_str()));
+                proptest::prop_assert_eq!(normalise(&forwarded), Ok(checked.clone()));
+            }
+        }
     }
 }
