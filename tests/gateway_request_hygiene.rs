@@ -5,6 +5,8 @@
 
 mod gateway_support;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
 use aclgate::config::request::PathParams;
 use gateway_support::Gateway;
 
@@ -210,4 +212,26 @@ fn forwarded_path_equals_checked_path() {
         })
         .unwrap();
     rt.block_on(gw.into_inner().shutdown());
+}
+
+#[tokio::test]
+async fn a_malformed_chunked_body_is_a_400() {
+    let gw = Gateway::start().await;
+    let auth = Gateway::token_header("joe@pve!full");
+    for body in [
+        "zz\r\nhello\r\n0\r\n\r\n",
+        "5\r\nhelloXX0\r\n\r\n",
+        "fffffffffffffffffffff\r\nhello\r\n0\r\n\r\n",
+    ] {
+        let mut stream = gw.tls_stream(&[b"http/1.1"]).await;
+        let req = format!(
+            "POST /api2/json/nodes/n1/qemu/100/status/start HTTP/1.1\r\nHost: gw\r\n\
+             Authorization: {auth}\r\nTransfer-Encoding: chunked\r\n\r\n{body}"
+        );
+        stream.write_all(req.as_bytes()).await.unwrap();
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).await.unwrap();
+        assert_eq!(&head, b"HTTP/1.1 400", "body {body:?}");
+    }
+    gw.shutdown().await;
 }

@@ -11,7 +11,7 @@ use hyper_util::rt::TokioIo;
 use super::Body;
 use super::lean::LeanSlot;
 use super::response::ProxyError;
-use super::upstream::Upstream;
+use super::upstream::{SendError, Upstream};
 use crate::auth::strip_credentials;
 use crate::observe::Metrics;
 
@@ -61,7 +61,11 @@ pub async fn forward(
         .observe(started.elapsed().as_secs_f64());
     let mut resp = match sent {
         Err(_) => return Err(ProxyError::UpstreamTimeout),
-        Ok(Err(e)) => return Err(ProxyError::UpstreamConnect(e)),
+        Ok(Err(SendError::ClientBody(e))) => {
+            tracing::debug!(error = %e, "client request body failed");
+            return Err(ProxyError::BodyRead);
+        }
+        Ok(Err(e)) => return Err(ProxyError::UpstreamConnect(e.to_string())),
         Ok(Ok(resp)) => resp,
     };
 

@@ -256,7 +256,8 @@ async fn pipeline<'s>(
         let bytes = read_body(&parts.headers, body, limit).await?;
         (response::full(bytes.clone()), Some(bytes))
     } else {
-        (body.map_err(BodyError::from).boxed_unsync(), None)
+        let tagged = body.map_err(|e| BodyError::from(upstream::ClientBodyError(e)));
+        (tagged.boxed_unsync(), None)
     };
     {
         let mut params = Params::new(found.path_params);

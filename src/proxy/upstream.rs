@@ -47,6 +47,41 @@ pub enum UpstreamError {
     Tls(String),
 }
 
+/// Sending a request upstream failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// No connection to the upstream.
+    #[error("connect: {0}")]
+    Connect(String),
+    /// The exchange with the upstream failed (its fault or the network's).
+    #[error("{0}")]
+    Exchange(String),
+    /// The client's request body broke off or was malformed while it was being sent: the
+    /// client's fault (400), not the upstream's.
+    #[error("client request body: {0}")]
+    ClientBody(String),
+}
+
+/// The error a client's request body yields while it streams upstream (tagged so that a
+/// failed exchange can tell the client's fault from the upstream's).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ClientBodyError(pub hyper::Error);
+
+impl SendError {
+    /// Classify an error of hyper's clients: did the client's body cause it?
+    fn from_hyper(e: &(dyn std::error::Error + 'static)) -> SendError {
+        let mut cause = Some(e);
+        while let Some(c) = cause {
+            if c.is::<ClientBodyError>() {
+                return SendError::ClientBody(c.to_string());
+            }
+            cause = c.source();
+        }
+        SendError::Exchange(e.to_string())
+    }
+}
+
 /// Where allowed requests go.
 #[derive(Debug, Clone)]
 pub struct Upstream {
@@ -114,7 +149,7 @@ impl Upstream {
         slot: Option<&LeanSlot>,
         mut req: Request<Body>,
         mut added: Added,
-    ) -> Result<Response<Body>, String> {
+    ) -> Result<Response<Body>, SendError> {
         req.headers_mut().remove(header::HOST);
         added.push(header::HOST, self.host.clone());
         let lean = slot
@@ -125,7 +160,11 @@ impl Upstream {
                 return self.send_upgrade(req).await;
             }
             self.make_absolute(&mut req)?;
-            let resp = self.pool.request(req).await.map_err(|e| e.to_string())?;
+            let resp = self
+                .pool
+                .request(req)
+                .await
+                .map_err(|e| SendError::from_hyper(&e))?;
             return Ok(resp.map(|b| b.map_err(BodyError::from).boxed_unsync()));
         };
         let (parts, _) = req.into_parts();
@@ -133,48 +172,51 @@ impl Upstream {
             match conn.exchange(&parts, &added, slot).await {
                 Ok(resp) => return Ok(resp),
                 Err(e) if e.stale() && parts.method.is_safe() => {}
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(SendError::Exchange(e.to_string())),
             }
         }
         let conn = LeanConn::new(Box::new(TokioIo::new(self.connect_io().await?)));
         conn.exchange(&parts, &added, slot)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| SendError::Exchange(e.to_string()))
     }
 
     /// An upgrade request on a hyper connection of its own, driven by its own task: after a
     /// `101` the connection hands the socket to the upgrade.
-    async fn send_upgrade(&self, req: Request<Body>) -> Result<Response<Body>, String> {
+    async fn send_upgrade(&self, req: Request<Body>) -> Result<Response<Body>, SendError> {
         let io = self.connect_io().await?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| SendError::from_hyper(&e))?;
         tokio::spawn(async move {
             if let Err(e) = conn.with_upgrades().await {
                 tracing::debug!(error = %e, "upstream connection ended");
             }
         });
-        let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| SendError::from_hyper(&e))?;
         Ok(resp.map(|b| b.map_err(BodyError::from).boxed_unsync()))
     }
 
-    async fn connect_io(&self) -> Result<MaybeHttpsStream<TokioIo<TcpStream>>, String> {
+    async fn connect_io(&self) -> Result<MaybeHttpsStream<TokioIo<TcpStream>>, SendError> {
         self.connector
             .clone()
             .call(self.base.clone())
             .await
-            .map_err(|e| format!("connect: {e}"))
+            .map_err(|e| SendError::Connect(e.to_string()))
     }
 
     /// The pool routes by the absolute URI.
-    fn make_absolute(&self, req: &mut Request<Body>) -> Result<(), String> {
+    fn make_absolute(&self, req: &mut Request<Body>) -> Result<(), SendError> {
         let mut parts = std::mem::take(req.uri_mut()).into_parts();
         parts.scheme = Some(self.scheme.clone());
         parts.authority = Some(self.authority.clone());
         if parts.path_and_query.is_none() {
             parts.path_and_query = Some(PathAndQuery::from_static("/"));
         }
-        *req.uri_mut() = Uri::from_parts(parts).map_err(|e| e.to_string())?;
+        *req.uri_mut() = Uri::from_parts(parts).map_err(|e| SendError::Exchange(e.to_string()))?;
         Ok(())
     }
 }
