@@ -5,22 +5,40 @@
 //! Besides the snapshot, a reload runs the registered hooks ([`ReloadHandle::on_reload`]) first:
 //! that is how the ticket key ring (`priv/authkey.ring`, shared by every instance on the state
 //! directory) follows the file. The logout list, `domains.cfg` and the other state files are
-//! part of the snapshot; the watcher covers the whole state directory, `priv/` included.
+//! part of the snapshot; the watcher covers the whole state directory, `priv/` included, and
+//! is re-armed before every reload (see `reload/file_watch.rs`).
+//!
+//! Keep the last good state: a reload that finds the state directory (or its `user.cfg`) gone
+//! where the last good load had it, a torn file, or a directory replaced while it was being
+//! read, keeps the running snapshot, logs the error, counts it in `aclgate_reloads_total
+//! {result="failed"}` and sets `aclgate_reload_failing` to 1 until a reload succeeds.
 
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use notify::{RecursiveMode, Watcher};
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
 
+use crate::config::StateDir;
 use crate::config::gateway::GatewayConfig;
+use crate::config::state_dir::Presence;
 use crate::observe::Metrics;
 use crate::snapshot::{LoadError, Snapshot, SnapshotReader, now};
 
+mod file_watch;
+
+pub use file_watch::{FileWatch, watch_files};
+
 /// How long file events are collected before one reload (editors and the CLI write several files).
 const DEBOUNCE: Duration = Duration::from_millis(100);
+
+/// The longest a reload waits for file events to pause: under a storm of changes (a change
+/// every few ms) it still reloads this often, so a revocation is never held back for long.
+const MAX_DEBOUNCE: Duration = Duration::from_millis(300);
+
+/// Loads tried when the state directory is replaced while being read.
+const ATTEMPTS: usize = 3;
 
 /// Sends reload requests to the reload task; cheap to clone.
 #[derive(Clone)]
@@ -52,6 +70,8 @@ pub fn start(
     config: Arc<GatewayConfig>,
     metrics: Arc<Metrics>,
 ) -> Result<(SnapshotReader, ReloadHandle), LoadError> {
+    let state = StateDir::new(&config.state.dir);
+    let presence = Presence::of(&state);
     let first = Snapshot::load(config.clone(), 1)?;
     report_loaded(&first, &metrics);
     let swap = Arc::new(ArcSwap::from_pointee(first));
@@ -66,6 +86,7 @@ pub fn start(
         rx,
         metrics,
         hooks.clone(),
+        presence,
     ));
     Ok((reader, ReloadHandle { tx, hooks }))
 }
@@ -98,46 +119,6 @@ impl ReloadHandle {
     }
 }
 
-/// Watch the state directory (recursively) and the policy files; dot-files (the lock file,
-/// temp files before their rename) are ignored. Keep the returned watcher alive.
-pub fn watch_files(
-    handle: ReloadHandle,
-    config: &GatewayConfig,
-) -> Result<notify::RecommendedWatcher, notify::Error> {
-    let policies: Vec<PathBuf> = config.policies.iter().map(|p| absolute(p)).collect();
-    let state_dir = absolute(&config.state.dir);
-    let relevant_state = state_dir.clone();
-    let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
-        let Ok(ev) = ev else { return };
-        if matches!(ev.kind, notify::EventKind::Access(_)) {
-            return;
-        }
-        let hit = ev.paths.iter().any(|p| {
-            let dotfile = p
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-            !dotfile && (p.starts_with(&relevant_state) || policies.iter().any(|q| q == p))
-        });
-        if hit {
-            handle.files_changed();
-        }
-    })?;
-    if state_dir.is_dir() {
-        watcher.watch(&state_dir, RecursiveMode::Recursive)?;
-    }
-    let mut dirs: Vec<PathBuf> = config
-        .policies
-        .iter()
-        .filter_map(|p| absolute(p).parent().map(Path::to_path_buf))
-        .collect();
-    dirs.sort();
-    dirs.dedup();
-    for d in dirs {
-        watcher.watch(&d, RecursiveMode::NonRecursive)?;
-    }
-    Ok(watcher)
-}
-
 /// Reload on every SIGHUP until the runtime stops.
 #[cfg(unix)]
 pub fn spawn_sighup(handle: ReloadHandle) -> std::io::Result<tokio::task::JoinHandle<()>> {
@@ -157,16 +138,22 @@ async fn reload_task(
     mut rx: mpsc::UnboundedReceiver<Request>,
     metrics: Arc<Metrics>,
     hooks: Hooks,
+    mut last_good: Presence,
 ) {
     while let Some(first) = rx.recv().await {
         let mut waiters = Vec::new();
         match first {
             Request::Now(tx) => waiters.push(tx),
             Request::Files => {
-                // Debounce: collect further events until DEBOUNCE passes quietly.
-                while let Ok(Some(next)) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {
-                    if let Request::Now(tx) = next {
-                        waiters.push(tx);
+                // Debounce: collect further events until DEBOUNCE passes quietly, but for no
+                // longer than MAX_DEBOUNCE in all.
+                let deadline = Instant::now() + MAX_DEBOUNCE;
+                loop {
+                    let wait = DEBOUNCE.min(deadline.saturating_duration_since(Instant::now()));
+                    match tokio::time::timeout(wait, rx.recv()).await {
+                        Ok(Some(Request::Now(tx))) => waiters.push(tx),
+                        Ok(Some(Request::Files)) => {}
+                        Ok(None) | Err(_) => break,
                     }
                 }
             }
@@ -183,7 +170,7 @@ async fn reload_task(
             {
                 hook();
             }
-            Snapshot::reload(cfg, generation, &previous)
+            build(cfg, generation, &previous, &last_good)
         })
         .await
         .unwrap_or_else(|e| {
@@ -193,9 +180,11 @@ async fn reload_task(
             })
         });
         let answer = match built {
-            Ok(snapshot) => {
+            Ok((snapshot, presence)) => {
+                last_good = presence;
                 report_loaded(&snapshot, &metrics);
                 metrics.reloads_ok.inc();
+                metrics.reload_failing.set(0);
                 swap.store(Arc::new(snapshot));
                 gen_tx.send_replace(generation);
                 tracing::info!(generation, "reloaded");
@@ -203,6 +192,7 @@ async fn reload_task(
             }
             Err(e) => {
                 metrics.reloads_failed.inc();
+                metrics.reload_failing.set(1);
                 tracing::error!(error = %e, "reload failed; keeping the previous snapshot");
                 Err(e.to_string())
             }
@@ -211,6 +201,36 @@ async fn reload_task(
             let _ = w.send(answer.clone());
         }
     }
+}
+
+/// Load the successor of `previous`, refusing a state directory that lost what `last_good`
+/// had, and loading again if the directory was replaced while it was read (its files might
+/// then come from two directories). Answers the snapshot and what it was loaded from.
+fn build(
+    config: Arc<GatewayConfig>,
+    generation: u64,
+    previous: &Snapshot,
+    last_good: &Presence,
+) -> Result<(Snapshot, Presence), LoadError> {
+    let state = StateDir::new(&config.state.dir);
+    let refused = |message: String| LoadError::Read {
+        file: state.root().display().to_string(),
+        message,
+    };
+    for _ in 0..ATTEMPTS {
+        let before = Presence::of(&state);
+        before
+            .check_against(last_good, &state)
+            .map_err(|e| refused(e.to_string()))?;
+        let snapshot = Snapshot::reload(config.clone(), generation, previous)?;
+        if Presence::of(&state) == before {
+            return Ok((snapshot, before));
+        }
+    }
+    Err(refused(
+        "the state directory kept changing while it was read; keeping the last good state"
+            .to_owned(),
+    ))
 }
 
 fn report_loaded(snapshot: &Snapshot, metrics: &Metrics) {
@@ -222,8 +242,4 @@ fn report_loaded(snapshot: &Snapshot, metrics: &Metrics) {
     metrics
         .tokens_expiring
         .set(snapshot.tokens_expiring_soon(now()) as i64);
-}
-
-fn absolute(p: &Path) -> PathBuf {
-    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }

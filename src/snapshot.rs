@@ -18,6 +18,7 @@ use crate::access::Engine;
 use crate::auth::logout::LogoutList;
 use crate::auth::rate_limit::RateLimiter;
 use crate::config::gateway::GatewayConfig;
+use crate::config::state_dir::refuse_skipped_acl;
 use crate::config::user_cfg::AuthIndex;
 use crate::config::{DomainsConfig, StateDir, StateError, TokenOptions, TokenShadow, UserConfig};
 use crate::observe::Metrics;
@@ -113,7 +114,7 @@ impl Snapshot {
             domains,
             logout,
             warnings,
-        } = State::load_keeping(&config.state.dir, previous)?;
+        } = State::load_keeping(&config.state.dir, previous, config.state.strict)?;
         let routes =
             RouteTable::load(&config.policies).map_err(|e| LoadError::Policy(e.to_string()))?;
         let tls = crate::server::tls::load_certified_key(&config.tls.cert, &config.tls.key)?;
@@ -181,18 +182,31 @@ impl State {
     /// Read `user.cfg`, `priv/token.shadow`, `token-options.cfg`, `domains.cfg` and
     /// `logout.cfg` from `dir`.
     pub fn load(dir: &Path) -> Result<State, LoadError> {
-        State::load_keeping(dir, None)
+        State::load_keeping(dir, None, false)
     }
 
     /// As [`State::load`], but a damaged `token-options.cfg` keeps `previous` (the running
     /// snapshot's options, of tokens that still exist) and adds a warning instead of failing:
-    /// everything else, above all a revoked or deleted token, must still take effect.
-    pub fn load_keeping(dir: &Path, previous: Option<&TokenOptions>) -> Result<State, LoadError> {
+    /// everything else, above all a revoked or deleted token, must still take effect. With
+    /// `strict`, skipped `acl` lines in `user.cfg` refuse the state (`state.strict`).
+    pub fn load_keeping(
+        dir: &Path,
+        previous: Option<&TokenOptions>,
+        strict: bool,
+    ) -> Result<State, LoadError> {
         let state_dir = StateDir::new(dir);
-        let loaded = state_dir.load().map_err(|e| LoadError::Read {
-            file: dir.display().to_string(),
-            message: e.to_string(),
-        })?;
+        let loaded = state_dir
+            .load()
+            .and_then(|l| {
+                if strict {
+                    refuse_skipped_acl(&state_dir.user_cfg_path(), &l.skipped_acl)?;
+                }
+                Ok(l)
+            })
+            .map_err(|e| LoadError::Read {
+                file: dir.display().to_string(),
+                message: e.to_string(),
+            })?;
         let read_error = |file: std::path::PathBuf, message: String| LoadError::Read {
             file: file.display().to_string(),
             message,

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use thiserror::Error;
 
 use super::ticket::{CLOCK_SKEW, TICKET_LIFETIME};
-use crate::config::state_dir::read_optional;
+use crate::config::state_dir::read_lines;
 use crate::config::{StateDir, StateError};
 use crate::identity::Userid;
 
@@ -55,7 +55,7 @@ impl LogoutList {
 
     /// Read the list of `state` (a missing file is an empty list).
     pub fn read(state: &StateDir) -> Result<LogoutList, LogoutError> {
-        match read_optional(&Self::path(state))? {
+        match read_lines(&Self::path(state))? {
             Some(text) => Self::parse(&text),
             None => Ok(LogoutList::default()),
         }

@@ -7,7 +7,7 @@
 //! ```
 
 use crate::config::StateDir;
-use crate::config::state_dir::{StateError, read_optional};
+use crate::config::state_dir::{StateError, read_lines};
 
 /// The TFA part of datacenter.cfg.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -70,7 +70,7 @@ impl DatacenterTfa {
 
     /// Read `<state>/datacenter.cfg` (missing = nothing configured); warnings are logged.
     pub fn load(state: &StateDir) -> Result<DatacenterTfa, StateError> {
-        let text = read_optional(&state.root().join("datacenter.cfg"))?.unwrap_or_default();
+        let text = read_lines(&state.root().join("datacenter.cfg"))?.unwrap_or_default();
         let (cfg, warnings) = DatacenterTfa::parse(&text);
         for w in warnings {
             tracing::warn!("datacenter.cfg {w}");

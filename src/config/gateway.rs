@@ -91,6 +91,9 @@ pub enum LogFormat {
 pub struct StateSettings {
     /// Directory holding `user.cfg` and `priv/token.shadow`.
     pub dir: PathBuf,
+    /// Refuse a state whose `user.cfg` has `acl` lines the lenient reader skipped or partly
+    /// dropped (a skipped `NoAccess` line widens access); the last good snapshot stays.
+    pub strict: bool,
 }
 
 /// `[tls]`.
@@ -267,6 +270,7 @@ impl Default for StateSettings {
     fn default() -> Self {
         StateSettings {
             dir: PathBuf::from("state"),
+            strict: false,
         }
     }
 }

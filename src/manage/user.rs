@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::value::{is_email, parse_bool, parse_id, reject, split_list};
 use crate::auth::tfa::{TfaError, TfaStore};
-use crate::config::state_dir::read_optional;
+use crate::config::state_dir::read_lines;
 use crate::config::user_cfg::User;
 use crate::config::{StateDir, StateError, TokenShadow, UserConfig};
 use crate::identity::{GroupId, Userid};
@@ -164,7 +164,7 @@ pub fn user_item(
 
 /// Realm → type from `domains.cfg`; `pam` and `pve` always exist.
 pub fn realm_types(state: &StateDir) -> Result<Vec<(String, String)>, StateError> {
-    let text = read_optional(&state.domains_cfg_path())?.unwrap_or_default();
+    let text = read_lines(&state.domains_cfg_path())?.unwrap_or_default();
     let mut out = vec![
         ("pam".to_owned(), "pam".to_owned()),
         ("pve".to_owned(), "pve".to_owned()),
@@ -262,7 +262,7 @@ pub fn remove_user_secrets(state: &StateDir, userid: &Userid) -> Result<(), Stat
 /// Drop the `pve` realm password line of `name` from `priv/shadow.cfg` (lock is held).
 pub fn remove_password(state: &StateDir, name: &str) -> Result<(), StateError> {
     let path = state.shadow_cfg_path();
-    let Some(text) = read_optional(&path)? else {
+    let Some(text) = read_lines(&path)? else {
         return Ok(());
     };
     let prefix = format!("{name}:");

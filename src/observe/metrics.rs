@@ -38,6 +38,8 @@ pub struct Metrics {
     pub reloads_ok: Counter,
     /// Failed reloads (old snapshot kept).
     pub reloads_failed: Counter,
+    /// 1 while the last reload failed (the files on disk are not what is served), else 0.
+    pub reload_failing: Gauge,
     /// Generation of the snapshot in use.
     pub generation: Gauge,
     /// Lines skipped by the lenient readers in the snapshot in use.
@@ -80,6 +82,12 @@ impl Metrics {
         let reloads_failed = reloads
             .get_or_create(&ResultLabel { result: "failed" })
             .clone();
+        let reload_failing = Gauge::default();
+        registry.register(
+            "reload_failing",
+            "1 while the last reload failed and an older snapshot is served",
+            reload_failing.clone(),
+        );
         let generation = Gauge::default();
         registry.register(
             "snapshot_generation",
@@ -106,6 +114,7 @@ impl Metrics {
             upstream_seconds,
             reloads_ok,
             reloads_failed,
+            reload_failing,
             generation,
             config_warnings,
             tokens_expiring,

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::config::state_dir::read_optional;
+use crate::config::state_dir::{read_lines, read_optional};
 use crate::config::user_cfg::Warning;
 use crate::config::{DomainsConfig, ShadowConfig, StateDir, StateError};
 
@@ -34,7 +34,7 @@ impl RealmSecrets {
         state: &StateDir,
         domains: &DomainsConfig,
     ) -> Result<(RealmSecrets, Vec<Warning>), StateError> {
-        let text = read_optional(&state.shadow_cfg_path())?.unwrap_or_default();
+        let text = read_lines(&state.shadow_cfg_path())?.unwrap_or_default();
         let (shadow, warnings) = ShadowConfig::parse(&text);
         let mut bind_passwords = BTreeMap::new();
         for realm in domains.realms().filter(|r| r.kind.is_directory()) {

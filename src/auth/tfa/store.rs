@@ -394,6 +394,16 @@ impl<T> TfaEntry<T> {
 // === impl UserChallenges ===
 
 impl UserChallenges {
+    /// Add a pending WebAuthn registration, dropping the oldest beyond [`MAX_PENDING`].
+    pub fn push_registration(&mut self, challenge: PendingChallenge) {
+        push_bounded(&mut self.webauthn_registrations, challenge);
+    }
+
+    /// Add a pending WebAuthn login, dropping the oldest beyond [`MAX_PENDING`].
+    pub fn push_auth(&mut self, challenge: PendingChallenge) {
+        push_bounded(&mut self.webauthn_auths, challenge);
+    }
+
     fn expire(&mut self, now: i64) {
         let live =
             |c: &PendingChallenge| now.saturating_sub(c.created) < super::CHALLENGE_TIMEOUT_SECS;
@@ -437,4 +447,17 @@ fn is_false(b: &bool) -> bool {
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+/// Pending WebAuthn challenges kept per user and kind. Each login that passed the password
+/// step (or each registration start) adds one, and they live for the challenge timeout; without
+/// a bound, someone who knows a password but not the second factor could grow `tfa.cfg`, which
+/// is rewritten on every attempt, without end. The oldest goes first: a client answers the
+/// challenge it got last.
+pub const MAX_PENDING: usize = 8;
+
+fn push_bounded(list: &mut Vec<PendingChallenge>, challenge: PendingChallenge) {
+    list.push(challenge);
+    let excess = list.len().saturating_sub(MAX_PENDING);
+    list.drain(..excess);
 }

@@ -53,8 +53,7 @@ pub fn registration_challenge(
     store.expire_challenges(now);
     store
         .challenges_mut(userid)
-        .webauthn_registrations
-        .push(PendingChallenge {
+        .push_registration(PendingChallenge {
             challenge,
             created: now,
             description: description.to_owned(),
@@ -116,15 +115,12 @@ pub fn auth_challenge(
         .map_err(webauthn_error)?;
     let rcr = to_value(&rcr)?;
     store.expire_challenges(now);
-    store
-        .challenges_mut(userid)
-        .webauthn_auths
-        .push(PendingChallenge {
-            challenge: challenge_text(&rcr)?,
-            created: now,
-            description: String::new(),
-            state: to_value(&state)?,
-        });
+    store.challenges_mut(userid).push_auth(PendingChallenge {
+        challenge: challenge_text(&rcr)?,
+        created: now,
+        description: String::new(),
+        state: to_value(&state)?,
+    });
     Ok(Some(rcr))
 }
 

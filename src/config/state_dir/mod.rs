@@ -14,7 +14,6 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -28,6 +27,15 @@ use super::token_options::TokenOptions;
 use super::token_shadow::TokenShadow;
 use super::user_cfg::{UserConfig, Warning};
 use crate::identity::Realm;
+
+mod presence;
+mod read;
+mod strict;
+mod sweep;
+
+pub use presence::Presence;
+pub use read::{check_whole, read_lines, read_optional};
+pub use strict::{acl_warnings, refuse_skipped_acl};
 
 /// A state directory (which need not exist yet).
 #[derive(Debug, Clone)]
@@ -46,6 +54,8 @@ pub struct LoadedState {
     pub tokens: TokenShadow,
     /// Lines of `priv/token.shadow` that were skipped.
     pub token_warnings: Vec<Warning>,
+    /// The `user_cfg_warnings` that are on `acl` lines (what `state.strict` refuses).
+    pub skipped_acl: Vec<Warning>,
 }
 
 /// What [`StateDir::modify_realms`] lets a change edit: user.cfg, domains.cfg, shadow.cfg and
@@ -83,6 +93,20 @@ pub enum StateError {
     /// The writers' lock could not be taken.
     #[error("cannot lock `{}`: {source}", path.display())]
     Lock { path: PathBuf, source: io::Error },
+    /// A line-oriented file does not end with a newline: it was cut short, and its last line
+    /// may be partial. Nothing was read from it.
+    #[error(
+        "`{}`:{line}: file is torn (no newline at its end; cut short by a crash, a full disk or \
+         a partial copy?); refusing it whole"
+    , path.display())]
+    Torn { path: PathBuf, line: usize },
+    /// The state directory, or its `user.cfg`, disappeared since the last good load.
+    #[error(
+        "`{}` is missing (the state directory was removed or is being replaced); keeping the \
+         last good state",
+        path.display()
+    )]
+    Missing { path: PathBuf },
     /// A strictly read file has an error (nothing was written).
     #[error("`{}`:{line}: {message}", path.display())]
     Invalid {
@@ -130,7 +154,7 @@ impl StateDir {
         user_cfg: &UserConfig,
     ) -> Result<(TokenOptions, Vec<Warning>), StateError> {
         let path = self.token_options_path();
-        let text = read_optional(&path)?.unwrap_or_default();
+        let text = read_lines(&path)?.unwrap_or_default();
         TokenOptions::parse(&text, |id| user_cfg.token(id).is_some()).map_err(|e| {
             StateError::Invalid {
                 path,
@@ -157,7 +181,7 @@ impl StateDir {
 
     /// Read domains.cfg (missing file = only `pam` and `pve`), with its warnings.
     pub fn load_domains(&self) -> Result<(DomainsConfig, Vec<Warning>), StateError> {
-        let text = read_optional(&self.domains_cfg_path())?.unwrap_or_default();
+        let text = read_lines(&self.domains_cfg_path())?.unwrap_or_default();
         Ok(DomainsConfig::parse(&text))
     }
 
@@ -169,8 +193,8 @@ impl StateDir {
         f: impl FnOnce(&mut RealmEdit) -> Result<T, StateError>,
     ) -> Result<T, StateError> {
         let _lock = self.lock()?;
-        let user_text = read_optional(&self.user_cfg_path())?.unwrap_or_default();
-        let shadow_text = read_optional(&self.shadow_cfg_path())?.unwrap_or_default();
+        let user_text = read_lines(&self.user_cfg_path())?.unwrap_or_default();
+        let shadow_text = read_lines(&self.shadow_cfg_path())?.unwrap_or_default();
         let (users, _) = UserConfig::parse(&user_text);
         let (domains, _) = self.load_domains()?;
         let (shadow, _) = ShadowConfig::parse(&shadow_text);
@@ -227,15 +251,17 @@ impl StateDir {
     /// Read user.cfg (missing file = empty config with root@pam) and token.shadow (missing =
     /// empty). Needs no lock: writers replace files by rename.
     pub fn load(&self) -> Result<LoadedState, StateError> {
-        let user_text = read_optional(&self.user_cfg_path())?.unwrap_or_default();
-        let token_text = read_optional(&self.token_shadow_path())?.unwrap_or_default();
+        let user_text = read_lines(&self.user_cfg_path())?.unwrap_or_default();
+        let token_text = read_lines(&self.token_shadow_path())?.unwrap_or_default();
         let (user_cfg, user_cfg_warnings) = UserConfig::parse(&user_text);
         let (tokens, token_warnings) = TokenShadow::parse(&token_text);
+        let skipped_acl = acl_warnings(&user_text, &user_cfg_warnings);
         Ok(LoadedState {
             user_cfg,
             user_cfg_warnings,
             tokens,
             token_warnings,
+            skipped_acl,
         })
     }
 
@@ -317,7 +343,7 @@ impl StateDir {
     /// alone, see [`StateDir::modify`]).
     fn prune_token_options(&self, user_cfg: &UserConfig) -> Result<(), StateError> {
         let path = self.token_options_path();
-        let Some(text) = read_optional(&path)? else {
+        let Some(text) = read_lines(&path)? else {
             return Ok(());
         };
         let Ok((options, warnings)) = TokenOptions::parse(&text, |id| user_cfg.token(id).is_some())
@@ -337,7 +363,10 @@ impl StateDir {
             source,
         })?;
         let path = self.lock_path();
-        Lock::acquire(&path).map_err(|source| StateError::Lock { path, source })
+        let lock = Lock::acquire(&path).map_err(|source| StateError::Lock { path, source })?;
+        let (priv_dir, realm_dir) = (self.priv_dir(), self.priv_dir().join("realm"));
+        sweep::sweep_temp_files(&[&self.root, &priv_dir, &realm_dir], SystemTime::now());
+        Ok(lock)
     }
 
     /// Atomically replace a non-secret file under the root (0640). Hold [`StateDir::lock`].
@@ -374,18 +403,6 @@ fn epoch_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// Read a file as UTF-8; `None` if it does not exist.
-pub fn read_optional(path: &Path) -> Result<Option<String>, StateError> {
-    match fs::read_to_string(path) {
-        Ok(text) => Ok(Some(text)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(StateError::Read {
-            path: path.to_owned(),
-            source,
-        }),
-    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! Tests of the parent module.
 
+use std::fs;
+
 use super::*;
 use crate::config::token_options::TokenOption;
 use crate::config::user_cfg::{Token, User};
@@ -115,4 +117,61 @@ fn stale_sections_are_dropped_by_the_next_write_and_nothing_else_is_rewritten() 
     state.modify(|_, _| Ok(())).unwrap();
     assert!(!options_text(&state).contains("gone@pve"));
     assert!(options_text(&state).contains("a@pve!tk"));
+}
+
+#[test]
+fn every_written_state_file_ends_with_a_newline() {
+    // The torn-file rule (read.rs) refuses a file without a final newline, so every writer
+    // must end its files with one (or write nothing).
+    let (_dir, state) = setup();
+    let (shadow, _) = ShadowConfig::parse("c:$5$salt$hash:\n");
+    state
+        .modify_realms(|edit| {
+            edit.shadow = shadow;
+            Ok(())
+        })
+        .unwrap();
+    state
+        .modify(|_, tokens| {
+            tokens.set_secret(&"a@pve!tk".parse().unwrap(), "secret");
+            Ok(())
+        })
+        .unwrap();
+    for path in [
+        state.user_cfg_path(),
+        state.token_shadow_path(),
+        state.token_options_path(),
+        state.shadow_cfg_path(),
+    ] {
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(
+            text.ends_with('\n'),
+            "{} ends with a newline",
+            path.display()
+        );
+        check_whole(&path, &text).unwrap();
+    }
+    for empty in [
+        UserConfig::default().write(),
+        TokenShadow::default().write(),
+        TokenOptions::default().write(),
+        ShadowConfig::default().write(),
+        DomainsConfig::parse("").0.write(),
+    ] {
+        assert!(empty.is_empty() || empty.ends_with('\n'), "{empty:?}");
+    }
+}
+
+#[test]
+fn a_torn_user_cfg_is_refused_by_readers_and_writers() {
+    let (_dir, state) = setup();
+    let good = fs::read_to_string(state.user_cfg_path()).unwrap();
+    let torn = format!("{good}acl:1:/:a@pve:NoAcc");
+    fs::write(state.user_cfg_path(), &torn).unwrap();
+    let err = state.load().unwrap_err();
+    assert!(matches!(err, StateError::Torn { .. }), "{err}");
+    // A CLI write refuses too, rather than writing back the file without its partial line.
+    let err = state.modify(|_, _| Ok(())).unwrap_err();
+    assert!(err.to_string().contains("torn"), "{err}");
+    assert_eq!(fs::read_to_string(state.user_cfg_path()).unwrap(), torn);
 }
