@@ -8,10 +8,11 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the build and tests use: a C toolchain for crates with C parts, pkg-config,
 # CA certificates for the registries; for the realm tests: slapd + ldap-utils (a throwaway
-# OpenLDAP server per test), openssl (test CAs, hash cross-checks), libpam0g-dev (PAM realm),
-# whois (mkpasswd, to regenerate crypt fixtures). There is no systemd, so slapd's postinst
-# starts no daemon; the tests start their own on free ports.
-apt_packages=(build-essential pkg-config ca-certificates slapd ldap-utils openssl libpam0g-dev whois)
+# OpenLDAP server per test), openssl (test CAs, hash cross-checks), whois (mkpasswd, to
+# regenerate crypt fixtures). The PAM realm opens libpam.so.0 at run time: no -dev package.
+# There is no systemd, so slapd's postinst starts no daemon; the tests start their own on
+# free ports.
+apt_packages=(build-essential pkg-config ca-certificates slapd ldap-utils openssl whois)
 
 missing=()
 for p in "${apt_packages[@]}"; do
@@ -55,5 +56,27 @@ if ! .venv/bin/python -c "$venv_imports" 2>/dev/null; then
 fi
 
 command -v cargo >/dev/null || { echo "cargo not found: install a Rust toolchain (rustup)" >&2; exit 1; }
+
+# --- packaging (issue 10) ---
+# The Debian package test (tests/install_deb.rs) builds the .deb with cargo-deb from the binary
+# the test build made, installs it with dpkg, runs it as the `aclgate` user, then purges it.
+# cargo-deb is built once (~2 min of CPU) into ~/.cargo/bin; systemd-analyze (package systemd)
+# checks the unit file, setpriv (util-linux) drops to the service user.
+if [ "$(id -u)" -eq 0 ]; then
+    if ! cargo deb --version >/dev/null 2>&1; then
+        cargo install --locked cargo-deb
+    fi
+    packaging_missing=()
+    for p in systemd dpkg-dev util-linux; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+            packaging_missing+=("$p")
+    done
+    if [ ${#packaging_missing[@]} -gt 0 ]; then
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q
+        apt-get install -y -q --no-install-recommends "${packaging_missing[@]}"
+    fi
+fi
+# --- end packaging ---
 
 cargo test --locked "$@"

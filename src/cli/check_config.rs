@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use super::serve::{ConfigArgs, resolve};
-use crate::config::gateway::GatewayConfig;
+use crate::config::gateway::{GatewayConfig, find_config};
 use crate::proxy::Upstream;
 use crate::server::tls::ensure_self_signed;
 use crate::snapshot::Snapshot;
@@ -37,6 +37,10 @@ pub fn check(
     out: &mut impl Write,
     err: &mut impl Write,
 ) -> bool {
+    let _ = match find_config(args.config.config.as_deref()) {
+        Some(p) => writeln!(out, "config: {}", p.display()),
+        None => writeln!(out, "config: none found, built-in defaults"),
+    };
     let mut config = match resolve(&args.config, state_dir) {
         Ok(c) => c,
         Err(e) => {
@@ -91,6 +95,17 @@ pub fn check(
         }
     }
     ok
+}
+
+/// Load everything `serve` would (upstream, state, policies, TLS) without writing anything: a
+/// self-signed pair still to be generated is replaced by a throwaway one. `serve` calls this
+/// before its first write; the first error, as text.
+pub fn preflight(config: &GatewayConfig) -> Result<(), String> {
+    let mut config = config.clone();
+    let _scratch = first_start_tls(&mut config).map_err(|e| format!("tls: {e}"))?;
+    Upstream::new(&config.upstream).map_err(|e| format!("upstream: {e}"))?;
+    Snapshot::load(Arc::new(config), 1).map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// If the self-signed pair would be generated on first start, point `config` at a temporary

@@ -1,5 +1,6 @@
 //! The `aclgate` command line: the gateway (`serve`, `check-config`, `explain`, `policy`),
-//! `import-pve`, and the pveum-compatible management commands (`user`, `user token`, `group`,
+//! `import-pve`, operator conveniences (`completions`, `man`), and the pveum-compatible
+//! management commands (`user`, `user token`, `group`,
 //! `role`, `acl`, `pool`, `realm`, `passwd` and pveum's aliases).
 //!
 //! Like pveum, options may be written `-name` as well as `--name`, and any unambiguous prefix
@@ -8,8 +9,11 @@
 //! bad input gets a message on stderr, a non-zero exit and no change.
 
 mod acl;
+mod cert;
+mod completions;
 mod group;
 mod import;
+mod man;
 mod oathkeygen;
 mod output;
 mod passwd;
@@ -18,6 +22,7 @@ mod pool;
 mod prompt;
 mod realm;
 mod role;
+mod sd_notify;
 mod table;
 mod tfa;
 mod ticket;
@@ -38,8 +43,13 @@ use std::process::ExitCode;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
+use crate::config::gateway::{GatewayConfig, find_config};
 use crate::config::{StateDir, StateError};
 use output::{FormatArgs, Printer};
+
+/// `aclgate --version`: the package version and, for a build from a git checkout, the commit
+/// (`build.rs`).
+pub const VERSION: &str = env!("ACLGATE_VERSION");
 
 /// Run the command line given by `args` (including the program name).
 pub fn run(args: Vec<OsString>) -> ExitCode {
@@ -80,11 +90,21 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
             init_tracing();
             return policy::run(args);
         }
+        Command::Cert(args) => return cert::run(args),
+        Command::Completions(args) => return completions::run(&args, Cli::command()),
+        Command::Man(args) => return man::run(&args, Cli::command()),
         other => other,
     };
     init_tracing();
+    let state_dir = match management_state_dir(explicit_state_dir, cli.state_dir) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(255);
+        }
+    };
     let ctx = Ctx {
-        state: StateDir::new(cli.state_dir),
+        state: StateDir::new(state_dir),
         out: Printer::new(cli.format),
     };
     match dispatch(command, &ctx) {
@@ -106,7 +126,7 @@ pub(crate) struct Ctx {
 #[derive(Debug, Parser)]
 #[command(
     name = "aclgate",
-    version,
+    version = VERSION,
     about = "Proxmox VE access control in front of any HTTP API",
     propagate_version = true
 )]
@@ -134,8 +154,14 @@ enum Command {
     CheckConfig(check_config::CheckConfigArgs),
     /// Show the route, the check and the decision for one request, and what decided it.
     Explain(explain::ExplainArgs),
-    /// Policy file tools (`policy import-pve FILE`).
+    /// Built-in policies (`policy list`, `policy show NAME`) and `policy import-pve FILE`.
     Policy(policy::PolicyArgs),
+    /// Generate the self-signed TLS pair without starting the gateway (`cert self-signed`).
+    Cert(cert::CertArgs),
+    /// Print a shell completion script (bash, zsh, fish).
+    Completions(completions::CompletionsArgs),
+    /// Print the manual page, or write all of them into a directory (`--dir`).
+    Man(man::ManArgs),
     /// Manage users and their API tokens.
     User {
         #[command(subcommand)]
@@ -200,7 +226,13 @@ enum Command {
 
 fn dispatch(command: Command, ctx: &Ctx) -> Result<(), StateError> {
     match command {
-        Command::Serve(_) | Command::CheckConfig(_) | Command::Explain(_) | Command::Policy(_) => {
+        Command::Serve(_)
+        | Command::CheckConfig(_)
+        | Command::Explain(_)
+        | Command::Policy(_)
+        | Command::Cert(_)
+        | Command::Completions(_)
+        | Command::Man(_) => {
             unreachable!("gateway commands return from run() before dispatch")
         }
         Command::User { command } => user::run(command, ctx),
@@ -224,6 +256,23 @@ fn dispatch(command: Command, ctx: &Ctx) -> Result<(), StateError> {
         Command::Roledel(args) => role::delete(args, ctx),
         Command::Aclmod(args) => acl::update(args, false, ctx),
         Command::Acldel(args) => acl::update(args, true, ctx),
+    }
+}
+
+/// The management commands' state directory: `--state-dir` or `ACLGATE_STATE_DIR`, else
+/// `state.dir` of the configuration file `serve` would use (`ACLGATE_CONFIG`, `./aclgate.toml`,
+/// `/etc/aclgate/aclgate.toml`), else `default` (`./state`). So on an installed gateway
+/// `aclgate useradd ...` changes the state the service serves, as `pveum` does.
+fn management_state_dir(explicit: Option<PathBuf>, default: PathBuf) -> Result<PathBuf, String> {
+    if let Some(dir) = explicit {
+        return Ok(dir);
+    }
+    let env = std::env::var_os("ACLGATE_CONFIG").map(PathBuf::from);
+    match find_config(env.as_deref()) {
+        Some(path) => GatewayConfig::load(&path)
+            .map(|c| c.state.dir)
+            .map_err(|e| e.to_string()),
+        None => Ok(default),
     }
 }
 

@@ -1,10 +1,12 @@
-//! `aclgate policy import-pve FILE [-o OUT]`: turn Proxmox's API permission dump into a policy
-//! file. The lead wires [`PolicyArgs`] into the command line as `aclgate policy`.
+//! `aclgate policy`: `list` and `show NAME` print the built-in policies (an operator's starting
+//! point for their own), `import-pve FILE [-o OUT]` turns Proxmox's API permission dump into a
+//! policy file.
 
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::policy::builtin::{self, BUILTINS};
 use crate::policy::{ImportFilter, RouteTable, import_pve_filtered};
 
 /// `aclgate policy ...`
@@ -16,6 +18,13 @@ pub struct PolicyArgs {
 
 #[derive(Debug, clap::Subcommand)]
 enum PolicyCommand {
+    /// List the policies built into the binary (`builtin:NAME`).
+    List,
+    /// Print a built-in policy's file, e.g. to start your own from it.
+    Show {
+        /// `pve`, `access`, `example` (or `builtin:pve` ...).
+        name: String,
+    },
     /// Turn a Proxmox VE API permission dump (JSON) into a policy file.
     ImportPve {
         /// The dump: a JSON array of {method, path, permissions, allowtoken, parameters}.
@@ -36,6 +45,17 @@ enum PolicyCommand {
 /// Run `aclgate policy ...`.
 pub fn run(args: PolicyArgs) -> ExitCode {
     match args.command {
+        PolicyCommand::List => list(),
+        PolicyCommand::Show { name } => match builtin::find(&name) {
+            Some(b) => print(b.text),
+            None => {
+                eprintln!(
+                    "aclgate policy show: no built-in policy `{name}` (there are: {})",
+                    builtin::names()
+                );
+                ExitCode::FAILURE
+            }
+        },
         PolicyCommand::ImportPve {
             file,
             output,
@@ -48,6 +68,30 @@ pub fn run(args: PolicyArgs) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+/// One line per built-in policy: name, routes, what it covers, where its source lives.
+fn list() -> ExitCode {
+    let mut text = String::new();
+    for b in BUILTINS {
+        // The embedded policies are compiled by the tests; a count is only missing if one broke.
+        let routes = RouteTable::from_str(b.name, b.text).map_or(0, |t| t.len());
+        text.push_str(&format!(
+            "builtin:{:<8} {routes:>4} routes  {} ({})\n",
+            b.name, b.summary, b.source
+        ));
+    }
+    print(&text)
+}
+
+fn print(text: &str) -> ExitCode {
+    match std::io::stdout().write_all(text.as_bytes()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("aclgate policy: cannot write to standard output: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -3,14 +3,15 @@
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+use super::{check_config, sd_notify};
 use crate::access_api::ApiServices;
-use crate::config::gateway::{GatewayConfig, GatewayConfigError, LogFormat};
+use crate::config::gateway::{GatewayConfig, GatewayConfigError, LogFormat, find_config};
 use crate::observe::{self, FlushGuard, LogWriter, Metrics};
 use crate::reload;
 use crate::server::{self, Listeners, tls};
@@ -18,11 +19,13 @@ use crate::server::{self, Listeners, tls};
 /// Where the settings come from; shared by `serve`, `check-config` and `explain`.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ConfigArgs {
-    /// Gateway settings file (default: `aclgate.toml` if it exists, else built-in defaults).
-    #[arg(long, value_name = "FILE")]
+    /// Gateway settings file (default: `./aclgate.toml`, else `/etc/aclgate/aclgate.toml`,
+    /// whichever exists, else built-in defaults).
+    #[arg(long, env = "ACLGATE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Policy file (repeatable; replaces the configured list).
-    #[arg(long = "policy", value_name = "FILE")]
+    /// Policy file, or a built-in policy `builtin:NAME` (repeatable; replaces the configured
+    /// list; see `aclgate policy list`).
+    #[arg(long = "policy", value_name = "FILE|builtin:NAME")]
     pub policies: Vec<PathBuf>,
 }
 
@@ -93,8 +96,8 @@ pub fn serve(args: ServeArgs, state_dir: Option<PathBuf>) -> ExitCode {
     }
 }
 
-/// Resolve the settings: config file (explicit, or `./aclgate.toml` if present), then the
-/// flags; generate the self-signed certificate if needed.
+/// Resolve the settings: config file ([`find_config`]), then the flags; generate the
+/// self-signed certificate if needed, once everything else has loaded.
 pub fn prepare(args: &ServeArgs, state_dir: Option<PathBuf>) -> Result<GatewayConfig, String> {
     let mut config = resolve(&args.config, state_dir).map_err(|e| e.to_string())?;
     if let Some(l) = args.listen {
@@ -119,9 +122,14 @@ pub fn prepare(args: &ServeArgs, state_dir: Option<PathBuf>) -> Result<GatewayCo
         config.worker_threads = n;
     }
     config.validate().map_err(|e| e.to_string())?;
-    if config.tls.self_signed
-        && tls::ensure_self_signed(&config.tls.cert, &config.tls.key)
-            .map_err(|e| format!("cannot write a self-signed certificate: {e}"))?
+    if !config.tls.self_signed || config.tls.cert.exists() || config.tls.key.exists() {
+        return Ok(config);
+    }
+    // First start: nothing is written before the configuration is known to be valid, so load
+    // everything against a throwaway pair before generating the real one.
+    check_config::preflight(&config)?;
+    if tls::ensure_self_signed(&config.tls.cert, &config.tls.key)
+        .map_err(|e| format!("cannot write a self-signed certificate: {e}"))?
     {
         eprintln!(
             "aclgate: generated a self-signed certificate `{}` (key `{}`)",
@@ -132,16 +140,14 @@ pub fn prepare(args: &ServeArgs, state_dir: Option<PathBuf>) -> Result<GatewayCo
     Ok(config)
 }
 
-/// Load the config file named by `args` (or the default one) and apply `--policy` and the
-/// state-dir flag.
+/// Load the config file named by `args` (or found by [`find_config`]) and apply `--policy` and
+/// the state-dir flag.
 pub fn resolve(
     args: &ConfigArgs,
     state_dir: Option<PathBuf>,
 ) -> Result<GatewayConfig, GatewayConfigError> {
-    let default = Path::new("aclgate.toml");
-    let mut config = match &args.config {
-        Some(p) => GatewayConfig::load(p)?,
-        None if default.exists() => GatewayConfig::load(default)?,
+    let mut config = match find_config(args.config.as_deref()) {
+        Some(p) => GatewayConfig::load(&p)?,
         None => GatewayConfig::default(),
     };
     if !args.policies.is_empty() {
@@ -203,7 +209,13 @@ async fn run(config: GatewayConfig) -> Result<(), String> {
         generation = reader.generation(),
         "aclgate serving"
     );
-    server::run_with_services(listeners, reader, Some(services), shutdown_signal())
+    // Type=notify units start their dependents now; outside systemd this does nothing.
+    sd_notify::notify("READY=1\nSTATUS=serving");
+    let shutdown = async {
+        shutdown_signal().await;
+        sd_notify::notify("STOPPING=1");
+    };
+    server::run_with_services(listeners, reader, Some(services), shutdown)
         .await
         .map_err(|e| e.to_string())
 }

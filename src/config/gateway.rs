@@ -37,7 +37,8 @@ pub struct GatewayConfig {
     pub worker_threads: usize,
     /// Log line format.
     pub log_format: LogFormat,
-    /// Policy files, loaded in order.
+    /// Policies, loaded in order: files, or built-in ones named `builtin:NAME`
+    /// ([`crate::policy::builtin`]). Default: [`DEFAULT_POLICIES`].
     pub policies: Vec<PathBuf>,
     /// The state directory.
     pub state: StateSettings,
@@ -166,6 +167,38 @@ pub struct Limits {
     pub shutdown_grace_ms: u64,
 }
 
+// === policy list entries ===
+
+/// How a policy list names a policy built into the binary: `builtin:NAME`.
+pub const BUILTIN_POLICY_PREFIX: &str = "builtin:";
+
+/// The policies used when no `policies` setting is given.
+pub const DEFAULT_POLICIES: [&str; 2] = ["builtin:pve", "builtin:access"];
+
+/// The built-in name (after `builtin:`) if an entry of a policy list names a built-in policy;
+/// every other entry is a file path (`./builtin:x` is the file of that name).
+pub fn builtin_policy_name(entry: &Path) -> Option<&str> {
+    entry.to_str()?.strip_prefix(BUILTIN_POLICY_PREFIX)
+}
+
+// === where aclgate.toml is found ===
+
+/// The installed configuration file, the last place searched.
+pub const SYSTEM_CONFIG: &str = "/etc/aclgate/aclgate.toml";
+
+/// The configuration file to use: `explicit` (`--config` or `ACLGATE_CONFIG`) if given, else
+/// `./aclgate.toml`, else [`SYSTEM_CONFIG`], whichever exists first; `None` means built-in
+/// defaults. An explicit file is returned even if missing, so that loading it reports that.
+pub fn find_config(explicit: Option<&Path>) -> Option<PathBuf> {
+    if let Some(p) = explicit {
+        return Some(p.to_path_buf());
+    }
+    [Path::new("aclgate.toml"), Path::new(SYSTEM_CONFIG)]
+        .into_iter()
+        .find(|p| p.is_file())
+        .map(Path::to_path_buf)
+}
+
 // === impl GatewayConfig ===
 
 impl GatewayConfig {
@@ -229,7 +262,10 @@ impl GatewayConfig {
         fix(&mut self.state.dir);
         fix(&mut self.tls.cert);
         fix(&mut self.tls.key);
-        self.policies.iter_mut().for_each(fix);
+        self.policies
+            .iter_mut()
+            .filter(|p| builtin_policy_name(p).is_none())
+            .for_each(fix);
         if let Some(ca) = self.upstream.ca.as_mut() {
             fix(ca);
         }
@@ -249,10 +285,7 @@ impl Default for GatewayConfig {
             admin_listen: None,
             worker_threads: 1,
             log_format: LogFormat::Text,
-            policies: vec![
-                PathBuf::from("policies/pve.toml"),
-                PathBuf::from("policies/access.toml"),
-            ],
+            policies: DEFAULT_POLICIES.iter().map(PathBuf::from).collect(),
             state: StateSettings::default(),
             tls: TlsSettings::default(),
             upstream: UpstreamSettings::default(),

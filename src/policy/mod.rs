@@ -6,6 +6,7 @@
 //! router per method) → `params` (path, body, query) → `eval`. `import` turns Proxmox's API
 //! schema dump into a policy file.
 
+pub mod builtin;
 mod check;
 mod eval;
 mod file;
@@ -67,12 +68,7 @@ impl RouteTable {
     pub fn load(files: &[PathBuf]) -> Result<RouteTable, PolicyError> {
         let mut texts = Vec::with_capacity(files.len());
         for f in files {
-            let name = f.display().to_string();
-            let text = std::fs::read_to_string(f).map_err(|source| PolicyError::Read {
-                file: name.clone(),
-                source,
-            })?;
-            texts.push((name, text));
+            texts.push(builtin::read(f)?);
         }
         let mut routes = Vec::new();
         for (name, text) in &texts {
