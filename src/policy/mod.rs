@@ -19,7 +19,7 @@ mod template;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-pub use check::{Check, GroupsParam};
+pub use check::{Check, GroupsParam, Value as CheckValue};
 pub use eval::{Caller, Decision, EvalContext, Reason, eval};
 pub use import::{ImportFilter, import_pve, import_pve_filtered};
 pub use params::{ParamError, Params};

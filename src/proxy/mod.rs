@@ -28,6 +28,8 @@ use crate::snapshot::{Snapshot, SnapshotReader, now};
 
 pub use forward::ForwardContext;
 pub use lean::LeanSlot;
+#[doc(hidden)]
+pub use lean::fuzz_api as lean_fuzz_api;
 pub use path::{PathError, normalise};
 pub use response::ProxyError;
 pub use response::full as full_body;

@@ -10,6 +10,8 @@
 //! hyper, which reads an early answer while still sending; upgrades stay on hyper too.
 
 mod framing;
+#[doc(hidden)]
+pub mod fuzz_api;
 
 use std::future::poll_fn;
 use std::io;
