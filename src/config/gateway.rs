@@ -58,6 +58,27 @@ pub struct GatewayConfig {
     /// forwarded address that is not itself listed. Empty: the TCP peer, always.
     #[serde(deserialize_with = "cidr_list")]
     pub trusted_proxies: Vec<Cidr>,
+    /// The web interface (`[ui]`).
+    pub ui: UiSettings,
+}
+
+/// `[ui]`: where the web interface is served, or whether at all.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UiSettings {
+    /// Serve the web interface (false for pure API gateways).
+    pub enabled: bool,
+    /// Path the interface lives under: `/` or e.g. `/aclgate/` when the upstream owns `/`.
+    pub prefix: String,
+}
+
+impl Default for UiSettings {
+    fn default() -> Self {
+        UiSettings {
+            enabled: true,
+            prefix: "/".to_owned(),
+        }
+    }
 }
 
 /// `["10.0.0.0/8", "2001:db8::1"]` → networks, with the CIDR parser's message on error.
@@ -211,6 +232,13 @@ impl GatewayConfig {
         if self.limits.max_header_bytes < 8192 {
             return invalid("limits.max_header_bytes", "must be at least 8192");
         }
+        let prefix = &self.ui.prefix;
+        if !prefix.starts_with('/') || !prefix.ends_with('/') || prefix.starts_with("/api2/") {
+            return invalid(
+                "ui.prefix",
+                "must start and end with `/` and not lie under `/api2/`",
+            );
+        }
         Ok(())
     }
 
@@ -256,6 +284,7 @@ impl Default for GatewayConfig {
             tickets: crate::auth::ticket::TicketConfig::default(),
             login_throttle: crate::auth::throttle::ThrottleConfig::default(),
             trusted_proxies: Vec::new(),
+            ui: UiSettings::default(),
         }
     }
 }
