@@ -88,7 +88,7 @@
       const submit = el('button', { class: 'btn primary', type: 'submit', text: 'Confirm Second Factor' });
       const cancel = el('button', { class: 'btn', type: 'button', text: 'Cancel' });
       const form = el('form', { class: 'win-form', novalidate: true }, tabList, panes, status);
-      const dlg = el('dialog', { class: 'window', 'aria-label': 'Second login factor required' },
+      const dlg = el('dialog', { class: 'window', id: 'tfa-window', 'aria-label': 'Second login factor required' },
         el('div', { class: 'win-title', text: 'Second login factor required' }),
         el('div', { class: 'win-body' }, form),
         el('div', { class: 'win-buttons' }, cancel, submit));
