@@ -233,10 +233,20 @@ impl GatewayConfig {
             return invalid("limits.max_header_bytes", "must be at least 8192");
         }
         let prefix = &self.ui.prefix;
-        if !prefix.starts_with('/') || !prefix.ends_with('/') || prefix.starts_with("/api2/") {
+        let segments_ok = prefix == "/"
+            || prefix
+                .trim_matches('/')
+                .split('/')
+                .all(|s| !matches!(s, "" | "." | ".."));
+        if !prefix.starts_with('/')
+            || !prefix.ends_with('/')
+            || prefix.starts_with("/api2/")
+            || !segments_ok
+        {
             return invalid(
                 "ui.prefix",
-                "must start and end with `/` and not lie under `/api2/`",
+                "must start and end with `/`, have no empty, `.` or `..` segments and not lie \
+                 under `/api2/`",
             );
         }
         Ok(())
