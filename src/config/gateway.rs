@@ -59,26 +59,7 @@ pub struct GatewayConfig {
     #[serde(deserialize_with = "cidr_list")]
     pub trusted_proxies: Vec<Cidr>,
     /// The web interface (`[ui]`).
-    pub ui: UiSettings,
-}
-
-/// `[ui]`: where the web interface is served, or whether at all.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct UiSettings {
-    /// Serve the web interface (false for pure API gateways).
-    pub enabled: bool,
-    /// Path the interface lives under: `/` or e.g. `/aclgate/` when the upstream owns `/`.
-    pub prefix: String,
-}
-
-impl Default for UiSettings {
-    fn default() -> Self {
-        UiSettings {
-            enabled: true,
-            prefix: "/".to_owned(),
-        }
-    }
+    pub ui: crate::ui::UiSettings,
 }
 
 /// `["10.0.0.0/8", "2001:db8::1"]` → networks, with the CIDR parser's message on error.
@@ -232,22 +213,8 @@ impl GatewayConfig {
         if self.limits.max_header_bytes < 8192 {
             return invalid("limits.max_header_bytes", "must be at least 8192");
         }
-        let prefix = &self.ui.prefix;
-        let segments_ok = prefix == "/"
-            || prefix
-                .trim_matches('/')
-                .split('/')
-                .all(|s| !matches!(s, "" | "." | ".."));
-        if !prefix.starts_with('/')
-            || !prefix.ends_with('/')
-            || prefix.starts_with("/api2/")
-            || !segments_ok
-        {
-            return invalid(
-                "ui.prefix",
-                "must start and end with `/`, have no empty, `.` or `..` segments and not lie \
-                 under `/api2/`",
-            );
+        if let Err(message) = self.ui.check() {
+            return invalid("ui.prefix", message);
         }
         Ok(())
     }
@@ -294,7 +261,7 @@ impl Default for GatewayConfig {
             tickets: crate::auth::ticket::TicketConfig::default(),
             login_throttle: crate::auth::throttle::ThrottleConfig::default(),
             trusted_proxies: Vec::new(),
-            ui: UiSettings::default(),
+            ui: crate::ui::UiSettings::default(),
         }
     }
 }

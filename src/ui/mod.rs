@@ -8,11 +8,12 @@
 
 mod assets;
 pub mod qrcode;
+mod settings;
+
+pub use settings::UiSettings;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Response, StatusCode, header};
-
-use crate::config::gateway::UiSettings;
 
 /// Answer `method path` if it names a file of the web interface; `None` lets the request go on
 /// through the pipeline (API routes, upstream paths, anything else).
