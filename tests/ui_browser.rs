@@ -20,12 +20,14 @@ static BROWSER: Mutex<()> = Mutex::const_new(());
 
 const ADMIN_PW: &str = "admin-pw-1";
 const DELEG_PW: &str = "deleg-pw-1";
+const PLAIN_PW: &str = "plain-pw-1";
 const USER_CFG: &str = "\
 user:root@pam:1:0:::::
 user:admin@pve:1:0:Ada:Admin:ada@example.com:the administrator::
 user:deleg@pve:1:0:Dee:Legate::ops delegate::
 user:member@pve:1:0:Mem:Ber::in ops::
 user:other@pve:1:0:Oth:Er::in dev::
+user:plain@pve:1:0:Plain:User::no ACL at all::
 group:ops:member@pve:Operations:
 group:dev:other@pve:Development:
 
@@ -36,7 +38,15 @@ acl:1:/access/groups/ops:deleg@pve:PVEUserAdmin:
 #[tokio::test]
 async fn admin_manages_permissions_through_the_panels() {
     let _one = BROWSER.lock().await;
-    let gui = Gui::start(USER_CFG, &[("admin", ADMIN_PW), ("deleg", DELEG_PW)]).await;
+    let gui = Gui::start(
+        USER_CFG,
+        &[
+            ("admin", ADMIN_PW),
+            ("deleg", DELEG_PW),
+            ("plain", PLAIN_PW),
+        ],
+    )
+    .await;
     let driver = Driver::start().await;
     let s = driver.session(1280, 800).await;
     let dir = shots();
@@ -235,7 +245,15 @@ async fn create_token(
 #[tokio::test]
 async fn delegated_admin_sees_and_changes_only_their_group() {
     let _one = BROWSER.lock().await;
-    let gui = Gui::start(USER_CFG, &[("admin", ADMIN_PW), ("deleg", DELEG_PW)]).await;
+    let gui = Gui::start(
+        USER_CFG,
+        &[
+            ("admin", ADMIN_PW),
+            ("deleg", DELEG_PW),
+            ("plain", PLAIN_PW),
+        ],
+    )
+    .await;
     let driver = Driver::start().await;
     let s = driver.session(1280, 800).await;
     s.goto(&gui.url("/")).await;
@@ -286,5 +304,47 @@ async fn delegated_admin_sees_and_changes_only_their_group() {
     s.click(".why-form button[type=submit]").await;
     let status = s.text("#main .panel-status").await;
     assert!(status.contains("403"), "{status}");
+    s.quit().await;
+}
+
+#[tokio::test]
+async fn plain_user_gets_disabled_buttons_and_a_renewed_ticket() {
+    let _one = BROWSER.lock().await;
+    let gui = Gui::start(USER_CFG, &[("plain", PLAIN_PW)]).await;
+    let driver = Driver::start().await;
+    let s = driver.session(1024, 700).await;
+    s.goto(&gui.url("/")).await;
+    login(&s, "plain", "pve", PLAIN_PW).await;
+    open_panel(&s, "users").await;
+    wait_row(&s, "no ACL at all").await;
+    let rows = s
+        .exec(
+            "return Array.from(document.querySelectorAll('#main tbody tr')).map(t => t.dataset.id)",
+            json!([]),
+        )
+        .await;
+    assert_eq!(rows, json!(["plain@pve"]));
+    // cap.access has no User.Modify: Add, Edit and Remove are off; Password and Permissions on.
+    assert!(!enabled(&s, "user-add").await);
+    select_row(&s, "plain@pve").await;
+    assert!(!enabled(&s, "user-edit").await);
+    assert!(!enabled(&s, "user-remove").await);
+    assert!(enabled(&s, "user-password").await);
+    assert!(enabled(&s, "user-permissions").await);
+    open_panel(&s, "tokens").await;
+    assert!(
+        enabled(&s, "token-add").await,
+        "own tokens need no privilege"
+    );
+
+    // Renewal: the ticket is exchanged for a new one that works (and the page keeps it).
+    let renewed = s
+        .exec(
+            "return AG.renew().then(() => \
+             AG.api('GET', '/access/users')).then(() => AG.session.ticket.length > 0 && 'ok', e => String(e))",
+            json!([]),
+        )
+        .await;
+    assert_eq!(renewed, "ok");
     s.quit().await;
 }
