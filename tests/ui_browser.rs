@@ -11,9 +11,12 @@ use tokio::sync::Mutex;
 
 use ui_support::webdriver::Driver;
 use ui_support::{
-    Gui, enabled, login, menu_item, open_panel, select_row, set_field, shots, submit, toolbar,
-    type_field, wait_row,
+    ENTER, Gui, enabled, login, menu_item, open_panel, select_row, set_field, shots, submit,
+    toolbar, type_field, wait_row,
 };
+
+/// WebDriver's key code for the down arrow.
+const ARROW_DOWN: &str = "\u{E015}";
 
 /// One browser at a time: the CI machine has two cores.
 static BROWSER: Mutex<()> = Mutex::const_new(());
@@ -315,8 +318,17 @@ async fn plain_user_gets_disabled_buttons_and_a_renewed_ticket() {
     let s = driver.session(1024, 700).await;
     s.goto(&gui.url("/")).await;
     login(&s, "plain", "pve", PLAIN_PW).await;
-    open_panel(&s, "users").await;
+    // With the keyboard: Enter on the tree's link opens the panel, the arrow key selects a row.
+    let link = s.find("#nav a[data-panel=users]").await;
+    s.type_into(&link, ENTER).await;
     wait_row(&s, "no ACL at all").await;
+    let grid = s.find("#main .grid-wrap").await;
+    s.type_into(&grid, ARROW_DOWN).await;
+    s.until(
+        "the row selected by the arrow key",
+        "document.querySelector('#main tbody tr[aria-selected=true]')?.dataset.id === 'plain@pve'",
+    )
+    .await;
     let rows = s
         .exec(
             "return Array.from(document.querySelectorAll('#main tbody tr')).map(t => t.dataset.id)",
