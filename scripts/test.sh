@@ -29,6 +29,25 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
 fi
 
+# --- web interface (tests/ui_*.rs) ---------------------------------------------------------
+# The browser tests drive Debian's Chromium over WebDriver (chromedriver from chromium-driver),
+# headless, as root with --no-sandbox and a fresh profile per session.
+ui_packages=(chromium chromium-driver)
+ui_missing=()
+for p in "${ui_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || ui_missing+=("$p")
+done
+if [ ${#ui_missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" -eq 0 ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${ui_missing[@]}" \
+            || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${ui_missing[@]}"; }
+    else
+        echo "missing Debian packages: ${ui_missing[*]} (run as root to install them)" >&2
+        exit 1
+    fi
+fi
+# --- end web interface -----------------------------------------------------------------------
+
 # The PAM realm test logs in as a local user through its own PAM service (pam_unix, no delay).
 pam_user=aclgate-pamtest
 pam_password='Pam-test-pw-7'

@@ -56,8 +56,15 @@ fn pve_policy_agrees_with_the_schema() {
         policies_dir().join("access.toml"),
     ];
     let table = RouteTable::load(&paths).expect("pve.toml and access.toml load together");
+    // aclgate's own routes for the web interface live under /access/aclgate/, beyond the schema.
+    let own = table
+        .routes()
+        .iter()
+        .filter(|r| r.template.starts_with("/api2/json/access/aclgate/"))
+        .count();
+    assert_eq!(own, 3, "why, qrcode, logout");
     assert_eq!(
-        table.len(),
+        table.len() - own,
         649,
         "pve.toml + access.toml must have one route per endpoint and method"
     );

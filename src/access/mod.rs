@@ -6,7 +6,7 @@ mod path;
 mod privilege;
 mod role;
 
-pub use engine::{Engine, Privs};
+pub use engine::{Engine, MatchKind, Privs, Subject};
 pub use path::{AclPath, Components, components};
 pub use privilege::{PrivSet, Privilege, UnknownPrivilege};
 pub use role::{NO_ACCESS, builtin_role, builtin_roles, is_builtin_role};

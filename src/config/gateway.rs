@@ -61,6 +61,8 @@ pub struct GatewayConfig {
     /// forwarded address that is not itself listed. Empty: the TCP peer, always.
     #[serde(deserialize_with = "cidr_list")]
     pub trusted_proxies: Vec<Cidr>,
+    /// The web interface (`[ui]`).
+    pub ui: crate::ui::UiSettings,
 }
 
 /// `["10.0.0.0/8", "2001:db8::1"]` → networks, with the CIDR parser's message on error.
@@ -249,6 +251,9 @@ impl GatewayConfig {
         if self.limits.max_header_bytes < 8192 {
             return invalid("limits.max_header_bytes", "must be at least 8192");
         }
+        if let Err(message) = self.ui.check() {
+            return invalid("ui.prefix", message);
+        }
         Ok(())
     }
 
@@ -295,6 +300,7 @@ impl Default for GatewayConfig {
             tickets: crate::auth::ticket::TicketConfig::default(),
             login_throttle: crate::auth::throttle::ThrottleConfig::default(),
             trusted_proxies: Vec::new(),
+            ui: crate::ui::UiSettings::default(),
         }
     }
 }

@@ -121,6 +121,11 @@ pub async fn handle(gw: &Gateway, conn: &ClientConn, req: Request<Incoming>) -> 
         return resp;
     }
 
+    // The web interface's own files (nothing else: API and upstream paths fall through).
+    if let Some(resp) = crate::ui::serve(&snapshot.config.ui, &method, &path) {
+        return resp.map(full_body);
+    }
+
     let mut trace = Trace::default();
     let outcome = pipeline(gw, &snapshot, conn, req, &mut trace).await;
     let (resp, decision) = match outcome {

@@ -6,6 +6,7 @@
 mod acl;
 mod domains;
 mod groups;
+mod logout;
 mod password;
 mod permissions;
 mod pools;
@@ -13,6 +14,7 @@ mod roles;
 mod tfa;
 mod tokens;
 mod users;
+mod why;
 
 use std::str::FromStr;
 
@@ -68,8 +70,20 @@ pub async fn handle(name: &str, ctx: &ApiContext<'_>) -> Option<ApiResult> {
         "pools.create" => pools::create(ctx).await,
         "pools.update" => pools::update(ctx).await,
         "pools.delete" => pools::delete(ctx).await,
+        "access.aclgate.why" => why::get(ctx),
+        "access.aclgate.qrcode" => qrcode(ctx),
+        "access.aclgate.logout" => logout::post(ctx).await,
         _ => return None,
     })
+}
+
+/// `POST /access/aclgate/qrcode {uri}`: the web interface's TOTP QR code as SVG, drawn here so
+/// that the secret in the URI goes nowhere but to aclgate. Pure: reads and writes no state.
+fn qrcode(ctx: &ApiContext<'_>) -> ApiResult {
+    let uri = text(ctx, "uri")
+        .ok_or_else(|| ApiError::param("uri", "property is missing and it is not optional"))?;
+    let svg = crate::ui::qrcode::svg(uri).map_err(|e| ApiError::param("uri", e.to_string()))?;
+    Ok(serde_json::json!({ "svg": svg }))
 }
 
 /// The authenticated caller (every management route needs one).

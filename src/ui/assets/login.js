@@ -1,0 +1,229 @@
+// aclgate web interface: the login window (user name, password, realm from GET /access/domains)
+// and the second-factor window (WebAuthn, TOTP, recovery key, Yubico OTP) as Proxmox shows them.
+'use strict';
+
+(function () {
+  const AG = window.AG;
+  const el = AG.el;
+
+  const LAST_REALM = 'ag.lastRealm';
+  const LAST_TAB = 'ag.tfaLastTab';
+
+  function realmLabel(r) {
+    let label = r.comment || r.realm;
+    if (r.tfa === 'oath') label += ' (+ oath)';
+    else if (r.tfa === 'yubico') label += ' (+ yubico)';
+    return label;
+  }
+
+  function loginFailed(e) {
+    if (e.status) return `Login failed:\n${e.message.trim()}\nPlease try again`;
+    return e.message || 'Login failed. Please try again';
+  }
+
+  // Show the login window; resolves once a full ticket is stored.
+  AG.login = async function () {
+    let realms = [];
+    try { realms = await AG.api('GET', '/access/domains', null, { login: true }); } catch (_) { realms = []; }
+    realms.sort((a, b) => String(a.realm).localeCompare(String(b.realm)));
+    const last = window.localStorage.getItem(LAST_REALM);
+    const chosen = (realms.find((r) => r.realm === last) || realms.find((r) => r.default) || realms.find((r) => r.realm === 'pam') || realms[0] || {}).realm;
+    return new Promise((resolve) => {
+      AG.window({
+        title: 'aclgate Login',
+        submitText: 'Login',
+        noCancel: true,
+        noEscape: true,
+        intro: el('div', { class: 'login-brand' }, el('span', { class: 'logo-mark', 'aria-hidden': 'true' }), el('span', { text: 'aclgate' }),
+          el('span', { class: 'login-sub', text: 'Proxmox VE access control gateway' })),
+        fields: [
+          { name: 'username', label: 'User name', required: true, autocomplete: 'username' },
+          { name: 'password', label: 'Password', type: 'password', required: true, autocomplete: 'current-password' },
+          {
+            name: 'realm', label: 'Realm', type: 'select', required: true, value: chosen,
+            options: realms.map((r) => [r.realm, realmLabel(r)]),
+          },
+        ],
+        async onSubmit(v) {
+          window.localStorage.setItem(LAST_REALM, v.realm);
+          let data;
+          try {
+            data = await AG.api('POST', '/access/ticket', {
+              username: v.username, password: v.password, realm: v.realm, 'new-format': 1,
+            }, { login: true });
+          } catch (e) {
+            throw new Error(loginFailed(e));
+          }
+          if (String(data.ticket).startsWith('PVE:!tfa!')) {
+            data = await secondFactor(data);
+            if (!data) return false;
+          }
+          AG.session.set(data);
+          resolve(data);
+          return true;
+        },
+      });
+    });
+  };
+
+  // The challenge travels inside the half ticket: second field, `!tfa!` stripped, URL-decoded.
+  function challengeOf(ticket) {
+    const field = String(ticket).split(':')[1] || '';
+    return JSON.parse(decodeURIComponent(field.replace(/^!tfa!/, '')));
+  }
+
+  // The TFA window; resolves to the full ticket answer, or null if the user gave up.
+  function secondFactor(half) {
+    const ch = challengeOf(half.ticket);
+    const tabs = [
+      { id: 'webauthn', label: 'WebAuthn', on: !!ch.webauthn },
+      { id: 'totp', label: 'TOTP App', on: !!ch.totp },
+      { id: 'recovery', label: 'Recovery Key', on: Array.isArray(ch.recovery) },
+      { id: 'yubico', label: 'Yubico OTP', on: !!ch.yubico },
+    ];
+    return new Promise((resolve) => {
+      const status = el('div', { class: 'tfa-status', role: 'status' });
+      const tabList = el('div', { class: 'tabs', role: 'tablist' });
+      const panes = el('div', { class: 'tab-panes' });
+      const submit = el('button', { class: 'btn primary', type: 'submit', text: 'Confirm Second Factor' });
+      const cancel = el('button', { class: 'btn', type: 'button', text: 'Cancel' });
+      const form = el('form', { class: 'win-form', novalidate: true }, tabList, panes, status);
+      const dlg = el('dialog', { class: 'window', id: 'tfa-window', 'aria-label': 'Second login factor required' },
+        el('div', { class: 'win-title', text: 'Second login factor required' }),
+        el('div', { class: 'win-body' }, form),
+        el('div', { class: 'win-buttons' }, cancel, submit));
+      const formId = AG.uid('tfa');
+      form.id = formId;
+      submit.setAttribute('form', formId);
+      let active = null;
+      let done = false;
+      const inputs = {};
+
+      const spec = {
+        totp: ['Please enter your TOTP verification code', /^[0-9]{2,16}$/, 'TOTP codes usually consist of six decimal digits', 'one-time-code', 'numeric'],
+        recovery: ['Please enter one of your single-use recovery keys', /^[0-9a-f]{4}(-[0-9a-f]{4}){3}$/, 'Does not look like a valid recovery key'],
+        yubico: ['Please press the button on your Yubico key', /^[a-z0-9]{30,60}$/, 'Yubico OTPs consist of 30 to 60 lowercase letters and digits'],
+      };
+
+      for (const t of tabs) {
+        const tab = el('button', {
+          class: 'tab', type: 'button', role: 'tab', id: `tfa-tab-${t.id}`, 'aria-controls': `tfa-pane-${t.id}`,
+          disabled: !t.on, text: t.label,
+        });
+        tab.addEventListener('click', () => activate(t.id));
+        tabList.append(tab);
+        const pane = el('div', { class: 'tab-pane', role: 'tabpanel', id: `tfa-pane-${t.id}`, 'aria-labelledby': `tfa-tab-${t.id}`, hidden: true });
+        if (t.id === 'webauthn') {
+          pane.append(el('p', { text: 'Please insert your authentication device and press its button' }));
+        } else {
+          const [label, , , ac, mode] = spec[t.id];
+          const id = `tfa-${t.id}`;
+          const input = el('input', { id, name: t.id, autocomplete: ac || 'off', inputmode: mode, spellcheck: 'false' });
+          inputs[t.id] = input;
+          input.addEventListener('input', check);
+          pane.append(el('label', { for: id, text: label }), input);
+          if (t.id === 'recovery') pane.append(el('p', { class: 'hint', text: recoveryHint(ch.recovery) }));
+        }
+        panes.append(pane);
+      }
+
+      function recoveryHint(list) {
+        if (!Array.isArray(list)) return '';
+        if (list.length === 0) return 'No more recovery keys left! Please generate a new set!';
+        let t = `Available recovery keys: ${list.map((i) => `ID ${i}`).join(', ')}`;
+        if (list.length < 4) t += '. Less than 4 recovery keys available. Please generate a new set after login!';
+        return t;
+      }
+
+      function check() {
+        if (active === 'webauthn') { submit.disabled = false; return true; }
+        const input = inputs[active];
+        const [, re, msg] = spec[active] || [];
+        const ok = !!input && re.test(input.value.trim());
+        submit.disabled = !ok;
+        status.textContent = input && input.value && !ok ? msg : '';
+        return ok;
+      }
+
+      function activate(id) {
+        active = id;
+        window.localStorage.setItem(LAST_TAB, id);
+        for (const t of tabs) {
+          const on = t.id === id;
+          dlg.querySelector(`#tfa-tab-${t.id}`).setAttribute('aria-selected', on ? 'true' : 'false');
+          dlg.querySelector(`#tfa-tab-${t.id}`).classList.toggle('active', on);
+          dlg.querySelector(`#tfa-pane-${t.id}`).hidden = !on;
+          if (inputs[t.id]) inputs[t.id].disabled = !on;
+        }
+        submit.textContent = id === 'webauthn' ? 'Start WebAuthn challenge' : 'Confirm Second Factor';
+        status.textContent = '';
+        check();
+        if (inputs[id]) inputs[id].focus();
+      }
+
+      async function answer(response) {
+        const data = await AG.api('POST', '/access/ticket', {
+          username: half.username, 'tfa-challenge': half.ticket, password: response,
+        }, { login: true });
+        done = true;
+        dlg.close();
+        resolve(data);
+      }
+
+      async function confirm() {
+        if (!check()) return;
+        submit.disabled = true;
+        try {
+          if (active === 'webauthn') {
+            status.textContent = 'Waiting for second factor.';
+            await answer(`webauthn:${JSON.stringify(await webauthnGet(ch.webauthn))}`);
+          } else {
+            await answer(`${active}:${inputs[active].value.trim()}`);
+          }
+        } catch (e) {
+          // A wrong code and a lockout are the same 401, as in Proxmox.
+          status.textContent = e instanceof AG.ApiError ? loginFailed(e) : `${e.name || 'Error'}: ${e.message}`;
+          submit.disabled = false;
+        }
+      }
+
+      form.addEventListener('submit', (e) => { e.preventDefault(); confirm(); });
+      cancel.addEventListener('click', () => dlg.close());
+      dlg.addEventListener('close', () => { dlg.remove(); if (!done) resolve(null); });
+      document.body.append(dlg);
+      dlg.showModal();
+
+      const usable = tabs.filter((t) => t.on);
+      if (!usable.length) {
+        status.textContent = 'No second factor left! Please contact an administrator!';
+        activate('recovery');
+        return;
+      }
+      const last = window.localStorage.getItem(LAST_TAB);
+      activate((usable.find((t) => t.id === last) || usable[0]).id);
+    });
+  }
+
+  // navigator.credentials.get with the challenge's base64url fields as bytes; the answer with
+  // its binary fields as base64url without padding, plus the original challenge string.
+  async function webauthnGet(challenge) {
+    const pk = challenge.publicKey;
+    const original = pk.challenge;
+    const publicKey = Object.assign({}, pk, {
+      challenge: AG.b64uToBytes(pk.challenge),
+      allowCredentials: (pk.allowCredentials || []).map((c) => Object.assign({}, c, { id: AG.b64uToBytes(c.id) })),
+    });
+    const cred = await navigator.credentials.get({ publicKey });
+    return {
+      id: cred.id,
+      type: cred.type,
+      challenge: original,
+      rawId: AG.bytesToB64u(cred.rawId),
+      response: {
+        authenticatorData: AG.bytesToB64u(cred.response.authenticatorData),
+        clientDataJSON: AG.bytesToB64u(cred.response.clientDataJSON),
+        signature: AG.bytesToB64u(cred.response.signature),
+      },
+    };
+  }
+})();
