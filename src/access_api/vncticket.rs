@@ -117,6 +117,11 @@ fn check(ctx: &ApiContext<'_>, request: &Request<'_>) -> Result<(), String> {
         .tickets
         .verify_short_lived(ShortLivedKind::Vnc, request.ticket, binding, epoch_now())
         .map_err(|e| e.to_string())?;
+    // Beyond Proxmox (which only checks privileges here): a user disabled or expired since
+    // the ticket was issued, or a removed or expired token, is refused, as on every request.
+    if !is_usable(ctx, &authid) {
+        return Err("user or token disabled, expired or removed".to_owned());
+    }
     let held = ctx.snapshot.engine.privs(&authid, path.as_str()).granted;
     if request.privs.is_empty() || !held.contains_all(request.privs) {
         return Err(format!("no permission ({}, {})", request.path, {
@@ -129,4 +134,22 @@ fn check(ctx: &ApiContext<'_>, request: &Request<'_>) -> Result<(), String> {
         }));
     }
     Ok(())
+}
+
+/// The user (a token's owner) exists, is enabled and unexpired; a token exists, unexpired.
+fn is_usable(ctx: &ApiContext<'_>, authid: &Authid) -> bool {
+    let now = u64::try_from(epoch_now()).unwrap_or(0);
+    let users = &ctx.snapshot.user_cfg;
+    let owner = match authid {
+        Authid::User(user) => user.clone(),
+        Authid::Token(token) => token.user(),
+    };
+    let owner_ok = users.users.get(&owner).is_some_and(|u| u.is_usable(now));
+    let token_ok = match authid {
+        Authid::User(_) => true,
+        Authid::Token(token) => users
+            .token(token)
+            .is_some_and(|t| t.expire == 0 || t.expire >= now),
+    };
+    owner_ok && token_ok
 }
