@@ -40,7 +40,7 @@ fn ticket(
     let path = AclPath::normalize(path).unwrap();
     let binding = Binding {
         authid: &authid,
-        path: &path,
+        path: path.as_str(),
         port,
     };
     api.services
@@ -266,7 +266,7 @@ async fn tokens_disabled_users_lifetimes_and_foreign_tickets() {
     let path = AclPath::normalize("/vms/100").unwrap();
     let binding = Binding {
         authid: &authid,
-        path: &path,
+        path: path.as_str(),
         port: None,
     };
     let forged = create_short_lived(&foreign, ShortLivedKind::Vnc, binding, epoch_now()).unwrap();

@@ -110,7 +110,7 @@ fn check(ctx: &ApiContext<'_>, request: &Request<'_>) -> Result<(), String> {
     let path = AclPath::normalize(request.path).ok_or("invalid ticket path")?;
     let binding = Binding {
         authid: &authid,
-        path: &path,
+        path: path.as_str(),
         port: request.port,
     };
     ctx.services

@@ -15,7 +15,6 @@ use base64::engine::general_purpose::STANDARD;
 
 use super::TicketError;
 use super::keyring::KeyRing;
-use crate::access::AclPath;
 use crate::identity::Authid;
 
 /// A ticket is valid while its age is below this many seconds.
@@ -37,8 +36,9 @@ pub enum ShortLivedKind {
 pub struct Binding<'a> {
     /// The user or token it was issued to.
     pub authid: &'a Authid,
-    /// The ACL path (normalised).
-    pub path: &'a AclPath,
+    /// The ACL path, normalised by the caller (`access::AclPath::normalize`): the ticket
+    /// binds the text as given.
+    pub path: &'a str,
     /// The console port (VNC tickets only).
     pub port: Option<u16>,
 }
@@ -111,7 +111,7 @@ fn signed_text(plain: &str, kind: ShortLivedKind, binding: Binding<'_>) -> Strin
     let mut text = format!(
         "{plain}:{}:{}",
         binding.authid.as_str(),
-        binding.path.as_str()
+        binding.path
     );
     if let (ShortLivedKind::Vnc, Some(port)) = (kind, binding.port) {
         text.push_str(&format!(":{port}"));
@@ -148,7 +148,7 @@ mod tests {
     use super::*;
     use crate::auth::ticket::Algorithm;
 
-    fn binding<'a>(authid: &'a Authid, path: &'a AclPath, port: Option<u16>) -> Binding<'a> {
+    fn binding<'a>(authid: &'a Authid, path: &'a str, port: Option<u16>) -> Binding<'a> {
         Binding { authid, path, port }
     }
 
@@ -156,8 +156,7 @@ mod tests {
     fn layout_and_age_window() {
         let ring = KeyRing::generate(Algorithm::Ed25519, 1_000);
         let authid: Authid = "joe@pve".parse().expect("valid authid");
-        let path = AclPath::normalize("/vms/100").expect("valid path");
-        let b = binding(&authid, &path, Some(5900));
+        let b = binding(&authid, "/vms/100", Some(5900));
         let t = create_short_lived(&ring, ShortLivedKind::Vnc, b, 2_000).expect("ticket");
         assert!(t.starts_with("PVEVNC:000007D0::"), "{t}");
         let check = |now: i64| verify_short_lived(&ring, ShortLivedKind::Vnc, &t, b, now).is_ok();
