@@ -108,11 +108,7 @@ impl ShortLivedKind {
 
 /// `<plain>:<authid>:<path>[:<port>]` (a tunnel ticket never binds a port).
 fn signed_text(plain: &str, kind: ShortLivedKind, binding: Binding<'_>) -> String {
-    let mut text = format!(
-        "{plain}:{}:{}",
-        binding.authid.as_str(),
-        binding.path
-    );
+    let mut text = format!("{plain}:{}:{}", binding.authid.as_str(), binding.path);
     if let (ShortLivedKind::Vnc, Some(port)) = (kind, binding.port) {
         text.push_str(&format!(":{port}"));
     }
