@@ -319,3 +319,20 @@ async fn username_claim_is_fixed_at_creation() {
     assert!(text.contains("\tusername-claim email\n"), "{text}");
     assert!(text.contains("\tgroups-claim roles\n"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_userinfo_0_takes_the_claims_from_the_id_token_only() {
+    // The provider puts only `sub` (and protocol claims) into ID tokens that come with an
+    // access token; email and groups are served by its userinfo endpoint.
+    let provider = OidcProvider::start();
+    let api = start(
+        &provider,
+        "\tautocreate 1\n\tgroups-autocreate 1\n\tquery-userinfo 0",
+    )
+    .await;
+    let (status, answer) = flow(&api, "alice").await;
+    assert_eq!(status, 200, "{answer}");
+    let cfg = user_cfg(&api);
+    assert!(cfg.contains("user:alice@corp:1:0::::"), "{cfg}");
+    assert!(!cfg.contains("admins-corp"), "{cfg}");
+}

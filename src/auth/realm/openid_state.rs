@@ -156,3 +156,84 @@ fn random_text() -> String {
     rand::rng().fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(state: &StateDir, realm: &str, ctime: i64) -> String {
+        let entry = PrivateAuthState::new(ctime);
+        let public = entry.public_state(realm);
+        store(state, realm, entry, ctime).expect("stored");
+        public
+    }
+
+    #[test]
+    fn a_state_is_taken_once_and_expires() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = StateDir::new(dir.path());
+        let now = 1_000_000;
+        let public = stored(&state, "corp", now);
+        let (realm, entry) = take(&state, &public, now + 5).expect("found");
+        assert_eq!(realm, "corp");
+        assert_eq!(entry.ctime, now);
+        assert_eq!(entry.pkce_verifier.len(), 43);
+        assert!(matches!(
+            take(&state, &public, now + 5),
+            Err(AuthStateError::NotFound)
+        ));
+
+        let public = stored(&state, "corp", now);
+        let late = now + AUTH_STATE_LIFETIME + 1;
+        assert!(matches!(
+            take(&state, &public, late),
+            Err(AuthStateError::NotFound)
+        ));
+    }
+
+    #[test]
+    fn forged_and_malformed_states_find_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = StateDir::new(dir.path());
+        let now = 1_000_000;
+        let public = stored(&state, "corp", now);
+        let other_realm = public.replace("\"corp\"", "\"other\"");
+        let forged = r#"{"csrf_token":"guess","realm":"corp"}"#;
+        for (text, malformed) in [
+            (other_realm.as_str(), false),
+            (forged, false),
+            ("not json", true),
+            (r#"{"csrf_token":"x","realm":"../x"}"#, true),
+            (r#"{"realm":"corp"}"#, true),
+        ] {
+            match take(&state, text, now) {
+                Err(AuthStateError::Malformed) => assert!(malformed, "{text}"),
+                Err(AuthStateError::NotFound) => assert!(!malformed, "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        assert!(
+            take(&state, &public, now).is_ok(),
+            "the real one is still there"
+        );
+    }
+
+    #[test]
+    fn at_most_max_pending_per_realm_oldest_dropped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = StateDir::new(dir.path());
+        let now = 1_000_000;
+        let first = stored(&state, "corp", now);
+        let publics: Vec<String> = (1..=MAX_PENDING as i64)
+            .map(|i| stored(&state, "corp", now + i))
+            .collect();
+        let end = now + MAX_PENDING as i64;
+        assert!(matches!(
+            take(&state, &first, end),
+            Err(AuthStateError::NotFound)
+        ));
+        for public in [&publics[0], &publics[MAX_PENDING - 1]] {
+            assert!(take(&state, public, end).is_ok());
+        }
+    }
+}
