@@ -211,6 +211,16 @@ async fn refusals_wrong_nonce_tampered_token_expired_code_unknown_realm() {
     );
     let (status, body) = auth_url(&api, "pve").await;
     assert_eq!(status, 400, "{body}");
+    let (status, body) = api
+        .call_as(
+            &Auth::Anonymous,
+            Method::POST,
+            "/access/openid/auth-url",
+            &[("realm", "corp"), ("redirect-url", "not a url")],
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["errors"]["redirect-url"].is_string(), "{body}");
     // A state naming an unknown realm, or no JSON at all.
     let forged = r#"{"csrf_token":"x","realm":"nowhere"}"#;
     assert_eq!(login(&api, "code", forged).await.0, 401);

@@ -48,6 +48,16 @@ pub async fn auth_url(ctx: &ApiContext<'_>) -> ApiResult {
             None
         }
     });
+    let redirect_url = redirect_url.filter(|u| {
+        let ok = url::Url::parse(u).is_ok_and(|u| u.has_host());
+        if !ok {
+            errors.insert(
+                "redirect-url".to_owned(),
+                "value is not an absolute URL".to_owned(),
+            );
+        }
+        ok
+    });
     let (Some(realm), Some(redirect_url)) = (realm, redirect_url) else {
         return Err(ApiError::Params(errors));
     };
