@@ -74,6 +74,25 @@ if ! .venv/bin/python -c "$venv_imports" 2>/dev/null; then
     .venv/bin/pip install -q "${venv_packages[@]}"
 fi
 
+# --- openid realm tests (tests/realm_openid.rs) ---------------------------------------------
+# A real OpenID provider: npm's oidc-provider under Node (the machine image ships Node 20 with
+# npm; Debian's nodejs + npm otherwise), installed once from tests/support_oidc/package-lock.json
+# into tests/support_oidc/node_modules.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    if [ "$(id -u)" -eq 0 ]; then
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q
+        apt-get install -y -q --no-install-recommends nodejs npm
+    else
+        echo "node and npm missing (run as root to install them)" >&2
+        exit 1
+    fi
+fi
+if [ ! -f tests/support_oidc/node_modules/oidc-provider/package.json ]; then
+    (cd tests/support_oidc && npm ci --no-audit --no-fund --loglevel=error)
+fi
+# --- end openid ------------------------------------------------------------------------------
+
 command -v cargo >/dev/null || { echo "cargo not found: install a Rust toolchain (rustup)" >&2; exit 1; }
 
 # --- packaging (issue 10) ---

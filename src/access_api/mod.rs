@@ -9,7 +9,10 @@
 pub mod admin;
 pub mod cap;
 pub mod login;
+pub mod openid;
+mod openid_users;
 pub mod public;
+pub mod vncticket;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -125,6 +128,10 @@ pub async fn handle(name: &str, ctx: &ApiContext<'_>) -> Option<ApiResult> {
         "access.ticket.get" => Ok(serde_json::Value::Null),
         "access.ticket.create" => login::create_ticket(ctx).await,
         "access.domains.list" => public::domains(ctx),
+        "access.vncticket.create" => vncticket::verify(ctx),
+        "access.openid.index" => openid::index(ctx),
+        "access.openid.auth_url" => openid::auth_url(ctx).await,
+        "access.openid.login" => openid::login(ctx).await,
         _ => return admin::handle(name, ctx).await,
     };
     Some(result)

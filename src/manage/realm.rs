@@ -94,6 +94,15 @@ pub fn modify_realm(
         .realm(realm.as_str())
         .cloned()
         .ok_or_else(|| no_such_realm(realm))?;
+    // Proxmox's SectionConfig `fixed` options (openid `username-claim`).
+    if let Some(key) = deletes.iter().find(|k| config.kind.is_fixed_option(k)) {
+        return Err(reject(format!("unable to delete fixed option '{key}'")));
+    }
+    if let Some((key, _)) = options.iter().find(|(k, _)| config.kind.is_fixed_option(k)) {
+        return Err(reject(format!(
+            "can't change value of fixed parameter '{key}'"
+        )));
+    }
     let mut password_change = None;
     for key in deletes {
         if options.iter().any(|(k, _)| k == key) {

@@ -6,7 +6,8 @@
 //! - `pam`: the host's PAM stack, authenticate + account management ([`pam`]);
 //! - `ldap`/`ad`: a bind as the user ([`ldap`]; TLS and CA handling in [`tls`]); the realm
 //!   sync searches are in [`ldap_sync`];
-//! - `openid`: always refused (no password logins).
+//! - `openid`: always refused (no password logins); the OpenID Connect login is [`openid`]
+//!   (the protocol) and [`openid_state`] (pending logins), driven by `access_api::openid`.
 //!
 //! Blocking work (PAM, hashing) runs in `spawn_blocking`. Every failure is a [`RealmError`]
 //! whose variants are for the log only: callers must answer all of them the same way (401
@@ -17,6 +18,8 @@ pub mod crypt;
 mod ldap;
 pub mod ldap_sync;
 mod lookup;
+pub mod openid;
+pub mod openid_state;
 mod pam;
 mod secrets;
 mod tls;

@@ -25,6 +25,7 @@ use super::cache::{CacheConfig, TicketCache};
 use super::csrf::{self, CsrfSecret};
 use super::format::{self, TfaPending, VerifiedTicket};
 use super::keyring::{Algorithm, KeyRing};
+use super::short_lived::{self, Binding, ShortLivedKind};
 use crate::config::StateDir;
 use crate::identity::Userid;
 
@@ -170,6 +171,34 @@ impl TicketAuthority {
         match format::verify_tfa_pending(&current.ring, ticket, userid, now) {
             Err(TicketError::BadSignature) if self.refresh_after_miss(now) => {
                 format::verify_tfa_pending(&self.ring.load().ring, ticket, userid, now)
+            }
+            result => result,
+        }
+    }
+
+    /// Issue a short-lived console ticket (`PVEVNC` / `PVETUNNEL`) bound to `binding`.
+    pub fn issue_short_lived(
+        &self,
+        kind: ShortLivedKind,
+        binding: Binding<'_>,
+        now: i64,
+    ) -> Result<String, TicketError> {
+        let ring = self.signing_ring(now)?;
+        short_lived::create_short_lived(&ring.ring, kind, binding, now)
+    }
+
+    /// Verify a short-lived console ticket for `binding` (never cached: it lives 40 s).
+    pub fn verify_short_lived(
+        &self,
+        kind: ShortLivedKind,
+        ticket: &str,
+        binding: Binding<'_>,
+        now: i64,
+    ) -> Result<(), TicketError> {
+        let current = self.ring.load();
+        match short_lived::verify_short_lived(&current.ring, kind, ticket, binding, now) {
+            Err(TicketError::BadSignature) if self.refresh_after_miss(now) => {
+                short_lived::verify_short_lived(&self.ring.load().ring, kind, ticket, binding, now)
             }
             result => result,
         }

@@ -5,6 +5,7 @@
 //! - [`keyring`]: the signing keys (current + previous), their file `priv/authkey.ring`, daily
 //!   rotation and Proxmox's age rules per key.
 //! - [`csrf`]: CSRF prevention tokens and their secret `priv/csrf.key`.
+//! - [`short_lived`]: `PVEVNC` / `PVETUNNEL` console tickets bound to authid, path and port.
 //! - [`cache`]: a bounded, expiring cache of verified tickets.
 //! - [`authority`]: [`TicketAuthority`], what the login handler and the proxy hold: keys that
 //!   follow other instances' rotations, the cache and the CSRF secret behind one handle.
@@ -16,6 +17,7 @@ pub mod cache;
 pub mod csrf;
 pub mod format;
 pub mod keyring;
+pub mod short_lived;
 
 use std::path::PathBuf;
 
@@ -30,6 +32,7 @@ pub use format::{
     TfaPending, VerifiedTicket, create, create_tfa_pending, verify, verify_tfa_pending,
 };
 pub use keyring::{Algorithm, KeyRing};
+pub use short_lived::{Binding, ShortLivedKind, create_short_lived, verify_short_lived};
 
 /// A ticket is valid while its age (now − time stamp) is below this many seconds (2 h).
 pub const TICKET_LIFETIME: i64 = 7200;

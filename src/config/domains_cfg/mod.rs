@@ -253,6 +253,11 @@ impl RealmType {
         }
     }
 
+    /// Whether option `key` is fixed at creation (a later change or removal is refused).
+    pub fn is_fixed_option(self, key: &str) -> bool {
+        options::is_fixed(self, key)
+    }
+
     /// Whether the type has options for LDAP servers (`ldap`, `ad`).
     pub fn is_directory(self) -> bool {
         matches!(self, RealmType::Ldap | RealmType::Ad)

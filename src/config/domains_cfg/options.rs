@@ -153,6 +153,13 @@ const OPENID: &[OptionSpec] = &[
     opt("query-userinfo", Kind::Bool),
 ];
 
+/// Whether `key` may be set only when a realm of type `kind` is created (Proxmox's `fixed`
+/// options: the OpenID `username-claim`, since the userids already made from it would no
+/// longer match).
+pub(crate) fn is_fixed(kind: RealmType, key: &str) -> bool {
+    kind == RealmType::Openid && key == "username-claim"
+}
+
 /// The spec of `key` for realms of type `kind`, if that type takes it.
 pub(crate) fn spec(kind: RealmType, key: &str) -> Option<OptionSpec> {
     tables(kind)
