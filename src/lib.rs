@@ -21,3 +21,4 @@ pub mod proxy;
 pub mod reload;
 pub mod server;
 pub mod snapshot;
+pub mod tasks;

@@ -6,10 +6,12 @@
 mod acl;
 mod domains;
 mod groups;
+mod jobs;
 mod password;
 mod permissions;
 mod pools;
 mod roles;
+pub mod sync_task;
 mod tfa;
 mod tokens;
 mod users;
@@ -68,6 +70,13 @@ pub async fn handle(name: &str, ctx: &ApiContext<'_>) -> Option<ApiResult> {
         "pools.create" => pools::create(ctx).await,
         "pools.update" => pools::update(ctx).await,
         "pools.delete" => pools::delete(ctx).await,
+        "cluster.jobs.realm_sync.list" => jobs::list(ctx),
+        "cluster.jobs.realm_sync.get" => jobs::get(ctx),
+        "cluster.jobs.realm_sync.create" => jobs::create(ctx).await,
+        "cluster.jobs.realm_sync.update" => jobs::update(ctx).await,
+        "cluster.jobs.realm_sync.delete" => jobs::delete(ctx).await,
+        "nodes.tasks.status" => jobs::task_status(ctx),
+        "nodes.tasks.log" => jobs::task_log(ctx),
         _ => return None,
     })
 }
