@@ -22,3 +22,4 @@ pub mod reload;
 pub mod server;
 pub mod snapshot;
 pub mod ui;
+pub mod tasks;

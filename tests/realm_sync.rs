@@ -2,7 +2,9 @@
 //! who may sync (root@pam, a delegated admin, not a plain user), refusals, dry runs that write
 //! nothing, users and groups created with the mapped attributes, logins of synced users with
 //! their directory passwords, idempotent re-syncs, `enable-new 0`, and vanished users kept or
-//! removed (with their ACL entries and tokens) as `remove-vanished` says.
+//! removed (with their ACL entries and tokens) as `remove-vanished` says. Each sync answers a
+//! task UPID, polled at `/nodes/{node}/tasks/{upid}/status` and read at `/log` as Proxmox
+//! clients do.
 
 mod login_support;
 #[allow(dead_code, reason = "the LDAP fixture serves several test files")]
@@ -46,6 +48,8 @@ struct Session {
     csrf: String,
 }
 
+/// Start a sync; if it was accepted, wait for its task to stop and answer
+/// `{"upid", "exitstatus", "log": [lines]}`, else the refusal's body.
 async fn sync(run: &Running, who: &Session, realm: &str, form: &[(&str, &str)]) -> (u16, Value) {
     let resp = run
         .client()
@@ -57,8 +61,54 @@ async fn sync(run: &Running, who: &Session, realm: &str, form: &[(&str, &str)]) 
         .await
         .unwrap();
     let status = resp.status().as_u16();
-    let body = serde_json::from_str(&resp.text().await.unwrap()).unwrap_or(Value::Null);
-    (status, body)
+    let body: Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap_or(Value::Null);
+    let Some(upid) = body["data"].as_str().filter(|_| status == 200) else {
+        return (status, body);
+    };
+    let node = upid.split(':').nth(1).unwrap();
+    let get = |what: &str| {
+        run.client()
+            .get(run.url(&format!("/api2/json/nodes/{node}/tasks/{upid}/{what}")))
+            .header("Cookie", cookie(&who.ticket))
+            .send()
+    };
+    let task = loop {
+        let resp = get("status").await.unwrap();
+        assert_eq!(resp.status(), 200, "status of {upid}");
+        let task: Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+        if task["data"]["status"] == "stopped" {
+            break task["data"].clone();
+        }
+        // The task runs in the gateway: poll as proxmoxer's blocking_status does.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let log = get("log?limit=0").await.unwrap().text().await.unwrap();
+    let log: Value = serde_json::from_str(&log).unwrap();
+    let lines: Vec<Value> = log["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["t"].clone())
+        .collect();
+    let data =
+        json!({"upid": upid, "exitstatus": task["exitstatus"], "type": task["type"], "log": lines});
+    (status, json!({ "data": data }))
+}
+
+/// Whether the task log has `line`.
+fn logged(data: &Value, line: &str) -> bool {
+    data["log"].as_array().unwrap().iter().any(|l| l == line)
+}
+
+/// The names in log lines `<verb> <kind> '<name>'`, in log order.
+fn logged_names(data: &Value, prefix: &str) -> Vec<String> {
+    data["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l.as_str()?.strip_prefix(prefix))
+        .map(|rest| rest.trim_matches('\'').to_owned())
+        .collect()
 }
 
 /// `GET /access/permissions` with an API token: its status.
@@ -105,14 +155,6 @@ fn acl_members<'a>(cfg: &'a str, path: &str) -> Vec<&'a str> {
         .collect()
 }
 
-fn names(v: &Value) -> Vec<&str> {
-    v.as_array()
-        .unwrap_or_else(|| panic!("not an array: {v}"))
-        .iter()
-        .map(|x| x.as_str().unwrap())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_over_the_api() {
     let slapd = Slapd::start();
@@ -156,7 +198,7 @@ async fn sync_over_the_api() {
     #[rustfmt::skip]
     let refusals: &[Refusal] = &[
         (&joe, "dir", &both, 403, "permission check failed"),
-        (&root, "pve", &both, 400, "only LDAP/AD realms can be synced"),
+        (&root, "pve", &both, 400, "Only LDAP/AD realms can be synced."),
         (&root, "nosuch", &both, 400, "realm"),
         (&root, "dir", &[], 400, "scope"),
         (&root, "dir", &[("scope", "all")], 400, "scope"),
@@ -181,15 +223,21 @@ async fn sync_over_the_api() {
     let (status, body) = sync(&run, &root, "dir", &[("scope", "both"), ("dry-run", "1")]).await;
     assert_eq!(status, 200, "{body}");
     let data = &body["data"];
-    assert_eq!(data["dry-run"], 1, "{data}");
-    assert_eq!(data["changed"], 1, "{data}");
+    assert_eq!(data["type"], "auth-realm-sync-test", "{data}");
+    assert_eq!(data["exitstatus"], "OK", "{data}");
     assert_eq!(
-        names(&data["users"]["added"]),
+        logged_names(data, "adding user "),
         ["alice@dir", "bob@dir", "carol@dir"]
     );
-    assert_eq!(names(&data["groups"]["added"]), ["admins-dir", "devs-dir"]);
+    assert_eq!(
+        logged_names(data, "adding group "),
+        ["admins-dir", "devs-dir"]
+    );
     assert!(
-        data["log"].to_string().contains("NOTE: Dry test run"),
+        logged(
+            data,
+            "NOTE: Dry test run, changes were NOT written to the configuration."
+        ),
         "{data}"
     );
     assert_eq!(user_cfg(), original, "a dry run wrote user.cfg");
@@ -203,12 +251,24 @@ async fn sync_over_the_api() {
     let (status, body) = sync(&run, &tina, "dir", &both).await;
     assert_eq!(status, 200, "{body}");
     let data = &body["data"];
+    assert_eq!(data["type"], "auth-realm-sync", "{data}");
+    assert_eq!(data["exitstatus"], "OK", "{data}");
     assert_eq!(
-        names(&data["users"]["added"]),
+        logged_names(data, "adding user "),
         ["alice@dir", "bob@dir", "carol@dir"]
     );
-    assert_eq!(names(&data["groups"]["added"]), ["admins-dir", "devs-dir"]);
-    assert_eq!(data["remove-vanished"], "none");
+    assert_eq!(
+        logged_names(data, "adding group "),
+        ["admins-dir", "devs-dir"]
+    );
+    assert!(
+        logged(data, "syncing users (remove-vanished opts: none)"),
+        "{data}"
+    );
+    assert!(
+        logged(data, "successfully updated users and groups configuration"),
+        "{data}"
+    );
     let cfg = user_cfg();
     for line in [
         "user:alice@dir:1:0::alice::::\n",
@@ -243,9 +303,8 @@ async fn sync_over_the_api() {
     let cfg = user_cfg();
     let (status, body) = sync(&run, &root, "dir", &both).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["data"]["changed"], 0, "{body}");
     assert_eq!(
-        names(&body["data"]["users"]["unchanged"]),
+        logged_names(&body["data"], "updating user "),
         ["alice@dir", "bob@dir", "carol@dir"]
     );
     assert_eq!(user_cfg(), cfg, "re-sync changed user.cfg");
@@ -262,7 +321,7 @@ async fn sync_over_the_api() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(names(&body["data"]["users"]["added"]), ["dave@dir"]);
+    assert_eq!(logged_names(&body["data"], "adding user "), ["dave@dir"]);
     assert!(
         user_cfg().contains("user:dave@dir:0:0::Dee::::\n"),
         "{}",
@@ -284,9 +343,13 @@ async fn sync_over_the_api() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["data"]["remove-vanished"], "none", "{body}");
-    assert_eq!(body["data"]["users"]["removed"], json!([]));
-    assert_eq!(body["data"]["users"]["acl-removed"], json!([]));
+    let data = &body["data"];
+    assert!(
+        logged(data, "syncing users (remove-vanished opts: none)"),
+        "{data}"
+    );
+    assert!(logged_names(data, "remove user ").is_empty(), "{data}");
+    assert!(logged_names(data, "purge users ").is_empty(), "{data}");
     let cfg = user_cfg();
     assert!(cfg.contains("user:carol@dir:1:0:"), "{cfg}");
     assert!(acl_members(&cfg, "/vms").contains(&"carol@dir"), "{cfg}");
@@ -310,12 +373,14 @@ async fn sync_over_the_api() {
     .await;
     assert_eq!(status, 200, "{body}");
     let data = &body["data"];
-    assert_eq!(names(&data["users"]["removed"]), ["carol@dir", "stale@dir"]);
     assert_eq!(
-        names(&data["users"]["acl-removed"]),
+        logged_names(data, "remove user "),
         ["carol@dir", "stale@dir"]
     );
-    assert_eq!(names(&data["tokens-removed"]), ["stale@dir!tk"]);
+    assert_eq!(
+        logged_names(data, "purge users "),
+        ["carol@dir' ACL entries", "stale@dir' ACL entries"]
+    );
     let cfg = user_cfg();
     assert!(
         !cfg.contains("carol@dir") && !cfg.contains("stale@dir"),

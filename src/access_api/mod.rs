@@ -46,6 +46,10 @@ pub struct ApiServices {
     pub throttle: Throttle,
     /// PAM service and LDAP timeout for password checks.
     pub login: LoginOptions,
+    /// aclgate's own worker tasks (realm syncs).
+    pub tasks: crate::tasks::Tasks,
+    /// How long one realm sync may take in all.
+    pub sync_deadline: Duration,
 }
 
 /// What a handler sees of one request.
@@ -90,6 +94,9 @@ pub enum ApiError {
     /// 500 (the message never holds a secret).
     #[error("{0}")]
     Internal(String),
+    /// Not aclgate's to answer (another node's task): the proxy forwards the request.
+    #[error("forwarded to the upstream")]
+    Upstream,
 }
 
 /// Settings of [`ApiServices::open`] taken from the gateway configuration.
@@ -108,6 +115,8 @@ impl ApiServices {
                 client_ip: None,
                 ldap_timeout: Duration::from_millis(config.auth.ldap_timeout_ms),
             },
+            tasks: crate::tasks::Tasks::new(&config.state.dir),
+            sync_deadline: Duration::from_millis(config.auth.sync_deadline_ms),
         })
     }
 
@@ -170,6 +179,7 @@ impl ApiError {
             ApiError::NotFound(m) => message(StatusCode::NOT_FOUND, &m),
             ApiError::AuthFailure => message(StatusCode::UNAUTHORIZED, "authentication failure"),
             ApiError::Internal(m) => message(StatusCode::INTERNAL_SERVER_ERROR, &m),
+            ApiError::Upstream => message(StatusCode::NOT_IMPLEMENTED, "not answered by aclgate"),
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::auth::realm::LoginOptions;
 use crate::config::{RealmType, StateError};
 use crate::identity::Realm;
 use crate::manage::realm::{add_realm, delete_realm, is_builtin, modify_realm, realm_item};
-use crate::manage::realm_sync::{SyncError, SyncParams, sync_realm};
+use crate::manage::realm_sync::{SyncError, SyncParams, lock_realm, sync_realm};
 
 /// `aclgate realm ...`.
 #[derive(Debug, Subcommand)]
@@ -56,6 +56,9 @@ pub struct SyncArgs {
     /// Deprecated: use --remove-vanished acl.
     #[arg(long, value_parser = parse_bool, num_args = 0..=1, default_missing_value = "1")]
     pub purge: Option<bool>,
+    /// Remove vanished users even when the directory returned none (aclgate).
+    #[arg(long, value_parser = parse_bool, num_args = 0..=1, default_missing_value = "1")]
+    pub force: Option<bool>,
 }
 
 /// `realm add REALM --type T [options]`.
@@ -264,12 +267,17 @@ pub fn sync(args: SyncArgs, ctx: &Ctx) -> Result<(), StateError> {
         full: args.full,
         purge: args.purge,
         dry_run: args.dry_run.unwrap_or(false),
+        force: args.force.unwrap_or(false),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| reject(format!("cannot start the runtime: {e}")))?;
     let timeout = LoginOptions::default().ldap_timeout;
+    let _lock = lock_realm(&ctx.state, &realm).map_err(|e| match e {
+        SyncError::State(e) => e,
+        other => reject(other.to_string()),
+    })?;
     let report = runtime
         .block_on(sync_realm(&ctx.state, &realm, &params, timeout))
         .map_err(|e| match e {

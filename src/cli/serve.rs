@@ -184,6 +184,7 @@ async fn run(config: GatewayConfig) -> Result<(), String> {
             services.refresh();
         }
     });
+    let _scheduler = crate::access_api::admin::sync_task::spawn_scheduler(services.clone());
     #[cfg(unix)]
     reload::spawn_sighup(handle).map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
 

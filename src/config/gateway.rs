@@ -144,6 +144,8 @@ pub struct AuthSettings {
     pub pam_service: String,
     /// Bound on each LDAP connection attempt and operation during a login.
     pub ldap_timeout_ms: u64,
+    /// Bound on one realm sync as a whole (its task fails after it, writing nothing).
+    pub sync_deadline_ms: u64,
 }
 
 /// `[limits]`.
@@ -345,6 +347,7 @@ impl Default for AuthSettings {
             strip_credentials: true,
             pam_service: crate::auth::realm::DEFAULT_PAM_SERVICE.to_owned(),
             ldap_timeout_ms: 10_000,
+            sync_deadline_ms: 600_000,
         }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod acl;
 pub mod group;
+pub mod jobs;
 pub mod password;
 pub mod permissions;
 pub mod pool;

@@ -309,7 +309,8 @@ async fn pipeline<'s>(
             // Authenticated but no identity recorded: cannot happen; fail closed all the same.
             (Some(_), None) => return Err(ProxyError::AuthFailed(auth::AuthError::Malformed)),
         }
-        // Routes answered by aclgate itself are never forwarded, not even by mistake.
+        // Routes answered by aclgate itself are never forwarded, unless the handler says the
+        // request is not its own (ApiError::Upstream).
         if let Some(handler) = &route.handler {
             trace.decided.get_or_insert_with(|| start.elapsed());
             let Some(services) = gw.services.as_deref() else {
@@ -331,11 +332,13 @@ async fn pipeline<'s>(
             };
             // Boxed: the handlers' futures are large, and an unboxed one would make every
             // forwarded request's future (moved into hyper's connection task) as large.
-            return match Box::pin(access_api::handle(handler, &ctx)).await {
-                None => Err(ProxyError::NoHandler(handler.clone())),
-                Some(Ok(value)) => Ok(access_api::ok_response(&value)),
-                Some(Err(e)) => Err(ProxyError::Api(e)),
-            };
+            match Box::pin(access_api::handle(handler, &ctx)).await {
+                None => return Err(ProxyError::NoHandler(handler.clone())),
+                Some(Ok(value)) => return Ok(access_api::ok_response(&value)),
+                // Not aclgate's (e.g. another node's task): forwarded as any allowed request.
+                Some(Err(access_api::ApiError::Upstream)) => {}
+                Some(Err(e)) => return Err(ProxyError::Api(e)),
+            }
         }
     }
     trace.decided.get_or_insert_with(|| start.elapsed());

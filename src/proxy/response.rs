@@ -77,7 +77,7 @@ impl ProxyError {
                 ApiError::AuthFailure => "unauthenticated",
                 ApiError::Forbidden(_) => "deny",
                 ApiError::NotFound(_) => "not_found",
-                ApiError::Internal(_) => "error",
+                ApiError::Internal(_) | ApiError::Upstream => "error",
                 ApiError::Params(_) | ApiError::BadRequest(_) => "invalid",
             },
         }

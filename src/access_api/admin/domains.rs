@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value};
 
+use super::sync_task::SyncRunner;
 use super::{flag, id, reload, state_error, text};
 use crate::access_api::{ApiContext, ApiError, ApiResult};
 use crate::config::RealmType;
@@ -11,7 +12,7 @@ use crate::identity::Realm;
 use crate::manage::realm::{
     REALM_OPTION_KEYS, add_realm, delete_realm, modify_realm, no_such_realm,
 };
-use crate::manage::realm_sync::{SyncError, SyncParams, map_sync_defaults, sync_realm};
+use crate::manage::realm_sync::{SyncError, SyncParams, map_sync_defaults};
 use crate::manage::value::split_list;
 
 /// `GET /access/domains/{realm}`: `type` and every option (never the bind password).
@@ -80,8 +81,8 @@ pub async fn delete(ctx: &ApiContext<'_>) -> ApiResult {
 }
 
 /// `POST /access/domains/{realm}/sync` (`scope`, `remove-vanished`, `enable-new`, `dry-run`,
-/// deprecated `full`/`purge`). Proxmox answers with the UPID of a worker task; aclgate syncs
-/// within the request and answers with the report ([`crate::manage::realm_sync::SyncReport`]).
+/// deprecated `full`/`purge`, aclgate's `force`): checks, then answers the UPID of the worker
+/// task that syncs (as Proxmox); status and log at `/nodes/{node}/tasks/{upid}/...`.
 pub async fn sync(ctx: &ApiContext<'_>) -> ApiResult {
     let realm: Realm = id(ctx, "realm")?;
     let params = SyncParams {
@@ -91,22 +92,17 @@ pub async fn sync(ctx: &ApiContext<'_>) -> ApiResult {
         full: flag(ctx, "full")?,
         purge: flag(ctx, "purge")?,
         dry_run: flag(ctx, "dry-run")?.unwrap_or(false),
+        force: flag(ctx, "force")?.unwrap_or(false),
     };
-    let timeout = ctx.services.login.ldap_timeout;
-    let report = sync_realm(&ctx.services.state, &realm, &params, timeout)
-        .await
+    let user = super::caller(ctx)?.as_str().to_owned();
+    let upid = SyncRunner::new(ctx.services)
+        .start(realm, params, &user)
         .map_err(|e| match e {
             SyncError::Param { param, message } => ApiError::param(param, message),
-            SyncError::NotDirectory(_) | SyncError::Config(_) => {
-                ApiError::BadRequest(e.to_string())
-            }
-            SyncError::Directory(_) => ApiError::Internal(e.to_string()),
             SyncError::State(e) => state_error(e),
+            other => ApiError::BadRequest(other.to_string()),
         })?;
-    if report.changed && !report.options.dry_run {
-        reload(ctx).await?;
-    }
-    Ok(report.to_json())
+    Ok(Value::from(upid.to_string()))
 }
 
 /// The realm options present in the request, as (key, value).

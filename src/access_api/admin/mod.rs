@@ -7,10 +7,12 @@ mod acl;
 mod domains;
 mod groups;
 mod logout;
+mod jobs;
 mod password;
 mod permissions;
 mod pools;
 mod roles;
+pub mod sync_task;
 mod tfa;
 mod tokens;
 mod users;
@@ -73,6 +75,13 @@ pub async fn handle(name: &str, ctx: &ApiContext<'_>) -> Option<ApiResult> {
         "access.aclgate.why" => why::get(ctx),
         "access.aclgate.qrcode" => qrcode(ctx),
         "access.aclgate.logout" => logout::post(ctx).await,
+        "cluster.jobs.realm_sync.list" => jobs::list(ctx),
+        "cluster.jobs.realm_sync.get" => jobs::get(ctx),
+        "cluster.jobs.realm_sync.create" => jobs::create(ctx).await,
+        "cluster.jobs.realm_sync.update" => jobs::update(ctx).await,
+        "cluster.jobs.realm_sync.delete" => jobs::delete(ctx).await,
+        "nodes.tasks.status" => jobs::task_status(ctx),
+        "nodes.tasks.log" => jobs::task_log(ctx),
         _ => return None,
     })
 }

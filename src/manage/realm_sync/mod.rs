@@ -8,14 +8,19 @@
 //! atomic write ([`merge`]), removing the secrets of tokens whose owners were removed. A dry
 //! run reads the state without the lock and writes nothing.
 //!
-//! Unlike Proxmox, which returns the UPID of a worker task and prints its log there, the sync
-//! runs to completion inside the call and returns a [`SyncReport`]: what changed, the warnings
-//! and the log lines Proxmox would print.
+//! The sync itself runs to completion inside the call and returns a [`SyncReport`]: what
+//! changed, the warnings and the log lines Proxmox would print; the API runs it as a worker task
+//! (`crate::access_api`), the CLI prints the log as pveum does.
+//!
+//! Two guards Proxmox lacks: a sync that would remove every user (or group) of the realm
+//! because the directory answered none refuses unless `force` is given ([`check_vanishing`]),
+//! and one realm syncs once at a time ([`lock_realm`]).
 
 mod directory;
 mod merge;
 mod options;
 
+use std::fs::{File, OpenOptions, TryLockError};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -41,7 +46,7 @@ pub enum SyncError {
         message: String,
     },
     /// Only `ldap` and `ad` realms have a directory.
-    #[error("cannot sync realm type `{0}`: only LDAP/AD realms can be synced")]
+    #[error("Cannot sync realm type '{0}'! Only LDAP/AD realms can be synced.")]
     NotDirectory(RealmType),
     /// The realm's sync settings cannot be used.
     #[error("realm configuration: {0}")]
@@ -52,6 +57,25 @@ pub enum SyncError {
     /// Reading or writing the state failed.
     #[error(transparent)]
     State(#[from] StateError),
+    /// Another sync of the realm is running.
+    #[error("a sync of realm '{0}' is already running")]
+    Busy(Realm),
+    /// The directory answered no users (or groups) where the realm has some, and removing
+    /// them was asked for without `force`.
+    #[error(
+        "the directory returned no {what} but realm '{realm}' has {count}: refusing to remove them (pass 'force' to sync anyway)"
+    )]
+    AllVanished {
+        what: &'static str,
+        realm: Realm,
+        count: usize,
+    },
+}
+
+/// The held sync lock of one realm; released when dropped.
+#[derive(Debug)]
+pub struct RealmLock {
+    _file: File,
 }
 
 /// What a sync did (or, in a dry run, would do).
@@ -89,14 +113,11 @@ pub async fn sync_realm(
     params: &SyncParams,
     timeout: Duration,
 ) -> Result<SyncReport, SyncError> {
+    let options = check(state, realm, params)?;
     let (domains, _) = state.load_domains()?;
     let config = domains
         .realm(realm.as_str())
-        .ok_or_else(|| SyncError::param("realm", format!("realm `{realm}` does not exist")))?;
-    if !config.kind.is_directory() {
-        return Err(SyncError::NotDirectory(config.kind));
-    }
-    let options = SyncOptions::resolve(params, config.option("sync-defaults-options"))?;
+        .ok_or_else(|| SyncError::param("realm", format!("realm '{realm}' does not exist")))?;
     let plan = directory::plan(config, options.scope)?;
     let (secrets, _) = RealmSecrets::load(state, &domains)?;
     let mut queries = vec![plan.users.clone()];
@@ -124,15 +145,26 @@ pub async fn sync_realm(
     };
     let (outcome, changed) = if options.dry_run {
         let mut cfg = state.load()?.user_cfg;
+        check_vanishing(&cfg, realm, &synced, &options, params.force)?;
         apply(&mut cfg)
     } else {
-        state.modify(|cfg, tokens| {
+        let mut refused = None;
+        let result = state.modify(|cfg, tokens| {
+            if let Err(e) = check_vanishing(cfg, realm, &synced, &options, params.force) {
+                let message = e.to_string();
+                refused = Some(e);
+                return Err(StateError::Rejected(message));
+            }
             let (outcome, changed) = apply(cfg);
             for id in &outcome.removed_tokens {
                 tokens.remove(id);
             }
             Ok((outcome, changed))
-        })?
+        });
+        match (result, refused) {
+            (_, Some(e)) => return Err(e),
+            (result, None) => result?,
+        }
     };
     Ok(SyncReport {
         realm: realm.clone(),
@@ -141,6 +173,89 @@ pub async fn sync_realm(
         warnings: synced.warnings,
         changed,
     })
+}
+
+/// The checks Proxmox makes before it starts the worker: the realm exists, is ldap/ad, and
+/// the options resolve. Returns the options the sync will run with.
+pub fn check(
+    state: &StateDir,
+    realm: &Realm,
+    params: &SyncParams,
+) -> Result<SyncOptions, SyncError> {
+    let (domains, _) = state.load_domains()?;
+    let config = domains
+        .realm(realm.as_str())
+        .ok_or_else(|| SyncError::param("realm", "Realm does not exist."))?;
+    if !config.kind.is_directory() {
+        return Err(SyncError::NotDirectory(config.kind));
+    }
+    SyncOptions::resolve(params, config.option("sync-defaults-options"))
+}
+
+/// Take the sync lock of `realm` (a file lock, so the CLI and the gateway exclude each
+/// other too), or refuse at once if a sync of it is running.
+pub fn lock_realm(state: &StateDir, realm: &Realm) -> Result<RealmLock, SyncError> {
+    let lock = state.lock()?;
+    let path = state.root().join(format!(".realm-sync-{realm}.lock"));
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| StateError::Write {
+            path: path.clone(),
+            source,
+        })?;
+    drop(lock);
+    match file.try_lock() {
+        Ok(()) => Ok(RealmLock { _file: file }),
+        Err(TryLockError::WouldBlock) => Err(SyncError::Busy(realm.clone())),
+        Err(TryLockError::Error(source)) => {
+            Err(SyncError::State(StateError::Write { path, source }))
+        }
+    }
+}
+
+/// Refuse to remove every user (or group) of `realm` because the directory answered none,
+/// unless `force`: an empty answer is more often a broken filter or base DN than an empty
+/// directory.
+fn check_vanishing(
+    cfg: &UserConfig,
+    realm: &Realm,
+    synced: &directory::Synced,
+    options: &SyncOptions,
+    force: bool,
+) -> Result<(), SyncError> {
+    let rv = options.remove_vanished;
+    if force || !(rv.entry || rv.acl) {
+        return Ok(());
+    }
+    let users = cfg
+        .users
+        .keys()
+        .filter(|u| u.realm() == realm.as_str())
+        .count();
+    if options.scope.users() && synced.users.is_empty() && users > 0 {
+        return Err(SyncError::AllVanished {
+            what: "users",
+            realm: realm.clone(),
+            count: users,
+        });
+    }
+    let suffix = format!("-{realm}");
+    let groups = cfg
+        .groups
+        .keys()
+        .filter(|g| g.as_str().ends_with(&suffix))
+        .count();
+    if options.scope.groups() && synced.groups.is_empty() && groups > 0 {
+        return Err(SyncError::AllVanished {
+            what: "groups",
+            realm: realm.clone(),
+            count: groups,
+        });
+    }
+    Ok(())
 }
 
 // === impl SyncReport ===

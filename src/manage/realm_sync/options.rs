@@ -52,6 +52,8 @@ pub struct SyncParams {
     pub purge: Option<bool>,
     /// `dry-run`: report what would change, write nothing.
     pub dry_run: bool,
+    /// `force` (aclgate): remove vanished users even when the directory answered none.
+    pub force: bool,
 }
 
 /// The options a sync runs with.
