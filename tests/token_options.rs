@@ -73,14 +73,27 @@ async fn status(client: &reqwest::Client, gw: &Gateway, id: &str, secret: &str) 
     get(client, gw, id, secret).await.0
 }
 
-/// The access log lines written while the guard lives (current-thread runtime: the gateway's
-/// tasks run on the test's thread).
+/// The log lines written on the test's thread while the capture lives (current-thread runtime:
+/// the gateway's tasks run on the test's thread). One global subscriber for the whole binary
+/// writes each line into the buffer of the thread that logged it: a scoped `set_default` per
+/// test lost lines when tests of this binary ran in parallel (callsite interest races).
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
 
-impl std::io::Write for Captured {
+thread_local! {
+    static THREAD_CAPTURE: std::cell::RefCell<Option<Captured>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Writes into the current thread's capture, if any.
+struct ThreadWriter;
+
+impl std::io::Write for ThreadWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
+        THREAD_CAPTURE.with(|c| {
+            if let Some(captured) = c.borrow().as_ref() {
+                captured.0.lock().unwrap().extend_from_slice(buf);
+            }
+        });
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -88,20 +101,34 @@ impl std::io::Write for Captured {
     }
 }
 
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Captured {
-        self.clone()
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for ThreadWriter {
+    type Writer = ThreadWriter;
+    fn make_writer(&'a self) -> ThreadWriter {
+        ThreadWriter
+    }
+}
+
+/// Clears the thread's capture when dropped.
+struct CaptureGuard;
+
+impl Drop for CaptureGuard {
+    fn drop(&mut self) {
+        THREAD_CAPTURE.with(|c| c.borrow_mut().take());
     }
 }
 
 impl Captured {
-    fn install(&self) -> tracing::subscriber::DefaultGuard {
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(self.clone())
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::set_default(subscriber)
+    fn install(&self) -> CaptureGuard {
+        static GLOBAL: std::sync::Once = std::sync::Once::new();
+        GLOBAL.call_once(|| {
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(ThreadWriter)
+                .with_ansi(false)
+                .finish();
+            tracing::subscriber::set_global_default(subscriber).unwrap();
+        });
+        THREAD_CAPTURE.with(|c| *c.borrow_mut() = Some(self.clone()));
+        CaptureGuard
     }
 
     fn text(&self) -> String {
