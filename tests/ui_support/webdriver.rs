@@ -19,7 +19,11 @@ pub const WAIT: Duration = Duration::from_secs(15);
 /// A running chromedriver.
 pub struct Driver {
     child: Child,
+    port: u16,
     url: String,
+    /// Sessions not yet quit: a test that fails midway leaves them to `Drop`, which ends them
+    /// so that no browser outlives its driver.
+    open: std::sync::Mutex<Vec<String>>,
     http: reqwest::Client,
     _profile: tempfile::TempDir,
 }
@@ -50,6 +54,8 @@ impl Driver {
             .expect("chromedriver (Debian package chromium-driver) must be installed");
         let driver = Driver {
             child,
+            port,
+            open: std::sync::Mutex::new(Vec::new()),
             url: format!("http://127.0.0.1:{port}"),
             http: reqwest::Client::new(),
             _profile: tempfile::tempdir().unwrap(),
@@ -98,6 +104,7 @@ impl Driver {
         }}});
         let v = self.call("POST", "/session", Some(caps)).await;
         let id = v["sessionId"].as_str().expect("session id").to_owned();
+        self.open.lock().unwrap().push(id.clone());
         Session { driver: self, id }
     }
 
@@ -145,8 +152,51 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // Blocking on purpose (no runtime in Drop): end every session the test left open.
+        let open = std::mem::take(&mut *self.open.lock().unwrap_or_else(|e| e.into_inner()));
+        for id in open {
+            delete_session_blocking(self.port, &id);
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// `DELETE /session/<id>` over a plain socket, waiting for the answer (the browser has quit).
+fn delete_session_blocking(port: u16, id: &str) {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return;
+    };
+    let _ = stream.set_read_timeout(Some(WAIT));
+    let request = format!(
+        "DELETE /session/{id} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    );
+    if stream.write_all(request.as_bytes()).is_err() {
+        return;
+    }
+    // Read until the whole answer is in (chromedriver may keep the connection open).
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = stream.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&answer);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().to_owned())
+                })
+                .and_then(|v| v.parse::<usize>().ok());
+            if length.is_none_or(|n| body.len() >= n) {
+                break;
+            }
+        }
     }
 }
 
@@ -336,6 +386,7 @@ impl Session<'_> {
 
     /// End the session (closes the browser).
     pub async fn quit(self) {
+        self.driver.open.lock().unwrap().retain(|s| *s != self.id);
         self.driver
             .call("DELETE", &format!("/session/{}", self.id), None)
             .await;
