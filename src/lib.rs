@@ -21,5 +21,5 @@ pub mod proxy;
 pub mod reload;
 pub mod server;
 pub mod snapshot;
-pub mod ui;
 pub mod tasks;
+pub mod ui;

@@ -6,8 +6,8 @@
 mod acl;
 mod domains;
 mod groups;
-mod logout;
 mod jobs;
+mod logout;
 mod password;
 mod permissions;
 mod pools;
