@@ -131,7 +131,10 @@ header_read_timeout_ms = 300000
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let started = Instant::now();
     while tokio::net::TcpStream::connect(addr).await.is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "gateway did not start");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "gateway did not start"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let ca = std::fs::read(dir.path().join("certs/aclgate.crt")).unwrap();
@@ -140,7 +143,14 @@ header_read_timeout_ms = 300000
     // A few connections first, so one-time allocations are in the baseline.
     let mut warm = Vec::new();
     for i in 0..50 {
-        warm.push(open(addr, Ipv4Addr::new(127, 0, 0, 2 + (i % 200) as u8), tls.clone()).await);
+        warm.push(
+            open(
+                addr,
+                Ipv4Addr::new(127, 0, 0, 2 + (i % 200) as u8),
+                tls.clone(),
+            )
+            .await,
+        );
     }
     let baseline = rss_bytes(pid);
 

@@ -153,8 +153,9 @@ async fn reload_storm_fails_no_request() {
         &wrong[..wrong.len().min(5)]
     );
     assert!(sent > 100, "the clients kept sending ({sent})");
-    // One reload per MAX_DEBOUNCE (300 ms) at least: the storm does not hold reloads back.
-    let least = (storm.as_millis() / 600) as u64;
+    // The debounce is capped at 300 ms, so reloads keep coming through the storm (one a second
+    // at least, with room for a loaded machine); uncapped, this storm caused none.
+    let least = (storm.as_millis() / 1000) as u64;
     assert!(
         reloads >= least,
         "{reloads} reloads in {storm:?} (want {least})"

@@ -131,3 +131,27 @@ fn strict_setting_is_read_from_the_config_file() {
         "off by default (Proxmox's lenient reading)"
     );
 }
+
+#[test]
+fn torn_proxmox_copy_is_not_imported() {
+    let dir = tempfile::tempdir().unwrap();
+    let pve = dir.path().join("pve");
+    write_atomic(
+        &pve.join("user.cfg"),
+        "user:root@pam:1:0:::::\nuser:joe@pve:1:0:::::\nacl:1:/vms/100:joe@pve:NoAcc",
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aclgate"))
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .arg("import-pve")
+        .arg(&pve)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("torn") && err.contains("user.cfg"), "{err}");
+    assert!(
+        !dir.path().join("state/user.cfg").exists(),
+        "nothing imported"
+    );
+}

@@ -12,7 +12,7 @@ use clap::Args;
 
 use super::Ctx;
 use super::value::{parse_bool, reject};
-use crate::config::state_dir::read_optional;
+use crate::config::state_dir::read_lines;
 use crate::config::{StateError, TokenShadow, UserConfig};
 use crate::identity::Tokenid;
 
@@ -30,11 +30,13 @@ pub struct ImportArgs {
 pub fn run(args: ImportArgs, ctx: &Ctx) -> Result<(), StateError> {
     let src = &args.dir;
     let user_path = src.join("user.cfg");
-    let user_text = read_optional(&user_path)?
+    // A torn file (cut short by a partial copy) is refused: its partial last line could be a
+    // restricting ACL that a lenient read would drop.
+    let user_text = read_lines(&user_path)?
         .ok_or_else(|| reject(format!("`{}` does not exist", user_path.display())))?;
-    let domains = read_optional(&src.join("domains.cfg"))?;
-    let token_text = read_optional(&src.join("priv/token.cfg"))?.unwrap_or_default();
-    let passwords = read_optional(&src.join("priv/shadow.cfg"))?;
+    let domains = read_lines(&src.join("domains.cfg"))?;
+    let token_text = read_lines(&src.join("priv/token.cfg"))?.unwrap_or_default();
+    let passwords = read_lines(&src.join("priv/shadow.cfg"))?;
 
     let mut warnings = Vec::new();
     let (cfg, cfg_warnings) = UserConfig::parse(&user_text);
