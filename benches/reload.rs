@@ -33,7 +33,7 @@ fn reload(c: &mut Criterion) {
         let first = Snapshot::load(config.clone(), 1).expect("generated state loads");
         println!(
             "reload: {} ACL paths, {} users, {} warnings",
-            first.user_cfg.acl.len(),
+            first.engine.acl_paths().len(),
             first.user_cfg.users.len(),
             first.warnings.len()
         );

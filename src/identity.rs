@@ -2,10 +2,13 @@
 //! [`Tokenid`], [`Authid`], and the group, role and pool ids.
 //!
 //! Every type keeps its canonical text and orders by it, so sorted collections of ids sort exactly
-//! as Proxmox's writer does (Perl `sort`, byte order).
+//! as Proxmox's writer does (Perl `sort`, byte order). The ids that repeat by the million in a large
+//! `user.cfg` (users, tokens, groups, roles) hold their text in an `Arc<str>`: a clone shares it,
+//! so a parser that interns each distinct id stores its text once (docs/scale.md).
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use thiserror::Error;
 
@@ -41,7 +44,7 @@ pub struct Realm(String);
 /// User id `name@realm`; the realm follows the last `@`. 3 to 64 bytes.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Userid {
-    text: String,
+    text: Arc<str>,
     /// Byte offset of the `@` that separates name and realm.
     at: usize,
 }
@@ -53,7 +56,7 @@ pub struct TokenName(String);
 /// Full token id `name@realm!token`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Tokenid {
-    text: String,
+    text: Arc<str>,
     /// Byte offset of the `!` that separates the owner from the token name.
     bang: usize,
 }
@@ -67,11 +70,11 @@ pub enum Authid {
 
 /// Group id: `[A-Za-z0-9._-]+`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct GroupId(String);
+pub struct GroupId(Arc<str>);
 
 /// Role id: `[A-Za-z0-9._-]+`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RoleId(String);
+pub struct RoleId(Arc<str>);
 
 /// Pool id: one to three levels joined by `/`, each `[A-Za-z0-9._-]+`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -120,7 +123,7 @@ impl Userid {
 
     /// Whether this is `root@pam`.
     pub fn is_root(&self) -> bool {
-        self.text == Self::ROOT
+        &*self.text == Self::ROOT
     }
 
     /// Build `name@realm` from its parts, checking the whole.
@@ -140,10 +143,7 @@ impl FromStr for Userid {
             return Err(IdError::UseridTooLong(s.to_owned(), s.len()));
         }
         let at = userid_at(s).ok_or_else(|| IdError::Userid(s.to_owned()))?;
-        Ok(Userid {
-            text: s.to_owned(),
-            at,
-        })
+        Ok(Userid { text: s.into(), at })
     }
 }
 
@@ -184,7 +184,7 @@ impl Tokenid {
     pub fn user(&self) -> Userid {
         let at = self.text[..self.bang].rfind('@').unwrap_or(0);
         Userid {
-            text: self.text[..self.bang].to_owned(),
+            text: self.text[..self.bang].into(),
             at,
         }
     }
@@ -197,7 +197,7 @@ impl Tokenid {
     /// Build `user!name`.
     pub fn new(user: &Userid, name: &TokenName) -> Self {
         Tokenid {
-            text: format!("{}!{}", user.as_str(), name.as_str()),
+            text: format!("{}!{}", user.as_str(), name.as_str()).into(),
             bang: user.as_str().len(),
         }
     }
@@ -213,7 +213,7 @@ impl FromStr for Tokenid {
             return Err(IdError::Tokenid(s.to_owned()));
         }
         Ok(Tokenid {
-            text: s.to_owned(),
+            text: s.into(),
             bang,
         })
     }
@@ -285,7 +285,7 @@ impl FromStr for GroupId {
     type Err = IdError;
     fn from_str(s: &str) -> Result<Self, IdError> {
         if is_safe_id(s) {
-            Ok(GroupId(s.to_owned()))
+            Ok(GroupId(s.into()))
         } else {
             Err(IdError::Group(s.to_owned()))
         }
@@ -303,7 +303,7 @@ impl FromStr for RoleId {
     type Err = IdError;
     fn from_str(s: &str) -> Result<Self, IdError> {
         if is_safe_id(s) {
-            Ok(RoleId(s.to_owned()))
+            Ok(RoleId(s.into()))
         } else {
             Err(IdError::Role(s.to_owned()))
         }

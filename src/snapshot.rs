@@ -19,7 +19,7 @@ use crate::auth::logout::LogoutList;
 use crate::auth::rate_limit::RateLimiter;
 use crate::config::gateway::GatewayConfig;
 use crate::config::state_dir::refuse_skipped_acl;
-use crate::config::user_cfg::AuthIndex;
+use crate::config::user_cfg::{AclTable, AuthIndex};
 use crate::config::{DomainsConfig, StateDir, StateError, TokenOptions, TokenShadow, UserConfig};
 use crate::observe::Metrics;
 use crate::policy::RouteTable;
@@ -50,7 +50,8 @@ pub struct Snapshot {
     pub generation: u64,
     /// The gateway settings this snapshot was built with.
     pub config: Arc<GatewayConfig>,
-    /// `user.cfg`.
+    /// `user.cfg` without its ACL entries: those live only in `engine` (see
+    /// [`Engine::acl_nodes`]), so a million entries are held once, compactly.
     pub user_cfg: UserConfig,
     /// `user_cfg`'s users and tokens hashed by id text, for authentication.
     pub auth_index: AuthIndex,
@@ -107,18 +108,22 @@ impl Snapshot {
         generation: u64,
         previous: Option<&TokenOptions>,
     ) -> Result<Snapshot, LoadError> {
-        let State {
-            user_cfg,
-            tokens,
-            token_options,
-            domains,
-            logout,
-            warnings,
-        } = State::load_keeping(&config.state.dir, previous, config.state.strict)?;
+        let (
+            State {
+                user_cfg,
+                tokens,
+                token_options,
+                domains,
+                logout,
+                warnings,
+            },
+            acl,
+        ) = State::read(&config.state.dir, previous, true, config.state.strict)?;
         let routes =
             RouteTable::load(&config.policies).map_err(|e| LoadError::Policy(e.to_string()))?;
         let tls = crate::server::tls::load_certified_key(&config.tls.cert, &config.tls.key)?;
-        let engine = Engine::build(&user_cfg);
+        let engine = Engine::build_with(&user_cfg, &acl);
+        drop(acl);
         let auth_index = AuthIndex::build(&user_cfg);
         let identity_header = HeaderName::from_bytes(config.auth.identity_header.as_bytes())
             .map_err(|_| LoadError::Config(config.auth.identity_header.clone()))?;
@@ -194,14 +199,29 @@ impl State {
         previous: Option<&TokenOptions>,
         strict: bool,
     ) -> Result<State, LoadError> {
+        State::read(dir, previous, false, strict).map(|(state, _)| state)
+    }
+
+    /// [`State::load_keeping`]; with `split`, user.cfg's ACL entries are answered in compact
+    /// form beside the state instead of in `user_cfg.acl` (the gateway's load).
+    fn read(
+        dir: &Path,
+        previous: Option<&TokenOptions>,
+        split: bool,
+        strict: bool,
+    ) -> Result<(State, AclTable), LoadError> {
         let state_dir = StateDir::new(dir);
-        let loaded = state_dir
-            .load()
-            .and_then(|l| {
+        let read = if split {
+            state_dir.load_split()
+        } else {
+            state_dir.load().map(|l| (l, AclTable::default()))
+        };
+        let (loaded, acl) = read
+            .and_then(|(l, acl)| {
                 if strict {
                     refuse_skipped_acl(&state_dir.user_cfg_path(), &l.skipped_acl)?;
                 }
-                Ok(l)
+                Ok((l, acl))
             })
             .map_err(|e| LoadError::Read {
                 file: dir.display().to_string(),
@@ -266,14 +286,15 @@ impl State {
                     .map(|w| format!("{file}:{}: {}", w.line, w.message)),
             );
         }
-        Ok(State {
+        let state = State {
             user_cfg: loaded.user_cfg,
             tokens: loaded.tokens,
             token_options,
             domains,
             logout,
             warnings,
-        })
+        };
+        Ok((state, acl))
     }
 }
 

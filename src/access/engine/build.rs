@@ -1,6 +1,8 @@
-//! Compiling a [`UserConfig`] into the engine's interned tables.
-
-use std::collections::BTreeMap;
+//! Compiling a [`UserConfig`] and its [`AclTable`] into the engine's interned tables.
+//!
+//! The ACL entries are compiled straight from the table the parser wrote: the grants are
+//! resolved to engine indexes, sorted once by (node, member kind, member, role, line) and swept
+//! into the nodes' slots, so no map-shaped copy of a million entries is ever built.
 
 use rustc_hash::FxHashMap;
 
@@ -8,16 +10,23 @@ use super::slots::Slots;
 use super::{Engine, Entry, Node, Owner, Slot, TokenInfo};
 use crate::access::role::{NO_ACCESS, builtin_roles};
 use crate::config::UserConfig;
-use crate::identity::RoleId;
+use crate::config::user_cfg::{AclMember, AclTable};
 
 impl Engine {
-    /// Compile a configuration. Cost is linear in the size of the configuration.
+    /// Compile a configuration (its `acl` map). Cost is linear in the size of the
+    /// configuration.
     pub fn build(cfg: &UserConfig) -> Engine {
+        Engine::build_with(cfg, &AclTable::from_config(cfg))
+    }
+
+    /// Compile a configuration whose ACL entries are in `acl` (`cfg.acl` is not read), as
+    /// [`UserConfig::parse_split`] answers them.
+    pub fn build_with(cfg: &UserConfig, acl: &AclTable) -> Engine {
         let mut b = Builder::default();
         b.add_roles(cfg);
         b.add_users_and_groups(cfg);
         b.add_tokens(cfg);
-        b.add_acl(cfg);
+        b.add_acl(acl);
         b.add_pools(cfg);
         b.finish()
     }
@@ -29,6 +38,19 @@ struct Builder {
     role_index: FxHashMap<String, u32>,
     group_index: FxHashMap<String, u32>,
     user_groups: Vec<Vec<u32>>,
+}
+
+/// One grant resolved to engine indexes, for the sort.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Resolved {
+    node: u32,
+    /// 0 user, 1 group, 2 token.
+    kind: u8,
+    member: u32,
+    role: u32,
+    /// Position in the table: of two grants of the same role, the later one counts.
+    seq: u32,
+    propagate: bool,
 }
 
 impl Builder {
@@ -53,13 +75,18 @@ impl Builder {
         }
         let u = self.user_groups.len() as u32;
         self.engine.users.insert(userid.into(), u);
+        self.engine.user_names.push(userid.into());
         self.user_groups.push(Vec::new());
         u
     }
 
     fn group(&mut self, group: &str) -> u32 {
         let next = self.group_index.len() as u32;
-        *self.group_index.entry(group.to_owned()).or_insert(next)
+        let g = *self.group_index.entry(group.to_owned()).or_insert(next);
+        if g == next {
+            self.engine.group_names.push(group.into());
+        }
+        g
     }
 
     fn add_users_and_groups(&mut self, cfg: &UserConfig) {
@@ -84,7 +111,8 @@ impl Builder {
             };
             for (name, token) in &user.tokens {
                 let id = format!("{}!{}", userid.as_str(), name.as_str());
-                let index = self.engine.tokens.len() as u32;
+                let index = self.engine.token_names.len() as u32;
+                self.engine.token_names.push(id.as_str().into());
                 self.engine.tokens.insert(
                     id.into(),
                     TokenInfo {
@@ -97,74 +125,89 @@ impl Builder {
         }
     }
 
-    fn add_acl(&mut self, cfg: &UserConfig) {
+    fn add_acl(&mut self, table: &AclTable) {
         self.engine.nodes.push(Node::default());
-        for (path, acl) in &cfg.acl {
-            let node = self.node(path.components());
-            let mut users = Vec::with_capacity(acl.users.len());
-            for (userid, roles) in &acl.users {
-                let u = self.user(userid.as_str());
-                users.extend(self.push_entries(u, roles));
-            }
-            let mut groups = Vec::with_capacity(acl.groups.len());
-            for (gid, roles) in &acl.groups {
-                let g = self.group(gid.as_str());
-                groups.extend(self.push_entries(g, roles));
-            }
-            let mut tokens = Vec::with_capacity(acl.tokens.len());
-            for (tid, roles) in &acl.tokens {
-                // An entry for an undefined token can never match anyone.
-                let Some(t) = self.engine.tokens.get(tid.as_str()).map(|t| t.index) else {
-                    continue;
-                };
-                tokens.extend(self.push_entries(t, roles));
-            }
-            let n = &mut self.engine.nodes[node as usize];
-            n.users = Slots::new(users);
-            n.groups = Slots::new(groups);
-            n.tokens = Slots::new(tokens);
-        }
+        let nodes: Vec<u32> = table
+            .paths
+            .iter()
+            .map(|p| self.engine.intern_node(p.components()))
+            .collect();
+        // (kind, engine index) per table member; `None`: an undefined token, which can never
+        // match anyone.
+        let members: Vec<Option<(u8, u32)>> = table
+            .members
+            .iter()
+            .map(|m| match m {
+                AclMember::User(u) => Some((0, self.user(u.as_str()))),
+                AclMember::Group(g) => Some((1, self.group(g.as_str()))),
+                AclMember::Token(t) => self.engine.tokens.get(t.as_str()).map(|t| (2, t.index)),
+            })
+            .collect();
+        // An ACL naming an unknown role adds nothing.
+        let roles: Vec<Option<u32>> = table
+            .roles
+            .iter()
+            .map(|r| self.role_index.get(r.as_str()).copied())
+            .collect();
+        let mut grants: Vec<Resolved> = table
+            .grants
+            .iter()
+            .enumerate()
+            .filter_map(|(seq, g)| {
+                let (kind, member) = members[g.member as usize]?;
+                Some(Resolved {
+                    node: nodes[g.path as usize],
+                    kind,
+                    member,
+                    role: roles[g.role as usize]?,
+                    seq: seq as u32,
+                    propagate: g.propagate,
+                })
+            })
+            .collect();
+        grants.sort_unstable();
+        self.sweep(&grants);
     }
 
-    /// A member's entries for the roles that exist; `None` if none do (an ACL naming an unknown
-    /// role adds nothing).
-    fn push_entries(&mut self, member: u32, roles: &BTreeMap<RoleId, bool>) -> Option<Slot> {
-        let start = self.engine.entries.len() as u32;
-        let mut any_propagate = false;
-        for (role, &propagate) in roles {
-            if let Some(&r) = self.role_index.get(role.as_str()) {
-                self.engine.entries.push(Entry { role: r, propagate });
+    /// Turn sorted grants into entries and slots: one slot per (node, kind, member), one entry
+    /// per role (the last grant of it).
+    fn sweep(&mut self, grants: &[Resolved]) {
+        let mut slots = Vec::new();
+        let mut i = 0;
+        while i < grants.len() {
+            let first = grants[i];
+            let start = self.engine.entries.len() as u32;
+            let mut any_propagate = false;
+            while i < grants.len() && same_member(&grants[i], &first) {
+                while i + 1 < grants.len() && same_entry(&grants[i], &grants[i + 1]) {
+                    i += 1;
+                }
+                let Resolved {
+                    role, propagate, ..
+                } = grants[i];
+                self.engine.entries.push(Entry { role, propagate });
                 any_propagate |= propagate;
+                i += 1;
+            }
+            slots.push(Slot {
+                member: first.member,
+                start,
+                end: self.engine.entries.len() as u32,
+                any_propagate,
+            });
+            let kind_done = grants
+                .get(i)
+                .is_none_or(|next| (next.node, next.kind) != (first.node, first.kind));
+            if kind_done {
+                let node = &mut self.engine.nodes[first.node as usize];
+                let list = Slots::new(std::mem::take(&mut slots));
+                match first.kind {
+                    0 => node.users = list,
+                    1 => node.groups = list,
+                    _ => node.tokens = list,
+                }
             }
         }
-        let end = self.engine.entries.len() as u32;
-        (end > start).then_some(Slot {
-            member,
-            start,
-            end,
-            any_propagate,
-        })
-    }
-
-    /// The node for a path, creating it and its ancestors.
-    fn node<'a>(&mut self, comps: impl Iterator<Item = &'a str>) -> u32 {
-        let mut node = 0u32;
-        for comp in comps {
-            let next = self.engine.nodes.len() as u32;
-            let child = *self.engine.nodes[node as usize]
-                .children
-                .entry(comp.into())
-                .or_insert(next);
-            if child == next {
-                self.engine.nodes.push(Node {
-                    name: comp.into(),
-                    parent: node,
-                    ..Node::default()
-                });
-            }
-            node = child;
-        }
-        node
     }
 
     fn add_pools(&mut self, cfg: &UserConfig) {
@@ -203,4 +246,14 @@ impl Builder {
         self.engine.pool_chains = engine.pool_paths.iter().map(|p| engine.chain(p)).collect();
         self.engine
     }
+}
+
+/// Whether two sorted grants are of the same member at the same node.
+fn same_member(a: &Resolved, b: &Resolved) -> bool {
+    (a.node, a.kind, a.member) == (b.node, b.kind, b.member)
+}
+
+/// Whether two sorted grants are the same entry (node, member, role).
+fn same_entry(a: &Resolved, b: &Resolved) -> bool {
+    same_member(a, b) && a.role == b.role
 }

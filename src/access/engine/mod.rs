@@ -16,7 +16,9 @@ use super::privilege::PrivSet;
 use super::role::NO_ACCESS;
 use crate::identity::Authid;
 
+mod apply;
 mod build;
+mod listing;
 mod slots;
 mod walk;
 
@@ -72,10 +74,14 @@ pub struct Decider {
 }
 
 /// The permission engine compiled from one `user.cfg`.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Engine {
     /// Every userid mentioned anywhere (users, group members, ACL members) → index.
     users: FxHashMap<Box<str>, u32>,
+    /// Index → userid, group id, full token id (for listing entries).
+    user_names: Vec<Box<str>>,
+    group_names: Vec<Box<str>>,
+    token_names: Vec<Box<str>>,
     /// Per user index: the groups it belongs to, sorted.
     user_groups: Vec<Box<[u32]>>,
     /// Defined tokens by full id.
@@ -104,7 +110,7 @@ struct TokenInfo {
     owner: Owner,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Node {
     name: Box<str>,
     parent: u32,

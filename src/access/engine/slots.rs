@@ -10,7 +10,7 @@ use super::Slot;
 const HASH_ABOVE: usize = 16;
 
 /// One member kind's slots at one node.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(super) enum Slots {
     #[default]
     Empty,

@@ -20,7 +20,7 @@ pub fn list(ctx: &ApiContext<'_>) -> ApiResult {
         .granted
         .intersects(privset(&["Sys.Audit"]));
     let mut items = Vec::new();
-    for (path, node) in &ctx.snapshot.user_cfg.acl {
+    for (path, node) in &ctx.snapshot.engine.acl_nodes() {
         if !audit && !may_modify(ctx, path.as_str())? {
             continue;
         }

@@ -25,7 +25,7 @@ use super::domains_cfg::DomainsConfig;
 use super::shadow_cfg::ShadowConfig;
 use super::token_options::TokenOptions;
 use super::token_shadow::TokenShadow;
-use super::user_cfg::{UserConfig, Warning};
+use super::user_cfg::{AclTable, UserConfig, Warning};
 use crate::identity::Realm;
 
 mod presence;
@@ -263,6 +263,25 @@ impl StateDir {
             token_warnings,
             skipped_acl,
         })
+    }
+
+    /// As [`StateDir::load`], with user.cfg's ACL entries in compact form: the answered
+    /// `user_cfg.acl` is empty and the entries are in the [`AclTable`] (the gateway's load,
+    /// which compiles the engine from the table; see docs/scale.md).
+    pub fn load_split(&self) -> Result<(LoadedState, AclTable), StateError> {
+        let user_text = read_lines(&self.user_cfg_path())?.unwrap_or_default();
+        let token_text = read_lines(&self.token_shadow_path())?.unwrap_or_default();
+        let (user_cfg, acl, user_cfg_warnings) = UserConfig::parse_split(&user_text);
+        let (tokens, token_warnings) = TokenShadow::parse(&token_text);
+        let skipped_acl = acl_warnings(&user_text, &user_cfg_warnings);
+        let loaded = LoadedState {
+            user_cfg,
+            user_cfg_warnings,
+            tokens,
+            token_warnings,
+            skipped_acl,
+        };
+        Ok((loaded, acl))
     }
 
     /// Take the exclusive lock, re-read both files, run `f`, and if it returns `Ok` write back

@@ -6,10 +6,10 @@
 
 use rustc_hash::FxHashMap;
 
-use super::{Token, User, UserConfig};
+use super::{Change, Token, User, UserConfig};
 
 /// The users and tokens of one [`UserConfig`], for lookups by id text.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct AuthIndex {
     users: FxHashMap<Box<str>, Account>,
     tokens: FxHashMap<Box<str>, TokenAccount>,
@@ -48,6 +48,49 @@ impl AuthIndex {
             }
         }
         index
+    }
+
+    /// Apply `change` (checked by [`UserConfig::apply`] first), as [`AuthIndex::build`] of
+    /// the changed configuration would answer.
+    pub fn apply(&mut self, change: &Change) {
+        match change {
+            Change::UserSet { id, enable, expire } => {
+                let account = Account {
+                    enable: *enable,
+                    expire: *expire,
+                };
+                self.users.insert(id.as_str().into(), account);
+                let prefix = format!("{}!", id.as_str());
+                for (tid, token) in &mut self.tokens {
+                    if tid.starts_with(&prefix) {
+                        token.owner = account;
+                    }
+                }
+            }
+            Change::UserRemove(id) => {
+                self.users.remove(id.as_str());
+                let prefix = format!("{}!", id.as_str());
+                self.tokens.retain(|tid, _| !tid.starts_with(&prefix));
+                if id.is_root() {
+                    // root@pam is always defined (Proxmox forces it in).
+                    self.users
+                        .insert(id.as_str().into(), Account::of(&User::new()));
+                }
+            }
+            Change::TokenSet { id, expire, .. } => {
+                if let Some(owner) = self.user(id.user_str()) {
+                    let token = TokenAccount {
+                        owner,
+                        expire: *expire,
+                    };
+                    self.tokens.insert(id.as_str().into(), token);
+                }
+            }
+            Change::TokenRemove(id) => {
+                self.tokens.remove(id.as_str());
+            }
+            Change::GroupMember { .. } | Change::RoleSet { .. } | Change::Acl { .. } => {}
+        }
     }
 
     /// The user with this userid text, if defined.

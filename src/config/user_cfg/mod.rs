@@ -3,8 +3,10 @@
 //! [`UserConfig`] is inert data: what the file says, after Proxmox's parse rules. The permission
 //! engine ([`crate::access::Engine`]) is compiled from it; the CLI edits it and writes it back.
 
+mod change;
 mod index;
 mod parse;
+mod table;
 mod write;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -12,8 +14,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::access::{AclPath, PrivSet};
 use crate::identity::{GroupId, PoolId, RoleId, TokenName, Tokenid, Userid};
 
+pub use change::{Change, ChangeError};
 pub use index::{Account, AuthIndex, TokenAccount};
 pub use parse::Warning;
+pub use table::{AclMember, AclTable, Grant};
 
 /// Everything `user.cfg` holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -90,6 +94,13 @@ impl UserConfig {
     /// Read `user.cfg` text with Proxmox's lenient rules: bad lines are skipped and reported.
     pub fn parse(text: &str) -> (UserConfig, Vec<Warning>) {
         parse::parse(text)
+    }
+
+    /// As [`UserConfig::parse`], with the ACL entries left in compact form: the answered
+    /// config's `acl` map is empty and the entries are in the [`AclTable`] (what the gateway
+    /// compiles its engine from without holding a second, map-shaped copy).
+    pub fn parse_split(text: &str) -> (UserConfig, AclTable, Vec<Warning>) {
+        parse::parse_table(text)
     }
 
     /// Write the canonical text (Proxmox's order and encoding).

@@ -4,9 +4,17 @@
 //! with its line number, so `check-config` can show it. Line order matters exactly as in Proxmox:
 //! tokens need their owner defined above them, ACL roles and tokens must be defined above the
 //! `acl` line, and a VMID belongs to the first pool that claims it.
+//!
+//! ACL lines, the million-line part of a large file, go into an [`AclTable`] without a per-line
+//! allocation: each distinct path, role and member text is read once and cached (the checks
+//! that depend on earlier lines are re-done whenever a user, token, group or role line came in
+//! between), and every warning is still reported on its own line.
 
 use std::collections::BTreeMap;
 
+use rustc_hash::FxHashMap;
+
+use super::table::{AclMember, AclTable, Grant, Interner};
 use super::{Token, User, UserConfig};
 use crate::access::{AclPath, PrivSet, Privilege, is_builtin_role};
 use crate::config::text::{self, is_perl_space, split_list};
@@ -22,6 +30,14 @@ pub struct Warning {
 }
 
 pub(super) fn parse(text: &str) -> (UserConfig, Vec<Warning>) {
+    let (mut cfg, table, warnings) = parse_table(text);
+    cfg.acl = table.to_nodes();
+    (cfg, warnings)
+}
+
+/// Read `text` with the ACL entries kept in compact form: the returned config's `acl` map is
+/// empty and the entries are in the [`AclTable`].
+pub(super) fn parse_table(text: &str) -> (UserConfig, AclTable, Vec<Warning>) {
     let mut p = Parser::default();
     // Proxmox forces root@pam in before the first line too, so `token:root@pam!x` needs no
     // `user:root@pam` line above it; a later user line still replaces it.
@@ -36,41 +52,53 @@ pub(super) fn parse(text: &str) -> (UserConfig, Vec<Warning>) {
         p.parse_line(line);
     }
     p.cfg.users.entry(root()).or_insert_with(User::new);
-    (p.cfg, p.warnings)
+    (p.cfg, p.table, p.warnings)
 }
 
 #[derive(Default)]
 struct Parser<'a> {
     cfg: UserConfig,
+    table: AclTable,
     warnings: Vec<Warning>,
     /// VMID → the pool that claimed it first.
     vm_owner: BTreeMap<String, PoolId>,
     line: usize,
     line_text: &'a str,
+    /// Bumped by every user, token, group and role line: what an ACL line's roles and members
+    /// refer to may have changed, so cached checks of them are stale.
+    epoch: u64,
+    /// Raw path text of an acl line → its index in `table.paths` (`None`: invalid).
+    path_cache: FxHashMap<&'a str, Option<u32>>,
+    /// Normalised path text → index in `table.paths` (two spellings, one path).
+    path_index: Interner,
+    /// Raw role text → what it was found to be, at which epoch.
+    role_cache: FxHashMap<&'a str, Checked>,
+    /// Raw member text → what it was found to be, at which epoch.
+    member_cache: FxHashMap<&'a str, Checked>,
+}
+
+/// A cached reading of a role or member text of an acl line. The text's syntax never changes;
+/// whether what it names is defined may, so the result is valid for one epoch.
+#[derive(Debug, Clone, Copy)]
+struct Checked {
+    epoch: u64,
+    /// Index into the table's roles or members; `None` if the text is not a valid id.
+    index: Option<u32>,
+    /// For roles and tokens: usable (kept); for users and groups: defined (else kept with
+    /// a warning).
+    defined: bool,
 }
 
 impl<'a> Parser<'a> {
     fn parse_line(&mut self, line: &'a str) {
-        let mut fields: Vec<&str> = line
-            .split(':')
-            .map(|f| f.trim_matches(is_perl_space))
-            .collect();
-        // Perl's split drops trailing empty fields; missing fields then read as empty.
-        while fields.last().is_some_and(|f| f.is_empty()) {
-            fields.pop();
+        // Perl's split drops trailing empty fields; missing fields read as empty, so a fixed
+        // array of trimmed fields says the same without allocating.
+        let mut fields = [""; 9];
+        for (slot, f) in fields.iter_mut().zip(line.split(':')) {
+            *slot = f.trim_matches(is_perl_space);
         }
-        let field = |i: usize| fields.get(i).copied().unwrap_or("");
-        let args = [
-            field(1),
-            field(2),
-            field(3),
-            field(4),
-            field(5),
-            field(6),
-            field(7),
-            field(8),
-        ];
-        match field(0) {
+        let [kind, args @ ..] = fields;
+        match kind {
             "user" => self.user(args),
             "token" => self.token(args),
             "group" => self.group(args),
@@ -87,8 +115,8 @@ impl<'a> Parser<'a> {
             message,
         });
     }
-
     fn user(&mut self, f: [&str; 8]) {
+        self.epoch += 1;
         let [
             userid,
             enable,
@@ -124,6 +152,7 @@ impl<'a> Parser<'a> {
     }
 
     fn token(&mut self, f: [&str; 8]) {
+        self.epoch += 1;
         let [tokenid, expire, privsep, comment, ..] = f;
         let Ok(id) = tokenid.parse::<Tokenid>() else {
             return self.warn(format!("ignore invalid tokenid `{tokenid}`"));
@@ -154,6 +183,7 @@ impl<'a> Parser<'a> {
     }
 
     fn group(&mut self, f: [&str; 8]) {
+        self.epoch += 1;
         let [groupid, members, comment, ..] = f;
         let Ok(id) = groupid.parse::<GroupId>() else {
             return self.warn(format!(
@@ -228,6 +258,7 @@ impl<'a> Parser<'a> {
     }
 
     fn role(&mut self, f: [&str; 8]) {
+        self.epoch += 1;
         let [roleid, privs, ..] = f;
         let Ok(id) = roleid.parse::<RoleId>() else {
             return self.warn(format!(
@@ -251,80 +282,139 @@ impl<'a> Parser<'a> {
         *role = role.union(set);
     }
 
-    fn acl(&mut self, f: [&str; 8]) {
+    fn acl(&mut self, f: [&'a str; 8]) {
         let [propagate, path, members, roles, ..] = f;
         let propagate = perl_bool(propagate);
-        let Some(path_id) = AclPath::normalize(path) else {
+        let Some(path_index) = self.acl_path(path) else {
             return self.warn(format!("ignore invalid path in acl `{path}`"));
         };
-        // Members are read (and warned about) per role, in Proxmox's order, and only then
-        // added: the node is looked up once, and a line that grants nothing adds no node.
-        let mut grants: Vec<(AclMember, RoleId)> = Vec::new();
+        // Members are read (and warned about) per role, in Proxmox's order; a line that
+        // grants nothing adds no node.
         for role in split_list(roles) {
-            let Ok(role_id) = role.parse::<RoleId>() else {
-                self.warn(format!("ignore invalid role name `{role}` in acl"));
+            let Some(role_index) = self.acl_role(role) else {
                 continue;
             };
-            if !is_builtin_role(role) && !self.cfg.roles.contains_key(&role_id) {
-                self.warn(format!("ignore invalid acl role `{role}`"));
-                continue;
-            }
             for member in split_list(members) {
-                if let Some(m) = self.acl_member(member) {
-                    grants.push((m, role_id.clone()));
+                if let Some(member_index) = self.acl_member(member) {
+                    self.table.grants.push(Grant {
+                        path: path_index,
+                        member: member_index,
+                        role: role_index,
+                        propagate,
+                    });
                 }
             }
         }
-        if grants.is_empty() {
-            return;
-        }
-        let node = self.cfg.acl.entry(path_id).or_default();
-        for (member, role) in grants {
-            let roles = match member {
-                AclMember::User(u) => node.users.entry(u).or_default(),
-                AclMember::Group(g) => node.groups.entry(g).or_default(),
-                AclMember::Token(t) => node.tokens.entry(t).or_default(),
-            };
-            roles.insert(role, propagate);
-        }
     }
 
-    /// Read one member of an `acl` line; `None` (with a warning) where Proxmox skips it.
-    fn acl_member(&mut self, member: &str) -> Option<AclMember> {
-        // Perl's `$group && ...`: a group named "0" is falsy and falls through.
-        let group = member
-            .strip_prefix('@')
-            .filter(|g| *g != "0" && !g.chars().any(is_perl_space))
-            .and_then(|g| g.parse::<GroupId>().ok());
-        if let Some(g) = group {
-            if !self.cfg.groups.contains_key(&g) {
+    /// The table index of an acl line's path; `None` if Proxmox would skip it.
+    fn acl_path(&mut self, raw: &'a str) -> Option<u32> {
+        if let Some(&cached) = self.path_cache.get(raw) {
+            return cached;
+        }
+        let found = AclPath::normalize(raw).map(|path| {
+            let key = path.as_str().to_owned();
+            self.path_index.intern(&mut self.table.paths, &key, || path)
+        });
+        self.path_cache.insert(raw, found);
+        found
+    }
+
+    /// The table index of one role of an acl line; `None` (with a warning) where Proxmox skips
+    /// it: an invalid name, or a role neither built in nor defined above.
+    fn acl_role(&mut self, role: &'a str) -> Option<u32> {
+        let checked = match self.role_cache.get(role) {
+            Some(c) if c.epoch == self.epoch => *c,
+            seen => {
+                let index = seen.and_then(|c| c.index).or_else(|| {
+                    let id = role.parse::<RoleId>().ok()?;
+                    self.table.roles.push(id);
+                    Some(self.table.roles.len() as u32 - 1)
+                });
+                let defined = index.is_some_and(|i| {
+                    is_builtin_role(role)
+                        || self.cfg.roles.contains_key(&self.table.roles[i as usize])
+                });
+                let c = Checked {
+                    epoch: self.epoch,
+                    index,
+                    defined,
+                };
+                self.role_cache.insert(role, c);
+                c
+            }
+        };
+        match checked.index {
+            None => self.warn(format!("ignore invalid role name `{role}` in acl")),
+            Some(_) if !checked.defined => self.warn(format!("ignore invalid acl role `{role}`")),
+            Some(i) => return Some(i),
+        }
+        None
+    }
+
+    /// The table index of one member of an acl line; `None` (with a warning) where Proxmox
+    /// skips it.
+    fn acl_member(&mut self, member: &'a str) -> Option<u32> {
+        let checked = match self.member_cache.get(member) {
+            Some(c) if c.epoch == self.epoch => *c,
+            seen => {
+                let index = seen.and_then(|c| c.index).or_else(|| {
+                    let parsed = read_member(member)?;
+                    self.table.members.push(parsed);
+                    Some(self.table.members.len() as u32 - 1)
+                });
+                let defined = index.is_some_and(|i| match &self.table.members[i as usize] {
+                    AclMember::Group(g) => self.cfg.groups.contains_key(g),
+                    AclMember::User(u) => self.cfg.users.contains_key(u),
+                    AclMember::Token(t) => self.cfg.token(t).is_some(),
+                });
+                let c = Checked {
+                    epoch: self.epoch,
+                    index,
+                    defined,
+                };
+                self.member_cache.insert(member, c);
+                c
+            }
+        };
+        let Some(i) = checked.index else {
+            self.warn(format!("invalid user/group `{member}` in acl"));
+            return None;
+        };
+        if checked.defined {
+            return Some(i);
+        }
+        match &self.table.members[i as usize] {
+            AclMember::Group(_) => {
                 self.warn(format!("acl group `{member}` does not exist (kept)"));
+                Some(i)
             }
-            Some(AclMember::Group(g))
-        } else if let Ok(u) = member.parse::<Userid>() {
-            if !self.cfg.users.contains_key(&u) {
+            AclMember::User(_) => {
                 self.warn(format!("acl member `{member}` does not exist (kept)"));
+                Some(i)
             }
-            Some(AclMember::User(u))
-        } else if let Ok(t) = member.parse::<Tokenid>() {
-            if self.cfg.token(&t).is_some() {
-                Some(AclMember::Token(t))
-            } else {
+            AclMember::Token(_) => {
                 self.warn(format!("ignore invalid acl token `{member}`"));
                 None
             }
-        } else {
-            self.warn(format!("invalid user/group `{member}` in acl"));
-            None
         }
     }
 }
 
-/// A member of an `acl` line, as read.
-enum AclMember {
-    User(Userid),
-    Group(GroupId),
-    Token(Tokenid),
+/// Read one member of an acl line as Proxmox tells the kinds apart; `None` if it is none.
+fn read_member(member: &str) -> Option<AclMember> {
+    // Perl's `$group && ...`: a group named "0" is falsy and falls through.
+    let group = member
+        .strip_prefix('@')
+        .filter(|g| *g != "0" && !g.chars().any(is_perl_space))
+        .and_then(|g| g.parse::<GroupId>().ok());
+    if let Some(g) = group {
+        Some(AclMember::Group(g))
+    } else if let Ok(u) = member.parse::<Userid>() {
+        Some(AclMember::User(u))
+    } else {
+        member.parse::<Tokenid>().ok().map(AclMember::Token)
+    }
 }
 
 /// Perl truthiness of a flag field: empty and "0" are false.

@@ -4,7 +4,9 @@
 //! tooling reads what we write: users (each followed by its tokens), groups, pools, custom roles,
 //! then ACL lines in tree order, each section closed by a blank line.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
 
 use super::{AclNode, UserConfig};
 use crate::config::text::encode_text;
@@ -77,42 +79,92 @@ pub(super) fn write(cfg: &UserConfig) -> String {
 
 /// The `acl` lines of one path: members sharing an identical role list share a line; all
 /// non-propagating lines first, then propagating ones, each ordered by role-list text.
+///
+/// Written without a string per member: a member is its (prefix, id) pair, a role list
+/// borrows the role's name when it has one role (the usual case at a million entries).
 fn write_acl_node(out: &mut String, path: &str, node: &AclNode) {
-    // [propagate] role-list text → member texts (sorted as written, `@` prefix included).
-    let mut lines: [BTreeMap<String, BTreeSet<String>>; 2] = Default::default();
-    let mut collect = |member: String, roles: &BTreeMap<RoleId, bool>| {
-        for propagate in [false, true] {
-            let list = join(
-                roles
-                    .iter()
-                    .filter(|(_, p)| **p == propagate)
-                    .map(|(r, _)| r.as_str()),
-            );
-            if !list.is_empty() {
-                lines[usize::from(propagate)]
-                    .entry(list)
-                    .or_default()
-                    .insert(member.clone());
-            }
-        }
-    };
+    // (propagate, role-list text, member) for every member with roles of that flag.
+    let mut lines: Vec<(bool, Cow<'_, str>, Member<'_>)> = Vec::with_capacity(node.len());
     for (g, roles) in &node.groups {
-        collect(format!("@{}", g.as_str()), roles);
+        collect(&mut lines, Member("@", g.as_str()), roles);
     }
     for (u, roles) in &node.users {
         // root@pam passes every check anyway; Proxmox never writes its entries.
         if !u.is_root() {
-            collect(u.as_str().to_owned(), roles);
+            collect(&mut lines, Member("", u.as_str()), roles);
         }
     }
     for (t, roles) in &node.tokens {
-        collect(t.as_str().to_owned(), roles);
+        collect(&mut lines, Member("", t.as_str()), roles);
     }
-    for (propagate, by_roles) in lines.iter().enumerate() {
-        for (roles, members) in by_roles {
-            let members = join(members.iter().map(String::as_str));
-            line(out, &["acl", &propagate.to_string(), path, &members, roles]);
+    lines.sort_unstable();
+    let mut i = 0;
+    while i < lines.len() {
+        let (propagate, roles) = (lines[i].0, &lines[i].1);
+        out.push_str("acl:");
+        out.push_str(if propagate { "1" } else { "0" });
+        out.push(':');
+        out.push_str(path);
+        out.push(':');
+        let mut first = true;
+        while i < lines.len() && lines[i].0 == propagate && lines[i].1 == *roles {
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            let Member(prefix, id) = lines[i].2;
+            out.push_str(prefix);
+            out.push_str(id);
+            i += 1;
         }
+        out.push(':');
+        out.push_str(roles);
+        out.push_str(":\n");
+    }
+}
+
+/// Push `member`'s lines: its non-propagating roles, then its propagating ones.
+fn collect<'a>(
+    lines: &mut Vec<(bool, Cow<'a, str>, Member<'a>)>,
+    member: Member<'a>,
+    roles: &'a BTreeMap<RoleId, bool>,
+) {
+    for propagate in [false, true] {
+        let mut matching = roles
+            .iter()
+            .filter(|(_, p)| **p == propagate)
+            .map(|(r, _)| r.as_str());
+        let Some(first) = matching.next() else {
+            continue;
+        };
+        let list = match matching.next() {
+            None => Cow::Borrowed(first),
+            Some(_) => Cow::Owned(join(
+                roles
+                    .iter()
+                    .filter(|(_, p)| **p == propagate)
+                    .map(|(r, _)| r.as_str()),
+            )),
+        };
+        lines.push((propagate, list, member));
+    }
+}
+
+/// An acl line's member as written: `@` and a group id, or a user or token id. Orders as its
+/// text does (byte order), as Proxmox sorts the written member texts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Member<'a>(&'static str, &'a str);
+
+impl Ord for Member<'_> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        let mine = self.0.bytes().chain(self.1.bytes());
+        mine.cmp(other.0.bytes().chain(other.1.bytes()))
+    }
+}
+
+impl PartialOrd for Member<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
     }
 }
 
