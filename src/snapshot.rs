@@ -116,7 +116,11 @@ impl Snapshot {
         } = State::load_keeping(&config.state.dir, previous)?;
         let routes =
             RouteTable::load(&config.policies).map_err(|e| LoadError::Policy(e.to_string()))?;
-        let tls = crate::server::tls::load_certified_key(&config.tls.cert, &config.tls.key)?;
+        let tls = crate::config::tls_files::load_certified_key(&config.tls.cert, &config.tls.key)
+            .map_err(|e| LoadError::Tls {
+            file: e.file,
+            message: e.message,
+        })?;
         let engine = Engine::build(&user_cfg);
         let auth_index = AuthIndex::build(&user_cfg);
         let identity_header = HeaderName::from_bytes(config.auth.identity_header.as_bytes())
