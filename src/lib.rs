@@ -3,7 +3,8 @@
 //! Request flow (DESIGN.md §2): `server` accepts and terminates TLS; `proxy::handle` loads the
 //! snapshot once, normalises the path, finds the route, authenticates the token or ticket,
 //! evaluates the route's check with [`access::Engine`], logs one decision event and forwards what
-//! passes. Everything the request path reads lives in one immutable snapshot.
+//! passes. Every failure becomes its HTTP answer in [`error`]. Everything the request path reads
+//! lives in one immutable snapshot.
 //!
 //! Layers, bottom up: [`identity`] (ids parsed at the edge), [`access`] (privileges, roles, the
 //! engine), [`config`] (state files), [`cli`] (the `aclgate` commands).
@@ -13,6 +14,7 @@ pub mod access_api;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod error;
 pub mod identity;
 pub mod manage;
 pub mod observe;

@@ -121,7 +121,11 @@ impl Snapshot {
         ) = State::read(&config.state.dir, previous, true, config.state.strict)?;
         let routes =
             RouteTable::load(&config.policies).map_err(|e| LoadError::Policy(e.to_string()))?;
-        let tls = crate::server::tls::load_certified_key(&config.tls.cert, &config.tls.key)?;
+        let tls = crate::config::tls_files::load_certified_key(&config.tls.cert, &config.tls.key)
+            .map_err(|e| LoadError::Tls {
+            file: e.file,
+            message: e.message,
+        })?;
         let engine = Engine::build_with(&user_cfg, &acl);
         drop(acl);
         let auth_index = AuthIndex::build(&user_cfg);

@@ -3,8 +3,7 @@
 //!
 //! The proxy evaluates a handler route's check exactly like a forwarded route's, buffers its
 //! body, and then calls [`handle`] with an [`ApiContext`]. Handlers answer `Ok(value)` (sent
-//! as `200 {"data": value}`) or an [`ApiError`]; [`ApiError::into_response`] is the one place
-//! where handler errors become HTTP answers.
+//! as `200 {"data": value}`) or an [`ApiError`]; `src/error.rs` turns both into HTTP answers.
 
 pub mod admin;
 pub mod cap;
@@ -18,8 +17,6 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{HeaderValue, Response, StatusCode, header};
 use thiserror::Error;
 
 use crate::auth::realm::LoginOptions;
@@ -29,7 +26,6 @@ use crate::config::StateDir;
 use crate::config::gateway::GatewayConfig;
 use crate::identity::Authid;
 use crate::policy::Params;
-use crate::proxy::Body;
 use crate::reload::ReloadHandle;
 use crate::snapshot::Snapshot;
 
@@ -158,55 +154,4 @@ impl ApiError {
     pub fn is_auth_failure(&self) -> bool {
         matches!(self, ApiError::AuthFailure)
     }
-
-    /// The response the client gets (spec §6.8 bodies and reason phrases).
-    pub fn into_response(self) -> Response<Body> {
-        match self {
-            ApiError::Params(errors) => {
-                let body = serde_json::json!({
-                    "data": null,
-                    "errors": errors,
-                    "message": "Parameter verification failed.\n",
-                });
-                json(
-                    StatusCode::BAD_REQUEST,
-                    "Parameter verification failed.",
-                    &body,
-                )
-            }
-            ApiError::BadRequest(m) => message(StatusCode::BAD_REQUEST, &m),
-            ApiError::Forbidden(m) => message(StatusCode::FORBIDDEN, &m),
-            ApiError::NotFound(m) => message(StatusCode::NOT_FOUND, &m),
-            ApiError::AuthFailure => message(StatusCode::UNAUTHORIZED, "authentication failure"),
-            ApiError::Internal(m) => message(StatusCode::INTERNAL_SERVER_ERROR, &m),
-            ApiError::Upstream => message(StatusCode::NOT_IMPLEMENTED, "not answered by aclgate"),
-        }
-    }
-}
-
-/// `200 {"data": value}`.
-pub fn ok_response(value: &serde_json::Value) -> Response<Body> {
-    let body = serde_json::json!({ "data": value });
-    json(StatusCode::OK, "OK", &body)
-}
-
-fn message(status: StatusCode, text: &str) -> Response<Body> {
-    let body = serde_json::json!({ "data": null, "message": format!("{text}\n") });
-    json(status, text, &body)
-}
-
-fn json(status: StatusCode, reason: &str, body: &serde_json::Value) -> Response<Body> {
-    let mut resp = Response::new(crate::proxy::full_body(Bytes::from(body.to_string())));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json;charset=UTF-8"),
-    );
-    let line = reason.lines().next().unwrap_or_default();
-    if status != StatusCode::OK
-        && let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(line.as_bytes().to_vec())
-    {
-        resp.extensions_mut().insert(phrase);
-    }
-    resp
 }

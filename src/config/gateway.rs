@@ -154,6 +154,14 @@ pub struct AuthSettings {
 pub struct Limits {
     /// Concurrent client connections; further ones wait in the accept queue.
     pub max_connections: usize,
+    /// Concurrent connections from one source address (0: no cap); further ones are closed at
+    /// once. `trusted_proxies` are exempt.
+    pub max_connections_per_source: usize,
+    /// Time from accepting a connection to its first request head (TLS handshake included).
+    pub first_request_timeout_ms: u64,
+    /// Time a connection may sit idle (no request in flight) between requests, HTTP/1.1 and
+    /// HTTP/2.
+    pub keepalive_timeout_ms: u64,
     /// Largest request body buffered when a check needs body parameters (413 beyond).
     pub max_body_buffered: usize,
     /// Most request header lines (PVE: fewer than 64).
@@ -356,6 +364,9 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: 10_000,
+            max_connections_per_source: 256,
+            first_request_timeout_ms: 10_000,
+            keepalive_timeout_ms: 60_000,
             max_body_buffered: 1 << 20,
             max_header_lines: 63,
             max_header_bytes: 8192,

@@ -11,6 +11,7 @@ pub mod request;
 pub mod shadow_cfg;
 pub mod state_dir;
 pub mod text;
+pub mod tls_files;
 pub mod token_options;
 pub mod token_shadow;
 pub mod user_cfg;

@@ -8,11 +8,7 @@ use std::net::IpAddr;
 use http::HeaderMap;
 
 use crate::config::cidr::{Cidr, canonical};
-
-/// `X-Forwarded-For` from a trusted proxy that is not a list of IP addresses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("malformed X-Forwarded-For from a trusted proxy")]
-pub struct BadForwardedFor;
+pub use crate::error::BadForwardedFor;
 
 /// The address the request is treated as coming from.
 pub fn client_ip(

@@ -10,9 +10,9 @@ use hyper_util::rt::TokioIo;
 
 use super::Body;
 use super::lean::LeanSlot;
-use super::response::ProxyError;
 use super::upstream::{SendError, Upstream};
 use crate::auth::strip_credentials;
+use crate::error::ProxyError;
 use crate::observe::Metrics;
 
 /// What forwarding needs to know about the request besides the request itself.
@@ -81,7 +81,7 @@ pub async fn forward(
         let (parts, _) = resp.into_parts();
         return Ok(Response::from_parts(
             parts,
-            super::response::full(bytes::Bytes::new()),
+            crate::error::full(bytes::Bytes::new()),
         ));
     }
     strip_hop_by_hop(resp.headers_mut(), None);

@@ -6,7 +6,6 @@ mod client_addr;
 mod forward;
 mod lean;
 mod path;
-mod response;
 mod upstream;
 
 use std::borrow::Cow;
@@ -26,20 +25,13 @@ use crate::observe::{AccessEvent, RequestLabels};
 use crate::policy::{self, Access, Caller, EvalContext, Params};
 use crate::snapshot::{Snapshot, SnapshotReader, now};
 
+pub use crate::error::{Body, BodyError, ProxyError, full as full_body};
 pub use forward::ForwardContext;
 pub use lean::LeanSlot;
 #[doc(hidden)]
 pub use lean::fuzz_api as lean_fuzz_api;
 pub use path::{PathError, normalise};
-pub use response::ProxyError;
-pub use response::full as full_body;
 pub use upstream::{Upstream, UpstreamError};
-
-/// Response (and forwarded request) body type.
-pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, BodyError>;
-
-/// A body's error: hyper's, or our upstream client's.
-pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Shared by every connection: the snapshot reader and the upstream client.
 #[derive(Clone)]
@@ -110,7 +102,7 @@ pub async fn handle(gw: &Gateway, conn: &ClientConn, req: Request<Incoming>) -> 
     let metrics = gw.snapshots.metrics();
 
     if path == "/healthz" && method == Method::GET {
-        let resp = response::ok_json("\"ok\"");
+        let resp = crate::error::ok_json("\"ok\"");
         metrics
             .requests
             .get_or_create(&RequestLabels {
@@ -261,7 +253,7 @@ async fn pipeline<'s>(
     let (body, buffered): (Body, Option<Bytes>) = if route.needs_body() || route.handler.is_some() {
         let limit = snapshot.config.limits.max_body_buffered;
         let bytes = read_body(&parts.headers, body, limit).await?;
-        (response::full(bytes.clone()), Some(bytes))
+        (full_body(bytes.clone()), Some(bytes))
     } else {
         let tagged = body.map_err(|e| BodyError::from(upstream::ClientBodyError(e)));
         (tagged.boxed_unsync(), None)
@@ -334,7 +326,7 @@ async fn pipeline<'s>(
             // forwarded request's future (moved into hyper's connection task) as large.
             match Box::pin(access_api::handle(handler, &ctx)).await {
                 None => return Err(ProxyError::NoHandler(handler.clone())),
-                Some(Ok(value)) => return Ok(access_api::ok_response(&value)),
+                Some(Ok(value)) => return Ok(crate::error::ok_response(&value)),
                 // Not aclgate's (e.g. another node's task): forwarded as any allowed request.
                 Some(Err(access_api::ApiError::Upstream)) => {}
                 Some(Err(e)) => return Err(ProxyError::Api(e)),

@@ -7,25 +7,7 @@
 use std::borrow::Cow;
 
 use crate::config::request::PathParams;
-
-/// Why a path was refused (400).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum PathError {
-    #[error("path must start with `/`")]
-    NotAbsolute,
-    #[error("invalid percent-encoding in path")]
-    BadEscape,
-    #[error("encoded slash or backslash in path")]
-    EncodedSlash,
-    #[error("control character in path")]
-    Control,
-    #[error("path is not UTF-8")]
-    NotUtf8,
-    #[error("`.`, `..` or empty segment in path")]
-    DotSegment,
-    #[error("`;` path parameter in path")]
-    PathParam,
-}
+pub use crate::error::PathError;
 
 /// The decoded, checked path, refusing `;` ([`PathParams::Refuse`]).
 pub fn normalise(raw: &str) -> Result<String, PathError> {

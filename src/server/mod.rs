@@ -2,6 +2,7 @@
 //! admin), connection limit, TLS handshake, HTTP/1.1 + HTTP/2 via hyper-util's auto builder with
 //! header limits and timeouts, and graceful shutdown that drains in-flight requests.
 
+mod guard;
 pub mod tls;
 
 use std::convert::Infallible;
@@ -74,6 +75,7 @@ pub async fn run_with_services(
     });
     let builder = Arc::new(http_builder(&config));
     let limit = Arc::new(Semaphore::new(config.limits.max_connections.max(1)));
+    let sources = guard::PerSource::new(config.limits.max_connections_per_source);
     let graceful = GracefulShutdown::new();
     let acceptor = TlsAcceptor::from(tls::server_config(gw.snapshots.clone()));
 
@@ -81,8 +83,9 @@ pub async fn run_with_services(
         gw: &gw,
         builder: &builder,
         limit: &limit,
+        sources: &sources,
         graceful: &graceful,
-        handshake_timeout: Duration::from_millis(config.limits.tls_handshake_timeout_ms),
+        config: &config,
     };
     let loops = async {
         tokio::join!(
@@ -143,8 +146,9 @@ struct Accept<'a> {
     gw: &'a Arc<Gateway>,
     builder: &'a Arc<auto::Builder<TokioExecutor>>,
     limit: &'a Arc<Semaphore>,
+    sources: &'a Arc<guard::PerSource>,
     graceful: &'a GracefulShutdown,
-    handshake_timeout: Duration,
+    config: &'a GatewayConfig,
 }
 
 impl Accept<'_> {
@@ -162,12 +166,31 @@ impl Accept<'_> {
                     continue;
                 }
             };
+            let limits = &self.config.limits;
+            let trusted = self
+                .config
+                .trusted_proxies
+                .iter()
+                .any(|c| c.contains(peer.ip()));
+            let source = match self.sources.admit(peer.ip()) {
+                Some(slot) => Some(slot),
+                None if trusted => None,
+                None => {
+                    tracing::debug!(%peer, "connection refused: too many from this source");
+                    continue;
+                }
+            };
             let _ = tcp.set_nodelay(true);
+            let activity = guard::Activity::new(
+                Duration::from_millis(limits.first_request_timeout_ms),
+                Duration::from_millis(limits.keepalive_timeout_ms),
+            );
+            let tcp = guard::IdleIo::new(tcp, activity.clone());
             let watcher = self.graceful.watcher();
             let gw = self.gw.clone();
             let builder = self.builder.clone();
             let tls = tls.clone();
-            let handshake_timeout = self.handshake_timeout;
+            let handshake_timeout = Duration::from_millis(limits.tls_handshake_timeout_ms);
             tokio::spawn(async move {
                 let conn = ConnInfo {
                     peer,
@@ -177,16 +200,18 @@ impl Accept<'_> {
                     Some(acceptor) => {
                         let hs = tokio::time::timeout(handshake_timeout, acceptor.accept(tcp));
                         match hs.await {
-                            Ok(Ok(stream)) => serve_conn(stream, conn, gw, &builder, watcher).await,
+                            Ok(Ok(stream)) => {
+                                serve_conn(stream, conn, activity, gw, &builder, watcher).await
+                            }
                             Ok(Err(e)) => {
                                 tracing::debug!(%peer, error = %e, "tls handshake failed")
                             }
                             Err(_) => tracing::debug!(%peer, "tls handshake timed out"),
                         }
                     }
-                    None => serve_conn(tcp, conn, gw, &builder, watcher).await,
+                    None => serve_conn(tcp, conn, activity, gw, &builder, watcher).await,
                 }
-                drop(permit);
+                drop((permit, source));
             });
         }
     }
@@ -195,6 +220,7 @@ impl Accept<'_> {
 async fn serve_conn<IO>(
     io: IO,
     conn: ConnInfo,
+    activity: Arc<guard::Activity>,
     gw: Arc<Gateway>,
     builder: &auto::Builder<TokioExecutor>,
     watcher: hyper_util::server::graceful::Watcher,
@@ -204,8 +230,12 @@ async fn serve_conn<IO>(
     let peer = conn.peer;
     let conn = Arc::new(ClientConn::new(conn));
     let service = service_fn(move |req: Request<Incoming>| {
-        let (gw, conn) = (gw.clone(), conn.clone());
-        async move { Ok::<_, Infallible>(proxy::handle(&gw, &conn, req).await) }
+        let (gw, conn, activity) = (gw.clone(), conn.clone(), activity.clone());
+        async move {
+            let in_flight = activity.begin();
+            let resp = proxy::handle(&gw, &conn, req).await;
+            Ok::<_, Infallible>(activity.track(resp, in_flight))
+        }
     });
     let served = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     if let Err(e) = watcher.watch(served.into_owned()).await {

@@ -1,4 +1,4 @@
-//! TLS: loading the certificate into the snapshot, a per-handshake resolver that reads the
+//! TLS: a per-handshake resolver that reads the
 //! current snapshot (so a reload replaces the certificate without a restart), and the
 //! self-signed pair generated on first start.
 
@@ -10,29 +10,8 @@ use rustls::ServerConfig;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
-use crate::snapshot::{LoadError, SnapshotReader};
-
-/// Read a PEM certificate chain and private key.
-pub fn load_certified_key(cert: &Path, key: &Path) -> Result<CertifiedKey, LoadError> {
-    let err = |file: &Path, message: String| LoadError::Tls {
-        file: file.display().to_string(),
-        message,
-    };
-    let cert_pem = std::fs::read(cert).map_err(|e| err(cert, e.to_string()))?;
-    let certs = rustls_pemfile::certs(&mut cert_pem.as_slice())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| err(cert, e.to_string()))?;
-    if certs.is_empty() {
-        return Err(err(cert, "no certificate found".to_owned()));
-    }
-    let key_pem = std::fs::read(key).map_err(|e| err(key, e.to_string()))?;
-    let der = rustls_pemfile::private_key(&mut key_pem.as_slice())
-        .map_err(|e| err(key, e.to_string()))?
-        .ok_or_else(|| err(key, "no private key found".to_owned()))?;
-    let signer = rustls::crypto::ring::sign::any_supported_type(&der)
-        .map_err(|e| err(key, e.to_string()))?;
-    Ok(CertifiedKey::new(certs, signer))
-}
+pub use crate::config::tls_files::load_certified_key;
+use crate::snapshot::SnapshotReader;
 
 /// Generate a self-signed certificate for `localhost`/`127.0.0.1` unless `cert` or `key`
 /// exists. The key file is created 0600.

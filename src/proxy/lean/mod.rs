@@ -137,7 +137,7 @@ impl LeanConn {
         let slot = slot.0.clone();
         if framing.is_done() {
             self.give_back(&slot, reusable);
-            return Ok(resp.map(|()| super::response::full(Bytes::new())));
+            return Ok(resp.map(|()| crate::error::full(Bytes::new())));
         }
         let body = LeanBody {
             conn: Some(self),

@@ -1,5 +1,11 @@
-//! The one place where request failures become HTTP responses (Proxmox's status codes, reason
-//! phrases and `{"data":null,"message":"...\n"}` bodies, spec §6.8).
+//! The one place where a request's failures become HTTP answers, in Proxmox's shape (status
+//! codes, reason phrases and `{"data":null,"message":"...\n"}` bodies, spec §6.8): the request
+//! path's [`ProxyError`] and the built-in handlers' [`ApiError`] alike, with the typed errors
+//! they carry ([`PathError`], [`BadForwardedFor`], authentication, parameter and upstream
+//! failures). Also the response body type every answer uses ([`Body`]).
+//!
+//! Depends only on the layers whose errors it maps (auth, policy, access_api); nothing it maps
+//! depends on it, so the request path (`proxy`, `server`) can use it without a circle.
 
 use std::time::Duration;
 
@@ -7,11 +13,39 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::{BodyExt, Empty, Full};
 
-use super::Body;
-use super::path::PathError;
 use crate::access_api::ApiError;
 use crate::auth::AuthError;
 use crate::policy::ParamError;
+
+/// Response (and forwarded request) body type.
+pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, BodyError>;
+
+/// A body's error: hyper's, or our upstream client's.
+pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a path was refused (400).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    #[error("path must start with `/`")]
+    NotAbsolute,
+    #[error("invalid percent-encoding in path")]
+    BadEscape,
+    #[error("encoded slash or backslash in path")]
+    EncodedSlash,
+    #[error("control character in path")]
+    Control,
+    #[error("path is not UTF-8")]
+    NotUtf8,
+    #[error("`.`, `..` or empty segment in path")]
+    DotSegment,
+    #[error("`;` path parameter in path")]
+    PathParam,
+}
+
+/// `X-Forwarded-For` from a trusted proxy that is not a list of IP addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("malformed X-Forwarded-For from a trusted proxy")]
+pub struct BadForwardedFor;
 
 /// Everything that stops a request before (or while) forwarding it.
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +61,7 @@ pub enum ProxyError {
     #[error("too many request headers")]
     TooManyHeaders,
     #[error("{0}")]
-    BadForwardedFor(super::client_addr::BadForwardedFor),
+    BadForwardedFor(BadForwardedFor),
     #[error("no credentials")]
     NoTicket,
     /// The cause is for the log only.
@@ -186,6 +220,66 @@ fn set_reason(resp: &mut Response<Body>, message: &str) {
     if let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(line.as_bytes().to_vec()) {
         resp.extensions_mut().insert(phrase);
     }
+}
+
+// === impl ApiError (its answers) ===
+
+impl ApiError {
+    /// The response the client gets (spec §6.8 bodies and reason phrases).
+    pub fn into_response(self) -> Response<Body> {
+        match self {
+            ApiError::Params(errors) => {
+                let body = serde_json::json!({
+                    "data": null,
+                    "errors": errors,
+                    "message": "Parameter verification failed.\n",
+                });
+                api_json(
+                    StatusCode::BAD_REQUEST,
+                    "Parameter verification failed.",
+                    &body,
+                )
+            }
+            ApiError::BadRequest(m) => api_message(StatusCode::BAD_REQUEST, &m),
+            ApiError::Forbidden(m) => api_message(StatusCode::FORBIDDEN, &m),
+            ApiError::NotFound(m) => api_message(StatusCode::NOT_FOUND, &m),
+            ApiError::AuthFailure => {
+                api_message(StatusCode::UNAUTHORIZED, "authentication failure")
+            }
+            ApiError::Internal(m) => api_message(StatusCode::INTERNAL_SERVER_ERROR, &m),
+            // The pipeline forwards these; only a handler called outside it ends here.
+            ApiError::Upstream => {
+                api_message(StatusCode::NOT_IMPLEMENTED, "not answered by aclgate")
+            }
+        }
+    }
+}
+
+/// `200 {"data": value}`.
+pub fn ok_response(value: &serde_json::Value) -> Response<Body> {
+    let body = serde_json::json!({ "data": value });
+    api_json(StatusCode::OK, "OK", &body)
+}
+
+fn api_message(status: StatusCode, text: &str) -> Response<Body> {
+    let body = serde_json::json!({ "data": null, "message": format!("{text}\n") });
+    api_json(status, text, &body)
+}
+
+fn api_json(status: StatusCode, reason: &str, body: &serde_json::Value) -> Response<Body> {
+    let mut resp = Response::new(full(Bytes::from(body.to_string())));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json;charset=UTF-8"),
+    );
+    let line = reason.lines().next().unwrap_or_default();
+    if status != StatusCode::OK
+        && let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(line.as_bytes().to_vec())
+    {
+        resp.extensions_mut().insert(phrase);
+    }
+    resp
 }
 
 #[cfg(test)]

@@ -1,0 +1,292 @@
+//! What keeps idle or slow clients from holding connections: a deadline for the TLS handshake
+//! plus the first request of a new connection, an idle deadline between requests (HTTP/1.1
+//! keep-alive and HTTP/2 alike), and a cap on concurrent connections per source address.
+//!
+//! The deadlines live in the connection's I/O ([`IdleIo`]): when one passes while no request
+//! is in flight, reads see end-of-file and hyper closes the connection as if the client had.
+//! Requests are counted in flight from their arrival until their response body is complete
+//! ([`Activity::track`]); an upgraded (WebSocket) connection is never timed out here.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Response;
+use http_body_util::BodyExt;
+use hyper::body::{Frame, SizeHint};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+use crate::proxy::{Body, BodyError};
+
+/// One connection's request activity, shared by its I/O and its requests.
+#[derive(Debug)]
+pub struct Activity {
+    /// When the connection was accepted.
+    start: Instant,
+    /// Milliseconds after `start` of the last request start or response end.
+    last_ms: AtomicU64,
+    in_flight: AtomicU32,
+    served_any: AtomicBool,
+    upgraded: AtomicBool,
+    first: Duration,
+    idle: Duration,
+}
+
+/// What the deadline check found.
+enum Check {
+    /// Idle past its deadline: close.
+    Expired,
+    /// A request is in flight (or the connection upgraded): no deadline; look again then.
+    Busy(Instant),
+    /// Idle; the deadline.
+    At(Instant),
+}
+
+impl Activity {
+    /// A connection accepted now: the first request must arrive within `first`, later ones
+    /// within `idle` of the previous response.
+    pub fn new(first: Duration, idle: Duration) -> Arc<Activity> {
+        Arc::new(Activity {
+            start: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            in_flight: AtomicU32::new(0),
+            served_any: AtomicBool::new(false),
+            upgraded: AtomicBool::new(false),
+            first,
+            idle,
+        })
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// A request arrived; the returned guard ends it when its response body is complete.
+    pub fn begin(self: &Arc<Self>) -> InFlight {
+        self.served_any.store(true, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.touch();
+        InFlight(self.clone())
+    }
+
+    /// The response, counted in flight until its body ends; a `101` marks the connection
+    /// upgraded (its idle time is the upgraded protocol's business).
+    pub fn track(&self, resp: Response<Body>, guard: InFlight) -> Response<Body> {
+        if resp.status() == http::StatusCode::SWITCHING_PROTOCOLS {
+            self.upgraded.store(true, Ordering::Relaxed);
+        }
+        resp.map(|inner| {
+            Tracked {
+                inner,
+                _guard: guard,
+            }
+            .boxed_unsync()
+        })
+    }
+
+    fn check(&self, now: Instant) -> Check {
+        let timeout = if self.served_any.load(Ordering::Relaxed) {
+            self.idle
+        } else {
+            self.first
+        };
+        if self.upgraded.load(Ordering::Relaxed) || self.in_flight.load(Ordering::Relaxed) > 0 {
+            return Check::Busy(now + timeout);
+        }
+        let deadline =
+            self.start + Duration::from_millis(self.last_ms.load(Ordering::Relaxed)) + timeout;
+        if now >= deadline {
+            Check::Expired
+        } else {
+            Check::At(deadline)
+        }
+    }
+}
+
+/// A request in flight; dropped when its response body is done (or abandoned).
+#[derive(Debug)]
+pub struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A response body holding its request's [`InFlight`].
+struct Tracked {
+    inner: Body,
+    _guard: InFlight,
+}
+
+impl hyper::body::Body for Tracked {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A connection's I/O whose reads end (EOF) once the connection has been idle past its
+/// deadline.
+pub struct IdleIo<T> {
+    inner: T,
+    activity: Arc<Activity>,
+    timer: Pin<Box<Sleep>>,
+}
+
+impl<T> IdleIo<T> {
+    /// Wrap `inner`; the first deadline runs from the connection's acceptance.
+    pub fn new(inner: T, activity: Arc<Activity>) -> IdleIo<T> {
+        let timer = Box::pin(tokio::time::sleep_until(activity.start + activity.first));
+        IdleIo {
+            inner,
+            activity,
+            timer,
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for IdleIo<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if let Poll::Ready(r) = Pin::new(&mut this.inner).poll_read(cx, buf) {
+            return Poll::Ready(r);
+        }
+        // The deadline moves with each request: the timer is reset only when it changed (once
+        // per request), or when it ran out while a request was in flight.
+        match this.activity.check(Instant::now()) {
+            // End of file: nothing filled.
+            Check::Expired => return Poll::Ready(Ok(())),
+            Check::Busy(next) if this.timer.is_elapsed() => this.timer.as_mut().reset(next),
+            Check::Busy(_) => {}
+            Check::At(at) if this.timer.deadline() != at => this.timer.as_mut().reset(at),
+            Check::At(_) => {}
+        }
+        if this.timer.as_mut().poll(cx).is_ready() {
+            // Ran out: look again on the next poll.
+            cx.waker().wake_by_ref();
+        }
+        Poll::Pending
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for IdleIo<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Concurrent connections per source address, capped.
+#[derive(Debug)]
+pub struct PerSource {
+    max: usize,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One counted connection; uncounted on drop.
+#[derive(Debug)]
+pub struct SourceSlot {
+    sources: Arc<PerSource>,
+    ip: IpAddr,
+}
+
+impl PerSource {
+    /// At most `max` connections per address (0: no cap).
+    pub fn new(max: usize) -> Arc<PerSource> {
+        Arc::new(PerSource {
+            max,
+            open: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Count a connection from `ip`, or `None` if the address already has `max`.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<SourceSlot> {
+        if self.max == 0 {
+            return Some(SourceSlot {
+                sources: self.clone(),
+                ip,
+            });
+        }
+        let mut open = self.lock();
+        let n = open.entry(ip).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(SourceSlot {
+            sources: self.clone(),
+            ip,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, usize>> {
+        // Counts only: a panic elsewhere leaves nothing half-updated.
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for SourceSlot {
+    fn drop(&mut self) {
+        if self.sources.max == 0 {
+            return;
+        }
+        let mut open = self.sources.lock();
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}

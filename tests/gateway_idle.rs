@@ -1,0 +1,114 @@
+//! Idle and greedy clients cannot lock others out (issue 11): a connection that finishes its
+//! TLS handshake and sends nothing is closed after `first_request_timeout_ms`; one idle
+//! between requests (HTTP/1.1 or HTTP/2) after `keepalive_timeout_ms`; and one source holds at
+//! most `max_connections_per_source` connections.
+
+mod gateway_support;
+
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+
+use gateway_support::Gateway;
+
+const PATH: &str = "/api2/json/version";
+
+/// Wait (bounded) until the server closes `stream`.
+async fn closed_by_server(stream: &mut (impl AsyncReadExt + Unpin)) -> bool {
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut buf))
+        .await
+        .is_ok()
+}
+
+#[tokio::test]
+async fn idle_connections_do_not_exhaust_max_connections() {
+    let gw = Gateway::start_with(|c| {
+        c.limits.max_connections = 3;
+        c.limits.first_request_timeout_ms = 300;
+    })
+    .await;
+    // Three connections that finish the handshake and send nothing fill the limit...
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        idle.push(gw.tls_stream(&[b"http/1.1"]).await);
+    }
+    // ...yet a real client gets through once their first-request deadline has passed.
+    let resp = tokio::time::timeout(
+        Duration::from_secs(10),
+        gw.client()
+            .get(gw.url(PATH))
+            .header("authorization", Gateway::token_header("joe@pve!full"))
+            .send(),
+    )
+    .await
+    .expect("locked out by idle connections")
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+    for stream in &mut idle {
+        assert!(closed_by_server(stream).await, "idle connection left open");
+    }
+}
+
+#[tokio::test]
+async fn keep_alive_connections_are_closed_when_idle() {
+    let gw = Gateway::start_with(|c| c.limits.keepalive_timeout_ms = 300).await;
+    // HTTP/1.1: one request, then silence.
+    let mut h1 = gw.tls_stream(&[b"http/1.1"]).await;
+    let auth = Gateway::token_header("joe@pve!full");
+    let req = format!("GET {PATH} HTTP/1.1\r\nHost: gw\r\nAuthorization: {auth}\r\n\r\n");
+    tokio::io::AsyncWriteExt::write_all(&mut h1, req.as_bytes())
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), h1.read_to_end(&mut out)).await;
+    assert!(read.is_ok(), "idle HTTP/1.1 connection left open");
+    assert!(out.starts_with(b"HTTP/1.1 200"), "{out:?}");
+
+    // HTTP/2: the connection ends once idle (the client's driver task finishes).
+    let stream = gw.tls_stream(&[b"h2"]).await;
+    let (mut send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    let driver = tokio::spawn(conn);
+    let req = http::Request::get(gw.url(PATH))
+        .header("authorization", &auth)
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    assert_eq!(send.send_request(req).await.unwrap().status(), 200);
+    tokio::time::timeout(Duration::from_secs(10), driver)
+        .await
+        .expect("idle HTTP/2 connection left open")
+        .unwrap()
+        .ok();
+}
+
+#[tokio::test]
+async fn one_source_holds_at_most_its_share() {
+    let gw = Gateway::start_with(|c| c.limits.max_connections_per_source = 2).await;
+    let _held = [
+        gw.tls_stream(&[b"http/1.1"]).await,
+        gw.tls_stream(&[b"http/1.1"]).await,
+    ];
+    // A third from 127.0.0.1 is closed at once...
+    let mut third = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    assert!(closed_by_server(&mut third).await);
+    // ...while another source is served.
+    let other = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(gw.ca.clone())
+        .local_address(Some("127.0.0.2".parse().unwrap()))
+        .build()
+        .unwrap();
+    let resp = other
+        .get(gw.url(PATH))
+        .header("authorization", Gateway::token_header("joe@pve!full"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}
