@@ -331,10 +331,19 @@ pub fn sync(args: SyncArgs, ctx: &Ctx) -> Result<(), StateError> {
         .build()
         .map_err(|e| reject(format!("cannot start the runtime: {e}")))?;
     let timeout = LoginOptions::default().ldap_timeout;
-    let _lock = lock_realm(&ctx.state, &realm).map_err(|e| match e {
+    crate::manage::realm_sync::check(&ctx.state, &realm, &params).map_err(|e| match e {
         SyncError::State(e) => e,
         other => reject(other.to_string()),
     })?;
+    // A dry run writes nothing: it needs no lock and may run beside a sync.
+    let _lock = if params.dry_run {
+        None
+    } else {
+        Some(lock_realm(&ctx.state, &realm).map_err(|e| match e {
+            SyncError::State(e) => e,
+            other => reject(other.to_string()),
+        })?)
+    };
     let report = runtime
         .block_on(sync_realm(&ctx.state, &realm, &params, timeout))
         .map_err(|e| match e {
