@@ -216,22 +216,30 @@ async fn passwords_set_by_the_cli_authenticate() {
     assert!(login("second-password").await.is_ok());
     assert!(login("first-password").await.is_err());
 
-    // Without --password and without a terminal, the first line of stdin is the password.
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aclgate"))
-        .arg("--state-dir")
-        .arg(s.root())
-        .args(["passwd", "joe@pve"])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"third-password\n")
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    // Without --password and without a terminal, two lines of stdin are the password and its
+    // confirmation (as pveum reads them); two different lines change nothing.
+    let passwd_stdin = |input: &'static [u8]| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aclgate"))
+            .arg("--state-dir")
+            .arg(s.root())
+            .args(["passwd", "joe@pve"])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = passwd_stdin(b"third-password\nother-password\n");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Passwords do not match."));
+    assert!(login("second-password").await.is_ok());
+    assert!(
+        passwd_stdin(b"third-password\nthird-password\n")
+            .status
+            .success()
+    );
     assert!(login("third-password").await.is_ok());
 
     // Refusals: short/long passwords, unknown users, realms that keep no passwords here.

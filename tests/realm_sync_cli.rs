@@ -112,7 +112,7 @@ fn cli_syncs_a_realm() {
 
     // Refusals change nothing.
     let err = s.fails(&["realm", "sync", "pve", "--scope", "both"]);
-    assert!(err.contains("only LDAP/AD realms can be synced"), "{err}");
+    assert!(err.contains("Only LDAP/AD realms can be synced."), "{err}");
     let err = s.fails(&["realm", "sync", "dir", "--scope", "all"]);
     assert!(err.contains("scope"), "{err}");
     let err = s.fails(&["realm", "sync", "nosuch", "--scope", "both"]);

@@ -110,7 +110,7 @@ fn user_logout_refuses_unknown_and_invalid_users_and_changes_nothing() {
     let state = State::new();
     state.ok(&["useradd", "joe@pve"]);
     let msg = state.fails(&["user", "logout", "nobody@pve"]);
-    assert!(msg.contains("`nobody@pve` does not exist"), "{msg}");
+    assert!(msg.contains("'nobody@pve' does not exist"), "{msg}");
     state.fails(&["user", "logout", "no-realm"]);
     assert_eq!(state.read("logout.cfg"), "");
 }

@@ -23,6 +23,7 @@ mod prompt;
 mod realm;
 mod role;
 mod sd_notify;
+mod syntax;
 mod table;
 mod tfa;
 mod ticket;
@@ -30,6 +31,7 @@ mod token;
 mod user;
 mod user_logout;
 mod value;
+mod yaml;
 
 pub mod check_config;
 pub mod explain;
@@ -54,10 +56,16 @@ pub const VERSION: &str = env!("ACLGATE_VERSION");
 /// Run the command line given by `args` (including the program name).
 pub fn run(args: Vec<OsString>) -> ExitCode {
     let command = with_prefix_inference(Cli::command());
-    let matches = match command.try_get_matches_from(pveum_style(args)) {
+    let matches = match command.try_get_matches_from(value::join_repeated_lists(pveum_style(args)))
+    {
         Ok(m) => m,
         Err(e) => {
-            // Help and version go to stdout with success; usage errors to stderr.
+            // Help and version go to stdout with success; syntax errors to stderr in pveum's
+            // words with its exit code 255.
+            if let Some(message) = syntax::pveum_message(&e) {
+                eprint!("{message}");
+                return ExitCode::from(255);
+            }
             let _ = e.print();
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }

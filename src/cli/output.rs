@@ -1,15 +1,16 @@
 //! Printing results as pveum does (pve-common `PVE/CLIFormatter.pm`): `--output-format json`
 //! (compact, sorted keys), `json-pretty` (Perl JSON's pretty layout: 3-space indent, `" : "`),
-//! and `text`: bordered tables, one row per item, sorted by the first column; an object prints
-//! as a key/value table.
+//! `yaml` (YAML::XS's layout, [`super::yaml`]) and `text`: bordered tables, one row per item,
+//! sorted by the first column; an object prints as a key/value table. `--human-readable` is
+//! accepted (default 1): the columns aclgate prints have no renderer it would switch off.
 
 use std::io::Write;
 
 use clap::{Args, ValueEnum};
 use serde_json::{Map, Value};
 
-use super::table;
 use super::value::parse_bool;
+use super::{table, yaml};
 
 /// `--output-format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -17,6 +18,7 @@ pub enum OutputFormat {
     Text,
     Json,
     JsonPretty,
+    Yaml,
 }
 
 /// The pveum output options, accepted anywhere on the command line.
@@ -34,14 +36,19 @@ pub struct FormatArgs {
     /// Print nothing on success.
     #[arg(long, global = true, value_parser = parse_bool, num_args = 0..=1, default_missing_value = "1")]
     pub quiet: Option<bool>,
+    /// Call renderers for human-readable values (text format; default 1).
+    #[arg(long, global = true, value_parser = parse_bool, num_args = 0..=1, default_missing_value = "1")]
+    pub human_readable: Option<bool>,
 }
 
-/// One column of a list result: its key in the items, and whether it renders as a boolean.
+/// One column of a list result: its key in the items, and whether it renders as a boolean or
+/// is an integer (right-aligned).
 #[derive(Debug, Clone, Copy)]
 pub struct Column {
     pub key: &'static str,
     pub title: &'static str,
     pub boolean: bool,
+    pub integer: bool,
 }
 
 /// A column titled by its key.
@@ -50,6 +57,17 @@ pub const fn col(key: &'static str, boolean: bool) -> Column {
         key,
         title: key,
         boolean,
+        integer: false,
+    }
+}
+
+/// An integer column titled by its key (right-aligned, as CLIFormatter aligns numbers).
+pub const fn int(key: &'static str) -> Column {
+    Column {
+        key,
+        title: key,
+        boolean: false,
+        integer: true,
     }
 }
 
@@ -85,7 +103,8 @@ impl Printer {
             })
             .collect();
         let titles: Vec<&str> = columns.iter().map(|c| c.title).collect();
-        emit(&self.table(&titles, rows));
+        let right: Vec<bool> = columns.iter().map(|c| c.integer).collect();
+        emit(&self.table(&titles, &right, rows));
     }
 
     /// Print an object: JSON as is, text as a key/value table of the keys that are set.
@@ -104,7 +123,7 @@ impl Printer {
             .filter(|(_, v)| !v.is_null())
             .map(|(k, v)| vec![k.clone(), cell(Some(v), false)])
             .collect();
-        emit(&self.table(&["key", "value"], rows));
+        emit(&self.table(&["key", "value"], &[], rows));
     }
 
     /// Print the result of a task (pveum prints a worker's log): JSON as is, text as `lines`.
@@ -144,7 +163,7 @@ impl Printer {
                 })
                 .collect();
             if !rows.is_empty() {
-                out = self.table(&["ACL path", "Permissions"], rows);
+                out = self.table(&["ACL path", "Permissions"], &[], rows);
             }
         }
         out.push_str("Permissions marked with '(*)' have the 'propagate' flag set.\n");
@@ -170,12 +189,14 @@ impl Printer {
                 out.push('\n');
                 Some(out)
             }
+            OutputFormat::Yaml => Some(yaml::dump(data)),
         }
     }
 
-    fn table(&self, titles: &[&str], rows: Vec<Vec<String>>) -> String {
+    fn table(&self, titles: &[&str], right: &[bool], rows: Vec<Vec<String>>) -> String {
         table::render(
             titles,
+            right,
             rows,
             table::Style {
                 border: self.args.noborder != Some(true),

@@ -1,8 +1,8 @@
 //! `passwd USERID [--password P]` (API PUT /access/password): set a `pve` realm password.
 //!
 //! Without `--password` the new password is read from the terminal twice (no echo), or, when
-//! stdin is not a terminal, from the first line of stdin. Only `pve` realm passwords live in
-//! aclgate (`priv/shadow.cfg`); PAM, LDAP and AD passwords are changed where they live.
+//! stdin is not a terminal, from two lines of stdin that must match (as pveum reads it). Only
+//! `pve` realm passwords live in aclgate (`priv/shadow.cfg`); PAM, LDAP and AD passwords are changed where they live.
 
 use clap::Args;
 

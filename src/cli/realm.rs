@@ -71,6 +71,9 @@ pub struct AddArgs {
     pub kind: String,
     #[command(flatten)]
     pub options: RealmOptions,
+    /// Bind to the server with the new settings before saving them (ldap/ad).
+    #[arg(long = "check-connection", value_parser = parse_bool, num_args = 0..=1, default_missing_value = "1")]
+    pub check_connection: Option<bool>,
 }
 
 /// `realm modify REALM [options] [--delete LIST]`.
@@ -83,6 +86,9 @@ pub struct ModifyArgs {
     /// Options to remove (list).
     #[arg(long)]
     pub delete: Option<String>,
+    /// Bind to the server with the changed settings before saving them (ldap/ad).
+    #[arg(long = "check-connection", value_parser = parse_bool, num_args = 0..=1, default_missing_value = "1")]
+    pub check_connection: Option<bool>,
 }
 
 /// `realm delete REALM`.
@@ -222,8 +228,14 @@ pub fn add(args: AddArgs, ctx: &Ctx) -> Result<(), StateError> {
     let realm: Realm = parse_id(&args.realm)?;
     let kind: RealmType = args.kind.parse().map_err(|e| reject(format!("{e}")))?;
     let options = args.options.given();
-    ctx.state
-        .modify_realms(|edit| add_realm(edit, &realm, kind, &options))
+    let check = args.check_connection == Some(true);
+    ctx.state.modify_realms(|edit| {
+        add_realm(edit, &realm, kind, &options)?;
+        if check {
+            check_connection(ctx, edit, &realm, &options)?;
+        }
+        Ok(())
+    })
 }
 
 /// `realm modify` (PUT /access/domains/{realm}).
@@ -235,15 +247,60 @@ pub fn modify(args: ModifyArgs, ctx: &Ctx) -> Result<(), StateError> {
         .map(|d| split_list(d).collect())
         .unwrap_or_default();
     let options = args.options.given();
-    ctx.state
-        .modify_realms(|edit| modify_realm(edit, &realm, &options, &deletes))
+    let check = args.check_connection == Some(true);
+    ctx.state.modify_realms(|edit| {
+        modify_realm(edit, &realm, &options, &deletes)?;
+        if check {
+            check_connection(ctx, edit, &realm, &options)?;
+        }
+        Ok(())
+    })
+}
+
+/// `--check-connection`: bind with the realm's new settings (the given bind password, else
+/// the stored one) before anything is written, as Proxmox's `check_connection` does.
+fn check_connection(
+    ctx: &Ctx,
+    edit: &crate::config::RealmEdit,
+    realm: &Realm,
+    options: &[(&'static str, &str)],
+) -> Result<(), StateError> {
+    let config = edit
+        .domains
+        .realm(realm.as_str())
+        .ok_or_else(|| reject(format!("realm '{realm}' does not exist")))?;
+    if !config.kind.is_directory() {
+        return Err(reject(
+            "check-connection: only LDAP/AD realms have a server to check",
+        ));
+    }
+    let stored = crate::auth::realm::RealmSecrets::load(&ctx.state, &edit.domains)?.0;
+    let password = options
+        .iter()
+        .find(|(k, _)| *k == "password")
+        .map(|(_, v)| *v)
+        .or_else(|| stored.bind_password(realm.as_str()));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| reject(format!("cannot start the runtime: {e}")))?;
+    let timeout = LoginOptions::default().ldap_timeout;
+    runtime
+        .block_on(crate::auth::realm::ldap_sync::search(
+            config,
+            password,
+            &[],
+            timeout,
+        ))
+        .map(|_| ())
+        .map_err(|e| reject(format!("connection check failed - {e}")))
 }
 
 /// `realm delete` (DELETE /access/domains/{realm}).
 pub fn delete(args: DeleteArgs, ctx: &Ctx) -> Result<(), StateError> {
     let realm: Realm = parse_id(&args.realm)?;
     if is_builtin(&realm) {
-        return Err(reject(format!("cannot delete built-in realm `{realm}`")));
+        return Err(reject(format!("cannot delete built-in realm '{realm}'")));
     }
     ctx.state.modify_realms(|edit| delete_realm(edit, &realm))
 }
@@ -274,10 +331,19 @@ pub fn sync(args: SyncArgs, ctx: &Ctx) -> Result<(), StateError> {
         .build()
         .map_err(|e| reject(format!("cannot start the runtime: {e}")))?;
     let timeout = LoginOptions::default().ldap_timeout;
-    let _lock = lock_realm(&ctx.state, &realm).map_err(|e| match e {
+    crate::manage::realm_sync::check(&ctx.state, &realm, &params).map_err(|e| match e {
         SyncError::State(e) => e,
         other => reject(other.to_string()),
     })?;
+    // A dry run writes nothing: it needs no lock and may run beside a sync.
+    let _lock = if params.dry_run {
+        None
+    } else {
+        Some(lock_realm(&ctx.state, &realm).map_err(|e| match e {
+            SyncError::State(e) => e,
+            other => reject(other.to_string()),
+        })?)
+    };
     let report = runtime
         .block_on(sync_realm(&ctx.state, &realm, &params, timeout))
         .map_err(|e| match e {
@@ -296,6 +362,7 @@ const REALM_COLUMNS: &[Column] = &[
     col("realm", false),
     col("type", false),
     col("comment", false),
+    col("tfa", false),
 ];
 
 #[cfg(test)]

@@ -78,7 +78,7 @@ pub fn add(args: AddArgs, ctx: &Ctx) -> Result<(), StateError> {
 pub fn modify(args: ModifyArgs, ctx: &Ctx) -> Result<(), StateError> {
     let id: RoleId = parse_id(&args.roleid)?;
     if is_builtin_role(id.as_str()) {
-        return Err(reject(format!("cannot modify predefined role `{id}`")));
+        return Err(reject(format!("cannot modify predefined role '{id}'")));
     }
     let privs = parse_privs(args.privs.as_deref())?;
     let append = args.append == Some(true);

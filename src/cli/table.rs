@@ -1,5 +1,6 @@
 //! CLIFormatter's `print_text_table`: rows sorted by the first column, multi-line cells, UTF-8
-//! box borders (ASCII `+-|` when the locale is not UTF-8), optional header and border.
+//! box borders (ASCII `+-|` when the locale is not UTF-8) with the header underlined `╞═╪═╡`
+//! (`+=+=+`), integer columns right-aligned, optional header and border.
 
 /// How to draw a table.
 #[derive(Debug, Clone, Copy)]
@@ -9,8 +10,9 @@ pub struct Style {
     pub utf8: bool,
 }
 
-/// Render `rows` (one string per column, `\n` for multi-line cells) under `titles`.
-pub fn render(titles: &[&str], mut rows: Vec<Vec<String>>, style: Style) -> String {
+/// Render `rows` (one string per column, `\n` for multi-line cells) under `titles`; columns
+/// whose `right` flag is set (integers) are right-aligned, title included.
+pub fn render(titles: &[&str], right: &[bool], mut rows: Vec<Vec<String>>, style: Style) -> String {
     // Perl's sort is stable; so is ours.
     rows.sort_by(|a, b| a.first().cmp(&b.first()));
     let cells: Vec<Vec<Vec<&str>>> = rows
@@ -28,8 +30,8 @@ pub fn render(titles: &[&str], mut rows: Vec<Vec<String>>, style: Style) -> Stri
         })
         .collect();
 
-    let line = |texts: &[&str]| format_row(texts, &widths, style);
-    let (top, mid, bottom) = borders(&widths, style.utf8);
+    let line = |texts: &[&str]| format_row(texts, &widths, right, style);
+    let (top, head, mid, bottom) = borders(&widths, style.utf8);
     let mut out = String::new();
     if style.border {
         out.push_str(&top);
@@ -38,7 +40,9 @@ pub fn render(titles: &[&str], mut rows: Vec<Vec<String>>, style: Style) -> Stri
         out.push_str(&line(titles));
     }
     for (i, row) in cells.iter().enumerate() {
-        if style.border && (i != 0 || style.header) {
+        if style.border && i == 0 && style.header {
+            out.push_str(&head);
+        } else if style.border && i != 0 {
             out.push_str(&mid);
         }
         let height = row.iter().map(Vec::len).max().unwrap_or(1);
@@ -56,12 +60,16 @@ pub fn render(titles: &[&str], mut rows: Vec<Vec<String>>, style: Style) -> Stri
     out
 }
 
-fn format_row(texts: &[&str], widths: &[usize], style: Style) -> String {
+fn format_row(texts: &[&str], widths: &[usize], right: &[bool], style: Style) -> String {
     let last = widths.len() - 1;
     let bar = if style.utf8 { "│" } else { "|" };
     let mut out = String::new();
     for (i, (text, &w)) in texts.iter().zip(widths).enumerate() {
-        let padded = format!("{text:<w$}");
+        let padded = if right.get(i).copied().unwrap_or(false) {
+            format!("{text:>w$}")
+        } else {
+            format!("{text:<w$}")
+        };
         if style.border {
             out.push_str(bar);
             out.push(' ');
@@ -82,7 +90,8 @@ fn format_row(texts: &[&str], widths: &[usize], style: Style) -> String {
     out
 }
 
-fn borders(widths: &[usize], utf8: bool) -> (String, String, String) {
+/// The top, header, middle and bottom rules.
+fn borders(widths: &[usize], utf8: bool) -> (String, String, String, String) {
     let rule = |left: &str, join: &str, right: &str, dash: &str| {
         let mut s = String::new();
         for (i, &w) in widths.iter().enumerate() {
@@ -97,12 +106,13 @@ fn borders(widths: &[usize], utf8: bool) -> (String, String, String) {
     if utf8 {
         (
             rule("┌", "┬", "┐", "─"),
+            rule("╞", "╪", "╡", "═"),
             rule("├", "┼", "┤", "─"),
             rule("└", "┴", "┘", "─"),
         )
     } else {
         let m = rule("+", "+", "+", "-");
-        (m.clone(), m.clone(), m)
+        (m.clone(), rule("+", "+", "+", "="), m.clone(), m)
     }
 }
 
@@ -125,13 +135,14 @@ mod tests {
         };
         let got = render(
             &["ACL path", "Permissions"],
+            &[],
             rows(&[&["/vms", "VM.A (*)\nVM.B"], &["/", "X"]]),
             style,
         );
         let want = "\
 ┌──────────┬─────────────┐
 │ ACL path │ Permissions │
-├──────────┼─────────────┤
+╞══════════╪═════════════╡
 │ /        │ X           │
 ├──────────┼─────────────┤
 │ /vms     │ VM.A (*)    │
@@ -146,6 +157,7 @@ mod tests {
         let data = rows(&[&["b", "2"], &["a", "1"]]);
         let ascii = render(
             &["key", "value"],
+            &[false, true],
             data.clone(),
             Style {
                 border: true,
@@ -155,10 +167,11 @@ mod tests {
         );
         assert_eq!(
             ascii,
-            "+-----+-------+\n| key | value |\n+-----+-------+\n| a   | 1     |\n+-----+-------+\n| b   | 2     |\n+-----+-------+\n"
+            "+-----+-------+\n| key | value |\n+=====+=======+\n| a   |     1 |\n+-----+-------+\n| b   |     2 |\n+-----+-------+\n"
         );
         let plain = render(
             &["key", "value"],
+            &[],
             data,
             Style {
                 border: false,

@@ -100,7 +100,7 @@ fn delete(args: DeleteArgs, ctx: &Ctx) -> Result<(), StateError> {
 fn unlock(args: UnlockArgs, ctx: &Ctx) -> Result<(), StateError> {
     let userid: Userid = parse_id(&args.userid)?;
     if !ctx.state.load()?.user_cfg.users.contains_key(&userid) {
-        return Err(reject(format!("user `{userid}` does not exist")));
+        return Err(reject(format!("user '{userid}' does not exist")));
     }
     // pveum prints nothing for the API's boolean result.
     TfaStore::modify(&ctx.state, |store| Ok(store.unlock(&userid, epoch_now())))

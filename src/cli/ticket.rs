@@ -1,7 +1,12 @@
-//! `aclgate ticket USERNAME [--realm R] [--otp CODE]` (pveum `ticket`): log in against the
-//! state directory exactly as `POST /access/ticket` does, and print only the ticket. The
-//! password comes from the terminal, or from the first line of stdin when it is not a TTY.
-//! A user with second factors needs `--otp` (`<code>` or `<type>:<value>`).
+//! `aclgate ticket USERNAME [--realm R] [--otp CODE] [--tfa-challenge T] [--path P --privs L]
+//! [--new-format B]` (pveum `ticket`): log in against the state directory exactly as
+//! `POST /access/ticket` does, and print only the ticket. The password comes from the
+//! terminal, or from the first line of stdin when it is not a TTY. A user with second factors
+//! needs `--otp` (`<code>` or `<type>:<value>`), or the second step of a two-step login:
+//! `--tfa-challenge` with the challenge ticket and the response (`totp:123456`) as the
+//! password. With `--path` and `--privs` the login is only verified and the privileges are
+//! checked, as Proxmox's `verify_auth` does (no ticket is printed); `--new-format` is accepted
+//! and ignored, as in Proxmox.
 
 use clap::Args;
 
@@ -29,6 +34,18 @@ pub struct TicketArgs {
     /// PAM service for `pam` realm users (the gateway's `auth.pam_service`).
     #[arg(long, default_value = DEFAULT_PAM_SERVICE)]
     pub pam_service: String,
+    /// The signed TFA challenge of a two-step login (the password is then the response).
+    #[arg(long = "tfa-challenge")]
+    pub tfa_challenge: Option<String>,
+    /// Verify the login and check `--privs` on this path instead of printing a ticket.
+    #[arg(long, requires = "privs")]
+    pub path: Option<String>,
+    /// The privileges `--path` needs (list).
+    #[arg(long, requires = "path")]
+    pub privs: Option<String>,
+    /// Accepted and ignored (Proxmox: always the new format).
+    #[arg(long = "new-format", value_parser = super::value::parse_bool, num_args = 0..=1, default_missing_value = "1")]
+    pub new_format: Option<bool>,
 }
 
 /// Log in and print the ticket.
@@ -62,7 +79,7 @@ pub fn run(args: TicketArgs, ctx: &Ctx) -> Result<(), StateError> {
         submitted: &submitted,
         password: &password,
         otp: args.otp.as_deref(),
-        tfa_challenge: None,
+        tfa_challenge: args.tfa_challenge.as_deref(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -77,11 +94,38 @@ pub fn run(args: TicketArgs, ctx: &Ctx) -> Result<(), StateError> {
             "authentication failure: second factor required (--otp)",
         ));
     }
+    if let (Some(path), Some(privs)) = (&args.path, &args.privs) {
+        return check_privs(&engine, answer["username"].as_str(), path, privs);
+    }
     match answer["ticket"].as_str() {
         Some(ticket) => {
             println!("{ticket}");
             Ok(())
         }
         None => Err(reject("authentication failure")),
+    }
+}
+
+/// `--path P --privs L`: the logged-in user must hold every privilege of `L` on `P`.
+fn check_privs(
+    engine: &Engine,
+    username: Option<&str>,
+    path: &str,
+    privs: &str,
+) -> Result<(), StateError> {
+    let names: Vec<&str> = super::value::split_list(privs).collect();
+    let wanted = crate::access::PrivSet::from_names(names.iter().copied())
+        .map_err(|e| reject(format!("privs: {e}")))?;
+    let authid: crate::identity::Authid = username
+        .unwrap_or_default()
+        .parse()
+        .map_err(|_| reject("authentication failure"))?;
+    if engine.privs(&authid, path).granted.contains_all(wanted) {
+        Ok(())
+    } else {
+        Err(reject(format!(
+            "Permission check failed ({path}, {})",
+            names.join("|")
+        )))
     }
 }

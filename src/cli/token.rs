@@ -8,7 +8,7 @@
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use super::output::{Column, col};
+use super::output::{Column, col, int};
 use super::user::no_such_user;
 use super::value::{parse_bool, parse_id};
 use super::{Ctx, permissions};
@@ -185,14 +185,14 @@ fn parse_ids(args: &IdArgs) -> Result<(Userid, TokenName, Tokenid), StateError> 
 const TOKEN_COLUMNS: &[Column] = &[
     col("tokenid", false),
     col("comment", false),
-    col("expire", false),
+    int("expire"),
     col("privsep", true),
 ];
 
 /// aclgate's own `user token list` columns, shown when some token has a value.
 const EXTRA_COLUMNS: &[Column] = &[
     col("allowed-ips", false),
-    col("rate-limit", false),
-    col("rate-burst", false),
-    col("overlap-until", false),
+    int("rate-limit"),
+    int("rate-burst"),
+    int("overlap-until"),
 ];

@@ -3,7 +3,7 @@
 
 use clap::{Args, Subcommand};
 
-use super::output::{Column, col};
+use super::output::{Column, col, int};
 use super::value::{parse_bool, parse_id};
 use super::{Ctx, permissions, token};
 use crate::config::StateError;
@@ -49,9 +49,10 @@ pub struct AddArgs {
     pub userid: String,
     #[command(flatten)]
     pub fields: UserFields,
-    /// Initial password (`pve`-type realms only: stored hashed in priv/shadow.cfg).
-    #[arg(long)]
-    pub password: Option<String>,
+    /// Initial password (`pve`-type realms only: stored hashed in priv/shadow.cfg); without
+    /// a value it is prompted for (or read from two stdin lines), as pveum does.
+    #[arg(long, num_args = 0..=1)]
+    pub password: Option<Option<String>>,
 }
 
 /// `user modify USERID`.
@@ -104,10 +105,16 @@ pub fn add(args: AddArgs, ctx: &Ctx) -> Result<(), StateError> {
     check_new_userid(&userid)?;
     let fields = args.fields;
     check_fields(&fields)?;
-    let Some(password) = args.password else {
-        return ctx
-            .state
-            .modify(|cfg, _| insert_user(cfg, &userid, &fields));
+    let password = match args.password {
+        None => {
+            return ctx
+                .state
+                .modify(|cfg, _| insert_user(cfg, &userid, &fields));
+        }
+        Some(Some(p)) => p,
+        Some(None) => {
+            super::prompt::read_password(&["Enter new password: ", "Retype new password: "])?
+        }
     };
     add_user_with_password(&ctx.state, &userid, &fields, &password)
 }
@@ -152,13 +159,13 @@ const USER_COLUMNS: &[Column] = &[
     col("comment", false),
     col("email", false),
     col("enable", true),
-    col("expire", false),
+    int("expire"),
     col("firstname", false),
     col("groups", false),
     col("keys", false),
     col("lastname", false),
     col("realm-type", false),
-    col("tfa-locked-until", false),
+    int("tfa-locked-until"),
     col("tokens", false),
     col("totp-locked", true),
 ];

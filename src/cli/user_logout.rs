@@ -22,7 +22,7 @@ pub struct LogoutArgs {
 pub fn run(args: LogoutArgs, ctx: &Ctx) -> Result<(), StateError> {
     let userid: Userid = parse_id(&args.userid)?;
     if !ctx.state.load()?.user_cfg.users.contains_key(&userid) {
-        return Err(reject(format!("user `{userid}` does not exist")));
+        return Err(reject(format!("user '{userid}' does not exist")));
     }
     LogoutList::logout(&ctx.state, &userid, epoch_now()).map_err(|e| match e {
         LogoutError::State(e) => e,

@@ -25,11 +25,19 @@ pub fn permission_map(engine: &Engine, authid: &Authid, path: Option<&str>) -> V
         out.insert(p.to_owned(), Value::Object(privs_at(p)));
         return Value::Object(out);
     }
-    let paths = FIXED_PATHS
-        .iter()
-        .map(|p| (*p).to_owned())
-        .chain(engine.acl_paths())
-        .chain(engine.pool_member_paths());
+    // Every node of the ACL tree, as Proxmox's `iterate_acl_tree` visits it: an entry on
+    // `/sdn/zones/z1` also lists `/sdn/zones` (and `/sdn`).
+    let mut paths: std::collections::BTreeSet<String> =
+        FIXED_PATHS.iter().map(|p| (*p).to_owned()).collect();
+    for p in engine.acl_paths() {
+        let mut end = p.len();
+        while let Some(cut) = p[..end].rfind('/').filter(|&c| c > 0) {
+            paths.insert(p[..cut].to_owned());
+            end = cut;
+        }
+        paths.insert(p);
+    }
+    paths.extend(engine.pool_member_paths());
     for p in paths {
         let privs = privs_at(&p);
         if !privs.is_empty() {

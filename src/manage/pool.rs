@@ -39,7 +39,7 @@ pub fn parse_vms(list: Option<&str>) -> Result<Vec<String>, StateError> {
             .is_ok_and(|n| (100..=999_999_999).contains(&n))
             && !vm.starts_with('0');
         if !ok {
-            return Err(reject(format!("invalid VMID `{vm}`")));
+            return Err(reject(format!("invalid VMID '{vm}'")));
         }
     }
     Ok(vms)
@@ -54,7 +54,7 @@ pub fn parse_storage(list: Option<&str>) -> Result<Vec<String>, StateError> {
         .map(str::to_owned)
         .collect();
     if let Some(bad) = storage.iter().find(|s| !is_storage_id(s)) {
-        return Err(reject(format!("invalid storage id `{bad}`")));
+        return Err(reject(format!("invalid storage id '{bad}'")));
     }
     Ok(storage)
 }
@@ -68,12 +68,12 @@ pub fn insert_pool(
     check_new_poolid(id)?;
     check_comment(comment)?;
     if cfg.pools.contains_key(id) {
-        return Err(reject(format!("pool `{id}` already exists")));
+        return Err(reject(format!("pool '{id}' already exists")));
     }
     if let Some(parent) = id.parent()
         && !cfg.pools.contains_key(&parent)
     {
-        return Err(reject(format!("parent pool `{parent}` does not exist")));
+        return Err(reject(format!("parent pool '{parent}' does not exist")));
     }
     let pool = Pool {
         comment: comment.unwrap_or_default().to_owned(),
@@ -88,14 +88,14 @@ pub fn check_new_poolid(id: &PoolId) -> Result<(), StateError> {
     let leaf = id.as_str().rsplit('/').next().unwrap_or_default();
     if !leaf.starts_with(|c: char| c.is_ascii_alphabetic()) {
         return Err(reject(format!(
-            "invalid pool id `{id}`: the name must start with a letter"
+            "invalid pool id '{id}': the name must start with a letter"
         )));
     }
     Ok(())
 }
 
-/// Apply `change` to pool `id`: a VM in another pool moves only with `allow_move`; removing a
-/// member that is not in the pool is refused.
+/// Apply `change` to pool `id`: a VM in another pool moves only with `allow_move`; adding a
+/// member that is already in the pool, or removing one that is not, is refused (Proxmox).
 pub fn update_pool(
     cfg: &mut UserConfig,
     id: &PoolId,
@@ -111,10 +111,12 @@ pub fn update_pool(
             if owner.as_ref() != Some(id) {
                 return Err(reject(format!("VM {vm} is not a pool member")));
             }
-        } else if let Some(other) = owner.filter(|o| o != id) {
+        } else if owner.as_ref() == Some(id) {
+            return Err(reject(format!("VM {vm} is already a pool member")));
+        } else if let Some(other) = owner {
             if !change.allow_move {
                 return Err(reject(format!(
-                    "VM {vm} belongs already to pool `{other}` and allow-move is not set"
+                    "VM {vm} belongs already to pool '{other}' and 'allow-move' is not set"
                 )));
             }
             if let Some(p) = cfg.pools.get_mut(&other) {
@@ -136,10 +138,10 @@ pub fn update_pool(
     for s in &change.storage {
         if change.delete {
             if !pool.storage.remove(s) {
-                return Err(reject(format!("storage `{s}` is not a pool member")));
+                return Err(reject(format!("Storage '{s}' is not a pool member")));
             }
-        } else {
-            pool.storage.insert(s.clone());
+        } else if !pool.storage.insert(s.clone()) {
+            return Err(reject(format!("Storage '{s}' is already a pool member")));
         }
     }
     Ok(())
@@ -150,7 +152,7 @@ pub fn delete_pool(cfg: &mut UserConfig, id: &PoolId) -> Result<(), StateError> 
     let pool = cfg.pools.get(id).ok_or_else(|| no_such_pool(id))?;
     let has_children = cfg.pools.keys().any(|p| p.parent().as_ref() == Some(id));
     if !pool.vms.is_empty() || !pool.storage.is_empty() || has_children {
-        return Err(reject(format!("pool `{id}` is not empty")));
+        return Err(reject(format!("pool '{id}' is not empty")));
     }
     cfg.pools.remove(id);
     // Proxmox removes the pool's own ACL entries with it.
@@ -185,5 +187,5 @@ pub fn pool_members(pool: &Pool) -> Vec<Value> {
 
 /// The error for an unknown pool.
 pub fn no_such_pool(id: &PoolId) -> StateError {
-    reject(format!("pool `{id}` does not exist"))
+    reject(format!("pool '{id}' does not exist"))
 }

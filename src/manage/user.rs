@@ -157,7 +157,12 @@ pub fn user_item(
             .iter()
             .map(|(name, t)| super::token::token_item(name.as_str(), t))
             .collect();
-        item["tokens"] = json!(tokens);
+        // Proxmox leaves `tokens` undefined (null) for a user without tokens.
+        item["tokens"] = if tokens.is_empty() {
+            Value::Null
+        } else {
+            json!(tokens)
+        };
     }
     item
 }

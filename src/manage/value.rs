@@ -11,9 +11,7 @@ pub fn parse_bool(text: &str) -> Result<bool, String> {
     match text.to_ascii_lowercase().as_str() {
         "1" | "yes" | "on" | "true" => Ok(true),
         "0" | "no" | "off" | "false" => Ok(false),
-        _ => Err(format!(
-            "`{text}` is not a boolean (use 1/0, yes/no, on/off, true/false)"
-        )),
+        _ => Err(format!("type check ('boolean') failed - got '{text}'")),
     }
 }
 

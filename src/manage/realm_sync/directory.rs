@@ -119,7 +119,7 @@ pub fn plan(realm: &RealmConfig, scope: Scope) -> Result<Plan, SyncError> {
     let user_attr = realm.option("user_attr").unwrap_or(default_attr);
     if !is_attr_name(user_attr) {
         return Err(SyncError::Config(format!(
-            "`user_attr` `{user_attr}` is not an attribute name"
+            "'user_attr' '{user_attr}' is not an attribute name"
         )));
     }
     let user_attr = user_attr.to_ascii_lowercase();
@@ -137,7 +137,7 @@ pub fn plan(realm: &RealmConfig, scope: Scope) -> Result<Plan, SyncError> {
     }
     for item in split_list(realm.option("sync_attributes").unwrap_or("")) {
         let Some((ours, theirs)) = item.split_once('=') else {
-            warnings.push(format!("skipping bad `sync_attributes` entry `{item}`"));
+            warnings.push(format!("skipping bad 'sync_attributes' entry '{item}'"));
             continue;
         };
         let target = match ours {
@@ -146,7 +146,7 @@ pub fn plan(realm: &RealmConfig, scope: Scope) -> Result<Plan, SyncError> {
                 Some((_, field)) => Target::Field(*field),
                 None => {
                     warnings.push(format!(
-                        "skipping bad `sync_attributes` entry: `{ours}` is not a valid target attribute"
+                        "skipping bad 'sync_attributes' entry: '{ours}' is not a valid target attribute"
                     ));
                     continue;
                 }
@@ -154,7 +154,7 @@ pub fn plan(realm: &RealmConfig, scope: Scope) -> Result<Plan, SyncError> {
         };
         if !is_attr_name(theirs) {
             warnings.push(format!(
-                "skipping bad `sync_attributes` entry: `{theirs}` is not an attribute name"
+                "skipping bad 'sync_attributes' entry: '{theirs}' is not an attribute name"
             ));
             continue;
         }
@@ -162,7 +162,7 @@ pub fn plan(realm: &RealmConfig, scope: Scope) -> Result<Plan, SyncError> {
         // mapping says (Proxmox would copy it).
         if SECRET_ATTRS.contains(&theirs.to_ascii_lowercase().as_str()) {
             warnings.push(format!(
-                "skipping `sync_attributes` entry: `{theirs}` holds passwords"
+                "skipping 'sync_attributes' entry: '{theirs}' holds passwords"
             ));
             continue;
         }
@@ -221,7 +221,7 @@ pub fn interpret(
     for entry in user_entries {
         let Some(name) = first(entry, &plan.user_attr) else {
             out.warnings.push(format!(
-                "entry `{}` has no `{}`: skipped",
+                "entry '{}' has no '{}': skipped",
                 entry.dn, plan.user_attr
             ));
             continue;
@@ -230,7 +230,7 @@ pub fn interpret(
             Ok(id) if !id.as_str().contains([',', ';']) => id,
             _ => {
                 out.warnings.push(format!(
-                    "user name `{name}@{realm}` is not a valid userid: skipped"
+                    "user name '{name}@{realm}' is not a valid userid: skipped"
                 ));
                 continue;
             }
@@ -238,7 +238,7 @@ pub fn interpret(
         let user = read_user(plan, entry, &userid, &mut out.warnings);
         if out.users.insert(userid.clone(), user).is_some() {
             out.warnings.push(format!(
-                "user `{userid}` is returned more than once: the last entry wins"
+                "user '{userid}' is returned more than once: the last entry wins"
             ));
         }
         by_dn.insert(entry.dn.to_lowercase(), userid);
@@ -251,12 +251,12 @@ pub fn interpret(
             .filter(|n| !n.is_empty());
         let Some(name) = named.or_else(|| first_rdn_value(&entry.dn)) else {
             out.warnings
-                .push(format!("group `{}` has no name: skipped", entry.dn));
+                .push(format!("group '{}' has no name: skipped", entry.dn));
             continue;
         };
         let Ok(groupid) = format!("{name}-{realm}").parse::<GroupId>() else {
             out.warnings.push(format!(
-                "group name `{name}-{realm}` is not a valid group id: skipped"
+                "group name '{name}-{realm}' is not a valid group id: skipped"
             ));
             continue;
         };
@@ -270,7 +270,7 @@ pub fn interpret(
             .collect();
         if out.groups.insert(groupid.clone(), members).is_some() {
             out.warnings.push(format!(
-                "group `{groupid}` is returned more than once: the last entry wins"
+                "group '{groupid}' is returned more than once: the last entry wins"
             ));
         }
     }
@@ -293,7 +293,7 @@ fn read_user(
             continue;
         };
         let skipped =
-            |why: &str| format!("skipping attribute mapping `{attr}` for user `{userid}`: {why}");
+            |why: &str| format!("skipping attribute mapping '{attr}' for user '{userid}': {why}");
         let text = |max: usize| {
             (value.chars().count() <= max)
                 .then(|| value.to_owned())
@@ -385,7 +385,7 @@ fn classes<'a>(
     let list: Vec<&str> = split_list(realm.option(key).unwrap_or(default)).collect();
     match list.iter().find(|c| !is_attr_name(c)) {
         Some(bad) => Err(SyncError::Config(format!(
-            "`{key}`: `{bad}` is not an object class name"
+            "'{key}': '{bad}' is not an object class name"
         ))),
         None => Ok(list),
     }

@@ -192,11 +192,15 @@ pub fn check(
     SyncOptions::resolve(params, config.option("sync-defaults-options"))
 }
 
-/// Take the sync lock of `realm` (a file lock, so the CLI and the gateway exclude each
-/// other too), or refuse at once if a sync of it is running.
+/// Take the sync lock of `realm` (a file lock, so the CLI and the gateway on this host exclude
+/// each other too), or refuse at once if a sync of it is running. The lock file lives in the
+/// temporary directory, named after the state directory, so that the state holds only state.
 pub fn lock_realm(state: &StateDir, realm: &Realm) -> Result<RealmLock, SyncError> {
-    let lock = state.lock()?;
-    let path = state.root().join(format!(".realm-sync-{realm}.lock"));
+    use sha2::Digest;
+    let root = std::fs::canonicalize(state.root()).unwrap_or_else(|_| state.root().to_owned());
+    let digest = sha2::Sha256::digest(root.as_os_str().as_encoded_bytes());
+    let tag = hex::encode(&digest[..8]);
+    let path = std::env::temp_dir().join(format!("aclgate-realm-sync-{tag}-{realm}.lock"));
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -206,7 +210,6 @@ pub fn lock_realm(state: &StateDir, realm: &Realm) -> Result<RealmLock, SyncErro
             path: path.clone(),
             source,
         })?;
-    drop(lock);
     match file.try_lock() {
         Ok(()) => Ok(RealmLock { _file: file }),
         Err(TryLockError::WouldBlock) => Err(SyncError::Busy(realm.clone())),

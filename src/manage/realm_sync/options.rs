@@ -143,12 +143,12 @@ pub fn map_sync_defaults(text: &str, drop_deprecated: bool) -> Result<String, Sy
 fn parse_defaults(text: &str) -> Result<SyncParams, SyncError> {
     let bad = |why: String| SyncError::param("sync-defaults-options", why);
     let flag = |key: &str, v: &str| {
-        parse_bool(v).map_err(|_| bad(format!("`{key}` is not a boolean: `{v}`")))
+        parse_bool(v).map_err(|_| bad(format!("'{key}' is not a boolean: '{v}'")))
     };
     let mut out = SyncParams::default();
     for pair in text.split(',') {
         let Some((key, value)) = pair.split_once('=') else {
-            return Err(bad(format!("`{pair}` is not key=value")));
+            return Err(bad(format!("'{pair}' is not key=value")));
         };
         match key {
             "scope" => out.scope = Some(value.to_owned()),
@@ -156,7 +156,7 @@ fn parse_defaults(text: &str) -> Result<SyncParams, SyncError> {
             "enable-new" => out.enable_new = Some(flag(key, value)?),
             "full" => out.full = Some(flag(key, value)?),
             "purge" => out.purge = Some(flag(key, value)?),
-            _ => return Err(bad(format!("unknown key `{key}`"))),
+            _ => return Err(bad(format!("unknown key '{key}'"))),
         }
     }
     Ok(out)
@@ -195,7 +195,7 @@ impl std::str::FromStr for Scope {
             _ => Err(SyncError::param(
                 "scope",
                 format!(
-                    "value `{s}` does not have a value in the enumeration `users, groups, both`"
+                    "value '{s}' does not have a value in the enumeration 'users, groups, both'"
                 ),
             )),
         }
@@ -221,7 +221,7 @@ impl std::str::FromStr for RemoveVanished {
                 _ => {
                     return Err(SyncError::param(
                         "remove-vanished",
-                        format!("value `{s}` does not match `([acl];[properties];[entry])|none`"),
+                        format!("value '{s}' does not match '([acl];[properties];[entry])|none'"),
                     ));
                 }
             }

@@ -59,9 +59,9 @@ fn plan_reads_ad_and_sync_attributes() {
     assert_eq!(
         plan.warnings,
         [
-            "skipping bad `sync_attributes` entry: `nick` is not a valid target attribute",
-            "skipping bad `sync_attributes` entry: `a(b` is not an attribute name",
-            "skipping `sync_attributes` entry: `userPassword` holds passwords",
+            "skipping bad 'sync_attributes' entry: 'nick' is not a valid target attribute",
+            "skipping bad 'sync_attributes' entry: 'a(b' is not an attribute name",
+            "skipping 'sync_attributes' entry: 'userPassword' holds passwords",
         ]
     );
     assert!(
@@ -118,11 +118,11 @@ fn interpret_maps_attributes_and_skips_bad_values() {
     assert_eq!(bob.enable, Some(false));
     assert_eq!(synced.users.len(), 2, "{synced:?}");
     for want in [
-        "skipping attribute mapping `expire` for user `alice@corp`: not a non-negative integer",
-        "skipping attribute mapping `mail` for user `bob@corp`: not an email address",
-        "entry `cn=nouid,ou=people,dc=example,dc=com` has no `uid`: skipped",
-        "user name `a b@corp` is not a valid userid: skipped",
-        "user name `c;d@corp` is not a valid userid: skipped",
+        "skipping attribute mapping 'expire' for user 'alice@corp': not a non-negative integer",
+        "skipping attribute mapping 'mail' for user 'bob@corp': not an email address",
+        "entry 'cn=nouid,ou=people,dc=example,dc=com' has no 'uid': skipped",
+        "user name 'a b@corp' is not a valid userid: skipped",
+        "user name 'c;d@corp' is not a valid userid: skipped",
     ] {
         assert!(
             synced.warnings.iter().any(|w| w == want),
@@ -187,14 +187,14 @@ fn interpret_names_groups_and_resolves_members() {
     assert!(
         synced
             .warnings
-            .contains(&"group name `bad name-corp` is not a valid group id: skipped".to_owned()),
+            .contains(&"group name 'bad name-corp' is not a valid group id: skipped".to_owned()),
         "{:?}",
         synced.warnings
     );
     assert!(
         synced
             .warnings
-            .contains(&"group `cn=toplevel` has no name: skipped".to_owned()),
+            .contains(&"group 'cn=toplevel' has no name: skipped".to_owned()),
         "{:?}",
         synced.warnings
     );
