@@ -194,6 +194,11 @@ async fn the_debian_package_installs_runs_as_its_user_and_purges() {
     ]);
     let secret = install_support::token_secret(&out);
     assert!(Path::new("/var/lib/aclgate/user.cfg").exists());
+    // Root's management commands act as the state's owner: the service can still read it.
+    run("/usr/bin/aclgate", &["useradd", "ann@pve"]);
+    let user_cfg = std::fs::metadata("/var/lib/aclgate/user.cfg").expect("user.cfg");
+    assert_eq!(user_cfg.uid(), uid, "user.cfg written as aclgate");
+    as_user(&["check-config"]);
 
     let upstream = start_upstream();
     let port = free_port();

@@ -39,7 +39,7 @@ pub mod policy;
 pub mod serve;
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::parser::ValueSource;
@@ -111,6 +111,10 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
             return ExitCode::from(255);
         }
     };
+    if let Err(e) = act_as_state_owner(&state_dir) {
+        eprintln!("{e}");
+        return ExitCode::from(255);
+    }
     let ctx = Ctx {
         state: StateDir::new(state_dir),
         out: Printer::new(cli.format),
@@ -282,6 +286,36 @@ fn management_state_dir(explicit: Option<PathBuf>, default: PathBuf) -> Result<P
             .map_err(|e| e.to_string()),
         None => Ok(default),
     }
+}
+
+/// Root managing a state directory owned by another user (the installed package's
+/// `aclgate`, mode 0700) acts as that user, so that every file it writes stays readable by the
+/// service. Anyone else, or a directory root owns, changes nothing.
+fn act_as_state_owner(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(dir) else {
+        return Ok(());
+    };
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } != 0 || meta.uid() == 0 {
+        return Ok(());
+    }
+    let (uid, gid) = (meta.uid(), meta.gid());
+    // SAFETY: plain system calls on integers; the group list is emptied before the ids change
+    // (gid first: after setuid the process may no longer change its group).
+    let failed = unsafe {
+        libc::setgroups(0, std::ptr::null()) != 0
+            || libc::setgid(gid) != 0
+            || libc::setuid(uid) != 0
+    };
+    if failed {
+        return Err(format!(
+            "cannot act as uid {uid}, the owner of `{}`: {}",
+            dir.display(),
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
 }
 
 /// pveum accepts `-name` for `--name`: rewrite single-dash words (two or more letters) before
