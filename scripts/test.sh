@@ -118,3 +118,11 @@ fi
 # --- end packaging ---
 
 cargo test --locked "$@"
+
+# --- fuzzing (issue 11, item 2; docs/fuzzing.md) ---
+# After the tests, every fuzz target in fuzz/ runs for a short bounded time (ACLGATE_FUZZ_SECONDS
+# per target, default 3; the build of the targets dominates, see docs/fuzzing.md). Only on a
+# full run (no arguments, as .ci/run calls it); ACLGATE_SKIP_FUZZ=1 skips it for local runs.
+if [ $# -eq 0 ] && [ "${ACLGATE_SKIP_FUZZ:-0}" != 1 ]; then
+    bash scripts/fuzz.sh
+fi

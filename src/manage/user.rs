@@ -84,11 +84,13 @@ pub fn delete_user(
     Ok(())
 }
 
-/// A user id that can be listed in user.cfg (`,` and `;` split lists there).
+/// A user id that can be listed in user.cfg (`,` and `;` split lists there, and NUL too: a list
+/// holding a NUL is split on NUL alone, so its members would come back split at `,` and `;`).
 pub fn check_new_userid(userid: &Userid) -> Result<(), StateError> {
-    if userid.as_str().contains([',', ';']) {
+    if userid.as_str().contains([',', ';', '\0']) {
         return Err(reject(format!(
-            "invalid user id `{userid}`: `,` and `;` cannot be listed in user.cfg"
+            "invalid user id `{}`: `,`, `;` and NUL cannot be listed in user.cfg",
+            userid.as_str().escape_debug()
         )));
     }
     Ok(())

@@ -1,0 +1,74 @@
+//! What the fuzz targets found (docs/fuzzing.md, "Findings"), one test per finding, named after
+//! it. Each fails on the code before its fix.
+
+use std::path::Path;
+
+use aclgate::auth::ticket::{KeyRing, create, verify};
+use aclgate::config::UserConfig;
+use aclgate::identity::Userid;
+use aclgate::manage::user::check_new_userid;
+
+const RING: &str = "current hmac-sha256 1699990000 AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n";
+const NOW: i64 = 1_700_000_000;
+
+/// Fuzz target `ticket`: a user name may start with `!tfa!` (`[^\s:/]+`), and the ticket made for
+/// such a user was read back as a TFA-pending half ticket, so that user could never log in.
+#[test]
+fn ticket_for_a_user_named_like_the_tfa_prefix_verifies() {
+    let ring = KeyRing::parse(RING, Path::new("ring")).expect("ring");
+    for name in ["!tfa!@pve", "!tfa!{\"totp\"}@pve", "!x@pam", "a!tfa!@pve"] {
+        let userid: Userid = name.parse().expect("a valid userid");
+        let ticket = create(&ring, &userid, NOW).expect("create");
+        let verified = verify(&ring, &ticket, NOW).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        assert_eq!(verified.userid, userid);
+    }
+}
+
+/// Fuzz target `user_cfg`: a list that holds a NUL is split on NUL alone (Proxmox's
+/// `split_list`), so a member can come back holding `,`; written back `,`-joined, it reads as
+/// other users: `x@pve,sue@pve` (a valid userid, name `x@pve,sue`) became `x@pve` and `sue@pve`,
+/// and sue gained the group. The management layer must refuse such ids (NUL included) ...
+#[test]
+fn new_userid_with_a_nul_or_list_separator_is_refused() {
+    for name in ["a\0b@pve", "a,b@pve", "a;b@pve"] {
+        let userid: Userid = name.parse().expect("valid by Proxmox's grammar");
+        assert!(check_new_userid(&userid).is_err(), "{name:?} accepted");
+    }
+    assert!(check_new_userid(&"a!b%c=d@pve".parse().expect("userid")).is_ok());
+}
+
+/// ... and the reader/writer must not turn one member into others (the fixed point of the
+/// fuzz target's parse → write → parse). The input is the fuzzer's, minimised.
+#[test]
+#[ignore = "open: the fix belongs to the user.cfg reader/writer being rewritten on branch scale"]
+fn user_cfg_nul_separated_group_members_keep_their_meaning() {
+    let text = "user:joe@pve:1:0::::::\nuser:sue@pve:1:0::::::\n\
+                group:g1:joe@pve,ma\0x@pve,sue@pve:\nacl:1:/:@g1:Administrator:\n";
+    let (first, _) = UserConfig::parse(text);
+    let written = first.write();
+    let (second, _) = UserConfig::parse(&written);
+    assert_eq!(
+        second.write(),
+        written,
+        "write → parse → write changed:\n{written}"
+    );
+}
+
+/// Fuzz target `user_cfg`: a user line repeated later replaces the user and drops its tokens,
+/// but an ACL line for one of those tokens read in between stays in the first read; it is
+/// written, and dropped by the next read (the token is undefined). Until then a token created
+/// again under that id (CLI or API, which write from the first read) inherits the old grant.
+#[test]
+#[ignore = "open: the fix belongs to the user.cfg reader being rewritten on branch scale"]
+fn user_cfg_acl_of_a_token_dropped_by_a_later_user_line_is_not_kept() {
+    let text = "user:joe@pve:1:0::::::\ntoken:joe@pve!mon:0:1::\n\
+                acl:1:/vms:joe@pve!mon:PVEAuditor:\nuser:joe@pve:1:0::::::\n";
+    let (first, _) = UserConfig::parse(text);
+    let written = first.write();
+    let (second, _) = UserConfig::parse(&written);
+    assert_eq!(
+        second.write(),
+        written,
+        "write → parse → write changed:\n{written}"
+    );
+}
