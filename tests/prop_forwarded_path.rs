@@ -125,7 +125,6 @@ fn refused_paths_never_reach_the_upstream() {
 /// The upstream, decoding the path once as any server does, sees exactly the checked path:
 /// no trailing slash the check did not see, nothing decoded differently.
 #[test]
-#[ignore = "fixed on branch path (checked path = forwarded path)"]
 fn upstream_decodes_to_the_checked_path() {
     run(|raw, checked, _status, seen| {
         if let (Ok(checked), Some(seen)) = (checked, seen) {
@@ -141,7 +140,6 @@ fn upstream_decodes_to_the_checked_path() {
 /// The forwarded path is in canonical form: no percent-encoded unreserved character (which the
 /// check saw decoded) and no `;` parameters after a `..`.
 #[test]
-#[ignore = "fixed on branch path (checked path = forwarded path)"]
 fn forwarded_path_is_canonical() {
     run(|raw, checked, _status, seen| {
         if let (Ok(_), Some(seen)) = (checked, seen) {
