@@ -105,7 +105,13 @@ fn is_superuser(ctx: &ApiContext<'_>, target: &Authid) -> bool {
 /// The ACL entries at `node` that apply to `target` with the kind that decided.
 fn entries_at(ctx: &ApiContext<'_>, target: &Authid, node: &str, kind: MatchKind) -> Vec<Value> {
     let cfg = &ctx.snapshot.user_cfg;
-    let Some((_, acl)) = cfg.acl.iter().find(|(p, _)| p.as_str() == node) else {
+    // The gateway's snapshot keeps its ACL entries only in the engine (docs/scale.md).
+    let nodes = ctx.snapshot.engine.acl_nodes();
+    let Some(acl) = nodes
+        .iter()
+        .find(|(p, _)| p.as_str() == node)
+        .map(|(_, acl)| acl)
+    else {
         return Vec::new();
     };
     let userid = target.user_str();
