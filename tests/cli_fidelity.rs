@@ -189,6 +189,14 @@ fn syntax_errors_as_pveum_words_them() {
         let err = syntax_error(&s, args);
         assert!(err.starts_with(want), "{args:?}: {err}");
     }
+    // No command at all, or a group without its subcommand: pveum's line, then the usage.
+    for args in [&[][..], &["user"], &["user", "token"]] {
+        let err = syntax_error(&s, args);
+        assert!(
+            err.starts_with("ERROR: no command specified\n") && err.contains("Usage: aclgate"),
+            "{args:?}: {err}"
+        );
+    }
 }
 
 #[test]

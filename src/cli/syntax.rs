@@ -1,7 +1,8 @@
 //! Command-line syntax errors worded as pveum words them (pve-common `CLIHandler` and
 //! `JSONSchema::get_options`): `400 Parameter verification failed.` with `NAME: why`,
 //! `Unknown option: NAME` + `400 unable to parse option`, `400 not enough arguments`,
-//! `400 too many arguments`, then the usage line; the exit code is Perl's 255.
+//! `400 too many arguments`, then the usage line; `ERROR: no command specified` and the usage
+//! when a command is missing; the exit code is Perl's 255.
 
 use std::error::Error as _;
 
@@ -21,10 +22,12 @@ pub fn pveum_message(e: &clap::Error) -> Option<String> {
         _ => String::new(),
     };
     let head = match e.kind() {
-        ErrorKind::DisplayHelp
-        | ErrorKind::DisplayVersion
-        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-        | ErrorKind::MissingSubcommand => return None,
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => return None,
+        // pveum (CLIHandler::print_usage_short) with no command, or a command group without
+        // its subcommand: the error line, then the usage, on stderr.
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
+            return Some(format!("ERROR: no command specified\n{}", e.render()));
+        }
         ErrorKind::UnknownArgument if !positional => {
             format!("Unknown option: {name}\n400 unable to parse option")
         }
