@@ -15,37 +15,54 @@ impl Engine {
     /// tokens that no longer exist, which can never match, are not kept by the engine).
     pub fn acl_nodes(&self) -> BTreeMap<AclPath, AclNode> {
         let mut out = BTreeMap::new();
-        for (n, node) in self.nodes.iter().enumerate() {
-            if node.users.is_empty() && node.groups.is_empty() && node.tokens.is_empty() {
+        for n in 0..self.nodes.len() {
+            let acl = self.node_acl(n);
+            if acl.is_empty() {
                 continue;
             }
-            let Some(path) = AclPath::normalize(&self.node_path(n as u32)) else {
-                continue;
-            };
-            let mut acl = AclNode::default();
-            self.read_slots(&node.users, &self.user_names, |_, id, roles| {
-                if let Ok(u) = id.parse() {
-                    acl.users.insert(u, roles);
-                }
-            });
-            self.read_slots(&node.groups, &self.group_names, |_, id, roles| {
-                if let Ok(g) = id.parse() {
-                    acl.groups.insert(g, roles);
-                }
-            });
-            self.read_slots(&node.tokens, &self.token_names, |index, id, roles| {
-                // A removed token's entries stay behind in an applied engine; skip them.
-                if self.tokens.get(id).is_some_and(|t| t.index == index)
-                    && let Ok(t) = id.parse()
-                {
-                    acl.tokens.insert(t, roles);
-                }
-            });
-            if !acl.is_empty() {
+            if let Some(path) = AclPath::normalize(&self.node_path(n as u32)) {
                 out.insert(path, acl);
             }
         }
         out
+    }
+
+    /// The entries at exactly `path` (normalised), without listing every other node: what the
+    /// web interface's "why" asks for one deciding node.
+    pub fn acl_node(&self, path: &str) -> AclNode {
+        let mut node = 0u32;
+        for comp in path.split('/').filter(|c| !c.is_empty()) {
+            match self.nodes[node as usize].children.get(comp) {
+                Some(&child) => node = child,
+                None => return AclNode::default(),
+            }
+        }
+        self.node_acl(node as usize)
+    }
+
+    /// The entries of node `n`, as [`AclNode`].
+    fn node_acl(&self, n: usize) -> AclNode {
+        let node = &self.nodes[n];
+        let mut acl = AclNode::default();
+        self.read_slots(&node.users, &self.user_names, |_, id, roles| {
+            if let Ok(u) = id.parse() {
+                acl.users.insert(u, roles);
+            }
+        });
+        self.read_slots(&node.groups, &self.group_names, |_, id, roles| {
+            if let Ok(g) = id.parse() {
+                acl.groups.insert(g, roles);
+            }
+        });
+        self.read_slots(&node.tokens, &self.token_names, |index, id, roles| {
+            // A removed token's entries stay behind in an applied engine; skip them.
+            if self.tokens.get(id).is_some_and(|t| t.index == index)
+                && let Ok(t) = id.parse()
+            {
+                acl.tokens.insert(t, roles);
+            }
+        });
+        acl
     }
 
     /// Call `f` with each member's index, id text and role map.

@@ -106,14 +106,7 @@ fn is_superuser(ctx: &ApiContext<'_>, target: &Authid) -> bool {
 fn entries_at(ctx: &ApiContext<'_>, target: &Authid, node: &str, kind: MatchKind) -> Vec<Value> {
     let cfg = &ctx.snapshot.user_cfg;
     // The gateway's snapshot keeps its ACL entries only in the engine (docs/scale.md).
-    let nodes = ctx.snapshot.engine.acl_nodes();
-    let Some(acl) = nodes
-        .iter()
-        .find(|(p, _)| p.as_str() == node)
-        .map(|(_, acl)| acl)
-    else {
-        return Vec::new();
-    };
+    let acl = ctx.snapshot.engine.acl_node(node);
     let userid = target.user_str();
     let mut out = Vec::new();
     let mut push = |ugid: String, roles: &std::collections::BTreeMap<_, bool>| {
