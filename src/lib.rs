@@ -15,6 +15,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod gate;
 pub mod identity;
 pub mod manage;
 pub mod observe;
