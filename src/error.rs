@@ -14,32 +14,13 @@ use http_body_util::{BodyExt, Empty, Full};
 use crate::access_api::ApiError;
 use crate::auth::AuthError;
 use crate::gate::{Denial, retry_after_secs};
-use crate::policy::{Handler, ParamError};
+use crate::policy::{Handler, ParamError, PathError};
 
 /// Response (and forwarded request) body type.
 pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, BodyError>;
 
 /// A body's error: hyper's, or our upstream client's.
 pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
-
-/// Why a path was refused (400).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum PathError {
-    #[error("path must start with `/`")]
-    NotAbsolute,
-    #[error("invalid percent-encoding in path")]
-    BadEscape,
-    #[error("encoded slash or backslash in path")]
-    EncodedSlash,
-    #[error("control character in path")]
-    Control,
-    #[error("path is not UTF-8")]
-    NotUtf8,
-    #[error("`.`, `..` or empty segment in path")]
-    DotSegment,
-    #[error("`;` path parameter in path")]
-    PathParam,
-}
 
 /// `X-Forwarded-For` from a trusted proxy that is not a list of IP addresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

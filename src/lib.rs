@@ -26,3 +26,4 @@ pub mod server;
 pub mod snapshot;
 pub mod tasks;
 pub mod ui;
+pub mod vocabulary;

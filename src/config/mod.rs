@@ -3,6 +3,7 @@
 //! (`aclgate.toml`).
 
 pub mod atomic;
+pub mod auth_settings;
 pub mod cidr;
 pub mod datacenter_cfg;
 pub mod domains_cfg;

@@ -1,6 +1,6 @@
 //! The built-in handlers a route may name (`handler = "access.users.list"`), as enums resolved
 //! when the policy loads: an unknown name is a load error with `file:line`, never a 501 at
-//! request time. [`crate::access_api`] matches them exhaustively, so a handler listed here
+//! request time. `access_api` matches them exhaustively, so a handler listed here
 //! without an implementation does not compile.
 //!
 //! Two enums, one per answering module: [`LoginHandler`] (the login endpoints, answered by

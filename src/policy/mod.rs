@@ -14,6 +14,7 @@ mod handler;
 mod import;
 mod params;
 mod path_params;
+pub mod request_path;
 mod route;
 mod template;
 
@@ -26,6 +27,7 @@ pub use handler::{AdminHandler, Handler, LoginHandler};
 pub use import::{ImportFilter, import_pve, import_pve_filtered};
 pub use params::{ParamError, Params};
 pub use path_params::{MAX_PATH_PARAMS, PathParams};
+pub use request_path::{PathError, normalise};
 pub use route::{Access, Method, Route};
 pub use template::Template;
 

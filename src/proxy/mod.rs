@@ -8,7 +8,6 @@
 mod client_addr;
 mod forward;
 mod lean;
-mod path;
 mod upstream;
 
 use std::borrow::Cow;
@@ -26,6 +25,7 @@ use crate::auth::{self, Credential};
 use crate::gate::{self, Facts, Permit, Principal};
 use crate::identity::Authid;
 use crate::observe::{AccessEvent, RequestLabels};
+use crate::policy::request_path as path;
 use crate::policy::{self, Access, EvalContext, Params, PathParams};
 use crate::snapshot::{Snapshot, SnapshotReader, now};
 

@@ -10,7 +10,7 @@ use aclgate::auth::realm::crypt;
 use aclgate::config::gateway::GatewayConfig;
 use aclgate::identity::Authid;
 use aclgate::observe::Metrics;
-use aclgate::policy::{Params, PathParams};
+use aclgate::policy::{Handler, Params, PathParams};
 use aclgate::reload;
 use aclgate::snapshot::SnapshotReader;
 use serde_json::Value;
@@ -68,6 +68,7 @@ impl Harness {
             services: &self.services,
             host: None,
         };
-        handle(name, &ctx).await.expect("handler exists")
+        let handler = Handler::from_name(name).expect("handler exists");
+        handle(handler, &ctx).await
     }
 }
