@@ -22,6 +22,7 @@ pub mod observe;
 pub mod policy;
 pub mod proxy;
 pub mod reload;
+pub mod runtime;
 pub mod server;
 pub mod snapshot;
 pub mod tasks;

@@ -25,6 +25,7 @@ use crate::config::gateway::GatewayConfig;
 use crate::config::reloadable::ConfigSource;
 use crate::config::state_dir::Presence;
 use crate::observe::Metrics;
+use crate::runtime::Runtime;
 use crate::snapshot::{LoadError, Snapshot, SnapshotReader, now};
 
 mod file_watch;
@@ -67,20 +68,23 @@ enum Request {
 
 /// Build generation 1 (refusing to start on error) and spawn the reload task on the current
 /// tokio runtime. Reloads keep `config` (see [`start_with_source`]).
+/// `runtime` is the gateway's [`Runtime`] (or just its metrics, for a fresh one).
 pub fn start(
     config: Arc<GatewayConfig>,
-    metrics: Arc<Metrics>,
+    runtime: impl Into<Runtime>,
 ) -> Result<(SnapshotReader, ReloadHandle), LoadError> {
-    start_with_source(config, metrics, None)
+    start_with_source(config, runtime, None)
 }
 
 /// [`start`]; with a `source`, every reload first reads the settings again and applies the
 /// reloadable ones ([`GatewayConfig::reloaded`]); settings it cannot read fail the reload.
 pub fn start_with_source(
     config: Arc<GatewayConfig>,
-    metrics: Arc<Metrics>,
+    runtime: impl Into<Runtime>,
     source: Option<ConfigSource>,
 ) -> Result<(SnapshotReader, ReloadHandle), LoadError> {
+    let runtime = Arc::new(runtime.into());
+    let metrics = runtime.metrics.clone();
     let state = StateDir::new(&config.state.dir);
     let presence = Presence::of(&state);
     let first = Snapshot::load(config.clone(), 1)?;
@@ -88,7 +92,7 @@ pub fn start_with_source(
     let swap = Arc::new(ArcSwap::from_pointee(first));
     let (gen_tx, gen_rx) = watch::channel(1);
     let (tx, rx) = mpsc::unbounded_channel();
-    let reader = SnapshotReader::new(swap.clone(), gen_rx, metrics.clone());
+    let reader = SnapshotReader::new(swap.clone(), gen_rx, runtime);
     let hooks: Hooks = Arc::default();
     tokio::spawn(reload_task(
         source,

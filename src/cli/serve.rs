@@ -13,8 +13,9 @@ use super::{check_config, sd_notify};
 use crate::access_api::ApiServices;
 use crate::config::gateway::{GatewayConfig, GatewayConfigError, LogFormat, find_config};
 use crate::config::reloadable::ConfigSource;
-use crate::observe::{self, FlushGuard, LogWriter, Metrics};
+use crate::observe::{AccessLog, FlushGuard, LogWriter, Metrics};
 use crate::reload;
+use crate::runtime::Runtime;
 use crate::server::{self, Listeners, tls};
 
 /// Where the settings come from; shared by `serve`, `check-config` and `explain`.
@@ -74,7 +75,7 @@ pub fn serve(args: ServeArgs, state_dir: Option<PathBuf>) -> ExitCode {
         }
     };
     // Flushed when dropped at the end of `serve`.
-    let _log_guard = init_logging(config.log_format);
+    let (_log_guard, access_log) = init_logging(config.log_format);
     let runtime = if config.worker_threads == 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -92,7 +93,7 @@ pub fn serve(args: ServeArgs, state_dir: Option<PathBuf>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config, source)) {
+    match runtime.block_on(run(config, source, access_log)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
@@ -172,10 +173,14 @@ pub fn resolve(
     Ok(config)
 }
 
-async fn run(config: GatewayConfig, source: ConfigSource) -> Result<(), String> {
+async fn run(
+    config: GatewayConfig,
+    source: ConfigSource,
+    access_log: AccessLog,
+) -> Result<(), String> {
     let config = Arc::new(config);
-    let metrics = Arc::new(Metrics::new());
-    let (reader, handle) = reload::start_with_source(config.clone(), metrics, Some(source))
+    let runtime = Runtime::new(Arc::new(Metrics::new())).with_access_log(access_log);
+    let (reader, handle) = reload::start_with_source(config.clone(), runtime, Some(source))
         .map_err(|e| format!("cannot start: {e}"))?;
     // The watcher needs the directory to exist, so that `aclgate user ...` run later on a fresh
     // state directory is picked up.
@@ -258,8 +263,8 @@ pub async fn shutdown_signal() {
 }
 
 /// Log to stderr through [`LogWriter`]: lines are batched, so a request never waits for a
-/// `write` syscall.
-fn init_logging(format: LogFormat) -> FlushGuard {
+/// `write` syscall. Answers where access lines go.
+fn init_logging(format: LogFormat) -> (FlushGuard, AccessLog) {
     let ansi = std::io::stderr().is_terminal();
     let (writer, guard) = LogWriter::start();
     let filter = tracing_subscriber::EnvFilter::try_from_env("ACLGATE_LOG")
@@ -275,8 +280,10 @@ fn init_logging(format: LogFormat) -> FlushGuard {
     };
     // A subscriber set by the caller (e.g. main) wins and gets the access events too. Else the
     // access lines skip tracing (same text, a fraction of the cost), except coloured ones.
-    if installed.is_ok() && !(ansi && format == LogFormat::Text) {
-        observe::write_access_log_to(writer, format);
-    }
-    guard
+    let access_log = if installed.is_ok() && !(ansi && format == LogFormat::Text) {
+        AccessLog::direct(writer, format)
+    } else {
+        AccessLog::tracing()
+    };
+    (guard, access_log)
 }

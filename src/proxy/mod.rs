@@ -165,7 +165,7 @@ pub async fn handle(gw: &Gateway, conn: &ClientConn, req: Request<Incoming>) -> 
         status,
         latency: start.elapsed(),
     }
-    .log();
+    .log(&gw.snapshots.runtime().access_log);
     resp
 }
 
