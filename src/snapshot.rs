@@ -16,9 +16,9 @@ use rustls::sign::CertifiedKey;
 use tokio::sync::watch;
 
 use crate::access::Engine;
-use crate::auth::logout::LogoutList;
 use crate::auth::rate_limit::RateLimiter;
 use crate::config::gateway::GatewayConfig;
+use crate::config::logout_cfg::LogoutList;
 use crate::config::state_dir::refuse_skipped_acl;
 use crate::config::user_cfg::{AclTable, AuthIndex};
 use crate::config::{DomainsConfig, StateDir, StateError, TokenOptions, TokenShadow, UserConfig};

@@ -4,6 +4,11 @@
 
 use serde::Deserialize;
 
+/// A ticket is valid while its age (now − time stamp) is below this many seconds (2 h).
+pub const TICKET_LIFETIME: i64 = 7200;
+/// Allowed clock skew: a ticket may be stamped up to this many seconds in the future.
+pub const CLOCK_SKEW: i64 = 300;
+
 /// PAM service Proxmox VE uses (Debian falls back to `/etc/pam.d/other` when it has no file).
 pub const DEFAULT_PAM_SERVICE: &str = "proxmox-ve-auth";
 
