@@ -154,4 +154,23 @@ mod tests {
         }
         assert_eq!(Handler::from_name("access.nope"), None);
     }
+
+    #[test]
+    fn an_unknown_handler_is_a_load_error_naming_file_and_line() {
+        let policy = "[[route]]\nmethod = \"GET\"\npath = \"/a\"\nuser = \"all\"\n\n\
+                      [[route]]\nmethod = \"GET\"\npath = \"/b\"\nuser = \"all\"\n\
+                      handler = \"access.nope\"\n";
+        let err = crate::policy::RouteTable::from_str("p.toml", policy).expect_err("unknown");
+        assert_eq!(
+            err.to_string(),
+            "p.toml:10: no built-in handler `access.nope` in this build"
+        );
+        let known = policy.replace("access.nope", "access.users.list");
+        let table = crate::policy::RouteTable::from_str("p.toml", &known).expect("known");
+        let found = table.find("GET", "/b").expect("route");
+        assert_eq!(
+            found.route.handler,
+            Some(Handler::Admin(AdminHandler::UsersList))
+        );
+    }
 }
