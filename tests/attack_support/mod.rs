@@ -200,8 +200,9 @@ pub const NEVER_FORWARDED: [&str; 8] = [
 ];
 
 /// Assert that a forwarded request carries no client credential or override header, exactly one
-/// identity header with `authid`, and the gateway's own `X-Forwarded-For` (127.0.0.1).
-pub fn assert_clean(case: &str, seen: &Seen, authid: &str) {
+/// identity header with `authid` (any, if `None`), and the gateway's own `X-Forwarded-For`
+/// (127.0.0.1).
+pub fn assert_clean(case: &str, seen: &Seen, authid: Option<&str>) {
     for name in NEVER_FORWARDED {
         assert!(
             !seen.headers.contains_key(name),
@@ -225,7 +226,9 @@ pub fn assert_clean(case: &str, seen: &Seen, authid: &str) {
     }
     let ids: Vec<_> = seen.headers.get_all("x-aclgate-authid").iter().collect();
     assert_eq!(ids.len(), 1, "{case}: identity headers {ids:?}");
-    assert_eq!(ids[0], authid, "{case}: identity");
+    if let Some(authid) = authid {
+        assert_eq!(ids[0], authid, "{case}: identity");
+    }
     let xff: Vec<_> = seen.headers.get_all("x-forwarded-for").iter().collect();
     assert!(
         xff.iter().all(|v| *v == "127.0.0.1"),
@@ -239,4 +242,91 @@ pub fn seen_path(seen: &Seen) -> String {
     percent_encoding::percent_decode_str(path)
         .decode_utf8_lossy()
         .into_owned()
+}
+
+/// What the gateway must do with one case of a table.
+#[derive(Debug, Clone)]
+pub enum Want {
+    /// Answer 4xx (or 501) and forward nothing.
+    Refused,
+    /// Forward it once, as `(method, request target the upstream receives)`, and answer 200.
+    Forwarded(&'static str, String),
+    /// Either of the two.
+    RefusedOrForwarded(&'static str, String),
+}
+
+/// Check one case of a table against what happened; a failure is returned so that a table
+/// runs every case and shows every failure at once. Always: no 5xx but 501, and everything
+/// forwarded is clean ([`assert_clean`] for `authid`).
+pub fn verdict(case: &str, ex: &Exchange, want: &Want, authid: &str) -> Option<String> {
+    let describe = || {
+        let seen: Vec<_> = ex
+            .forwarded()
+            .iter()
+            .map(|s| (s.method.clone(), s.path.clone()))
+            .collect();
+        format!(
+            "{case}: want {want:?}; answers {:?}, forwarded {seen:?}",
+            ex.statuses()
+        )
+    };
+    if ex
+        .answers
+        .iter()
+        .any(|a| a.status >= 500 && a.status != 501)
+    {
+        return Some(format!("server error: {}", describe()));
+    }
+    let forwarded = ex.forwarded();
+    for seen in &ex.seen {
+        // What a refused case forwarded is reported below, whoever it was forwarded as.
+        let by_case = forwarded.iter().any(|f| std::ptr::eq(*f, seen));
+        let id = match (by_case, matches!(want, Want::Refused)) {
+            (false, _) => Some("joe@pve!full"),
+            (true, false) => Some(authid),
+            (true, true) => None,
+        };
+        assert_clean(case, seen, id);
+    }
+    let first = ex.attack_answers().first().map(|a| a.status);
+    let refused =
+        forwarded.is_empty() && first.is_some_and(|s| (400..500).contains(&s) || s == 501);
+    let once = |method: &str, target: &str| {
+        forwarded.len() == 1
+            && forwarded[0].method == method
+            && forwarded[0].path == target
+            && first == Some(200)
+    };
+    let ok = match want {
+        Want::Refused => refused,
+        Want::Forwarded(m, t) => once(m, t),
+        Want::RefusedOrForwarded(m, t) => refused || once(m, t),
+    };
+    (!ok).then(describe)
+}
+
+/// Run a table of `(case, raw request bytes, want)` on one gateway, each followed by the
+/// sentinel; panic listing every failing case.
+pub async fn run_table(gw: &Gateway, authid: &str, cases: Vec<(String, Vec<u8>, Want)>) {
+    let mut failures = Vec::new();
+    for (case, bytes, want) in &cases {
+        let ex = exchange(gw, bytes).await;
+        failures.extend(verdict(case, &ex, want, authid));
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+/// `METHOD TARGET HTTP/1.1` as joe@pve!full with `extra` headers (each ending in CRLF).
+pub fn request(method: &str, target: &str, extra: &str) -> Vec<u8> {
+    format!(
+        "{method} {target} HTTP/1.1\r\n{}{extra}\r\n",
+        auth_of("joe@pve!full")
+    )
+    .into_bytes()
 }
