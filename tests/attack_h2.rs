@@ -184,7 +184,10 @@ async fn h2_request(gw: &Gateway, fields: &[(&str, &str)]) -> Outcome {
     read.expect("an answer to stream 1 within 20 s")
 }
 
-fn base(path: &str) -> Vec<(&'static str, String)> {
+/// Header fields of one request, in order.
+type Fields = Vec<(&'static str, String)>;
+
+fn base(path: &str) -> Fields {
     vec![
         (":method", "GET".to_owned()),
         (":scheme", "https".to_owned()),
@@ -211,7 +214,7 @@ async fn http2_pseudo_header_and_field_tricks() {
         f.retain(|(n, _)| *n != name);
         f
     };
-    let mut cases: Vec<(&str, Vec<(&'static str, String)>, Option<&str>)> = vec![
+    let mut cases: Vec<(&str, Fields, Option<&str>)> = vec![
         ("control", base(VERSION), Some(VERSION)),
         (
             "path without leading slash",

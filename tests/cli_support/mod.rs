@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Recording for the suite-wide secrets scan (only when `ACLGATE_SECRETS_DIR` is set).
+// Several harnesses of one test binary may include it: one copy each, by design.
+#[allow(clippy::duplicate_mod)]
 #[path = "../secrets_support/mod.rs"]
 pub mod recorder;
 

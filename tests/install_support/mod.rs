@@ -11,6 +11,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 /// Recording for the suite-wide secrets scan (only when `ACLGATE_SECRETS_DIR` is set).
+// Several harnesses of one test binary may include it: one copy each, by design.
+#[allow(clippy::duplicate_mod)]
 #[path = "../secrets_support/mod.rs"]
 pub mod recorder;
 
