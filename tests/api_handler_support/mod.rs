@@ -15,7 +15,7 @@ use aclgate::reload;
 use aclgate::snapshot::SnapshotReader;
 use serde_json::Value;
 
-use crate::gateway_support::write_atomic;
+use crate::gateway_support::{recorder, write_atomic};
 
 /// A state directory with the shipped access policy, its reload task and API services.
 pub struct Harness {
@@ -35,6 +35,9 @@ impl Harness {
             .map(|(name, pw)| format!("{name}:{}:\n", crypt::hash_password(pw).unwrap()))
             .collect();
         write_atomic(&state_dir.join("priv/shadow.cfg"), &shadow);
+        for (name, pw) in passwords {
+            recorder::secret(&format!("password of {name}"), pw);
+        }
         let mut cfg = GatewayConfig::default();
         cfg.state.dir = state_dir;
         cfg.policies =
@@ -69,6 +72,11 @@ impl Harness {
             host: None,
         };
         let handler = Handler::from_name(name).expect("handler exists");
-        handle(handler, &ctx).await
+        let result = handle(handler, &ctx).await;
+        match &result {
+            Ok(value) => recorder::credentials_in(&format!("handler {name}"), value),
+            Err(e) => recorder::output(&format!("handler {name}: error"), &format!("{e}")),
+        }
+        result
     }
 }
