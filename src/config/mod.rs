@@ -3,10 +3,12 @@
 //! (`aclgate.toml`).
 
 pub mod atomic;
+pub mod auth_settings;
 pub mod cidr;
 pub mod datacenter_cfg;
 pub mod domains_cfg;
 pub mod gateway;
+pub mod reloadable;
 pub mod request;
 pub mod shadow_cfg;
 pub mod state_dir;

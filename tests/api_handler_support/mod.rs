@@ -10,7 +10,7 @@ use aclgate::auth::realm::crypt;
 use aclgate::config::gateway::GatewayConfig;
 use aclgate::identity::Authid;
 use aclgate::observe::Metrics;
-use aclgate::policy::{Params, PathParams};
+use aclgate::policy::{Handler, Params, PathParams};
 use aclgate::reload;
 use aclgate::snapshot::SnapshotReader;
 use serde_json::Value;
@@ -71,7 +71,8 @@ impl Harness {
             services: &self.services,
             host: None,
         };
-        let result = handle(name, &ctx).await.expect("handler exists");
+        let handler = Handler::from_name(name).expect("handler exists");
+        let result = handle(handler, &ctx).await;
         match &result {
             Ok(value) => recorder::credentials_in(&format!("handler {name}"), value),
             Err(e) => recorder::output(&format!("handler {name}: error"), &format!("{e}")),

@@ -25,8 +25,9 @@ use thiserror::Error;
 
 use crate::config::StateError;
 
-pub use authority::{Issued, TicketAuthority, TicketConfig};
-pub use cache::{CacheConfig, TicketCache};
+pub use crate::config::auth_settings::{CacheConfig, TicketConfig};
+pub use authority::{Issued, TicketAuthority};
+pub use cache::TicketCache;
 pub use csrf::{CsrfSecret, create_csrf, verify_csrf};
 pub use format::{
     TfaPending, VerifiedTicket, create, create_tfa_pending, verify, verify_tfa_pending,

@@ -16,9 +16,9 @@ use rustc_hash::FxHashMap;
 
 use super::table::{AclMember, AclTable, Grant, Interner, list_safe};
 use super::{Token, User, UserConfig};
-use crate::access::{AclPath, PrivSet, Privilege, is_builtin_role};
 use crate::config::text::{self, is_perl_space, split_list};
 use crate::identity::{GroupId, PoolId, RoleId, Tokenid, Userid, is_storage_id};
+use crate::vocabulary::{AclPath, PrivSet, Privilege, is_builtin_role};
 
 /// A line Proxmox would skip or partly drop, with where and why.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use rustc_hash::FxHashMap;
 
 use super::{AclNode, UserConfig};
-use crate::access::AclPath;
 use crate::identity::{GroupId, RoleId, Tokenid, Userid};
+use crate::vocabulary::AclPath;
 
 /// A member of an ACL entry.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
