@@ -13,7 +13,7 @@ use crate::auth::logout::LogoutList;
 use crate::auth::realm::{self, LoginOptions, LookupError, RealmError, RealmSecrets};
 use crate::auth::tfa::{self, Challenge, RealmTfa, TfaError, TfaStore, VerifyContext};
 use crate::auth::ticket::{Issued, TicketAuthority, TicketError, epoch_now};
-use crate::config::datacenter_cfg::{DatacenterTfa, WebauthnConfig};
+use crate::config::datacenter_cfg::{DatacenterTfa, U2fConfig, WebauthnConfig};
 use crate::config::{DomainsConfig, StateDir, UserConfig};
 use crate::identity::{Authid, Userid};
 use crate::reload::ReloadHandle;
@@ -274,11 +274,15 @@ fn realm_tfa(env: &LoginEnv<'_>, userid: &Userid) -> Result<Option<RealmTfa>, Lo
     }
 }
 
-fn webauthn(env: &LoginEnv<'_>) -> Result<Option<WebauthnConfig>, LoginError> {
+/// datacenter.cfg's WebAuthn (origin resolved for this request) and U2F settings.
+fn tfa_settings(
+    env: &LoginEnv<'_>,
+) -> Result<(Option<WebauthnConfig>, Option<U2fConfig>), LoginError> {
     let dc = DatacenterTfa::load(env.state).map_err(|e| LoginError::Internal(e.to_string()))?;
-    Ok(dc
+    let webauthn = dc
         .webauthn
-        .map(|w| w.for_host(env.host.unwrap_or("localhost"))))
+        .map(|w| w.for_host(env.host.unwrap_or("localhost")));
+    Ok((webauthn, dc.u2f))
 }
 
 /// After the password: the challenge, if a second factor is required. The store is written
@@ -289,7 +293,7 @@ async fn first_factor_challenge(
     now: i64,
 ) -> Result<Option<Challenge>, LoginError> {
     let realm = realm_tfa(env, userid)?;
-    let webauthn = webauthn(env)?;
+    let (webauthn, u2f) = tfa_settings(env)?;
     let legacy_keys = env
         .users
         .users
@@ -307,7 +311,14 @@ async fn first_factor_challenge(
             {
                 tfa::import_legacy_keys(store, &userid, &legacy_keys, realm, now);
             }
-            tfa::challenge_for(store, &userid, realm.as_ref(), webauthn.as_ref(), now)
+            tfa::challenge_with_u2f(
+                store,
+                &userid,
+                realm.as_ref(),
+                webauthn.as_ref(),
+                u2f.as_ref(),
+                now,
+            )
         };
         // Most logins change nothing: try on a copy first and take the lock only if needed.
         let mut store = TfaStore::load(&state)?;
@@ -348,7 +359,7 @@ async fn verify_second_factor(
     now: i64,
 ) -> Result<(), LoginError> {
     let realm = realm_tfa(env, userid)?;
-    let webauthn = webauthn(env)?;
+    let (webauthn, u2f) = tfa_settings(env)?;
     let state = env.state.clone();
     let userid = userid.clone();
     // Counters, `last-count` and spent recovery keys are persisted whether or not it verified.
@@ -359,6 +370,7 @@ async fn verify_second_factor(
         let vctx = VerifyContext {
             realm: realm.as_ref(),
             webauthn: webauthn.as_ref(),
+            u2f: u2f.as_ref(),
         };
         let result = tfa::verify_response(&mut store, &userid, &challenge, &response, &vctx, now);
         if store != before {
