@@ -11,6 +11,7 @@ pub mod login;
 pub mod openid;
 mod openid_users;
 pub mod public;
+pub mod ticket_verify;
 pub mod vncticket;
 
 use std::collections::BTreeMap;
