@@ -38,7 +38,7 @@ pub enum LoginError {
     Tfa(#[from] TfaError),
     #[error("ticket: {0}")]
     Ticket(#[from] TicketError),
-    #[error("`otp` together with `tfa-challenge`")]
+    #[error("'otp' together with 'tfa-challenge'")]
     OtpWithChallenge,
     #[error("the challenge in the tfa ticket is unreadable")]
     BadChallenge,

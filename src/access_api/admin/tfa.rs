@@ -415,7 +415,7 @@ fn tfa_error(e: TfaError) -> ApiError {
 }
 
 fn no_such_entry(id: &str) -> ApiError {
-    ApiError::NotFound(format!("no such tfa entry `{id}`"))
+    ApiError::NotFound(format!("no such tfa entry '{id}'"))
 }
 
 fn missing(name: &str) -> ApiError {

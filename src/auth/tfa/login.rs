@@ -139,7 +139,7 @@ pub fn verify_response(
 ) -> Result<(), TfaError> {
     let (kind, value) = response
         .split_once(':')
-        .ok_or(TfaError::BadResponse("expected `<type>:<value>`".into()))?;
+        .ok_or(TfaError::BadResponse("expected '<type>:<value>'".into()))?;
     if let Some(realm) = ctx.realm
         && kind != "recovery"
         && kind != realm.response_type()
@@ -154,7 +154,7 @@ pub fn verify_response(
         "u2f" => challenge.u2f.is_some(),
         _ => {
             return Err(TfaError::BadResponse(format!(
-                "unknown response type `{kind}`"
+                "unknown response type '{kind}'"
             )));
         }
     };

@@ -72,7 +72,7 @@ pub enum TfaError {
     #[error("user already has recovery keys")]
     RecoveryExists,
     /// No entry with this id.
-    #[error("no such tfa entry `{0}`")]
+    #[error("no such tfa entry '{0}'")]
     NoSuchEntry(String),
     /// The description is missing or longer than 255 characters.
     #[error("description must be 1..255 characters")]

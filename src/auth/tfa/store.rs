@@ -161,7 +161,7 @@ impl TfaStore {
                 map.retain(|userid, _| {
                     let ok = userid.parse::<Userid>().is_ok();
                     if !ok {
-                        warnings.push(format!("tfa.cfg: dropping invalid userid `{userid}`"));
+                        warnings.push(format!("tfa.cfg: dropping invalid userid '{userid}'"));
                     }
                     ok
                 });
