@@ -403,13 +403,15 @@ fn read_privs() -> PrivSet {
     privset(&["User.Modify", "Sys.Audit"])
 }
 
-/// Unknown entries are 404; broken files and state errors are ours (500); the rest is a
-/// refused request (400).
+/// Unknown entries are 404; broken files and state errors are ours (500), as is a factor
+/// without its datacenter.cfg settings (Proxmox's die); the rest is a refused request (400).
 fn tfa_error(e: TfaError) -> ApiError {
     match e {
         TfaError::NoSuchEntry(id) => no_such_entry(&id),
         TfaError::State(e) => state_error(e),
         e @ TfaError::Config(_) => ApiError::Internal(e.to_string()),
+        // proxmox-tfa dies here: a 500 with the message.
+        e @ TfaError::NotConfigured(_) => ApiError::Rejected(e.to_string()),
         e => ApiError::BadRequest(e.to_string()),
     }
 }

@@ -53,8 +53,8 @@ pub enum TfaError {
     /// The response is malformed.
     #[error("bad tfa response: {0}")]
     BadResponse(String),
-    /// A factor type that is not configured or not supported.
-    #[error("{0} is not configured")]
+    /// A factor type that is not configured in datacenter.cfg (Proxmox's wording).
+    #[error("no {0} configuration available")]
     NotConfigured(&'static str),
     /// A TOTP URI was refused.
     #[error("invalid totp uri: {0}")]
