@@ -2,13 +2,11 @@
 //! self-signed attestation certificate), answering both as the U2F API (`u2f.register` /
 //! `u2f.sign`) and as a browser answers for a U2F-registered key through WebAuthn's `appid`
 //! extension; signature counters (a cloned key that lags behind is refused); a real YubiKey's
-//! recorded registration and login against the entry proxmox-tfa keeps in tfa.cfg; and the
-//! whole exchange over the HTTP API.
+//! recorded registration and login against the entry proxmox-tfa keeps in tfa.cfg (the HTTP
+//! API: tests/api_u2f.rs).
 
-mod api_support;
-mod gateway_support;
+mod u2f_support;
 
-use aclgate::auth::realm::crypt;
 use aclgate::auth::tfa::store::PendingChallenge;
 use aclgate::auth::tfa::{
     Challenge, TfaError, TfaStore, VerifyContext, challenge_with_u2f, u2f, verify_response,
@@ -18,135 +16,12 @@ use aclgate::config::datacenter_cfg::U2fConfig;
 use aclgate::identity::Userid;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use p256::ecdsa::signature::Signer;
-use p256::ecdsa::{Signature, SigningKey};
-use p256::pkcs8::DecodePrivateKey;
-use percent_encoding::percent_decode_str;
-use reqwest::Method;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
-use api_support::{Api, Auth};
+use u2f_support::SoftU2f;
 
 const APPID: &str = "https://pve.example.test:8006";
 const NOW: i64 = 1_700_000_000;
-
-/// A software U2F token: one credential, a signature counter, an attestation key and
-/// certificate.
-#[derive(Clone)]
-struct SoftU2f {
-    key: SigningKey,
-    handle: Vec<u8>,
-    counter: u32,
-    attestation: SigningKey,
-    certificate: Vec<u8>,
-}
-
-impl SoftU2f {
-    fn new() -> SoftU2f {
-        let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-        let certificate = rcgen::CertificateParams::new(vec!["soft u2f".to_owned()])
-            .unwrap()
-            .self_signed(&kp)
-            .unwrap()
-            .der()
-            .to_vec();
-        SoftU2f {
-            key: SigningKey::from_slice(&rand::random::<[u8; 32]>()).unwrap(),
-            handle: rand::random::<[u8; 48]>().to_vec(),
-            counter: 0,
-            attestation: SigningKey::from_pkcs8_der(&kp.serialize_der()).unwrap(),
-            certificate,
-        }
-    }
-
-    /// `u2f.register`'s answer to a registration challenge (the JSON text the server sent).
-    fn register(&self, challenge_text: &str, origin: &str) -> String {
-        let ch: Value = serde_json::from_str(challenge_text).unwrap();
-        let client_data = json!({
-            "typ": "navigator.id.finishEnrollment",
-            "challenge": ch["challenge"],
-            "origin": origin,
-        })
-        .to_string();
-        let public = self.key.verifying_key().to_encoded_point(false);
-        let mut signed = vec![0u8];
-        signed.extend_from_slice(&Sha256::digest(ch["appId"].as_str().unwrap()));
-        signed.extend_from_slice(&Sha256::digest(&client_data));
-        signed.extend_from_slice(&self.handle);
-        signed.extend_from_slice(public.as_bytes());
-        let signature: Signature = self.attestation.sign(&signed);
-        let mut data = vec![0x05];
-        data.extend_from_slice(public.as_bytes());
-        data.push(u8::try_from(self.handle.len()).unwrap());
-        data.extend_from_slice(&self.handle);
-        data.extend_from_slice(&self.certificate);
-        data.extend_from_slice(signature.to_der().as_bytes());
-        json!({
-            "registrationData": URL_SAFE_NO_PAD.encode(data),
-            "clientData": URL_SAFE_NO_PAD.encode(client_data),
-            "version": "U2F_V2",
-        })
-        .to_string()
-    }
-
-    /// `u2f.sign`'s answer to the login challenge (`{challenge: {challenge, appId}, keys}`).
-    fn sign_u2f(&mut self, u2f: &Value, origin: &str) -> String {
-        self.counter += 1;
-        let client_data = json!({
-            "typ": "navigator.id.getAssertion",
-            "challenge": u2f["challenge"]["challenge"],
-            "origin": origin,
-        })
-        .to_string();
-        let mut head = vec![0x01];
-        head.extend_from_slice(&self.counter.to_be_bytes());
-        let mut signed = Sha256::digest(u2f["challenge"]["appId"].as_str().unwrap()).to_vec();
-        signed.extend_from_slice(&head);
-        signed.extend_from_slice(&Sha256::digest(&client_data));
-        let signature: Signature = self.key.sign(&signed);
-        head.extend_from_slice(signature.to_der().as_bytes());
-        json!({
-            "keyHandle": URL_SAFE_NO_PAD.encode(&self.handle),
-            "clientData": URL_SAFE_NO_PAD.encode(client_data),
-            "signatureData": URL_SAFE_NO_PAD.encode(head),
-        })
-        .to_string()
-    }
-
-    /// What `navigator.credentials.get` with `extensions: {appid}` returns for this key: the
-    /// authenticator data starts with SHA-256 of `rp` (the AppID when the browser used it).
-    fn sign_webauthn(&mut self, u2f: &Value, origin: &str, rp: &str) -> String {
-        self.counter += 1;
-        let client_data = json!({
-            "type": "webauthn.get",
-            "challenge": u2f["challenge"]["challenge"],
-            "origin": origin,
-            "crossOrigin": false,
-        })
-        .to_string();
-        let mut auth_data = Sha256::digest(rp).to_vec();
-        auth_data.push(0x01);
-        auth_data.extend_from_slice(&self.counter.to_be_bytes());
-        let mut signed = auth_data.clone();
-        signed.extend_from_slice(&Sha256::digest(&client_data));
-        let signature: Signature = self.key.sign(&signed);
-        let id = URL_SAFE_NO_PAD.encode(&self.handle);
-        json!({
-            "id": id,
-            "rawId": id,
-            "type": "public-key",
-            "response": {
-                "authenticatorData": URL_SAFE_NO_PAD.encode(auth_data),
-                "clientDataJSON": URL_SAFE_NO_PAD.encode(client_data),
-                "signature": URL_SAFE_NO_PAD.encode(signature.to_der().as_bytes()),
-                "userHandle": null,
-            },
-            "clientExtensionResults": { "appid": true },
-        })
-        .to_string()
-    }
-}
 
 fn config(appid: &str) -> U2fConfig {
     let (cfg, warnings) = DatacenterTfa::parse(&format!("u2f: appid={appid}\n"));
@@ -405,106 +280,4 @@ fn push_pending(store: &mut TfaStore, challenge: &str, registration: bool) {
         },
         registration,
     );
-}
-
-const PASSWORD: &str = "alice-pw-1";
-
-/// Over HTTP: `POST /access/tfa/{userid}` `type=u2f` twice, then the two-step login answered
-/// through WebAuthn's appid extension and through the U2F API.
-#[tokio::test]
-async fn register_and_log_in_over_the_api() {
-    let shadow = format!("alice:{}:\n", crypt::hash_password(PASSWORD).unwrap());
-    let dc = format!("u2f: appid={APPID}\n");
-    let api = Api::start(
-        "user:alice@pve:1:0:::::\n",
-        &[],
-        &[("priv/shadow.cfg", &shadow), ("datacenter.cfg", &dc)],
-    )
-    .await;
-    let alice = ticket_of(&login(&api, &[]).await.1);
-    let mut token = SoftU2f::new();
-
-    let form = [
-        ("type", "u2f"),
-        ("description", "soft u2f"),
-        ("password", PASSWORD),
-    ];
-    let (status, body) = api
-        .call_as(&alice, Method::POST, "/access/tfa/alice@pve", &form)
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let text = body["data"]["challenge"].as_str().unwrap().to_owned();
-    let ch: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(
-        (ch["appId"].as_str(), ch["version"].as_str()),
-        (Some(APPID), Some("U2F_V2"))
-    );
-    let value = token.register(&text, APPID);
-    let form = [
-        ("type", "u2f"),
-        ("challenge", text.as_str()),
-        ("value", value.as_str()),
-        ("password", PASSWORD),
-    ];
-    let (status, body) = api
-        .call_as(&alice, Method::POST, "/access/tfa/alice@pve", &form)
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let id = body["data"]["id"].as_str().unwrap().to_owned();
-    let (_, body) = api
-        .call_as(&alice, Method::GET, "/access/tfa/alice@pve", &[])
-        .await;
-    assert_eq!(body["data"][0]["type"], "u2f", "{body}");
-    assert_eq!(body["data"][0]["id"], id.as_str(), "{body}");
-
-    for webauthn in [true, false] {
-        let (status, body) = login(&api, &[]).await;
-        assert_eq!(status, 200, "{body}");
-        assert_eq!(body["data"]["NeedTFA"], 1, "{body}");
-        let half = body["data"]["ticket"].as_str().unwrap().to_owned();
-        let data = half
-            .split(':')
-            .nth(1)
-            .unwrap()
-            .strip_prefix("!tfa!")
-            .unwrap();
-        let challenge: Value =
-            serde_json::from_str(&percent_decode_str(data).decode_utf8().unwrap()).unwrap();
-        let u = &challenge["u2f"];
-        let answer = if webauthn {
-            token.sign_webauthn(u, APPID, APPID)
-        } else {
-            token.sign_u2f(u, APPID)
-        };
-        let password = format!("u2f:{answer}");
-        let form = [
-            ("tfa-challenge", half.as_str()),
-            ("password", password.as_str()),
-        ];
-        let (status, body) = login(&api, &form).await;
-        assert_eq!(status, 200, "{body}");
-        assert!(body["data"]["cap"].is_object(), "a full answer: {body}");
-        let (status, body) = login(&api, &form).await;
-        assert_eq!(status, 401, "replayed: {body}");
-    }
-}
-
-async fn login(api: &Api, extra: &[(&str, &str)]) -> (u16, Value) {
-    let mut form = vec![("username", "alice@pve"), ("password", PASSWORD)];
-    for (k, v) in extra {
-        form.retain(|(key, _)| key != k);
-        form.push((k, v));
-    }
-    api.call_as(&Auth::Anonymous, Method::POST, "/access/ticket", &form)
-        .await
-}
-
-fn ticket_of(body: &Value) -> Auth {
-    Auth::Ticket {
-        ticket: body["data"]["ticket"].as_str().unwrap().to_owned(),
-        csrf: body["data"]["CSRFPreventionToken"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-    }
 }
