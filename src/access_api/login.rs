@@ -1,6 +1,7 @@
 //! `POST /access/ticket` (spec §6.7, §7.3): password login, ticket renewal and the two-step
-//! TFA login; with `path` and `privs` the verify mode of [`super::ticket_verify`]. Every failure is the same [`ApiError::AuthFailure`] (the cause is logged, never
-//! shown); throttled attempts look exactly like failed ones.
+//! TFA login; with `path` and `privs` the verify mode of [`super::ticket_verify`]. Every
+//! failure is the same [`ApiError::AuthFailure`] (the cause is logged, never shown);
+//! throttled attempts look exactly like failed ones.
 
 use std::time::Instant;
 

@@ -204,7 +204,10 @@ pub fn auth_verify(
     }
     let stored = entry.entry["counter"].as_u64().unwrap_or(0);
     if (signed.counter != 0 || stored != 0) && u64::from(signed.counter) <= stored {
-        tracing::warn!(userid = %userid, id = %entry.id, "tfa: u2f counter did not increase, possibly a cloned key");
+        tracing::warn!(
+            userid = %userid, id = %entry.id,
+            "tfa: u2f counter did not increase, possibly a cloned key"
+        );
         return Err(TfaError::Failed);
     }
     entry.entry["counter"] = json!(signed.counter);
