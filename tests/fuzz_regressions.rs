@@ -127,7 +127,10 @@ fn domains_cfg_long_non_ascii_comment_survives_write_and_read() {
     assert!(warnings.is_empty(), "{warnings:?}");
     let written = first.write();
     let (second, warnings) = DomainsConfig::parse(&written);
-    assert!(warnings.is_empty(), "the written text reads with {warnings:?}");
+    assert!(
+        warnings.is_empty(),
+        "the written text reads with {warnings:?}"
+    );
     assert_eq!(
         second.realm("pve").and_then(|r| r.comment()),
         Some(comment.as_str())
