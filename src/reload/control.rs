@@ -59,8 +59,14 @@ pub fn listen(handle: ReloadHandle, state: &StateDir) -> std::io::Result<Control
     let owner = std::fs::metadata(&path)?.uid();
     let task = tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors, say: don't spin; writers fall back on the file watch.
+                    tracing::warn!(error = %e, "control socket: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
             };
             let allowed = stream
                 .peer_cred()

@@ -52,7 +52,7 @@ impl StateDir {
         need_options: bool,
         f: impl FnOnce(&mut UserConfig, &mut TokenShadow, &mut TokenOptions) -> Result<T, StateError>,
     ) -> Result<(T, Written), StateError> {
-        let _lock = self.lock()?;
+        let lock = self.lock()?;
         let before = Stamp::of(self);
         let LoadedState {
             mut user_cfg,
@@ -83,7 +83,6 @@ impl StateDir {
             Some(c) if c.is_empty() && user_cfg != old_cfg => (true, None),
             Some(c) => (!c.is_empty(), Some(c)),
         };
-        drop(old_cfg);
         // Order: options, secrets, user.cfg. New options go first so a restriction is in force
         // before the token it restricts exists; a secret without its token, or a token without
         // its secret, authenticates nobody. Options of removed tokens go last (below), so a
@@ -113,6 +112,11 @@ impl StateDir {
             changes,
         };
         self.notify(&written);
+        drop(lock);
+        // Freeing a million-entry configuration (twice) takes a while; nobody waits for it.
+        // (A CLI process exits before the thread is done, and the system takes it all back.)
+        // If no thread can be started, the closure (and so both) is dropped here.
+        let _ = std::thread::Builder::new().spawn(move || drop((old_cfg, user_cfg)));
         Ok((out, written))
     }
 }
