@@ -258,6 +258,19 @@ proptest! {
             prop_assert!(cfg.apply(c).is_ok(), "{:?} applies", c);
         }
         prop_assert_eq!(&cfg, &new);
+        // What the writer computes: from the compact entries it read, not a copy of the map.
+        let (bare, read_table, _) = UserConfig::parse_split(&a);
+        let from_table = bare.changes_from_table(&read_table, &new);
+        prop_assert!(from_table.is_some());
+        let mut cfg = old.clone();
+        for c in from_table.iter().flatten() {
+            prop_assert!(cfg.apply(c).is_ok(), "{:?} applies", c);
+        }
+        prop_assert_eq!(&cfg, &new, "changes from the table");
+        prop_assert_eq!(
+            from_table.as_ref().map(Vec::len), Some(changes.len()),
+            "the same changes, in another order"
+        );
         let (mut split, table, _) = UserConfig::parse_split(&a);
         let mut engine = Engine::build_with(&split, &table);
         let mut auth = AuthIndex::build(&split);

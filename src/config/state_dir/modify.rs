@@ -54,11 +54,18 @@ impl StateDir {
     ) -> Result<(T, Written), StateError> {
         let lock = self.lock()?;
         let before = Stamp::of(self);
-        let LoadedState {
-            mut user_cfg,
-            mut tokens,
-            ..
-        } = self.load()?;
+        // Read with the entries compact, kept as the "before" of the comparison below; only
+        // the editable copy gets the ordered maps (no second million-entry copy).
+        let (
+            LoadedState {
+                mut user_cfg,
+                mut tokens,
+                ..
+            },
+            old_acl,
+        ) = self.load_split()?;
+        let old_cfg = user_cfg.clone();
+        user_cfg.acl = old_acl.to_nodes();
         // `stale`: the file holds options of tokens that are gone (left out while reading).
         let (mut options, mut stale) = match self.load_token_options(&user_cfg) {
             Ok((options, warnings)) => (Some(options), !warnings.is_empty()),
@@ -67,8 +74,7 @@ impl StateDir {
             // load, and replaced when a token of that name is created again.
             Err(_) => (None, false),
         };
-        let (old_cfg, old_tokens, old_options) =
-            (user_cfg.clone(), tokens.clone(), options.clone());
+        let (old_tokens, old_options) = (tokens.clone(), options.clone());
         let mut unused = TokenOptions::default();
         let out = f(
             &mut user_cfg,
@@ -77,12 +83,9 @@ impl StateDir {
         )?;
         tokens.drop_expired(epoch_now());
         // The edit as changes; this walk is also the comparison that says whether to write.
-        let (user_changed, changes) = match old_cfg.changes_to(&user_cfg) {
-            None => (true, None),
-            // Something no change names (an empty member list, say): readers load the file.
-            Some(c) if c.is_empty() && user_cfg != old_cfg => (true, None),
-            Some(c) => (!c.is_empty(), Some(c)),
-        };
+        // Every difference is a change or `None`: no change means nothing to write.
+        let changes = old_cfg.changes_from_table(&old_acl, &user_cfg);
+        let user_changed = changes.as_ref().is_none_or(|c| !c.is_empty());
         // Order: options, secrets, user.cfg. New options go first so a restriction is in force
         // before the token it restricts exists; a secret without its token, or a token without
         // its secret, authenticates nobody. Options of removed tokens go last (below), so a
@@ -113,10 +116,10 @@ impl StateDir {
         };
         self.notify(&written);
         drop(lock);
-        // Freeing a million-entry configuration (twice) takes a while; nobody waits for it.
+        // Freeing a million entries takes a while; nobody waits for it.
         // (A CLI process exits before the thread is done, and the system takes it all back.)
         // If no thread can be started, the closure (and so both) is dropped here.
-        let _ = std::thread::Builder::new().spawn(move || drop((old_cfg, user_cfg)));
+        let _ = std::thread::Builder::new().spawn(move || drop((old_acl, user_cfg)));
         Ok((out, written))
     }
 }

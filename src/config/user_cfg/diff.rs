@@ -1,18 +1,35 @@
 //! [`UserConfig::changes_to`]: the [`Change`]s that turn one configuration into another, so a
 //! writer can hand its edit to a running gateway whatever manage function made it. Applying the
 //! answered changes in order to `self` gives `new` (tests/incremental_diff.rs checks this on
-//! random pairs); an edit a `Change` cannot say (a pool, a comment, a user's names or e-mail, a
+//! random pairs; entries deleted and set commute, so their order within the ACL part is free); an edit a `Change` cannot say (a pool, a comment, a user's names or e-mail, a
 //! group or role removed) answers `None`, and the reader then loads the files again.
 
 use std::collections::BTreeMap;
 
-use super::{AclMember, AclNode, Change, Group, User, UserConfig};
+use rustc_hash::FxHashMap;
+
+use super::{AclMember, AclNode, AclTable, Change, Group, User, UserConfig};
 use crate::identity::RoleId;
 
 impl UserConfig {
     /// The changes from `self` to `new`, in an order that applies (roles and accounts before
     /// the entries naming them, removals last); `None` if the edit is more than changes say.
     pub fn changes_to(&self, new: &UserConfig) -> Option<Vec<Change>> {
+        self.changes_with(new, |out| acl(&self.acl, &new.acl, out))
+    }
+
+    /// [`UserConfig::changes_to`] from a configuration read without its ACL map (`self`, as
+    /// [`UserConfig::parse_split`] answers it) and its entries in compact form, `acl`: what a
+    /// writer compares against instead of a copy of a million-entry map.
+    pub fn changes_from_table(&self, acl: &AclTable, new: &UserConfig) -> Option<Vec<Change>> {
+        self.changes_with(new, |out| acl_from_table(acl, &new.acl, out))
+    }
+
+    fn changes_with(
+        &self,
+        new: &UserConfig,
+        acl: impl FnOnce(&mut Vec<Change>),
+    ) -> Option<Vec<Change>> {
         if self.pools != new.pools {
             return None;
         }
@@ -20,7 +37,7 @@ impl UserConfig {
         roles(self, new, &mut out)?;
         let removals = users(self, new, &mut out)?;
         groups(self, new, &mut out)?;
-        acl(&self.acl, &new.acl, &mut out);
+        acl(&mut out);
         out.extend(removals);
         Some(out)
     }
@@ -189,4 +206,68 @@ fn members<M: Ord>(
             }
         }
     }
+}
+
+/// The ACL changes from the entries of `old` (as read, compact) to `new`'s map: one hash
+/// lookup per entry instead of a copy of a million-entry map to compare against.
+fn acl_from_table(
+    old: &AclTable,
+    new: &BTreeMap<crate::access::AclPath, AclNode>,
+    out: &mut Vec<Change>,
+) {
+    // (path, member, role) → propagate; a later grant replaces an earlier one, as on load.
+    let mut was: FxHashMap<(u32, u32, u32), bool> = FxHashMap::default();
+    was.reserve(old.grants.len());
+    for g in &old.grants {
+        was.insert((g.path, g.member, g.role), g.propagate);
+    }
+    let paths: FxHashMap<&str, u32> = index(old.paths.iter().map(|p| p.as_str()));
+    let roles: FxHashMap<&str, u32> = index(old.roles.iter().map(|r| r.as_str()));
+    let members: FxHashMap<(usize, &str), u32> = old
+        .members
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.key(), i as u32))
+        .collect();
+    for (path, node) in new {
+        let p = paths.get(path.as_str()).copied();
+        let mut visit = |member: AclMember, roles_of: &BTreeMap<RoleId, bool>| {
+            let m = members.get(&member.key()).copied();
+            for (role, &propagate) in roles_of {
+                let key = p.zip(m).zip(roles.get(role.as_str()).copied());
+                let before = key.and_then(|((p, m), r)| was.remove(&(p, m, r)));
+                if before != Some(propagate) {
+                    out.push(Change::Acl {
+                        path: path.clone(),
+                        member: member.clone(),
+                        role: role.clone(),
+                        propagate: Some(propagate),
+                    });
+                }
+            }
+        };
+        for (u, r) in &node.users {
+            visit(AclMember::User(u.clone()), r);
+        }
+        for (g, r) in &node.groups {
+            visit(AclMember::Group(g.clone()), r);
+        }
+        for (t, r) in &node.tokens {
+            visit(AclMember::Token(t.clone()), r);
+        }
+    }
+    let mut gone: Vec<(u32, u32, u32)> = was.into_keys().collect();
+    gone.sort_unstable();
+    for (p, m, r) in gone {
+        out.push(Change::Acl {
+            path: old.paths[p as usize].clone(),
+            member: old.members[m as usize].clone(),
+            role: old.roles[r as usize].clone(),
+            propagate: None,
+        });
+    }
+}
+
+fn index<'a>(texts: impl Iterator<Item = &'a str>) -> FxHashMap<&'a str, u32> {
+    texts.enumerate().map(|(i, t)| (t, i as u32)).collect()
 }
