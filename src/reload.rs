@@ -21,8 +21,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::config::StateDir;
 use crate::config::gateway::GatewayConfig;
+use crate::config::reloadable::ConfigSource;
 use crate::config::state_dir::{Presence, Written};
 use crate::observe::Metrics;
+use crate::runtime::Runtime;
 use crate::snapshot::{LoadError, Snapshot, SnapshotReader, now};
 
 mod apply;
@@ -90,11 +92,24 @@ pub struct Applied {
 }
 
 /// Build generation 1 (refusing to start on error) and spawn the reload task on the current
-/// tokio runtime.
+/// tokio runtime. Reloads keep `config` (see [`start_with_source`]).
+/// `runtime` is the gateway's [`Runtime`] (or just its metrics, for a fresh one).
 pub fn start(
     config: Arc<GatewayConfig>,
-    metrics: Arc<Metrics>,
+    runtime: impl Into<Runtime>,
 ) -> Result<(SnapshotReader, ReloadHandle), LoadError> {
+    start_with_source(config, runtime, None)
+}
+
+/// [`start`]; with a `source`, every reload first reads the settings again and applies the
+/// reloadable ones ([`GatewayConfig::reloaded`]); settings it cannot read fail the reload.
+pub fn start_with_source(
+    config: Arc<GatewayConfig>,
+    runtime: impl Into<Runtime>,
+    source: Option<ConfigSource>,
+) -> Result<(SnapshotReader, ReloadHandle), LoadError> {
+    let runtime = Arc::new(runtime.into());
+    let metrics = runtime.metrics.clone();
     let state = StateDir::new(&config.state.dir);
     let presence = Presence::of(&state);
     let files = task::look(&config);
@@ -105,9 +120,9 @@ pub fn start(
     let swap = Arc::new(ArcSwap::from_pointee(first));
     let (gen_tx, gen_rx) = watch::channel(1);
     let (tx, rx) = mpsc::unbounded_channel();
-    let reader = SnapshotReader::new(swap.clone(), gen_rx, metrics.clone());
+    let reader = SnapshotReader::new(swap.clone(), gen_rx, runtime);
     let hooks: Hooks = Arc::default();
-    let door = task::Door::new(config, swap, gen_tx, metrics, hooks.clone(), presence, held);
+    let door = task::Door::new(source, swap, gen_tx, metrics, hooks.clone(), presence, held);
     tokio::spawn(door.run(rx));
     Ok((reader, ReloadHandle { tx, hooks }))
 }

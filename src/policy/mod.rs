@@ -10,9 +10,11 @@ pub mod builtin;
 mod check;
 mod eval;
 mod file;
+mod handler;
 mod import;
 mod params;
 mod path_params;
+pub mod request_path;
 mod route;
 mod template;
 
@@ -21,9 +23,11 @@ use std::path::PathBuf;
 
 pub use check::{Check, GroupsParam, Value as CheckValue};
 pub use eval::{Caller, Decision, EvalContext, Reason, eval};
+pub use handler::{AdminHandler, Handler, LoginHandler};
 pub use import::{ImportFilter, import_pve, import_pve_filtered};
 pub use params::{ParamError, Params};
 pub use path_params::{MAX_PATH_PARAMS, PathParams};
+pub use request_path::{PathError, normalise};
 pub use route::{Access, Method, Route};
 pub use template::Template;
 

@@ -21,13 +21,15 @@ use tokio::time::Instant;
 use super::{ATTEMPTS, Applied, DEBOUNCE, Hooks, How, MAX_DEBOUNCE, Request, apply, report_loaded};
 use crate::config::StateDir;
 use crate::config::gateway::GatewayConfig;
+use crate::config::reloadable::ConfigSource;
 use crate::config::state_dir::{FileStamp, Presence, Stamp, Written};
 use crate::observe::Metrics;
 use crate::snapshot::{LoadError, Snapshot};
 
 /// The reload task's state.
 pub(super) struct Door {
-    config: Arc<GatewayConfig>,
+    /// Where the settings are read again on every full load (`None`: keep the running ones).
+    source: Option<ConfigSource>,
     swap: Arc<ArcSwap<Snapshot>>,
     gen_tx: watch::Sender<u64>,
     metrics: Arc<Metrics>,
@@ -49,7 +51,7 @@ pub(super) struct Held {
 
 impl Door {
     pub(super) fn new(
-        config: Arc<GatewayConfig>,
+        source: Option<ConfigSource>,
         swap: Arc<ArcSwap<Snapshot>>,
         gen_tx: watch::Sender<u64>,
         metrics: Arc<Metrics>,
@@ -58,7 +60,7 @@ impl Door {
         held: Option<Held>,
     ) -> Door {
         Door {
-            config,
+            source,
             swap,
             gen_tx,
             metrics,
@@ -130,7 +132,7 @@ impl Door {
                 how: How::Current,
             });
         }
-        let state = StateDir::new(&self.config.state.dir);
+        let state = StateDir::new(&self.swap.load().config.state.dir);
         let incremental = written.changes.is_some()
             && holds(&written.before)
             && Stamp::of(&state) == written.after;
@@ -174,10 +176,11 @@ impl Door {
     async fn load(&mut self) -> Result<u64, String> {
         let previous = self.swap.load_full();
         let generation = previous.generation + 1;
-        let (config, hooks, last_good) = (self.config.clone(), self.hooks.clone(), self.last_good);
-        let others = other_files(&config);
+        let (source, hooks, last_good) = (self.source.clone(), self.hooks.clone(), self.last_good);
         let built = tokio::task::spawn_blocking(move || {
             run_hooks(&hooks);
+            let config = settings(source.as_ref(), &previous.config)?;
+            let others = other_files(&config);
             let before = Stamp::of_paths(&others);
             let (snapshot, presence, state) = build(config, generation, &previous, &last_good)?;
             drop(previous);
@@ -232,7 +235,7 @@ impl Door {
     }
 
     fn look(&self) -> Held {
-        look(&self.config)
+        look(&self.swap.load().config)
     }
 }
 
@@ -302,4 +305,27 @@ fn trim() {
     unsafe {
         libc::malloc_trim(0);
     }
+}
+
+/// The settings of the next snapshot: the running ones, or with a `source` the reloadable
+/// ones read again (a warning names what waits for a restart).
+fn settings(
+    source: Option<&ConfigSource>,
+    running: &Arc<GatewayConfig>,
+) -> Result<Arc<GatewayConfig>, LoadError> {
+    let Some(source) = source else {
+        return Ok(running.clone());
+    };
+    let new = source().map_err(|message| LoadError::Read {
+        file: "aclgate.toml".to_owned(),
+        message,
+    })?;
+    let (next, waiting) = running.reloaded(&new);
+    if !waiting.is_empty() {
+        tracing::warn!(
+            settings = %waiting.join(", "),
+            "aclgate.toml: changed settings that take effect only after a restart"
+        );
+    }
+    Ok(Arc::new(next))
 }

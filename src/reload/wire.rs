@@ -4,9 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::Applied;
-use crate::access::{AclPath, PrivSet};
 use crate::config::state_dir::{Stamp, Written};
 use crate::config::user_cfg::{AclMember, Change};
+use crate::vocabulary::{AclPath, PrivSet};
 
 /// A [`Written`] on the wire.
 #[derive(Debug, Serialize, Deserialize)]

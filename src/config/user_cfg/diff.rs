@@ -147,8 +147,8 @@ fn groups(old: &UserConfig, new: &UserConfig, out: &mut Vec<Change>) -> Option<(
 }
 
 fn acl(
-    old: &BTreeMap<crate::access::AclPath, AclNode>,
-    new: &BTreeMap<crate::access::AclPath, AclNode>,
+    old: &BTreeMap<crate::vocabulary::AclPath, AclNode>,
+    new: &BTreeMap<crate::vocabulary::AclPath, AclNode>,
     out: &mut Vec<Change>,
 ) {
     let empty = AclNode::default();
@@ -212,7 +212,7 @@ fn members<M: Ord>(
 /// lookup per entry instead of a copy of a million-entry map to compare against.
 fn acl_from_table(
     old: &AclTable,
-    new: &BTreeMap<crate::access::AclPath, AclNode>,
+    new: &BTreeMap<crate::vocabulary::AclPath, AclNode>,
     out: &mut Vec<Change>,
 ) {
     // (path, member, role) → propagate; a later grant replaces an earlier one, as on load.
