@@ -5,7 +5,8 @@
 //! - `Apply` (a writer's edit) is handled at once, also while file events are being debounced:
 //!   applied to the current snapshot when that was built from exactly the files the writer
 //!   read and the files are still those it wrote ([`super::apply`]), else by a full load.
-//! - `Files` waits for events to pause (`DEBOUNCE`, at most `MAX_DEBOUNCE`), then loads in full
+//! - `Files` waits for events to pause (`DEBOUNCE`, at most `MAX_DEBOUNCE`) and for a writer
+//!   holding the lock to finish (at most `WRITER_WAIT`: its hand-over usually comes first), then loads in full
 //!   — unless every file a snapshot reads is still the version the current one holds (the
 //!   events were the writes the gateway has just applied). The hooks (key ring, the watch's
 //!   re-arm) run either way.
@@ -13,6 +14,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use tokio::sync::{mpsc, watch};
@@ -25,6 +27,10 @@ use crate::config::reloadable::ConfigSource;
 use crate::config::state_dir::{FileStamp, Presence, Stamp, Written};
 use crate::observe::Metrics;
 use crate::snapshot::{LoadError, Snapshot};
+
+/// The longest file events wait for a writer that holds the lock (its own hand-over makes the
+/// load unnecessary; a writer that hangs must not hold back what others changed).
+const WRITER_WAIT: Duration = Duration::from_secs(10);
 
 /// The reload task's state.
 pub(super) struct Door {
@@ -71,15 +77,23 @@ impl Door {
     }
 
     pub(super) async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Request>) {
-        // (quiet until, at the latest) while file events are being collected.
-        let mut pending: Option<(Instant, Instant)> = None;
+        // (quiet until, at the latest, first event) while file events are being collected.
+        let mut pending: Option<(Instant, Instant, Instant)> = None;
         loop {
             let request = match pending {
                 None => rx.recv().await,
-                Some((quiet, latest)) => {
+                Some((quiet, latest, first)) => {
                     tokio::select! {
                         r = rx.recv() => r,
                         () = tokio::time::sleep_until(quiet.min(latest)) => {
+                            // A writer still at work hands its edit over when done (or its
+                            // files are read then); wait for it, but not for ever.
+                            let state = StateDir::new(&self.swap.load().config.state.dir);
+                            if first.elapsed() < WRITER_WAIT && state.writer_busy() {
+                                let next = Instant::now() + DEBOUNCE;
+                                pending = Some((next, next, first));
+                                continue;
+                            }
                             pending = None;
                             self.files_changed().await;
                             continue;
@@ -91,8 +105,9 @@ impl Door {
                 None => return,
                 Some(Request::Files) => {
                     let now = Instant::now();
-                    let latest = pending.map_or(now + MAX_DEBOUNCE, |(_, l)| l);
-                    pending = Some((now + DEBOUNCE, latest));
+                    let (latest, first) =
+                        pending.map_or((now + MAX_DEBOUNCE, now), |(_, l, f)| (l, f));
+                    pending = Some((now + DEBOUNCE, latest, first));
                 }
                 Some(Request::Now(tx)) => {
                     // A full load reads whatever the pending events were about.

@@ -122,4 +122,17 @@ impl StateDir {
         let _ = std::thread::Builder::new().spawn(move || drop((old_acl, user_cfg)));
         Ok((out, written))
     }
+
+    /// Whether a writer holds the lock now (a reader about to load can wait for its hand-over
+    /// instead of reading a write half done). Not a lock itself: the answer may change at once.
+    pub fn writer_busy(&self) -> bool {
+        let Ok(file) = std::fs::File::open(self.lock_path()) else {
+            return false;
+        };
+        // Dropping `file` releases the shared lock if it was taken.
+        matches!(
+            file.try_lock_shared(),
+            Err(std::fs::TryLockError::WouldBlock)
+        )
+    }
 }
