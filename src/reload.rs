@@ -18,17 +18,20 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::time::Instant;
 
 use crate::config::StateDir;
 use crate::config::gateway::GatewayConfig;
 use crate::config::reloadable::ConfigSource;
-use crate::config::state_dir::Presence;
+use crate::config::state_dir::{Presence, Written};
 use crate::observe::Metrics;
 use crate::runtime::Runtime;
 use crate::snapshot::{LoadError, Snapshot, SnapshotReader, now};
 
+mod apply;
+pub mod control;
 mod file_watch;
+mod task;
+mod wire;
 
 pub use file_watch::{FileWatch, watch_files};
 
@@ -60,10 +63,32 @@ impl std::fmt::Debug for ReloadHandle {
 
 #[derive(Debug)]
 enum Request {
-    /// Files changed: debounce, then reload.
+    /// Files changed: debounce, then reload (unless they are the files the snapshot is from).
     Files,
     /// Reload now and answer with the new generation or the error.
     Now(oneshot::Sender<Result<u64, String>>),
+    /// A writer's edit: apply it to the current snapshot if that was built from the files the
+    /// writer read, else reload; answer once the snapshot holds it.
+    Apply(Box<Written>, oneshot::Sender<Result<Applied, String>>),
+}
+
+/// How a writer's edit reached the snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum How {
+    /// Applied to the running snapshot.
+    Incremental,
+    /// The files were loaded again.
+    Full,
+    /// The snapshot already held it (a load since the write had read the written files).
+    Current,
+}
+
+/// The answer to [`ReloadHandle::apply`]: the generation that holds the edit, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Applied {
+    pub generation: u64,
+    pub how: How,
 }
 
 /// Build generation 1 (refusing to start on error) and spawn the reload task on the current
@@ -87,22 +112,18 @@ pub fn start_with_source(
     let metrics = runtime.metrics.clone();
     let state = StateDir::new(&config.state.dir);
     let presence = Presence::of(&state);
+    let files = task::look(&config);
     let first = Snapshot::load(config.clone(), 1)?;
+    // Known only if nothing changed while it was read; else the first file event loads again.
+    let held = (task::look(&config) == files).then_some(files);
     report_loaded(&first, &metrics);
     let swap = Arc::new(ArcSwap::from_pointee(first));
     let (gen_tx, gen_rx) = watch::channel(1);
     let (tx, rx) = mpsc::unbounded_channel();
     let reader = SnapshotReader::new(swap.clone(), gen_rx, runtime);
     let hooks: Hooks = Arc::default();
-    tokio::spawn(reload_task(
-        source,
-        swap,
-        gen_tx,
-        rx,
-        metrics,
-        hooks.clone(),
-        presence,
-    ));
+    let door = task::Door::new(source, swap, gen_tx, metrics, hooks.clone(), presence, held);
+    tokio::spawn(door.run(rx));
     Ok((reader, ReloadHandle { tx, hooks }))
 }
 
@@ -114,6 +135,16 @@ impl ReloadHandle {
         let (tx, rx) = oneshot::channel();
         self.tx
             .send(Request::Now(tx))
+            .map_err(|_| "reload task has stopped".to_owned())?;
+        rx.await.map_err(|_| "reload task has stopped".to_owned())?
+    }
+
+    /// Hand over what a writer wrote (see [`Written`]); answers once the snapshot holds it,
+    /// applied incrementally where the snapshot was built from the files the writer read.
+    pub async fn apply(&self, written: Written) -> Result<Applied, String> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Apply(Box::new(written), tx))
             .map_err(|_| "reload task has stopped".to_owned())?;
         rx.await.map_err(|_| "reload task has stopped".to_owned())?
     }
@@ -144,132 +175,6 @@ pub fn spawn_sighup(handle: ReloadHandle) -> std::io::Result<tokio::task::JoinHa
             let _ = handle.reload().await;
         }
     }))
-}
-
-async fn reload_task(
-    source: Option<ConfigSource>,
-    swap: Arc<ArcSwap<Snapshot>>,
-    gen_tx: watch::Sender<u64>,
-    mut rx: mpsc::UnboundedReceiver<Request>,
-    metrics: Arc<Metrics>,
-    hooks: Hooks,
-    mut last_good: Presence,
-) {
-    while let Some(first) = rx.recv().await {
-        let mut waiters = Vec::new();
-        match first {
-            Request::Now(tx) => waiters.push(tx),
-            Request::Files => {
-                // Debounce: collect further events until DEBOUNCE passes quietly, but for no
-                // longer than MAX_DEBOUNCE in all.
-                let deadline = Instant::now() + MAX_DEBOUNCE;
-                loop {
-                    let wait = DEBOUNCE.min(deadline.saturating_duration_since(Instant::now()));
-                    match tokio::time::timeout(wait, rx.recv()).await {
-                        Ok(Some(Request::Now(tx))) => waiters.push(tx),
-                        Ok(Some(Request::Files)) => {}
-                        Ok(None) | Err(_) => break,
-                    }
-                }
-            }
-        }
-        let previous = swap.load_full();
-        let generation = previous.generation + 1;
-        let source = source.clone();
-        let hooks = hooks.clone();
-        let built = tokio::task::spawn_blocking(move || {
-            for hook in hooks
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .iter()
-            {
-                hook();
-            }
-            let cfg = settings(source.as_ref(), &previous.config)?;
-            build(cfg, generation, &previous, &last_good)
-        })
-        .await
-        .unwrap_or_else(|e| {
-            Err(LoadError::Read {
-                file: "<reload task>".to_owned(),
-                message: e.to_string(),
-            })
-        });
-        let answer = match built {
-            Ok((snapshot, presence)) => {
-                last_good = presence;
-                report_loaded(&snapshot, &metrics);
-                metrics.reloads_ok.inc();
-                metrics.reload_failing.set(0);
-                swap.store(Arc::new(snapshot));
-                gen_tx.send_replace(generation);
-                tracing::info!(generation, "reloaded");
-                Ok(generation)
-            }
-            Err(e) => {
-                metrics.reloads_failed.inc();
-                metrics.reload_failing.set(1);
-                tracing::error!(error = %e, "reload failed; keeping the previous snapshot");
-                Err(e.to_string())
-            }
-        };
-        for w in waiters {
-            let _ = w.send(answer.clone());
-        }
-    }
-}
-
-/// The settings of the next snapshot: the running ones, or with a `source` the reloadable
-/// ones read again (a warning names what waits for a restart).
-fn settings(
-    source: Option<&ConfigSource>,
-    running: &Arc<GatewayConfig>,
-) -> Result<Arc<GatewayConfig>, LoadError> {
-    let Some(source) = source else {
-        return Ok(running.clone());
-    };
-    let new = source().map_err(|e| LoadError::Read {
-        file: "aclgate.toml".to_owned(),
-        message: e.to_string(),
-    })?;
-    let (next, waiting) = running.reloaded(&new);
-    if !waiting.is_empty() {
-        tracing::warn!(
-            settings = %waiting.join(", "),
-            "aclgate.toml: changed settings that take effect only after a restart"
-        );
-    }
-    Ok(Arc::new(next))
-}
-
-/// Load the successor of `previous`, refusing a state directory that lost what `last_good`
-/// had, and loading again if the directory was replaced while it was read (its files might
-/// then come from two directories). Answers the snapshot and what it was loaded from.
-fn build(
-    config: Arc<GatewayConfig>,
-    generation: u64,
-    previous: &Snapshot,
-    last_good: &Presence,
-) -> Result<(Snapshot, Presence), LoadError> {
-    let state = StateDir::new(&config.state.dir);
-    let refused = |message: String| LoadError::Read {
-        file: state.root().display().to_string(),
-        message,
-    };
-    for _ in 0..ATTEMPTS {
-        let before = Presence::of(&state);
-        before
-            .check_against(last_good, &state)
-            .map_err(|e| refused(e.to_string()))?;
-        let snapshot = Snapshot::reload(config.clone(), generation, previous)?;
-        if Presence::of(&state) == before {
-            return Ok((snapshot, before));
-        }
-    }
-    Err(refused(
-        "the state directory kept changing while it was read; keeping the last good state"
-            .to_owned(),
-    ))
 }
 
 fn report_loaded(snapshot: &Snapshot, metrics: &Metrics) {

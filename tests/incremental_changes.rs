@@ -190,8 +190,102 @@ fn authids() -> Vec<Authid> {
     out
 }
 
+/// `engine` and `auth` answer every question as `full` and `full_auth` do.
+fn same_decisions(
+    (engine, auth): (&Engine, &AuthIndex),
+    (full, full_auth): (&Engine, &AuthIndex),
+    applied: &[&Change],
+) -> Result<(), TestCaseError> {
+    for authid in authids() {
+        for path in QUERIES {
+            prop_assert_eq!(
+                engine.privs(&authid, path),
+                full.privs(&authid, path),
+                "privs({}, {}) after {:?}",
+                authid,
+                path,
+                applied
+            );
+            prop_assert_eq!(
+                engine.roles(&authid, path),
+                full.roles(&authid, path),
+                "roles({}, {}) after {:?}",
+                authid,
+                path,
+                applied
+            );
+        }
+        let text = authid.as_str();
+        prop_assert_eq!(
+            auth.user(text),
+            full_auth.user(text),
+            "user({}) after {:?}",
+            text,
+            applied
+        );
+        prop_assert_eq!(
+            auth.token(text),
+            full_auth.token(text),
+            "token({}) after {:?}",
+            text,
+            applied
+        );
+    }
+    prop_assert_eq!(
+        engine.acl_nodes(),
+        full.acl_nodes(),
+        "acl listing after {:?}",
+        applied
+    );
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
+
+    /// What a writer hands over (`changes_to` between the file it read and the file it wrote),
+    /// applied the way the gateway does (to its ACL-less config, engine and auth index), decides
+    /// as a full load of the written file; applied to the read config it gives the written one.
+    #[test]
+    fn writer_changes_applied_decide_as_a_full_reload(a in state(), b in state()) {
+        let (old, _) = UserConfig::parse(&a);
+        let (new, _) = UserConfig::parse(&b);
+        let changes = old.changes_to(&new);
+        prop_assert!(changes.is_some(), "states of one shape differ only in what changes say");
+        let changes = changes.unwrap_or_default();
+        let mut cfg = old.clone();
+        for c in &changes {
+            prop_assert!(cfg.apply(c).is_ok(), "{:?} applies", c);
+        }
+        prop_assert_eq!(&cfg, &new);
+        // What the writer computes: from the compact entries it read, not a copy of the map.
+        let (bare, read_table, _) = UserConfig::parse_split(&a);
+        let from_table = bare.changes_from_table(&read_table, &new);
+        prop_assert!(from_table.is_some());
+        let mut cfg = old.clone();
+        for c in from_table.iter().flatten() {
+            prop_assert!(cfg.apply(c).is_ok(), "{:?} applies", c);
+        }
+        prop_assert_eq!(&cfg, &new, "changes from the table");
+        prop_assert_eq!(
+            from_table.as_ref().map(Vec::len), Some(changes.len()),
+            "the same changes, in another order"
+        );
+        let (mut split, table, _) = UserConfig::parse_split(&a);
+        let mut engine = Engine::build_with(&split, &table);
+        let mut auth = AuthIndex::build(&split);
+        for c in &changes {
+            prop_assert!(split.apply_without_acl(c).is_ok(), "{:?} applies", c);
+            engine.apply(c);
+            auth.apply(c);
+        }
+        let (reloaded, _) = UserConfig::parse(&new.write());
+        let applied: Vec<&Change> = changes.iter().collect();
+        same_decisions((&engine, &auth), (&Engine::build(&reloaded), &AuthIndex::build(&reloaded)), &applied)?;
+        let mut bare = reloaded.clone();
+        bare.acl.clear();
+        prop_assert_eq!(split, bare, "the gateway's config without ACL entries");
+    }
 
     #[test]
     fn applied_change_decides_as_a_full_reload(text in state(), changes in prop::collection::vec(change(), 1..6)) {

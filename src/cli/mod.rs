@@ -116,7 +116,12 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
         return ExitCode::from(255);
     }
     let ctx = Ctx {
-        state: StateDir::new(state_dir),
+        // Writes are handed to the running gateways as well (reload/control.rs).
+        state: {
+            let state = StateDir::new(state_dir);
+            let notifier = crate::reload::control::notifier(&state);
+            state.with_notifier(notifier)
+        },
         out: Printer::new(cli.format),
     };
     match dispatch(command, &ctx) {

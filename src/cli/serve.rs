@@ -195,6 +195,14 @@ async fn run(
     })?;
     let _watcher = reload::watch_files(handle.clone(), &config)
         .map_err(|e| format!("cannot watch files: {e}"))?;
+    // CLI writes on this host hand their changes over here (docs/scale.md); without it (say, a
+    // read-only state directory) the file watch still loads every change.
+    let _control = reload::control::listen(
+        handle.clone(),
+        &crate::config::StateDir::new(&config.state.dir),
+    )
+    .map_err(|e| tracing::warn!(error = %e, "no control socket; CLI changes arrive through the file watch"))
+    .ok();
     let services = Arc::new(
         ApiServices::open(&config, handle.clone())
             .map_err(|e| format!("cannot open the ticket keys: {e}"))?,

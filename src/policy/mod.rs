@@ -49,7 +49,7 @@ pub enum PolicyError {
 }
 
 /// Every route of the loaded policy files, ready to match requests. Immutable, `Send + Sync`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RouteTable {
     routes: Vec<Route>,
     /// One router per [`Method`], mapping a path to an index into `routes`.

@@ -156,14 +156,28 @@ fn integer(ctx: &ApiContext<'_>, name: &str) -> Result<Option<u64>, ApiError> {
         .transpose()
 }
 
-/// Lock the state, apply `f`, write atomically, then reload so the next request sees it.
+/// Lock the state, apply `f`, write atomically, then hand the edit to the reload door so the
+/// next request sees it (applied to the running snapshot where it can be: docs/scale.md).
 async fn write<T>(
     ctx: &ApiContext<'_>,
     f: impl FnOnce(&mut UserConfig, &mut TokenShadow) -> Result<T, StateError>,
 ) -> Result<T, ApiError> {
-    let out = ctx.services.state.modify(f).map_err(state_error)?;
-    reload(ctx).await?;
+    let (out, written) = ctx.services.state.modify_written(f).map_err(state_error)?;
+    applied(ctx, written).await?;
     Ok(out)
+}
+
+/// Hand a write to the reload door; a failed reload keeps the old snapshot and is a 500.
+async fn applied(
+    ctx: &ApiContext<'_>,
+    written: crate::config::state_dir::Written,
+) -> Result<(), ApiError> {
+    ctx.services
+        .reload
+        .apply(written)
+        .await
+        .map(|_| ())
+        .map_err(|e| ApiError::Internal(format!("written, but the reload failed: {e}")))
 }
 
 /// Reload after a write; a failed reload keeps the old snapshot and is a 500.

@@ -8,7 +8,7 @@
 
 use serde_json::{Value, json};
 
-use super::{flag, id, integer, reload, state_error, text, write};
+use super::{applied, flag, id, integer, state_error, text, write};
 use crate::access_api::{ApiContext, ApiError, ApiResult};
 use crate::config::token_options::{AllowedIps, MAX_RATE};
 use crate::config::{StateError, TokenOptions, TokenShadow, UserConfig};
@@ -126,12 +126,12 @@ async fn write_with_options<T>(
     ctx: &ApiContext<'_>,
     f: impl FnOnce(&mut UserConfig, &mut TokenShadow, &mut TokenOptions) -> Result<T, StateError>,
 ) -> Result<T, ApiError> {
-    let out = ctx
+    let (out, written) = ctx
         .services
         .state
-        .modify_with_options(f)
+        .modify_with_options_written(f)
         .map_err(state_error)?;
-    reload(ctx).await?;
+    applied(ctx, written).await?;
     Ok(out)
 }
 

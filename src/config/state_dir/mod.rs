@@ -28,19 +28,24 @@ use super::token_shadow::TokenShadow;
 use super::user_cfg::{AclTable, UserConfig, Warning};
 use crate::identity::Realm;
 
+mod modify;
 mod presence;
 mod read;
+mod stamp;
 mod strict;
 mod sweep;
 
 pub use presence::Presence;
 pub use read::{check_whole, read_lines, read_optional};
+pub use stamp::{FileStamp, Notifier, Stamp, Written};
 pub use strict::{acl_warnings, refuse_skipped_acl};
 
 /// A state directory (which need not exist yet).
 #[derive(Debug, Clone)]
 pub struct StateDir {
     root: PathBuf,
+    /// Told of every write, under the lock (the CLI's hand-over to running gateways).
+    notifier: Option<Notifier>,
 }
 
 /// Both files that [`StateDir::modify`] edits, as read, with their parse warnings.
@@ -124,7 +129,23 @@ pub enum StateError {
 impl StateDir {
     /// The state directory at `root`.
     pub fn new(root: impl Into<PathBuf>) -> StateDir {
-        StateDir { root: root.into() }
+        StateDir {
+            root: root.into(),
+            notifier: None,
+        }
+    }
+
+    /// This state directory, telling `notifier` of every write made through it, while the
+    /// lock is still held (so writes are told in the order they were made).
+    pub fn with_notifier(mut self, notifier: Notifier) -> StateDir {
+        self.notifier = Some(notifier);
+        self
+    }
+
+    pub(crate) fn notify(&self, written: &Written) {
+        if let Some(n) = &self.notifier {
+            n.notify(written);
+        }
     }
 
     /// The directory itself.
@@ -193,6 +214,7 @@ impl StateDir {
         f: impl FnOnce(&mut RealmEdit) -> Result<T, StateError>,
     ) -> Result<T, StateError> {
         let _lock = self.lock()?;
+        let before = Stamp::of(self);
         let user_text = read_lines(&self.user_cfg_path())?.unwrap_or_default();
         let shadow_text = read_lines(&self.shadow_cfg_path())?.unwrap_or_default();
         let (users, _) = UserConfig::parse(&user_text);
@@ -235,6 +257,12 @@ impl StateDir {
             // Users (and so tokens) may be gone: their options go too.
             self.prune_token_options(&edit.users)?;
         }
+        // Realms are more than a `Change` says: readers load the files again.
+        self.notify(&Written {
+            before,
+            after: Stamp::of(self),
+            changes: None,
+        });
         Ok(out)
     }
 
@@ -282,80 +310,6 @@ impl StateDir {
             skipped_acl,
         };
         Ok((loaded, acl))
-    }
-
-    /// Take the exclusive lock, re-read both files, run `f`, and if it returns `Ok` write back
-    /// whatever changed (temp file + fsync + rename; `priv/` files 0600). On `Err` nothing is
-    /// written. Options of tokens that no longer exist afterwards are dropped from
-    /// token-options.cfg (a damaged token-options.cfg is left alone for the reload to report).
-    pub fn modify<T>(
-        &self,
-        f: impl FnOnce(&mut UserConfig, &mut TokenShadow) -> Result<T, StateError>,
-    ) -> Result<T, StateError> {
-        self.modify_tokens(false, |cfg, tokens, _| f(cfg, tokens))
-    }
-
-    /// [`StateDir::modify`] with token-options.cfg handed to `f` as well; a damaged
-    /// token-options.cfg is an error here ([`StateError::Invalid`]).
-    pub fn modify_with_options<T>(
-        &self,
-        f: impl FnOnce(&mut UserConfig, &mut TokenShadow, &mut TokenOptions) -> Result<T, StateError>,
-    ) -> Result<T, StateError> {
-        self.modify_tokens(true, f)
-    }
-
-    fn modify_tokens<T>(
-        &self,
-        need_options: bool,
-        f: impl FnOnce(&mut UserConfig, &mut TokenShadow, &mut TokenOptions) -> Result<T, StateError>,
-    ) -> Result<T, StateError> {
-        let _lock = self.lock()?;
-        let LoadedState {
-            mut user_cfg,
-            mut tokens,
-            ..
-        } = self.load()?;
-        // `stale`: the file holds options of tokens that are gone (left out while reading).
-        let (mut options, mut stale) = match self.load_token_options(&user_cfg) {
-            Ok((options, warnings)) => (Some(options), !warnings.is_empty()),
-            Err(e) if need_options => return Err(e),
-            // Options of tokens removed now then stay behind; they are harmless: ignored on
-            // load, and replaced when a token of that name is created again.
-            Err(_) => (None, false),
-        };
-        let (old_cfg, old_tokens, old_options) =
-            (user_cfg.clone(), tokens.clone(), options.clone());
-        let mut unused = TokenOptions::default();
-        let out = f(
-            &mut user_cfg,
-            &mut tokens,
-            options.as_mut().unwrap_or(&mut unused),
-        )?;
-        tokens.drop_expired(epoch_now());
-        // Order: options, secrets, user.cfg. New options go first so a restriction is in force
-        // before the token it restricts exists; a secret without its token, or a token without
-        // its secret, authenticates nobody. Options of removed tokens go last (below), so a
-        // token is never listed without its restrictions, not even between two writes.
-        if let Some(options) = &options
-            && Some(options) != old_options.as_ref()
-        {
-            self.write_plain(&self.token_options_path(), options.write().as_bytes())?;
-            stale = false;
-        }
-        if tokens != old_tokens {
-            self.write_secret(&self.token_shadow_path(), tokens.write().as_bytes())?;
-        }
-        if user_cfg != old_cfg {
-            self.write_plain(&self.user_cfg_path(), user_cfg.write().as_bytes())?;
-        }
-        if let Some(options) = &mut options {
-            let before = options.len();
-            options.retain(|id| user_cfg.token(id).is_some());
-            if options.len() != before || stale {
-                self.write_plain(&self.token_options_path(), options.write().as_bytes())?;
-            }
-        }
-        Ok(out)
     }
 
     /// Drop the options of tokens `user_cfg` no longer has (lock held; a damaged file is left

@@ -4,6 +4,7 @@
 //! engine (`access::Engine`) is compiled from it; the CLI edits it and writes it back.
 
 mod change;
+mod diff;
 mod index;
 mod parse;
 mod table;

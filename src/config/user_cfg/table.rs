@@ -156,7 +156,7 @@ impl AclTable {
 
 impl AclMember {
     /// The member's kind (0 user, 1 group, 2 token) and id text.
-    fn key(&self) -> (usize, &str) {
+    pub(super) fn key(&self) -> (usize, &str) {
         match self {
             AclMember::User(u) => (0, u.as_str()),
             AclMember::Group(g) => (1, g.as_str()),
