@@ -47,6 +47,30 @@ pub enum PathError {
 #[error("malformed X-Forwarded-For from a trusted proxy")]
 pub struct BadForwardedFor;
 
+/// Forwarding to the upstream failed: the upstream's fault or the network's (502, 503, 504),
+/// or the client's request body broke off while it streamed out (400).
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamFailure {
+    /// No connection to the endpoint (refused, unreachable, TLS handshake failed).
+    #[error("connect: {0}")]
+    Connect(BodyError),
+    /// The exchange with the endpoint failed after connecting.
+    #[error("{0}")]
+    Exchange(BodyError),
+    /// The client's request body broke off or was malformed while it was being sent.
+    #[error("client request body: {0}")]
+    ClientBody(BodyError),
+    /// No response head within the upstream's `timeout_ms`.
+    #[error("upstream timed out")]
+    Timeout,
+    /// A `101 Switching Protocols` to a request whose upgrade was not allowed.
+    #[error("101 Switching Protocols to a request without an allowed upgrade")]
+    UnaskedSwitch,
+    /// Every endpoint of the named upstream is down.
+    #[error("no healthy endpoint of upstream `{0}`")]
+    Unavailable(String),
+}
+
 /// Everything that stops a request before (or while) forwarding it.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
@@ -72,10 +96,8 @@ pub enum ProxyError {
     /// Proxmox's permission message, e.g. `Permission check failed (/vms/100, VM.Audit)`.
     #[error("{0}")]
     Forbidden(String),
-    #[error("upstream unreachable: {0}")]
-    UpstreamConnect(String),
-    #[error("upstream timed out")]
-    UpstreamTimeout,
+    #[error("upstream: {0}")]
+    Upstream(UpstreamFailure),
     /// The route names a built-in handler this build does not have: never forwarded.
     #[error("no built-in handler `{0}`")]
     NoHandler(String),
@@ -103,7 +125,8 @@ impl ProxyError {
             ProxyError::NoTicket | ProxyError::AuthFailed(_) => "unauthenticated",
             ProxyError::RouteNotFound => "not_found",
             ProxyError::Forbidden(_) => "deny",
-            ProxyError::UpstreamConnect(_) | ProxyError::UpstreamTimeout => "allow",
+            ProxyError::Upstream(UpstreamFailure::ClientBody(_)) => "invalid",
+            ProxyError::Upstream(_) => "allow",
             ProxyError::NoHandler(_) => "invalid",
             ProxyError::BadCsrf => "unauthenticated",
             ProxyError::RateLimited(_) => "limited",
@@ -146,8 +169,19 @@ impl ProxyError {
                 "Request Header Fields Too Large",
             ),
             ProxyError::BodyTooLarge(_) => json(StatusCode::PAYLOAD_TOO_LARGE, &self.to_string()),
-            ProxyError::UpstreamConnect(_) => json(StatusCode::BAD_GATEWAY, "Bad gateway"),
-            ProxyError::UpstreamTimeout => json(StatusCode::GATEWAY_TIMEOUT, "Upstream timed out"),
+            ProxyError::Upstream(failure) => match failure {
+                UpstreamFailure::ClientBody(_) => {
+                    json(StatusCode::BAD_REQUEST, "cannot read request body")
+                }
+                UpstreamFailure::Timeout => json(StatusCode::GATEWAY_TIMEOUT, "Upstream timed out"),
+                UpstreamFailure::Unavailable(_) => json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Service unavailable - no healthy upstream endpoint",
+                ),
+                UpstreamFailure::Connect(_)
+                | UpstreamFailure::Exchange(_)
+                | UpstreamFailure::UnaskedSwitch => json(StatusCode::BAD_GATEWAY, "Bad gateway"),
+            },
             ProxyError::NoHandler(_) => json(StatusCode::NOT_IMPLEMENTED, "Not implemented"),
             ProxyError::BadCsrf => empty(
                 StatusCode::UNAUTHORIZED,

@@ -3,7 +3,7 @@
 //! Request flow (DESIGN.md §2): `server` accepts and terminates TLS; `proxy::handle` loads the
 //! snapshot once, normalises the path, finds the route, authenticates the token or ticket,
 //! evaluates the route's check with [`access::Engine`], logs one decision event and forwards what
-//! passes. Every failure becomes its HTTP answer in [`error`]. Everything the request path reads
+//! passes through [`upstream`]. Every failure becomes its HTTP answer in [`error`]. Everything the request path reads
 //! lives in one immutable snapshot.
 //!
 //! Layers, bottom up: [`identity`] (ids parsed at the edge), [`access`] (privileges, roles, the
@@ -25,3 +25,4 @@ pub mod server;
 pub mod snapshot;
 pub mod tasks;
 pub mod ui;
+pub mod upstream;

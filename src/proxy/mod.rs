@@ -3,10 +3,7 @@
 //! log → forward, or answer with a built-in handler ([`crate::access_api`]).
 
 mod client_addr;
-mod forward;
-mod lean;
 mod path;
-mod upstream;
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -26,20 +23,16 @@ use crate::policy::{self, Access, Caller, EvalContext, Params};
 use crate::snapshot::{Snapshot, SnapshotReader, now};
 
 pub use crate::error::{Body, BodyError, ProxyError, full as full_body};
-pub use forward::ForwardContext;
-pub use lean::LeanSlot;
-#[doc(hidden)]
-pub use lean::fuzz_api as lean_fuzz_api;
+use crate::upstream::{self, Endpoint, ForwardContext, LeanSlot};
 pub use path::{PathError, normalise};
-pub use upstream::{Upstream, UpstreamError};
 
 /// Shared by every connection: the snapshot reader and the upstream client.
 #[derive(Clone)]
 pub struct Gateway {
     /// Where each request loads its snapshot.
     pub snapshots: SnapshotReader,
-    /// The pooled upstream client.
-    pub upstream: Upstream,
+    /// The upstream client.
+    pub upstream: Endpoint,
     /// Ticket keys, login throttle and the built-in handlers' services; `None` = tickets are
     /// refused and handler routes answer 501.
     pub services: Option<Arc<ApiServices>>,
@@ -341,7 +334,7 @@ async fn pipeline<'s>(
     // Only a WebSocket, only where the route allows one: any other upgrade (h2c, ...) would
     // turn the connection into a tunnel that no later request of it is checked on. Refused
     // upgrades lose their `Upgrade` header and go on as plain requests.
-    let client_upgrade = (route.websocket && forward::is_websocket_upgrade(&req))
+    let client_upgrade = (route.websocket && upstream::is_websocket_upgrade(&req))
         .then(|| hyper::upgrade::on(&mut req));
     // HTTP/2 streams of one connection run concurrently: they share the pool instead.
     let http1 = matches!(
@@ -357,7 +350,7 @@ async fn pipeline<'s>(
         strip_headers: &snapshot.config.request.strip_headers,
         slot: http1.then_some(&conn.upstream),
     };
-    forward::forward(
+    upstream::forward(
         &gw.upstream,
         req,
         client_upgrade,
@@ -365,6 +358,7 @@ async fn pipeline<'s>(
         gw.snapshots.metrics(),
     )
     .await
+    .map_err(ProxyError::Upstream)
 }
 
 /// The upstream gets exactly the checked path, encoded once ([`path::encode`]), with the

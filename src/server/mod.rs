@@ -24,14 +24,15 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::access_api::ApiServices;
 use crate::config::gateway::GatewayConfig;
-use crate::proxy::{self, Body, ClientConn, ConnInfo, Gateway, Upstream, UpstreamError};
+use crate::proxy::{self, Body, ClientConn, ConnInfo, Gateway};
 use crate::snapshot::SnapshotReader;
+use crate::upstream::{Endpoint, SetupError};
 
 /// The server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("upstream: {0}")]
-    Upstream(#[from] UpstreamError),
+    Upstream(#[from] SetupError),
     #[error("no listener given")]
     NoListener,
 }
@@ -69,7 +70,7 @@ pub async fn run_with_services(
     }
     let config = snapshots.load().config.clone();
     let gw = Arc::new(Gateway {
-        upstream: Upstream::new(&config.upstream)?,
+        upstream: Endpoint::new(&config.upstream)?,
         snapshots,
         services,
     });

@@ -27,8 +27,8 @@ use hyper::body::{Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use self::framing::{Framing, Step};
-use super::forward::{Added, connection_tokens};
-use super::{Body, BodyError};
+use super::headers::{Added, connection_tokens};
+use crate::error::{Body, BodyError};
 
 /// A response head larger than this is refused.
 const MAX_HEAD: usize = 64 * 1024;
