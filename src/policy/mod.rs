@@ -14,6 +14,7 @@ mod import;
 mod params;
 mod path_params;
 mod route;
+mod target;
 mod template;
 
 use std::collections::HashMap;
@@ -25,6 +26,7 @@ pub use import::{ImportFilter, import_pve, import_pve_filtered};
 pub use params::{ParamError, Params};
 pub use path_params::{MAX_PATH_PARAMS, PathParams};
 pub use route::{Access, Method, Route};
+pub use target::UpstreamTarget;
 pub use template::Template;
 
 /// Why policy files could not be loaded (or the schema dump imported).

@@ -23,7 +23,7 @@ use crate::policy::{self, Access, Caller, EvalContext, Params};
 use crate::snapshot::{Snapshot, SnapshotReader, now};
 
 pub use crate::error::{Body, BodyError, ProxyError, full as full_body};
-use crate::upstream::{self, Endpoint, ForwardContext, LeanSlot};
+use crate::upstream::{self, ForwardContext, LeanSlot, Upstreams};
 pub use path::{PathError, normalise};
 
 /// Shared by every connection: the snapshot reader and the upstream client.
@@ -31,8 +31,8 @@ pub use path::{PathError, normalise};
 pub struct Gateway {
     /// Where each request loads its snapshot.
     pub snapshots: SnapshotReader,
-    /// The upstream client.
-    pub upstream: Endpoint,
+    /// The upstreams' clients.
+    pub upstream: Upstreams,
     /// Ticket keys, login throttle and the built-in handlers' services; `None` = tickets are
     /// refused and handler routes answer 501.
     pub services: Option<Arc<ApiServices>>,
@@ -349,6 +349,8 @@ async fn pipeline<'s>(
         strip_credentials: snapshot.config.auth.strip_credentials,
         strip_headers: &snapshot.config.request.strip_headers,
         slot: http1.then_some(&conn.upstream),
+        target: &route.target,
+        credential: snapshot.service_credentials.get(&route.target.upstream),
     };
     upstream::forward(
         &gw.upstream,

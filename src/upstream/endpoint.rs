@@ -8,6 +8,7 @@
 //! dedicated connection about 12k (mostly handing requests and responses between its
 //! connection task and ours), the lean client about 6k.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use http::header::{self, HeaderValue};
@@ -29,6 +30,10 @@ use crate::error::{Body, BodyError, UpstreamFailure};
 
 /// Classify an error of hyper's clients: did the client's body cause it?
 fn from_hyper(e: hyper_util::client::legacy::Error) -> UpstreamFailure {
+    if e.is_connect() {
+        // Nothing of the request was sent.
+        return UpstreamFailure::Connect(Box::new(e));
+    }
     from_hyper_error(Box::new(e))
 }
 
@@ -49,9 +54,14 @@ fn from_hyper_error(e: BodyError) -> UpstreamFailure {
     }
 }
 
+/// Endpoint ids: a client connection's lean upstream connection is reused only for the
+/// endpoint it was opened to.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
 /// One endpoint (`scheme://host:port`) of an upstream.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
+    pub(super) id: u64,
     pool: Client<HttpsConnector<HttpConnector>, Body>,
     connector: HttpsConnector<HttpConnector>,
     /// `scheme://authority/`: what the connector is asked to connect to.
@@ -94,6 +104,7 @@ impl Endpoint {
             .pool_idle_timeout(Duration::from_secs(60))
             .build(connector.clone());
         Ok(Endpoint {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             pool,
             connector,
             base,
@@ -131,14 +142,14 @@ impl Endpoint {
             }
         };
         let (parts, _) = req.into_parts();
-        if let Some(conn) = slot.take_open() {
+        if let Some(conn) = slot.take_open(self.id) {
             match conn.exchange(&parts, &added, slot).await {
                 Ok(resp) => return Ok(resp),
                 Err(e) if e.stale() && parts.method.is_safe() => {}
                 Err(e) => return Err(UpstreamFailure::Exchange(Box::new(e))),
             }
         }
-        let conn = LeanConn::new(Box::new(TokioIo::new(self.connect_io().await?)));
+        let conn = LeanConn::new(Box::new(TokioIo::new(self.connect_io().await?)), self.id);
         conn.exchange(&parts, &added, slot)
             .await
             .map_err(|e| UpstreamFailure::Exchange(Box::new(e)))

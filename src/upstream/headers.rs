@@ -9,6 +9,7 @@ use http::{Request, Version};
 use super::ForwardContext;
 use crate::auth::strip_credentials;
 use crate::error::Body;
+use crate::policy::UpstreamTarget;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -97,7 +98,7 @@ pub(super) fn prepare_request(
         headers.remove(name);
     }
     strip_underscore_aliases(headers, ctx.identity_header, ctx.strip_headers);
-    if ctx.strip_credentials {
+    if ctx.strip_credentials || ctx.credential.is_some() {
         strip_credentials(headers);
     }
 
@@ -126,7 +127,29 @@ pub(super) fn prepare_request(
     if let Some(id) = ctx.authid.and_then(|a| HeaderValue::from_str(a).ok()) {
         added.push(ctx.identity_header.clone(), id);
     }
+    if let Some(service) = ctx.credential {
+        headers.remove(&service.header);
+        added.push(service.header.clone(), service.value.clone());
+    }
     added
+}
+
+/// Apply the route's `strip_prefix` / `add_prefix` to the (origin-form) URI.
+pub(super) fn rewrite_path(req: &mut Request<Body>, target: &UpstreamTarget) {
+    let Some(pq) = req.uri().path_and_query() else {
+        return;
+    };
+    let path = target.rewrite(pq.path());
+    if let std::borrow::Cow::Owned(path) = path {
+        let text = match pq.query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path,
+        };
+        // The prefixes hold only characters valid in a path, so this parses.
+        if let Ok(uri) = http::Uri::try_from(text) {
+            *req.uri_mut() = uri;
+        }
+    }
 }
 
 /// Remove names that an upstream mapping `_` to `-` (CGI, WSGI, Perl's `HTTP::Headers`) would
