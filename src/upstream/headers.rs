@@ -128,6 +128,8 @@ pub(super) fn prepare_request(
         added.push(ctx.identity_header.clone(), id);
     }
     if let Some(service) = ctx.credential {
+        // Whatever the client sent as its credentials, the upstream gets only the service's.
+        headers.remove(header::AUTHORIZATION);
         headers.remove(&service.header);
         added.push(service.header.clone(), service.value.clone());
     }
