@@ -3,7 +3,8 @@
 //! one privsep token each, 1k groups, 200 pools).
 //!
 //! The `full path` benches add authentication in front of the decision, side by side: an API
-//! token (`auth::authenticate` with the salted-hash secret check) and a ticket cookie (cached
+//! token (`gate::authenticate` with the salted-hash secret check, then `gate::decide`) and a
+//! ticket cookie (cached
 //! ticket verification + user and logout re-check against a snapshot loaded from files), and a
 //! token with `allowed-ips` and a rate limit (`token-options.cfg`).
 //! Run: `cargo bench --bench decision`.
@@ -16,14 +17,15 @@ use std::path::PathBuf;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 use aclgate::access::{AclPath, Engine};
+use aclgate::auth::Credential;
 use aclgate::auth::rate_limit::RateLimiter;
 use aclgate::auth::ticket::{TicketAuthority, TicketConfig, epoch_now};
-use aclgate::auth::{self, Credential};
 use aclgate::config::gateway::GatewayConfig;
 use aclgate::config::user_cfg::{AclNode, Group, Pool, Token, User};
 use aclgate::config::{StateDir, TokenShadow, UserConfig};
+use aclgate::gate::{self, Facts};
 use aclgate::identity::{Authid, GroupId, PoolId, RoleId, TokenName, Tokenid, Userid};
-use aclgate::policy::{Caller, EvalContext, Params, RouteTable, eval};
+use aclgate::policy::{Access, Caller, EvalContext, Params, RouteTable, eval};
 use aclgate::snapshot::Snapshot;
 
 const USERS: usize = 10_000;
@@ -364,7 +366,6 @@ fn full_path(c: &mut Criterion, cfg: &UserConfig, token_req: &Request, user_req:
     )
     .expect("token-options.cfg");
     let restricted = Snapshot::load(config, 2).expect("snapshot with token options loads");
-    let limiter = RateLimiter::new();
     let peer: IpAddr = "127.0.0.1".parse().expect("address");
     let tickets =
         TicketAuthority::open(&StateDir::new(&state), epoch_now(), TicketConfig::default())
@@ -386,28 +387,58 @@ fn full_path(c: &mut Criterion, cfg: &UserConfig, token_req: &Request, user_req:
         http::header::COOKIE,
         format!("PVEAuthCookie={ticket}").parse().expect("header"),
     );
-    let ctx = EvalContext {
-        engine: &snapshot.engine,
-        users: &snapshot.user_cfg,
-    };
     let now = aclgate::snapshot::now();
-    let authenticate = |snapshot: &Snapshot, headers: &http::HeaderMap| {
+    // As the gateway does it: route match, `gate::authenticate`, parameters, `gate::decide`
+    // (which applies the token's allowed-ips and rate limit).
+    let limiter = RateLimiter::new();
+    let through_gate = |snapshot: &Snapshot, headers: &http::HeaderMap, r: &Request| {
+        let Some(m) = snapshot.routes.find(r.method, r.path) else {
+            return false;
+        };
+        let world = matches!(m.route.access, Access::World);
         let credential = Credential::extract(headers);
-        auth::authenticate(snapshot, Some(&tickets), &credential, peer, now).ok()
+        let Ok(principal) = gate::authenticate(snapshot, Some(&tickets), credential, world, now)
+        else {
+            return false;
+        };
+        if principal.authid() != Some(&r.authid) {
+            return false;
+        }
+        let needs_body = m.route.needs_body();
+        let mut params = Params::new(m.path_params);
+        if params.add_query(r.query).is_err() {
+            return false;
+        }
+        if needs_body
+            && params
+                .add_body(Some("application/x-www-form-urlencoded"), r.body.as_bytes())
+                .is_err()
+        {
+            return false;
+        }
+        let Ok(method) = r.method.parse::<http::Method>() else {
+            return false;
+        };
+        let facts = Facts {
+            method: &method,
+            csrf: None,
+            client: Some(peer),
+            now,
+        };
+        let ctx = gate::Context {
+            eval: EvalContext {
+                engine: &snapshot.engine,
+                users: &snapshot.user_cfg,
+            },
+            token_options: &snapshot.token_options,
+            tickets: Some(&tickets),
+            limiter: Some(&limiter),
+        };
+        gate::decide(&principal, Some(m.route), &params, &facts, &ctx).is_ok()
     };
-    let full = |headers: &http::HeaderMap, r: &Request| {
-        authenticate(&snapshot, headers)
-            .is_some_and(|authed| authed.authid == r.authid && decide(&snapshot.routes, &ctx, r))
-    };
-    // As the gateway does it: allowed-ips inside authenticate, then the token's bucket.
-    let full_restricted = |headers: &http::HeaderMap, r: &Request| {
-        authenticate(&restricted, headers).is_some_and(|authed| {
-            let limited = authed
-                .rate_limit
-                .is_some_and(|l| limiter.check(authed.authid.as_str(), l).is_err());
-            !limited && authed.authid == r.authid && decide(&restricted.routes, &ctx, r)
-        })
-    };
+    let full = |headers: &http::HeaderMap, r: &Request| through_gate(&snapshot, headers, r);
+    let full_restricted =
+        |headers: &http::HeaderMap, r: &Request| through_gate(&restricted, headers, r);
     assert!(full(&token_headers, token_req), "token path authenticates");
     assert!(full(&ticket_headers, user_req), "ticket path authenticates");
     assert!(

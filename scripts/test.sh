@@ -117,7 +117,24 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 # --- end packaging ---
 
+# --- secrets scan (issue 11, item 1; docs/faults.md, "Secrets stay secret") ---
+# The shared harnesses (tests/*_support/) record every secret they create and every log line,
+# metrics page, explain output, CLI error output and error body they see into this run's
+# directory (one set of files per test process); tests/secrets_recorded.rs scans it after the
+# suite and fails naming the file, the section and the secret.
+export ACLGATE_SECRETS_DIR="$PWD/target/secrets-scan"
+rm -rf "$ACLGATE_SECRETS_DIR"
+mkdir -p "$ACLGATE_SECRETS_DIR"
+# --- end secrets scan (setup) ---
+
 cargo test --locked "$@"
+
+# --- secrets scan (the scan) ---
+# Always after a full run; after a filtered one (arguments) only if it recorded something.
+if [ $# -eq 0 ] || compgen -G "$ACLGATE_SECRETS_DIR/*.secrets" >/dev/null; then
+    cargo test --locked --test secrets_recorded -- --ignored --exact recorded_run_holds_no_secret
+fi
+# --- end secrets scan ---
 
 # --- fuzzing (issue 11, item 2; docs/fuzzing.md) ---
 # After the tests, every fuzz target in fuzz/ runs for a short bounded time (ACLGATE_FUZZ_SECONDS

@@ -4,10 +4,8 @@
 //! they carry ([`PathError`], [`BadForwardedFor`], authentication, parameter and upstream
 //! failures). Also the response body type every answer uses ([`Body`]).
 //!
-//! Depends only on the layers whose errors it maps (auth, policy, access_api); nothing it maps
-//! depends on it, so the request path (`proxy`, `server`) can use it without a circle.
-
-use std::time::Duration;
+//! Depends only on the layers whose errors it maps (auth, policy, access_api, gate); nothing it
+//! maps depends on it, so the request path (`proxy`, `server`) can use it without a circle.
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
@@ -15,32 +13,14 @@ use http_body_util::{BodyExt, Empty, Full};
 
 use crate::access_api::ApiError;
 use crate::auth::AuthError;
-use crate::policy::ParamError;
+use crate::gate::{Denial, retry_after_secs};
+use crate::policy::{Handler, ParamError, PathError};
 
 /// Response (and forwarded request) body type.
 pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, BodyError>;
 
 /// A body's error: hyper's, or our upstream client's.
 pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
-
-/// Why a path was refused (400).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum PathError {
-    #[error("path must start with `/`")]
-    NotAbsolute,
-    #[error("invalid percent-encoding in path")]
-    BadEscape,
-    #[error("encoded slash or backslash in path")]
-    EncodedSlash,
-    #[error("control character in path")]
-    Control,
-    #[error("path is not UTF-8")]
-    NotUtf8,
-    #[error("`.`, `..` or empty segment in path")]
-    DotSegment,
-    #[error("`;` path parameter in path")]
-    PathParam,
-}
 
 /// `X-Forwarded-For` from a trusted proxy that is not a list of IP addresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -91,25 +71,18 @@ pub enum ProxyError {
     /// The cause is for the log only.
     #[error("authentication failed ({0})")]
     AuthFailed(AuthError),
-    #[error("no route")]
-    RouteNotFound,
-    /// Proxmox's permission message, e.g. `Permission check failed (/vms/100, VM.Audit)`.
+    /// [`crate::gate::decide`] refused: no route, the check, CSRF, a token's source or limit.
     #[error("{0}")]
-    Forbidden(String),
+    Denied(Denial),
     #[error("upstream: {0}")]
     Upstream(UpstreamFailure),
-    /// The route names a built-in handler this build does not have: never forwarded.
-    #[error("no built-in handler `{0}`")]
-    NoHandler(String),
-    /// A ticket request other than GET without a valid `CSRFPreventionToken` header.
-    #[error("Permission denied - invalid csrf token")]
-    BadCsrf,
+    /// A handler route on a gateway started without the handlers' services (tests that
+    /// serve only forwarded routes): never forwarded.
+    #[error("built-in handler `{0}` not available")]
+    NoHandler(Handler),
     /// A built-in handler refused or failed.
     #[error("{0}")]
     Api(ApiError),
-    /// The token's `rate-limit` is used up; it may retry after the given time.
-    #[error("rate limit exceeded (retry after {} s)", retry_after_secs(*.0))]
-    RateLimited(Duration),
 }
 
 impl ProxyError {
@@ -123,13 +96,15 @@ impl ProxyError {
             | ProxyError::TooManyHeaders
             | ProxyError::BadForwardedFor(_) => "invalid",
             ProxyError::NoTicket | ProxyError::AuthFailed(_) => "unauthenticated",
-            ProxyError::RouteNotFound => "not_found",
-            ProxyError::Forbidden(_) => "deny",
+            ProxyError::Denied(d) => match d {
+                Denial::SourceNotAllowed | Denial::BadCsrf => "unauthenticated",
+                Denial::RateLimited(_) => "limited",
+                Denial::RouteNotFound => "not_found",
+                Denial::Forbidden(_) => "deny",
+            },
             ProxyError::Upstream(UpstreamFailure::ClientBody(_)) => "invalid",
             ProxyError::Upstream(_) => "allow",
             ProxyError::NoHandler(_) => "invalid",
-            ProxyError::BadCsrf => "unauthenticated",
-            ProxyError::RateLimited(_) => "limited",
             ProxyError::Api(e) => match e {
                 ApiError::AuthFailure => "unauthenticated",
                 ApiError::Forbidden(_) => "deny",
@@ -143,7 +118,8 @@ impl ProxyError {
     /// Whether the answer is a 401 (held until the failure delay after the request started).
     pub fn is_unauthorized(&self) -> bool {
         match self {
-            ProxyError::NoTicket | ProxyError::AuthFailed(_) | ProxyError::BadCsrf => true,
+            ProxyError::NoTicket | ProxyError::AuthFailed(_) => true,
+            ProxyError::Denied(d) => d.is_unauthorized(),
             ProxyError::Api(e) => e.is_auth_failure(),
             _ => false,
         }
@@ -151,15 +127,15 @@ impl ProxyError {
 
     /// The response the client gets.
     pub fn into_response(self) -> Response<Body> {
-        if let ProxyError::Api(e) = self {
-            return e.into_response();
+        match self {
+            ProxyError::Api(e) => return e.into_response(),
+            ProxyError::Denied(d) => return d.into_response(),
+            _ => {}
         }
         match &self {
             ProxyError::NoTicket => empty(StatusCode::UNAUTHORIZED, "No ticket"),
             // Never a hint of which part failed.
             ProxyError::AuthFailed(_) => empty(StatusCode::UNAUTHORIZED, "Authentication failed!"),
-            ProxyError::Forbidden(msg) => json(StatusCode::FORBIDDEN, msg),
-            ProxyError::RouteNotFound => json(StatusCode::NOT_FOUND, "Not found"),
             ProxyError::BadPath(_)
             | ProxyError::BadParams(_)
             | ProxyError::BodyRead
@@ -183,11 +159,27 @@ impl ProxyError {
                 | UpstreamFailure::UnaskedSwitch => json(StatusCode::BAD_GATEWAY, "Bad gateway"),
             },
             ProxyError::NoHandler(_) => json(StatusCode::NOT_IMPLEMENTED, "Not implemented"),
-            ProxyError::BadCsrf => empty(
+            // INVARIANT: answered above.
+            ProxyError::Api(_) | ProxyError::Denied(_) => {
+                json(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+            }
+        }
+    }
+}
+
+// === impl Denial (its answers) ===
+
+impl Denial {
+    /// The response the client gets.
+    pub fn into_response(self) -> Response<Body> {
+        match &self {
+            // Exactly like any other failed authentication: never a hint of which part failed.
+            Denial::SourceNotAllowed => empty(StatusCode::UNAUTHORIZED, "Authentication failed!"),
+            Denial::BadCsrf => empty(
                 StatusCode::UNAUTHORIZED,
                 "Permission denied - invalid csrf token",
             ),
-            ProxyError::RateLimited(wait) => {
+            Denial::RateLimited(wait) => {
                 let mut resp = json(
                     StatusCode::TOO_MANY_REQUESTS,
                     "Too many requests - token rate limit exceeded",
@@ -198,17 +190,11 @@ impl ProxyError {
                 );
                 resp
             }
-            // INVARIANT: answered above.
-            ProxyError::Api(_) => json(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+            Denial::RouteNotFound => json(StatusCode::NOT_FOUND, "Not found"),
+            // Proxmox's permission message, e.g. `Permission check failed (/vms/100, VM.Audit)`.
+            Denial::Forbidden(reason) => json(StatusCode::FORBIDDEN, &reason.to_string()),
         }
     }
-}
-
-/// `Retry-After` takes whole seconds: round up, and never 0 (that would invite a busy loop).
-fn retry_after_secs(wait: Duration) -> u64 {
-    wait.as_secs()
-        .saturating_add(u64::from(wait.subsec_nanos() > 0))
-        .max(1)
 }
 
 /// A plain JSON answer (used for `/healthz`).
@@ -318,6 +304,8 @@ fn api_json(status: StatusCode, reason: &str, body: &serde_json::Value) -> Respo
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -335,9 +323,10 @@ mod tests {
 
     #[test]
     fn rate_limited_is_a_429_with_retry_after_and_a_json_body() {
-        let resp = ProxyError::RateLimited(Duration::from_millis(1500)).into_response();
+        let limited = |ms| ProxyError::Denied(Denial::RateLimited(Duration::from_millis(ms)));
+        let resp = limited(1500).into_response();
         assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(resp.headers()[header::RETRY_AFTER], "2");
-        assert!(!ProxyError::RateLimited(Duration::ZERO).is_unauthorized());
+        assert!(!limited(0).is_unauthorized());
     }
 }

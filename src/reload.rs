@@ -22,8 +22,10 @@ use tokio::time::Instant;
 
 use crate::config::StateDir;
 use crate::config::gateway::GatewayConfig;
+use crate::config::reloadable::ConfigSource;
 use crate::config::state_dir::Presence;
 use crate::observe::Metrics;
+use crate::runtime::Runtime;
 use crate::snapshot::{LoadError, Snapshot, SnapshotReader, now};
 
 mod file_watch;
@@ -65,11 +67,24 @@ enum Request {
 }
 
 /// Build generation 1 (refusing to start on error) and spawn the reload task on the current
-/// tokio runtime.
+/// tokio runtime. Reloads keep `config` (see [`start_with_source`]).
+/// `runtime` is the gateway's [`Runtime`] (or just its metrics, for a fresh one).
 pub fn start(
     config: Arc<GatewayConfig>,
-    metrics: Arc<Metrics>,
+    runtime: impl Into<Runtime>,
 ) -> Result<(SnapshotReader, ReloadHandle), LoadError> {
+    start_with_source(config, runtime, None)
+}
+
+/// [`start`]; with a `source`, every reload first reads the settings again and applies the
+/// reloadable ones ([`GatewayConfig::reloaded`]); settings it cannot read fail the reload.
+pub fn start_with_source(
+    config: Arc<GatewayConfig>,
+    runtime: impl Into<Runtime>,
+    source: Option<ConfigSource>,
+) -> Result<(SnapshotReader, ReloadHandle), LoadError> {
+    let runtime = Arc::new(runtime.into());
+    let metrics = runtime.metrics.clone();
     let state = StateDir::new(&config.state.dir);
     let presence = Presence::of(&state);
     let first = Snapshot::load(config.clone(), 1)?;
@@ -77,10 +92,10 @@ pub fn start(
     let swap = Arc::new(ArcSwap::from_pointee(first));
     let (gen_tx, gen_rx) = watch::channel(1);
     let (tx, rx) = mpsc::unbounded_channel();
-    let reader = SnapshotReader::new(swap.clone(), gen_rx, metrics.clone());
+    let reader = SnapshotReader::new(swap.clone(), gen_rx, runtime);
     let hooks: Hooks = Arc::default();
     tokio::spawn(reload_task(
-        config,
+        source,
         swap,
         gen_tx,
         rx,
@@ -132,7 +147,7 @@ pub fn spawn_sighup(handle: ReloadHandle) -> std::io::Result<tokio::task::JoinHa
 }
 
 async fn reload_task(
-    config: Arc<GatewayConfig>,
+    source: Option<ConfigSource>,
     swap: Arc<ArcSwap<Snapshot>>,
     gen_tx: watch::Sender<u64>,
     mut rx: mpsc::UnboundedReceiver<Request>,
@@ -160,7 +175,7 @@ async fn reload_task(
         }
         let previous = swap.load_full();
         let generation = previous.generation + 1;
-        let cfg = config.clone();
+        let source = source.clone();
         let hooks = hooks.clone();
         let built = tokio::task::spawn_blocking(move || {
             for hook in hooks
@@ -170,6 +185,7 @@ async fn reload_task(
             {
                 hook();
             }
+            let cfg = settings(source.as_ref(), &previous.config)?;
             build(cfg, generation, &previous, &last_good)
         })
         .await
@@ -201,6 +217,29 @@ async fn reload_task(
             let _ = w.send(answer.clone());
         }
     }
+}
+
+/// The settings of the next snapshot: the running ones, or with a `source` the reloadable
+/// ones read again (a warning names what waits for a restart).
+fn settings(
+    source: Option<&ConfigSource>,
+    running: &Arc<GatewayConfig>,
+) -> Result<Arc<GatewayConfig>, LoadError> {
+    let Some(source) = source else {
+        return Ok(running.clone());
+    };
+    let new = source().map_err(|message| LoadError::Read {
+        file: "aclgate.toml".to_owned(),
+        message,
+    })?;
+    let (next, waiting) = running.reloaded(&new);
+    if !waiting.is_empty() {
+        tracing::warn!(
+            settings = %waiting.join(", "),
+            "aclgate.toml: changed settings that take effect only after a restart"
+        );
+    }
+    Ok(Arc::new(next))
 }
 
 /// Load the successor of `previous`, refusing a state directory that lost what `last_good`

@@ -3,7 +3,8 @@
 //! Everything that must change together (users, tokens, routes, certificate, settings) lives in
 //! one snapshot, so a reload is a single atomic pointer swap. Requests call
 //! [`SnapshotReader::load`] once and use that `Arc` for every later step. The write side exists
-//! only in `reload.rs`.
+//! only in `reload.rs`. Runtime state that is not configuration (metrics, rate-limit buckets,
+//! the access log) is not part of a snapshot: it is the [`Runtime`] beside it.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,14 +16,15 @@ use rustls::sign::CertifiedKey;
 use tokio::sync::watch;
 
 use crate::access::Engine;
-use crate::auth::logout::LogoutList;
 use crate::auth::rate_limit::RateLimiter;
 use crate::config::gateway::GatewayConfig;
+use crate::config::logout_cfg::LogoutList;
 use crate::config::state_dir::refuse_skipped_acl;
 use crate::config::user_cfg::{AclTable, AuthIndex};
 use crate::config::{DomainsConfig, StateDir, StateError, TokenOptions, TokenShadow, UserConfig};
 use crate::observe::Metrics;
 use crate::policy::RouteTable;
+use crate::runtime::Runtime;
 
 /// Building a snapshot failed; the message names the file (and line where known).
 #[derive(Debug, thiserror::Error)]
@@ -80,14 +82,14 @@ pub struct Snapshot {
     pub service_credentials: crate::config::upstreams::ServiceCredentials,
 }
 
-/// The read side: cheap to clone, one per task. Besides the snapshot it holds the runtime state
-/// that must outlive snapshot swaps: the metrics and the per-token rate-limit buckets.
+/// The read side: cheap to clone, one per task. A handle to the current snapshot and, beside
+/// it, the gateway's [`Runtime`] (metrics, rate-limit buckets, access log), which a reload
+/// never replaces.
 #[derive(Clone)]
 pub struct SnapshotReader {
     swap: Arc<ArcSwap<Snapshot>>,
     generation: watch::Receiver<u64>,
-    metrics: Arc<Metrics>,
-    limiter: Arc<RateLimiter>,
+    runtime: Arc<Runtime>,
 }
 
 // === impl Snapshot ===
@@ -321,13 +323,12 @@ impl SnapshotReader {
     pub(crate) fn new(
         swap: Arc<ArcSwap<Snapshot>>,
         generation: watch::Receiver<u64>,
-        metrics: Arc<Metrics>,
+        runtime: Arc<Runtime>,
     ) -> SnapshotReader {
         SnapshotReader {
             swap,
             generation,
-            metrics,
-            limiter: Arc::new(RateLimiter::new()),
+            runtime,
         }
     }
 
@@ -348,14 +349,19 @@ impl SnapshotReader {
         let _ = rx.wait_for(|g| *g >= generation).await;
     }
 
-    /// The gateway's metrics.
-    pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.metrics
+    /// The gateway's runtime state (shared by every clone of this reader).
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
     }
 
-    /// The per-token rate-limit buckets (shared by every clone of this reader).
+    /// The gateway's metrics (of its [`Runtime`]).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.runtime.metrics
+    }
+
+    /// The per-token rate-limit buckets (of its [`Runtime`]).
     pub fn rate_limiter(&self) -> &RateLimiter {
-        &self.limiter
+        &self.runtime.rate_limits
     }
 }
 

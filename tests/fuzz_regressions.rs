@@ -38,37 +38,75 @@ fn new_userid_with_a_nul_or_list_separator_is_refused() {
 }
 
 /// ... and the reader/writer must not turn one member into others (the fixed point of the
-/// fuzz target's parse → write → parse). The input is the fuzzer's, minimised.
+/// fuzz target's parse → write → parse). The input is the fuzzer's, minimised. Decided against
+/// Proxmox (which keeps such a member and so has the same flaw): a list member holding `,` or
+/// `;` is skipped with a warning, in groups and in ACL lines.
 #[test]
-#[ignore = "open: the fix belongs to the user.cfg reader/writer being rewritten on branch scale"]
 fn user_cfg_nul_separated_group_members_keep_their_meaning() {
-    let text = "user:joe@pve:1:0::::::\nuser:sue@pve:1:0::::::\n\
-                group:g1:joe@pve,ma\0x@pve,sue@pve:\nacl:1:/:@g1:Administrator:\n";
-    let (first, _) = UserConfig::parse(text);
-    let written = first.write();
-    let (second, _) = UserConfig::parse(&written);
-    assert_eq!(
-        second.write(),
-        written,
-        "write → parse → write changed:\n{written}"
-    );
+    let uid = |s: &str| -> Userid { s.parse().expect("userid") };
+    for text in [
+        "user:joe@pve:1:0::::::\nuser:sue@pve:1:0::::::\n\
+         group:g1:joe@pve,ma\0x@pve,sue@pve:\nacl:1:/:@g1:Administrator:\n",
+        "user:joe@pve:1:0::::::\nuser:sue@pve:1:0::::::\n\
+         acl:1:/:joe@pve\0x@pve,sue@pve:Administrator:\n",
+        "user:sue@pve:1:0::::::\nuser:x,y@pve:1:0::::::\ntoken:x,y@pve!t:0:1::\n\
+         acl:1:/:x,y@pve!t\0x;sue@pve:Administrator:\n",
+    ] {
+        let (first, warnings) = UserConfig::parse(text);
+        assert!(
+            !warnings.is_empty(),
+            "the skipped member is reported: {text:?}"
+        );
+        let written = first.write();
+        let (second, _) = UserConfig::parse(&written);
+        assert_eq!(
+            second.write(),
+            written,
+            "write → parse → write changed:\n{written}"
+        );
+        for cfg in [&first, &second] {
+            let sue_in_group = cfg
+                .groups
+                .values()
+                .any(|g| g.members.contains(&uid("sue@pve")));
+            let sue_granted = cfg
+                .acl
+                .values()
+                .any(|n| n.users.contains_key(&uid("sue@pve")));
+            assert!(
+                !sue_in_group && !sue_granted,
+                "sue gained a role:\n{written}"
+            );
+        }
+    }
 }
 
 /// Fuzz target `user_cfg`: a user line repeated later replaces the user and drops its tokens,
 /// but an ACL line for one of those tokens read in between stays in the first read; it is
 /// written, and dropped by the next read (the token is undefined). Until then a token created
 /// again under that id (CLI or API, which write from the first read) inherits the old grant.
+///
+/// Decided against Proxmox (which keeps and writes the grant): a grant of a token undefined at
+/// the end of the file is dropped; one defined again further down keeps its grant, as it does
+/// in the written file (tokens are written above ACL lines).
 #[test]
-#[ignore = "open: the fix belongs to the user.cfg reader being rewritten on branch scale"]
 fn user_cfg_acl_of_a_token_dropped_by_a_later_user_line_is_not_kept() {
-    let text = "user:joe@pve:1:0::::::\ntoken:joe@pve!mon:0:1::\n\
+    let head = "user:joe@pve:1:0::::::\ntoken:joe@pve!mon:0:1::\n\
                 acl:1:/vms:joe@pve!mon:PVEAuditor:\nuser:joe@pve:1:0::::::\n";
-    let (first, _) = UserConfig::parse(text);
-    let written = first.write();
-    let (second, _) = UserConfig::parse(&written);
-    assert_eq!(
-        second.write(),
-        written,
-        "write → parse → write changed:\n{written}"
-    );
+    let mon: aclgate::identity::Tokenid = "joe@pve!mon".parse().expect("tokenid");
+    for (text, kept) in [
+        (head.to_owned(), false),
+        (format!("{head}token:joe@pve!mon:0:1::\n"), true),
+    ] {
+        let (first, _) = UserConfig::parse(&text);
+        let written = first.write();
+        let (second, _) = UserConfig::parse(&written);
+        assert_eq!(
+            second.write(),
+            written,
+            "write → parse → write changed:\n{written}"
+        );
+        let granted = first.acl.values().any(|n| n.tokens.contains_key(&mon));
+        assert_eq!(granted, kept, "{text}");
+    }
 }

@@ -49,7 +49,7 @@ fn headers(pairs: &[(http::HeaderName, String)]) -> HeaderMap {
 /// A token's parts, if `c` is a token.
 fn token_parts(c: Credential) -> Option<(String, String)> {
     match c {
-        Credential::Token { tokenid, secret } => Some((tokenid, secret)),
+        Credential::Token { tokenid, secret } => Some((tokenid.to_string(), secret)),
         _ => None,
     }
 }

@@ -1,8 +1,8 @@
 //! The endpoints aclgate answers itself (policy routes with `handler = "..."`): the login
 //! endpoints here ([`login`], [`public`]), the management endpoints in [`admin`].
 //!
-//! The proxy evaluates a handler route's check exactly like a forwarded route's, buffers its
-//! body, and then calls [`handle`] with an [`ApiContext`]. Handlers answer `Ok(value)` (sent
+//! The gateway decides a handler route exactly like a forwarded route, buffers its body, and
+//! then dispatches the permit to [`handle`] with an [`ApiContext`]. Handlers answer `Ok(value)` (sent
 //! as `200 {"data": value}`) or an [`ApiError`]; `src/error.rs` turns both into HTTP answers.
 
 pub mod admin;
@@ -25,7 +25,7 @@ use crate::auth::ticket::{TicketAuthority, TicketError, epoch_now};
 use crate::config::StateDir;
 use crate::config::gateway::GatewayConfig;
 use crate::identity::Authid;
-use crate::policy::Params;
+use crate::policy::{Handler, LoginHandler, Params};
 use crate::reload::ReloadHandle;
 use crate::snapshot::Snapshot;
 
@@ -125,21 +125,23 @@ impl ApiServices {
     }
 }
 
-/// Dispatch by handler name: the login endpoints, then [`admin::handle`]. `None` = no such
-/// handler in this build (the proxy answers 501).
-pub async fn handle(name: &str, ctx: &ApiContext<'_>) -> Option<ApiResult> {
-    let result = match name {
-        "access.index" => public::index(ctx),
-        "access.ticket.get" => Ok(serde_json::Value::Null),
-        "access.ticket.create" => login::create_ticket(ctx).await,
-        "access.domains.list" => public::domains(ctx),
-        "access.vncticket.create" => vncticket::verify(ctx),
-        "access.openid.index" => openid::index(ctx),
-        "access.openid.auth_url" => openid::auth_url(ctx).await,
-        "access.openid.login" => openid::login(ctx).await,
-        _ => return admin::handle(name, ctx).await,
+/// Answer a request with a built-in handler: the login endpoints here, the management ones in
+/// [`admin::handle`]. Both matches are exhaustive: every handler a policy can name has an answer.
+pub async fn handle(handler: Handler, ctx: &ApiContext<'_>) -> ApiResult {
+    let login = match handler {
+        Handler::Login(h) => h,
+        Handler::Admin(h) => return admin::handle(h, ctx).await,
     };
-    Some(result)
+    match login {
+        LoginHandler::Index => public::index(ctx),
+        LoginHandler::TicketGet => Ok(serde_json::Value::Null),
+        LoginHandler::TicketCreate => login::create_ticket(ctx).await,
+        LoginHandler::DomainsList => public::domains(ctx),
+        LoginHandler::VncticketCreate => vncticket::verify(ctx),
+        LoginHandler::OpenidIndex => openid::index(ctx),
+        LoginHandler::OpenidAuthUrl => openid::auth_url(ctx).await,
+        LoginHandler::OpenidLogin => openid::login(ctx).await,
+    }
 }
 
 // === impl ApiError ===

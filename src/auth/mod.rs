@@ -1,11 +1,14 @@
 //! Authentication: find the credential in the request headers ([`Credential::extract`]) and
-//! establish an [`Authid`] from it against one snapshot ([`authenticate`]); password realms
+//! establish an [`Authid`] from it against the parts of one snapshot it reads
+//! ([`authenticate`] with a [`Directory`]); password realms
 //! ([`realm`]), login tickets and CSRF prevention tokens ([`ticket`]), the logout list
 //! ([`logout`]), login throttling ([`throttle`]) and per-token rate limits ([`rate_limit`]).
 //!
 //! A ticket (cookie `PVEAuthCookie` or `Authorization: PVEAuthCookie=...`) always wins over
 //! an API token header. Tickets are verified by the [`ticket::TicketAuthority`] (cached), then
-//! the user is re-checked against the snapshot and its logout list on every request.
+//! the user is re-checked against the snapshot and its logout list on every request. What an
+//! authenticated caller may then do — including a token's `allowed-ips` and rate limit, and
+//! the CSRF token of ticket requests — is decided by `gate::decide`, not here.
 
 mod header;
 pub mod logout;
@@ -17,14 +20,14 @@ pub mod ticket;
 mod token;
 
 use std::borrow::Cow;
-use std::net::IpAddr;
 
 use http::HeaderMap;
 use percent_encoding::percent_decode_str;
 
-use crate::config::token_options::RateLimit;
+use crate::config::TokenShadow;
+use crate::config::user_cfg::AuthIndex;
 use crate::identity::{Authid, Tokenid, Userid};
-use crate::snapshot::Snapshot;
+use logout::LogoutList;
 use ticket::TicketAuthority;
 
 pub use header::{TICKET_KEY, TOKEN_KEY, find_key, strip_credentials};
@@ -35,8 +38,8 @@ pub enum Credential {
     None,
     /// `Authorization: PVEAPIToken=USER@REALM!TOKENID=SECRET`.
     Token {
-        /// The token id text, as sent (percent-decoded).
-        tokenid: String,
+        /// The token id, percent-decoded and parsed (an invalid id is [`Credential::Malformed`]).
+        tokenid: Tokenid,
         /// The secret, as sent.
         secret: String,
     },
@@ -49,16 +52,16 @@ pub enum Credential {
     Malformed,
 }
 
-/// Who a request was authenticated as.
-#[derive(Debug, Clone)]
-pub struct Authenticated {
-    /// The authenticated id (a full token id for tokens).
-    pub authid: Authid,
-    /// Whether an API token was used (for `allowtoken`).
-    pub via_token: bool,
-    /// The token's rate limit from `token-options.cfg` (enforced by the caller, which holds
-    /// the buckets); `None` for tickets and unlimited tokens.
-    pub rate_limit: Option<RateLimit>,
+/// What authentication reads of one snapshot: users and tokens by id, the token secrets and
+/// the logout list. Borrowed, so that authentication needs no snapshot (and sits below it).
+#[derive(Debug, Clone, Copy)]
+pub struct Directory<'a> {
+    /// Users and tokens hashed by id text.
+    pub index: &'a AuthIndex,
+    /// `priv/token.shadow`.
+    pub tokens: &'a TokenShadow,
+    /// `logout.cfg`.
+    pub logout: &'a LogoutList,
 }
 
 /// Authentication did not establish an identity. The variant is for logs only; clients see
@@ -79,8 +82,6 @@ pub enum AuthError {
     TokenExpired,
     #[error("wrong token secret")]
     BadSecret,
-    #[error("source address not allowed")]
-    SourceNotAllowed,
     #[error("invalid ticket")]
     BadTicket,
     #[error("ticket is waiting for a second factor")]
@@ -144,44 +145,33 @@ fn percent_decoded(raw: &str) -> Option<Cow<'_, str>> {
     }
 }
 
-/// Verify a credential sent from `peer` against the snapshot at time `now` (seconds since the
-/// epoch). `tickets` verifies ticket credentials; without it every ticket is refused. `peer`
-/// matters only for tokens with `allowed-ips`.
+/// Verify a credential against `dir` at time `now` (seconds since the epoch): a token gives
+/// its full token id, a ticket its user. `tickets` verifies ticket credentials; without it
+/// every ticket is refused.
 pub fn authenticate(
-    snapshot: &Snapshot,
+    dir: Directory<'_>,
     tickets: Option<&TicketAuthority>,
-    credential: &Credential,
-    peer: IpAddr,
+    credential: Credential,
     now: u64,
-) -> Result<Authenticated, AuthError> {
+) -> Result<Authid, AuthError> {
     match credential {
         Credential::None => Err(AuthError::NoCredentials),
         Credential::Malformed => Err(AuthError::Malformed),
         Credential::Token { tokenid, secret } => {
-            let id: Tokenid = tokenid.parse().map_err(|_| AuthError::Malformed)?;
-            let rate_limit = token::verify(snapshot, &id, secret, peer, now)?;
-            Ok(Authenticated {
-                authid: Authid::Token(id),
-                via_token: true,
-                rate_limit,
-            })
+            token::verify(dir, &tokenid, &secret, now)?;
+            Ok(Authid::Token(tokenid))
         }
         Credential::Ticket { ticket } => {
             let tickets = tickets.ok_or(AuthError::NoTicketAuthority)?;
-            let userid = verify_ticket(snapshot, tickets, ticket, now)?;
-            Ok(Authenticated {
-                authid: Authid::User(userid),
-                via_token: false,
-                rate_limit: None,
-            })
+            verify_ticket(dir, tickets, &ticket, now).map(Authid::User)
         }
     }
 }
 
 /// A full ticket whose signature and age are valid (cached), whose user exists, is enabled
-/// and unexpired in `snapshot`, and that no logout has revoked.
+/// and unexpired in `dir`, and that no logout has revoked.
 pub fn verify_ticket(
-    snapshot: &Snapshot,
+    dir: Directory<'_>,
     tickets: &TicketAuthority,
     ticket: &str,
     now: u64,
@@ -191,17 +181,14 @@ pub fn verify_ticket(
         ticket::TicketError::TfaPending => AuthError::TfaPending,
         _ => AuthError::BadTicket,
     })?;
-    let user = snapshot
-        .auth_index
+    let user = dir
+        .index
         .user(verified.userid.as_str())
         .ok_or(AuthError::UnknownUser)?;
     if !user.is_usable(now) {
         return Err(AuthError::UserUnusable);
     }
-    if snapshot
-        .logout
-        .is_revoked(&verified.userid, verified.issued_at)
-    {
+    if dir.logout.is_revoked(&verified.userid, verified.issued_at) {
         return Err(AuthError::LoggedOut);
     }
     Ok(verified.userid)

@@ -1,6 +1,6 @@
 //! Per-token request rate limits (`rate-limit`/`rate-burst` in `token-options.cfg`): one token
 //! bucket per token id, kept as mutable runtime state next to the metrics in
-//! [`crate::snapshot::SnapshotReader`] so that it survives snapshot swaps.
+//! the gateway's runtime state so that it survives snapshot swaps.
 //!
 //! Each bucket is one `AtomicU64` (GCRA, the "virtual scheduling" form of a token bucket): the
 //! theoretical arrival time `tat` of the next request, in nanoseconds since the limiter was

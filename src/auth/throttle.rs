@@ -24,26 +24,9 @@ use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use rustc_hash::FxBuildHasher;
-use serde::Deserialize;
 use thiserror::Error;
 
-/// Throttling settings (`[login_throttle]` in the gateway configuration).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ThrottleConfig {
-    /// Window length in seconds; a counter restarts with the first failure after its window.
-    pub window: u64,
-    /// Failures from one source (any users) before that source is refused.
-    pub per_source: u32,
-    /// Failures for one user from one source before that pair is refused.
-    pub per_user_source: u32,
-    /// Failures for one user from all sources before that user's attempts are slowed.
-    pub per_user_slowdown: u32,
-    /// Extra wait, in milliseconds, for attempts on a slowed user.
-    pub slowdown_ms: u64,
-    /// Most keys per table (sources, user+source pairs, users).
-    pub max_entries: usize,
-}
+pub use crate::config::auth_settings::ThrottleConfig;
 
 /// The login was refused without checking the password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
@@ -93,19 +76,6 @@ struct Counter {
 }
 
 // === impl ThrottleConfig ===
-
-impl Default for ThrottleConfig {
-    fn default() -> Self {
-        ThrottleConfig {
-            window: 600,
-            per_source: 30,
-            per_user_source: 5,
-            per_user_slowdown: 20,
-            slowdown_ms: 3000,
-            max_entries: 100_000,
-        }
-    }
-}
 
 // === impl Throttle ===
 

@@ -1,14 +1,9 @@
-//! API-token credentials (spec §6.4): parse the header value, verify against the snapshot
-//! (secret, owner, expiry, and aclgate's per-token `allowed-ips`).
+//! API-token credentials (spec §6.4): parse the header value, verify against the snapshot's
+//! [`Directory`] (secret, owner, expiry). The token's `allowed-ips` and rate limit are rules
+//! about an authenticated token: `gate::decide` applies them.
 
-use std::net::IpAddr;
-
-use super::{AuthError, Credential};
-use crate::config::token_options::RateLimit;
-use crate::config::user_cfg::AuthIndex;
-use crate::config::{TokenOptions, TokenShadow};
+use super::{AuthError, Credential, Directory};
 use crate::identity::Tokenid;
-use crate::snapshot::Snapshot;
 
 /// Parse the raw value after `PVEAPIToken=`: percent-decode, split at the LAST `=`.
 pub(super) fn parse(raw: &str) -> Credential {
@@ -16,83 +11,57 @@ pub(super) fn parse(raw: &str) -> Credential {
         return Credential::Malformed;
     };
     match decoded.rsplit_once('=') {
-        Some((id, secret)) => Credential::Token {
-            tokenid: id.to_owned(),
-            secret: secret.to_owned(),
+        Some((id, secret)) => match id.parse() {
+            Ok(tokenid) => Credential::Token {
+                tokenid,
+                secret: secret.to_owned(),
+            },
+            Err(_) => Credential::Malformed,
         },
         None => Credential::Malformed,
     }
 }
 
 /// Owner exists, enabled, unexpired; token exists, unexpired; secret matches (constant time;
-/// during a rotation the previous secret too, until its overlap ends); `peer` lies in the
-/// token's `allowed-ips`. Answers the token's rate limit, if it has one.
+/// during a rotation the previous secret too, until its overlap ends).
 pub(super) fn verify(
-    snapshot: &Snapshot,
+    dir: Directory<'_>,
     id: &Tokenid,
     secret: &str,
-    peer: IpAddr,
     now: u64,
-) -> Result<Option<RateLimit>, AuthError> {
-    let state = State {
-        shadow: &snapshot.tokens,
-        index: &snapshot.auth_index,
-        options: &snapshot.token_options,
+) -> Result<(), AuthError> {
+    // The secret is verified first and always, so that the time taken does not depend on
+    // whether the user or token exists.
+    let secret_ok = dir.tokens.verify_at(id.as_str(), secret, now);
+    // One hashed lookup answers for owner and token; the owner alone only on failure, to tell
+    // an unknown user from an unknown token (the same order of checks as in `user.cfg`).
+    let index = dir.index;
+    let Some(token) = index.token(id.as_str()) else {
+        return Err(match index.user(id.user_str()) {
+            None => AuthError::UnknownUser,
+            Some(owner) if !owner.is_usable(now) => AuthError::UserUnusable,
+            Some(_) => AuthError::UnknownToken,
+        });
     };
-    state.verify(id, secret, peer, now)
-}
-
-/// The parts of a snapshot a token check reads.
-struct State<'a> {
-    shadow: &'a TokenShadow,
-    index: &'a AuthIndex,
-    options: &'a TokenOptions,
-}
-
-impl State<'_> {
-    fn verify(
-        &self,
-        id: &Tokenid,
-        secret: &str,
-        peer: IpAddr,
-        now: u64,
-    ) -> Result<Option<RateLimit>, AuthError> {
-        // The secret is verified first and always, so that the time taken does not depend on
-        // whether the user or token exists.
-        let secret_ok = self.shadow.verify_at(id.as_str(), secret, now);
-        // One hashed lookup answers for owner and token; the owner alone only on failure, to tell
-        // an unknown user from an unknown token (the same order of checks as in `user.cfg`).
-        let index = self.index;
-        let Some(token) = index.token(id.as_str()) else {
-            return Err(match index.user(id.user_str()) {
-                None => AuthError::UnknownUser,
-                Some(owner) if !owner.is_usable(now) => AuthError::UserUnusable,
-                Some(_) => AuthError::UnknownToken,
-            });
-        };
-        if !token.owner.is_usable(now) {
-            return Err(AuthError::UserUnusable);
-        }
-        if !token.is_unexpired(now) {
-            return Err(AuthError::TokenExpired);
-        }
-        if !secret_ok {
-            return Err(AuthError::BadSecret);
-        }
-        // Checked after the secret, so the log reason `source address not allowed` means a valid
-        // credential was presented from elsewhere (a leaked token, or a stale allow-list).
-        let options = self.options.find(id.as_str());
-        if options.is_some_and(|o| !o.allows(peer)) {
-            return Err(AuthError::SourceNotAllowed);
-        }
-        Ok(options.and_then(|o| o.rate_limit))
+    if !token.owner.is_usable(now) {
+        return Err(AuthError::UserUnusable);
     }
+    if !token.is_unexpired(now) {
+        return Err(AuthError::TokenExpired);
+    }
+    if !secret_ok {
+        return Err(AuthError::BadSecret);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::UserConfig;
+    use crate::auth::logout::LogoutList;
+    use crate::config::token_options::RateLimit;
+    use crate::config::user_cfg::AuthIndex;
+    use crate::config::{TokenOptions, TokenShadow, UserConfig};
 
     #[test]
     fn verify_table() {
@@ -125,16 +94,20 @@ mod tests {
         )
         .unwrap();
         let index = AuthIndex::build(&cfg);
-        let state = State {
-            shadow: &shadow,
+        let logout = LogoutList::default();
+        let dir = Directory {
             index: &index,
-            options: &options,
+            tokens: &shadow,
+            logout: &logout,
         };
+        // The token's `allowed-ips` and rate limit are `gate::decide`'s (tested there); here
+        // the options only say what a verified token carries.
         let limit = options.find("joe@pve!net").and_then(|o| o.rate_limit);
         let check =
-            |id: &str, secret: &str, peer: &str, want: Result<Option<RateLimit>, AuthError>| {
-                let got = state.verify(&id.parse().unwrap(), secret, peer.parse().unwrap(), 200);
-                assert_eq!(got, want, "verify({id}, {secret}, from {peer})");
+            |id: &str, secret: &str, _peer: &str, want: Result<Option<RateLimit>, AuthError>| {
+                let got = verify(dir, &id.parse().unwrap(), secret, 200)
+                    .map(|()| options.find(id).and_then(|o| o.rate_limit));
+                assert_eq!(got, want, "verify({id}, {secret})");
             };
         check("joe@pve!ok", "right", "127.0.0.1", Ok(None));
         check(
@@ -194,12 +167,6 @@ mod tests {
         check("joe@pve!net", "right", "10.1.2.3", Ok(limit));
         check(
             "joe@pve!net",
-            "right",
-            "127.0.0.1",
-            Err(AuthError::SourceNotAllowed),
-        );
-        check(
-            "joe@pve!net",
             "wrong",
             "127.0.0.1",
             Err(AuthError::BadSecret),
@@ -211,14 +178,15 @@ mod tests {
     fn parse_table() {
         fn check(raw: &str, want: Option<(&str, &str)>) {
             let got = match parse(raw) {
-                Credential::Token { tokenid, secret } => Some((tokenid, secret)),
+                Credential::Token { tokenid, secret } => Some((tokenid.to_string(), secret)),
                 _ => None,
             };
             let want = want.map(|(a, b)| (a.to_owned(), b.to_owned()));
             assert_eq!(got, want, "parse({raw:?})");
         }
         check("joe@pve!mon=abc", Some(("joe@pve!mon", "abc")));
-        check("joe@pve!mon=a=b", Some(("joe@pve!mon=a", "b")));
+        // The id is parsed where it is read: `mon=a` is no token name.
+        check("joe@pve!mon=a=b", None);
         check("joe%40pve%21mon%3Dabc", Some(("joe@pve!mon", "abc")));
         check("joe@pve!mon=abc ", Some(("joe@pve!mon", "abc ")));
         check("nosecret", None);

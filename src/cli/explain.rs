@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::serve::{ConfigArgs, resolve};
+use crate::gate::{self, Denial, Facts, Principal};
 use crate::identity::Authid;
-use crate::policy::{self, Access, Caller, Check, EvalContext, Params, RouteTable};
+use crate::policy::{Access, Check, EvalContext, Params, RouteTable};
 use crate::proxy::normalise;
 use crate::snapshot::{State, now};
 
@@ -96,21 +97,42 @@ pub fn run(
 
     let (who, usable) = identity(&state, &authid);
     let _ = writeln!(out, "identity: {who}");
-    let caller = Caller {
-        authid: &authid,
-        via_token: authid.is_token(),
-    };
-    let ctx = EvalContext {
-        engine: &engine,
-        users: &state.user_cfg,
-    };
-    let decision = policy::eval(route, &caller, &params, &ctx);
-    let verdict = if decision.allow { "allow" } else { "deny" };
-    let allowed = decision.allow && usable;
-    if usable {
-        let _ = writeln!(out, "decision: {verdict} — {}", decision.reason);
+    // The gateway's own decision, for a caller that authenticated (a ticket with its CSRF
+    // token, or a token from an allowed address); rate limits are not counted.
+    let principal = if authid.is_token() {
+        Principal::Token(authid.clone())
     } else {
-        let _ = writeln!(out, "check:    would {verdict} — {}", decision.reason);
+        Principal::User(authid.clone())
+    };
+    let method_value: http::Method = method
+        .parse()
+        .map_err(|_| format!("invalid method `{method}`"))?;
+    let facts = Facts {
+        method: &method_value,
+        csrf: None,
+        client: None,
+        now: now(),
+    };
+    let ctx = gate::Context {
+        eval: EvalContext {
+            engine: &engine,
+            users: &state.user_cfg,
+        },
+        token_options: &state.token_options,
+        tickets: None,
+        limiter: None,
+    };
+    let (allow, reason) = match gate::decide(&principal, Some(route), &params, &facts, &ctx) {
+        Ok(permit) => (true, permit.reason().to_string()),
+        Err(Denial::Forbidden(reason)) => (false, reason.to_string()),
+        Err(other) => (false, other.to_string()),
+    };
+    let verdict = if allow { "allow" } else { "deny" };
+    let allowed = allow && usable;
+    if usable {
+        let _ = writeln!(out, "decision: {verdict} — {reason}");
+    } else {
+        let _ = writeln!(out, "check:    would {verdict} — {reason}");
         let _ = writeln!(out, "decision: deny — authentication fails (401)");
     }
 

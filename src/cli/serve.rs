@@ -12,8 +12,10 @@ use tokio::net::TcpListener;
 use super::{check_config, sd_notify};
 use crate::access_api::ApiServices;
 use crate::config::gateway::{GatewayConfig, GatewayConfigError, LogFormat, find_config};
-use crate::observe::{self, FlushGuard, LogWriter, Metrics};
+use crate::config::reloadable::ConfigSource;
+use crate::observe::{AccessLog, FlushGuard, LogWriter, Metrics};
 use crate::reload;
+use crate::runtime::Runtime;
 use crate::server::{self, Listeners, tls};
 
 /// Where the settings come from; shared by `serve`, `check-config` and `explain`.
@@ -60,6 +62,11 @@ pub struct ServeArgs {
 /// Run `aclgate serve`. `state_dir` is the global `--state-dir` flag if given (it overrides
 /// `state.dir` from the config file).
 pub fn serve(args: ServeArgs, state_dir: Option<PathBuf>) -> ExitCode {
+    // Every reload reads the settings again, the same way (see `config::reloadable`).
+    let source: ConfigSource = {
+        let (args, state_dir) = (args.clone(), state_dir.clone());
+        Arc::new(move || settings(&args, state_dir.clone()))
+    };
     let config = match prepare(&args, state_dir) {
         Ok(c) => c,
         Err(e) => {
@@ -68,7 +75,7 @@ pub fn serve(args: ServeArgs, state_dir: Option<PathBuf>) -> ExitCode {
         }
     };
     // Flushed when dropped at the end of `serve`.
-    let _log_guard = init_logging(config.log_format);
+    let (_log_guard, access_log) = init_logging(config.log_format);
     let runtime = if config.worker_threads == 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -86,7 +93,7 @@ pub fn serve(args: ServeArgs, state_dir: Option<PathBuf>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    match runtime.block_on(run(config, source, access_log)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
@@ -99,6 +106,28 @@ pub fn serve(args: ServeArgs, state_dir: Option<PathBuf>) -> ExitCode {
 /// Resolve the settings: config file ([`find_config`]), then the flags; generate the
 /// self-signed certificate if needed, once everything else has loaded.
 pub fn prepare(args: &ServeArgs, state_dir: Option<PathBuf>) -> Result<GatewayConfig, String> {
+    let config = settings(args, state_dir)?;
+    if !config.tls.self_signed || config.tls.cert.exists() || config.tls.key.exists() {
+        return Ok(config);
+    }
+    // First start: nothing is written before the configuration is known to be valid, so load
+    // everything against a throwaway pair before generating the real one.
+    check_config::preflight(&config)?;
+    if tls::ensure_self_signed(&config.tls.cert, &config.tls.key)
+        .map_err(|e| format!("cannot write a self-signed certificate: {e}"))?
+    {
+        eprintln!(
+            "aclgate: generated a self-signed certificate `{}` (key `{}`)",
+            config.tls.cert.display(),
+            config.tls.key.display()
+        );
+    }
+    Ok(config)
+}
+
+/// The settings `serve` runs with: the config file and the command-line overrides, validated.
+/// Read again on every reload (the reloadable ones take effect).
+fn settings(args: &ServeArgs, state_dir: Option<PathBuf>) -> Result<GatewayConfig, String> {
     let mut config = resolve(&args.config, state_dir).map_err(|e| e.to_string())?;
     if let Some(l) = args.listen {
         config.listen = l;
@@ -122,21 +151,6 @@ pub fn prepare(args: &ServeArgs, state_dir: Option<PathBuf>) -> Result<GatewayCo
         config.worker_threads = n;
     }
     config.validate().map_err(|e| e.to_string())?;
-    if !config.tls.self_signed || config.tls.cert.exists() || config.tls.key.exists() {
-        return Ok(config);
-    }
-    // First start: nothing is written before the configuration is known to be valid, so load
-    // everything against a throwaway pair before generating the real one.
-    check_config::preflight(&config)?;
-    if tls::ensure_self_signed(&config.tls.cert, &config.tls.key)
-        .map_err(|e| format!("cannot write a self-signed certificate: {e}"))?
-    {
-        eprintln!(
-            "aclgate: generated a self-signed certificate `{}` (key `{}`)",
-            config.tls.cert.display(),
-            config.tls.key.display()
-        );
-    }
     Ok(config)
 }
 
@@ -159,11 +173,15 @@ pub fn resolve(
     Ok(config)
 }
 
-async fn run(config: GatewayConfig) -> Result<(), String> {
+async fn run(
+    config: GatewayConfig,
+    source: ConfigSource,
+    access_log: AccessLog,
+) -> Result<(), String> {
     let config = Arc::new(config);
-    let metrics = Arc::new(Metrics::new());
-    let (reader, handle) =
-        reload::start(config.clone(), metrics).map_err(|e| format!("cannot start: {e}"))?;
+    let runtime = Runtime::new(Arc::new(Metrics::new())).with_access_log(access_log);
+    let (reader, handle) = reload::start_with_source(config.clone(), runtime, Some(source))
+        .map_err(|e| format!("cannot start: {e}"))?;
     // The watcher needs the directory to exist, so that `aclgate user ...` run later on a fresh
     // state directory is picked up.
     std::fs::create_dir_all(&config.state.dir).map_err(|e| {
@@ -245,8 +263,8 @@ pub async fn shutdown_signal() {
 }
 
 /// Log to stderr through [`LogWriter`]: lines are batched, so a request never waits for a
-/// `write` syscall.
-fn init_logging(format: LogFormat) -> FlushGuard {
+/// `write` syscall. Answers where access lines go.
+fn init_logging(format: LogFormat) -> (FlushGuard, AccessLog) {
     let ansi = std::io::stderr().is_terminal();
     let (writer, guard) = LogWriter::start();
     let filter = tracing_subscriber::EnvFilter::try_from_env("ACLGATE_LOG")
@@ -262,8 +280,10 @@ fn init_logging(format: LogFormat) -> FlushGuard {
     };
     // A subscriber set by the caller (e.g. main) wins and gets the access events too. Else the
     // access lines skip tracing (same text, a fraction of the cost), except coloured ones.
-    if installed.is_ok() && !(ansi && format == LogFormat::Text) {
-        observe::write_access_log_to(writer, format);
-    }
-    guard
+    let access_log = if installed.is_ok() && !(ansi && format == LogFormat::Text) {
+        AccessLog::direct(writer, format)
+    } else {
+        AccessLog::tracing()
+    };
+    (guard, access_log)
 }

@@ -38,7 +38,7 @@ pub struct GatewayConfig {
     /// Log line format.
     pub log_format: LogFormat,
     /// Policies, loaded in order: files, or built-in ones named `builtin:NAME`
-    /// ([`crate::policy::builtin`]). Default: [`DEFAULT_POLICIES`].
+    /// (`policy::builtin`). Default: [`DEFAULT_POLICIES`].
     pub policies: Vec<PathBuf>,
     /// The state directory.
     pub state: StateSettings,
@@ -55,9 +55,9 @@ pub struct GatewayConfig {
     /// Headers removed and path forms refused before a request is checked and forwarded.
     pub request: crate::config::request::RequestSettings,
     /// Login tickets: key algorithm, verified-ticket cache, key file re-reads.
-    pub tickets: crate::auth::ticket::TicketConfig,
+    pub tickets: crate::config::auth_settings::TicketConfig,
     /// Failed-login throttling of `POST /access/ticket`.
-    pub login_throttle: crate::auth::throttle::ThrottleConfig,
+    pub login_throttle: crate::config::auth_settings::ThrottleConfig,
     /// Load balancers whose `X-Forwarded-For` is believed (networks): for a request from one
     /// of them, the client address (for `allowed-ips`, login throttling) is the nearest
     /// forwarded address that is not itself listed. Empty: the TCP peer, always.
@@ -311,8 +311,8 @@ impl Default for GatewayConfig {
             auth: AuthSettings::default(),
             limits: Limits::default(),
             request: crate::config::request::RequestSettings::default(),
-            tickets: crate::auth::ticket::TicketConfig::default(),
-            login_throttle: crate::auth::throttle::ThrottleConfig::default(),
+            tickets: crate::config::auth_settings::TicketConfig::default(),
+            login_throttle: crate::config::auth_settings::ThrottleConfig::default(),
             trusted_proxies: Vec::new(),
             ui: crate::ui::UiSettings::default(),
         }
@@ -357,7 +357,7 @@ impl Default for AuthSettings {
             failure_delay_ms: 3_000,
             identity_header: "X-Aclgate-Authid".to_owned(),
             strip_credentials: true,
-            pam_service: crate::auth::realm::DEFAULT_PAM_SERVICE.to_owned(),
+            pam_service: crate::config::auth_settings::DEFAULT_PAM_SERVICE.to_owned(),
             ldap_timeout_ms: 10_000,
             sync_deadline_ms: 600_000,
         }

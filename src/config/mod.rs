@@ -3,10 +3,13 @@
 //! (`aclgate.toml`).
 
 pub mod atomic;
+pub mod auth_settings;
 pub mod cidr;
 pub mod datacenter_cfg;
 pub mod domains_cfg;
 pub mod gateway;
+pub mod logout_cfg;
+pub mod reloadable;
 pub mod request;
 pub mod shadow_cfg;
 pub mod state_dir;

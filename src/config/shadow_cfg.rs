@@ -2,7 +2,7 @@
 //!
 //! Lines `<name-without-realm>:<crypt-hash>:`; lines not matching `^\S+:\S+:$` (after trimming)
 //! are skipped with a warning. Written sorted by name, one line each, file mode 0600. Hashing
-//! and verifying live in [`crate::auth::realm::crypt`].
+//! and verifying live in `auth::realm::crypt`.
 
 use std::collections::BTreeMap;
 use std::fmt;

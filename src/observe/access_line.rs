@@ -160,8 +160,8 @@ mod tests {
     use crate::observe::LogWriter;
     use crate::observe::timestamp::timestamp;
 
-    /// The line tracing-subscriber writes for `event.log()` (no direct writer is installed in
-    /// unit tests) and the line written here, both without their timestamps (they differ by
+    /// The line tracing-subscriber writes for `event.log(..)` (to the tracing access log, as
+    /// in unit tests) and the line written here, both without their timestamps (they differ by
     /// the time between the two).
     fn both(format: LogFormat, event: &AccessEvent) -> (String, String) {
         let out = LogWriter::default();
@@ -169,7 +169,7 @@ mod tests {
         let builder = tracing_subscriber::fmt()
             .with_ansi(false)
             .with_writer(move || lines.clone());
-        let log = || event.log();
+        let log = || event.log(&crate::observe::AccessLog::tracing());
         match format {
             LogFormat::Text => tracing::subscriber::with_default(builder.finish(), log),
             LogFormat::Json => tracing::subscriber::with_default(builder.json().finish(), log),

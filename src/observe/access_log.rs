@@ -2,10 +2,11 @@
 //! credential itself is not part of the event, only the authenticated id.
 //!
 //! Under `serve`'s own logging the line is written straight into its [`LogWriter`] (see
-//! [`write_access_log_to`]): tracing's dispatch, filter and field visitor were most of the
-//! line's cost. Everywhere else (tests, a library user's subscriber) it is a tracing event.
+//! [`AccessLog::direct`]): tracing's dispatch, filter and field visitor were most of the
+//! line's cost. Everywhere else (tests, a library user's subscriber) it is a tracing event
+//! ([`AccessLog::tracing`]). The [`AccessLog`] is a value in the gateway's runtime state, not
+//! a global.
 
-use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use tracing::Level;
@@ -35,35 +36,62 @@ pub struct AccessEvent<'a> {
     pub latency: Duration,
 }
 
-/// From now on write access lines straight into `writer` as `format` (the text the global
-/// subscriber would write, without colours) instead of emitting tracing events. Call once,
-/// right after installing that subscriber: whether the access log is on is decided here, by
-/// its filter (`ACLGATE_LOG=warn` or `aclgate::access=off` turn it off).
-pub fn write_access_log_to(writer: LogWriter, format: LogFormat) {
-    // The same target, level and field names as the event in `AccessEvent::emit`.
-    let enabled = tracing::event_enabled!(
-        target: ACCESS_TARGET,
-        Level::INFO,
-        authid,
-        method,
-        path,
-        route,
-        decision,
-        reason,
-        status,
-        latency_us
-    );
-    let _ = DIRECT.set(Direct {
-        writer,
-        format,
-        enabled,
-    });
+/// Where access lines go: tracing events, or straight into `serve`'s log writer.
+#[derive(Default)]
+pub struct AccessLog {
+    direct: Option<Direct>,
+}
+
+// === impl AccessLog ===
+
+impl AccessLog {
+    /// Access lines as tracing events (for tests and a library user's own subscriber).
+    pub fn tracing() -> AccessLog {
+        AccessLog::default()
+    }
+
+    /// Access lines written straight into `writer` as `format` (the text the global subscriber
+    /// would write, without colours) instead of tracing events. Make it right after installing
+    /// that subscriber: whether the access log is on is decided here, by its filter
+    /// (`ACLGATE_LOG=warn` or `aclgate::access=off` turn it off).
+    pub fn direct(writer: LogWriter, format: LogFormat) -> AccessLog {
+        // The same target, level and field names as the event in `AccessEvent::emit`.
+        let enabled = tracing::event_enabled!(
+            target: ACCESS_TARGET,
+            Level::INFO,
+            authid,
+            method,
+            path,
+            route,
+            decision,
+            reason,
+            status,
+            latency_us
+        );
+        AccessLog {
+            direct: Some(Direct {
+                writer,
+                format,
+                enabled,
+            }),
+        }
+    }
+}
+
+impl std::fmt::Debug for AccessLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.direct.is_some() {
+            "AccessLog(direct)"
+        } else {
+            "AccessLog(tracing)"
+        })
+    }
 }
 
 impl AccessEvent<'_> {
-    /// Log the event.
-    pub fn log(&self) {
-        let Some(direct) = DIRECT.get() else {
+    /// Log the event to `log`.
+    pub fn log(&self, log: &AccessLog) {
+        let Some(direct) = &log.direct else {
             return self.emit();
         };
         if !direct.enabled {
@@ -98,12 +126,10 @@ impl AccessEvent<'_> {
     }
 }
 
-/// Where [`write_access_log_to`] sends access lines.
+/// Where [`AccessLog::direct`] sends access lines.
 struct Direct {
     writer: LogWriter,
     format: LogFormat,
     /// The subscriber's filter lets `aclgate::access` events through.
     enabled: bool,
 }
-
-static DIRECT: OnceLock<Direct> = OnceLock::new();

@@ -25,7 +25,7 @@ pub struct EndpointLabels {
     pub endpoint: String,
 }
 
-/// Per-endpoint upstream metrics (handles resolved once per endpoint by `crate::upstream`).
+/// Per-endpoint upstream metrics (handles resolved once per endpoint when the upstreams are built).
 #[derive(Debug)]
 pub struct EndpointMetrics {
     /// Requests sent to the endpoint (each try counts).

@@ -6,6 +6,6 @@ mod log_writer;
 mod metrics;
 mod timestamp;
 
-pub use access_log::{ACCESS_TARGET, AccessEvent, write_access_log_to};
+pub use access_log::{ACCESS_TARGET, AccessEvent, AccessLog};
 pub use log_writer::{FlushGuard, LogWriter};
 pub use metrics::{EndpointLabels, EndpointMetrics, Metrics, RequestLabels};

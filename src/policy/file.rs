@@ -10,6 +10,7 @@ use toml::Spanned;
 
 use super::PolicyError;
 use super::check::{Check, Value};
+use super::handler::Handler;
 use super::route::{Access, Method, Route};
 use super::target::UpstreamTarget;
 use super::template::whole_param;
@@ -205,19 +206,13 @@ fn compile_route(
         None => None,
         Some(h) => {
             let name = h.get_ref();
-            let ok = !name.is_empty()
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
-            if !ok {
-                return Err(PolicyError::Load {
-                    at: at(h.span()),
-                    message: format!(
-                        "handler `{name}` must be lowercase letters, digits and `._-`"
-                    ),
-                });
-            }
-            Some(name.clone())
+            let Some(handler) = Handler::from_name(name) else {
+                return Err(load(
+                    at(h.span()),
+                    format!("no built-in handler `{name}` in this build"),
+                ));
+            };
+            Some(handler)
         }
     };
 

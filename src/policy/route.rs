@@ -4,6 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::check::Check;
+use super::handler::Handler;
 use super::params::Params;
 
 /// A compiled route.
@@ -21,8 +22,8 @@ pub struct Route {
     /// upgrade (`h2c`, ...) is ever passed on: on every other request `Upgrade` is dropped.
     pub websocket: bool,
     /// A built-in handler that answers the route instead of the upstream (e.g. the
-    /// `/access/*` endpoints aclgate serves itself); `None` = forward.
-    pub handler: Option<String>,
+    /// `/access/*` endpoints aclgate serves itself), resolved at load; `None` = forward.
+    pub handler: Option<Handler>,
     /// Prose from the policy file, if any.
     pub description: Option<String>,
     /// Where the route was defined: `file:line`.

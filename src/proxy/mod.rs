@@ -1,12 +1,14 @@
-//! The request pipeline, one straight async fn: load the snapshot once → normalise the path →
-//! find the route → authenticate (token, or ticket + CSRF) → collect parameters → evaluate →
-//! log → forward, or answer with a built-in handler ([`crate::access_api`]).
+//! The request path, read top to bottom: [`handle`] loads the snapshot once and logs the
+//! outcome; `pipeline` normalises the path, finds the route, authenticates
+//! ([`gate::authenticate`] → a [`Principal`]), collects the parameters and decides
+//! ([`gate::decide`] → a [`Permit`] or a [`Denial`]); `dispatch` sends the permit to a built-in
+//! handler ([`crate::access_api`]) or forwards it upstream. Errors become answers in
+//! `src/error.rs`.
 
 mod client_addr;
-mod path;
 
 use std::borrow::Cow;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,9 +19,11 @@ use hyper::body::Incoming;
 
 use crate::access_api::{self, ApiContext, ApiServices};
 use crate::auth::{self, Credential};
+use crate::gate::{self, Facts, Permit, Principal};
 use crate::identity::Authid;
 use crate::observe::{AccessEvent, RequestLabels};
-use crate::policy::{self, Access, Caller, EvalContext, Params};
+use crate::policy::request_path as path;
+use crate::policy::{self, Access, EvalContext, Params, PathParams};
 use crate::snapshot::{Snapshot, SnapshotReader, now};
 
 pub use crate::error::{Body, BodyError, ProxyError, full as full_body};
@@ -79,7 +83,6 @@ impl ClientConn {
 /// Borrowed from the request's snapshot where possible, so tracing costs no allocation.
 #[derive(Default)]
 struct Trace<'s> {
-    authid: Option<Authid>,
     route: Option<&'s str>,
     reason: Option<Cow<'static, str>>,
     decided: Option<Duration>,
@@ -112,7 +115,8 @@ pub async fn handle(gw: &Gateway, conn: &ClientConn, req: Request<Incoming>) -> 
     }
 
     let mut trace = Trace::default();
-    let outcome = pipeline(gw, &snapshot, conn, req, &mut trace).await;
+    let mut who = None;
+    let outcome = pipeline(gw, &snapshot, conn, req, &mut trace, &mut who).await;
     let (resp, decision) = match outcome {
         Ok(resp) => (resp, "allow"),
         Err(e) => {
@@ -142,7 +146,10 @@ pub async fn handle(gw: &Gateway, conn: &ClientConn, req: Request<Incoming>) -> 
             .inc();
     }
     AccessEvent {
-        authid: trace.authid.as_ref().map_or("-", Authid::as_str),
+        authid: who
+            .as_ref()
+            .and_then(Principal::authid)
+            .map_or("-", Authid::as_str),
         method: method.as_str(),
         path: &path,
         route: trace.route.unwrap_or("-"),
@@ -151,16 +158,19 @@ pub async fn handle(gw: &Gateway, conn: &ClientConn, req: Request<Incoming>) -> 
         status,
         latency: start.elapsed(),
     }
-    .log();
+    .log(&gw.snapshots.runtime().access_log);
     resp
 }
 
+/// The request path up to the decision: normalise the path, find the route, authenticate
+/// (`gate::authenticate`), collect the parameters, decide (`gate::decide`); then [`dispatch`].
 async fn pipeline<'s>(
     gw: &Gateway,
     snapshot: &'s Snapshot,
     conn: &ClientConn,
     req: Request<Incoming>,
     trace: &mut Trace<'s>,
+    who: &mut Option<Principal>,
 ) -> Result<Response<Body>, ProxyError> {
     let start = Instant::now();
     // HTTP/1 counts lines while parsing; HTTP/2 only bounds the header bytes, so count here.
@@ -179,71 +189,28 @@ async fn pipeline<'s>(
     if let Some(m) = &found {
         trace.route = Some(&m.route.source);
     }
-    let credential = Credential::extract(req.headers());
 
-    // `user: world` routes need no identity (PVE ignores tickets there) but still refuse a
-    // token on an `allowtoken = false` route. Everything else — including paths without a
-    // route, so nobody can probe which paths exist — needs authentication first.
     let world = found
         .as_ref()
         .is_some_and(|m| matches!(m.route.access, Access::World));
-    let via_token = if world {
-        None
-    } else {
-        let tickets = gw.services.as_deref().map(|s| &s.tickets);
-        let now = now();
-        let authed = match auth::authenticate(snapshot, tickets, &credential, client, now) {
-            Ok(a) => a,
-            Err(auth::AuthError::NoCredentials) => return Err(ProxyError::NoTicket),
-            Err(e @ auth::AuthError::SourceNotAllowed) => {
-                // The secret was right, so the log may name the token (a leak to look into);
-                // the client gets the same answer as for any other failure.
-                if let Credential::Token { tokenid, .. } = &credential {
-                    trace.authid = tokenid.parse().ok().map(Authid::Token);
-                }
-                return Err(ProxyError::AuthFailed(e));
-            }
-            Err(e) => return Err(ProxyError::AuthFailed(e)),
-        };
-        // Counted only once the token is authenticated: a wrong secret cannot use up a
-        // token's budget. Every authenticated request counts, allowed or denied later.
-        if let Some(limit) = authed.rate_limit
-            && let Err(limited) = gw
-                .snapshots
-                .rate_limiter()
-                .check(authed.authid.as_str(), limit)
-        {
-            trace.authid = Some(authed.authid);
-            return Err(ProxyError::RateLimited(limited.retry_after));
-        }
-        // Spec §6.6: every ticket request other than GET carries the user's CSRF token.
-        if credential.is_ticket()
-            && req.method() != Method::GET
-            && let (Some(tickets), Authid::User(userid)) = (tickets, &authed.authid)
-        {
-            let token = req
-                .headers()
-                .get(CSRF_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            let now = i64::try_from(now).unwrap_or(i64::MAX);
-            if !tickets.verify_csrf(token, userid, now) {
-                trace.authid = Some(authed.authid);
-                return Err(ProxyError::BadCsrf);
-            }
-        }
-        trace.authid = Some(authed.authid);
-        Some(authed.via_token)
+    let tickets = gw.services.as_deref().map(|s| &s.tickets);
+    let now = now();
+    let credential = Credential::extract(req.headers());
+    let principal = match gate::authenticate(snapshot, tickets, credential, world, now) {
+        Ok(p) => &*who.insert(p),
+        Err(auth::AuthError::NoCredentials) => return Err(ProxyError::NoTicket),
+        Err(e) => return Err(ProxyError::AuthFailed(e)),
     };
-    let Some(found) = found else {
-        return Err(ProxyError::RouteNotFound);
+    let (route, path_params) = match found {
+        Some(m) => (Some(m.route), m.path_params),
+        None => (None, PathParams::new()),
     };
-    let route = found.route;
 
     // Buffer the body only when the check reads a parameter that is not in the path, or a
     // built-in handler answers the route.
     let (parts, body) = req.into_parts();
-    let (body, buffered): (Body, Option<Bytes>) = if route.needs_body() || route.handler.is_some() {
+    let needs_body = route.is_some_and(|r| r.needs_body() || r.handler.is_some());
+    let (body, buffered): (Body, Option<Bytes>) = if needs_body {
         let limit = snapshot.config.limits.max_body_buffered;
         let bytes = read_body(&parts.headers, body, limit).await?;
         (full_body(bytes.clone()), Some(bytes))
@@ -251,84 +218,116 @@ async fn pipeline<'s>(
         let tagged = body.map_err(|e| BodyError::from(upstream::ClientBodyError(e)));
         (tagged.boxed_unsync(), None)
     };
+    let mut params = Params::new(path_params);
+    if let Some(bytes) = &buffered {
+        let ctype = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        params
+            .add_body(ctype, bytes)
+            .map_err(ProxyError::BadParams)?;
+    }
+    // Added last: the query string wins over the body (spec §5.2). Read from a clone of the
+    // URI (a reference count: hyper's URIs share the request's bytes), so that the parameters
+    // do not hold `parts`, which dispatch moves on.
+    let uri = parts.uri.clone();
+    if route.is_some()
+        && let Some(q) = uri.query()
     {
-        let mut params = Params::new(found.path_params);
-        if let Some(bytes) = &buffered {
-            let ctype = parts
-                .headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok());
-            params
-                .add_body(ctype, bytes)
-                .map_err(ProxyError::BadParams)?;
-        }
-        // Added last: the query string wins over the body (spec §5.2).
-        if let Some(q) = parts.uri.query() {
-            params.add_query(q).map_err(ProxyError::BadParams)?;
-        }
-        match (via_token, &trace.authid) {
-            (None, _) => {
-                // `user = "world"`: no identity, but a token still meets `allowtoken = false`.
-                if matches!(credential, Credential::Token { .. }) && !route.allowtoken {
-                    let uri = route.relative_uri(&params);
-                    let reason = policy::Reason::TokenNotAllowed { uri };
-                    return Err(ProxyError::Forbidden(reason.to_string()));
-                }
-                trace.reason = Some(Cow::Borrowed("world"));
-            }
-            (Some(via_token), Some(authid)) => {
-                let ctx = EvalContext {
-                    engine: &snapshot.engine,
-                    users: &snapshot.user_cfg,
-                };
-                let who = Caller { authid, via_token };
-                let decision = policy::eval(route, &who, &params, &ctx);
-                trace.decided = Some(start.elapsed());
-                if !decision.allow {
-                    let message = decision.reason.to_string();
-                    trace.reason = Some(Cow::Owned(message.clone()));
-                    return Err(ProxyError::Forbidden(message));
-                }
-                trace.reason = Some(Cow::Borrowed(allow_reason(&decision.reason)));
-            }
-            // Authenticated but no identity recorded: cannot happen; fail closed all the same.
-            (Some(_), None) => return Err(ProxyError::AuthFailed(auth::AuthError::Malformed)),
-        }
-        // Routes answered by aclgate itself are never forwarded, unless the handler says the
-        // request is not its own (ApiError::Upstream).
-        if let Some(handler) = &route.handler {
-            trace.decided.get_or_insert_with(|| start.elapsed());
-            let Some(services) = gw.services.as_deref() else {
-                return Err(ProxyError::NoHandler(handler.clone()));
-            };
-            let host = parts
-                .headers
-                .get(header::HOST)
-                .and_then(|v| v.to_str().ok())
-                .or_else(|| parts.uri.authority().map(|a| a.as_str()));
-            let ctx = ApiContext {
-                snapshot,
-                caller: trace.authid.as_ref(),
-                via_token: via_token.unwrap_or(false),
-                params: &params,
-                peer: SocketAddr::new(client, conn.info.peer.port()),
-                services,
-                host,
-            };
-            // Boxed: the handlers' futures are large, and an unboxed one would make every
-            // forwarded request's future (moved into hyper's connection task) as large.
-            match Box::pin(access_api::handle(handler, &ctx)).await {
-                None => return Err(ProxyError::NoHandler(handler.clone())),
-                Some(Ok(value)) => return Ok(crate::error::ok_response(&value)),
-                // Not aclgate's (e.g. another node's task): forwarded as any allowed request.
-                Some(Err(access_api::ApiError::Upstream)) => {}
-                Some(Err(e)) => return Err(ProxyError::Api(e)),
-            }
+        params.add_query(q).map_err(ProxyError::BadParams)?;
+    }
+
+    let facts = Facts {
+        method: &parts.method,
+        csrf: parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()),
+        client: Some(client),
+        now,
+    };
+    let ctx = gate::Context {
+        eval: EvalContext {
+            engine: &snapshot.engine,
+            users: &snapshot.user_cfg,
+        },
+        token_options: &snapshot.token_options,
+        tickets,
+        limiter: Some(gw.snapshots.rate_limiter()),
+    };
+    let decided = gate::decide(principal, route, &params, &facts, &ctx);
+    trace.decided = Some(start.elapsed());
+    // A denial's reason reaches the access log through the error's message.
+    let permit = decided.map_err(ProxyError::Denied)?;
+    trace.reason = Some(Cow::Borrowed(allow_reason(permit.reason())));
+    let request = Admitted {
+        parts,
+        body,
+        params: &params,
+        path: &path,
+        client,
+    };
+    dispatch(gw, snapshot, conn, permit, request).await
+}
+
+/// An allowed request, with what the decision read.
+struct Admitted<'r> {
+    parts: http::request::Parts,
+    body: Body,
+    params: &'r Params<'r>,
+    /// The checked (normalised) path.
+    path: &'r str,
+    /// The client's address (after trusted proxies).
+    client: IpAddr,
+}
+
+/// Send an allowed request where its route says: a built-in handler ([`access_api::handle`])
+/// or the upstream.
+async fn dispatch(
+    gw: &Gateway,
+    snapshot: &Snapshot,
+    conn: &ClientConn,
+    permit: Permit<'_>,
+    request: Admitted<'_>,
+) -> Result<Response<Body>, ProxyError> {
+    let Admitted {
+        parts,
+        body,
+        params,
+        path,
+        client,
+    } = request;
+    let route = permit.route();
+    let authid = permit.principal().authid();
+    // Routes answered by aclgate itself are never forwarded, unless the handler says the
+    // request is not its own (ApiError::Upstream).
+    if let Some(handler) = route.handler {
+        let Some(services) = gw.services.as_deref() else {
+            return Err(ProxyError::NoHandler(handler));
+        };
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| parts.uri.authority().map(|a| a.as_str()));
+        let ctx = ApiContext {
+            snapshot,
+            caller: authid,
+            via_token: permit.principal().via_token(),
+            params,
+            peer: SocketAddr::new(client, conn.info.peer.port()),
+            services,
+            host,
+        };
+        // Boxed: the handlers' futures are large, and an unboxed one would make every
+        // forwarded request's future (moved into hyper's connection task) as large.
+        match Box::pin(access_api::handle(handler, &ctx)).await {
+            Ok(value) => return Ok(crate::error::ok_response(&value)),
+            // Not aclgate's (e.g. another node's task): forwarded as any allowed request.
+            Err(access_api::ApiError::Upstream) => {}
+            Err(e) => return Err(ProxyError::Api(e)),
         }
     }
-    trace.decided.get_or_insert_with(|| start.elapsed());
     let mut parts = parts;
-    set_forwarded_path(&mut parts.uri, &path)?;
+    set_forwarded_path(&mut parts.uri, path)?;
     let mut req = Request::from_parts(parts, body);
 
     // Only a WebSocket, only where the route allows one: any other upgrade (h2c, ...) would
@@ -342,7 +341,7 @@ async fn pipeline<'s>(
         Version::HTTP_09 | Version::HTTP_10 | Version::HTTP_11
     );
     let ctx = ForwardContext {
-        authid: trace.authid.as_ref().map(Authid::as_str),
+        authid: authid.map(Authid::as_str),
         peer_ip: &conn.peer_ip,
         tls: conn.info.tls,
         identity_header: &snapshot.identity_header,

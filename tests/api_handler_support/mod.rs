@@ -10,12 +10,12 @@ use aclgate::auth::realm::crypt;
 use aclgate::config::gateway::GatewayConfig;
 use aclgate::identity::Authid;
 use aclgate::observe::Metrics;
-use aclgate::policy::{Params, PathParams};
+use aclgate::policy::{Handler, Params, PathParams};
 use aclgate::reload;
 use aclgate::snapshot::SnapshotReader;
 use serde_json::Value;
 
-use crate::gateway_support::write_atomic;
+use crate::gateway_support::{recorder, write_atomic};
 
 /// A state directory with the shipped access policy, its reload task and API services.
 pub struct Harness {
@@ -35,6 +35,9 @@ impl Harness {
             .map(|(name, pw)| format!("{name}:{}:\n", crypt::hash_password(pw).unwrap()))
             .collect();
         write_atomic(&state_dir.join("priv/shadow.cfg"), &shadow);
+        for (name, pw) in passwords {
+            recorder::secret(&format!("password of {name}"), pw);
+        }
         let mut cfg = GatewayConfig::default();
         cfg.state.dir = state_dir;
         cfg.policies =
@@ -68,6 +71,12 @@ impl Harness {
             services: &self.services,
             host: None,
         };
-        handle(name, &ctx).await.expect("handler exists")
+        let handler = Handler::from_name(name).expect("handler exists");
+        let result = handle(handler, &ctx).await;
+        match &result {
+            Ok(value) => recorder::credentials_in(&format!("handler {name}"), value),
+            Err(e) => recorder::output(&format!("handler {name}: error"), &format!("{e}")),
+        }
+        result
     }
 }

@@ -19,7 +19,7 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use super::gateway_support::{Upstream, secret_of, shadow_text, write_atomic};
+use super::gateway_support::{Upstream, recorder, secret_of, shadow_text, write_atomic};
 
 /// The `PVEAPIToken=` header value of a test token (secrets from `secret_of`).
 pub fn token(id: &str) -> String {
@@ -90,6 +90,10 @@ impl Api {
         write_atomic(&root.join("policies/fwd.toml"), FORWARDED);
         let (cert, key) = (root.join("certs/c.crt"), root.join("certs/c.key"));
         aclgate::server::tls::ensure_self_signed(&cert, &key).unwrap();
+        super::gateway_support::record_fixture_secrets(&key);
+        for id in tokens {
+            recorder::secret(&format!("secret of {id}"), &secret_of(id));
+        }
         let mut cfg = GatewayConfig::default();
         cfg.state.dir = root.join("state");
         cfg.policies = vec![
@@ -104,6 +108,7 @@ impl Api {
         let cfg = Arc::new(cfg);
         let (reader, handle) = reload::start(cfg.clone(), Arc::new(Metrics::new())).unwrap();
         let api = Arc::new(ApiServices::open(&cfg, handle).unwrap());
+        recorder::key_ring("ticket key", &cfg.state.dir.join("priv/authkey.ring"));
         let tls = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = tls.local_addr().unwrap();
         let listeners = Listeners {
@@ -151,6 +156,8 @@ impl Api {
             .tickets
             .issue(&userid.parse().unwrap(), epoch_now())
             .unwrap();
+        recorder::secret(&format!("ticket of {userid}"), &issued.ticket);
+        recorder::secret(&format!("CSRF token of {userid}"), &issued.csrf_token);
         Auth::Ticket {
             ticket: issued.ticket,
             csrf: issued.csrf_token,
@@ -207,6 +214,7 @@ impl Api {
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
+        recorder::response(&format!("{method} {path}"), status, &text);
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 }

@@ -7,6 +7,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// Recording for the suite-wide secrets scan (only when `ACLGATE_SECRETS_DIR` is set).
+// Several harnesses of one test binary may include it: one copy each, by design.
+#[allow(clippy::duplicate_mod)]
+#[path = "../secrets_support/mod.rs"]
+pub mod recorder;
+
 /// A temporary state directory and the binary to drive it.
 pub struct State {
     pub dir: tempfile::TempDir,
@@ -26,6 +32,12 @@ impl State {
 
     /// Run `aclgate --state-dir <root> ARGS...`.
     pub fn run(&self, args: &[&str]) -> Output {
+        let out = self.run_unrecorded(args);
+        record_cli(args, &out);
+        out
+    }
+
+    fn run_unrecorded(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_aclgate"))
             .arg("--state-dir")
             .arg(self.root())
@@ -105,4 +117,27 @@ pub fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
         .any(|w| w == needle.as_bytes())
+}
+
+/// For the secrets scan: the CLI's stderr, `explain`'s stdout, and the secret a command shows
+/// once (`value` of `--output-format json`), as a secret. The section is named by the command
+/// words only: other arguments can be secrets.
+pub fn record_cli(args: &[&str], out: &Output) {
+    if !recorder::on() {
+        return;
+    }
+    let words: Vec<&str> = args
+        .iter()
+        .take(3)
+        .copied()
+        .take_while(|a| !a.is_empty() && a.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'))
+        .collect();
+    let name = format!("aclgate {}", words.join(" "));
+    recorder::output_bytes(&format!("{name}: stderr"), &out.stderr);
+    if words.first() == Some(&"explain") {
+        recorder::output_bytes(&format!("{name}: stdout"), &out.stdout);
+    }
+    if let Ok(json) = serde_json::from_slice::<serde_json::Value>(&out.stdout) {
+        recorder::credentials_in(&name, &json);
+    }
 }

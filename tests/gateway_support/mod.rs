@@ -27,6 +27,12 @@ use aclgate::reload::{self, ReloadHandle};
 use aclgate::server::{self, Listeners};
 use aclgate::snapshot::SnapshotReader;
 
+/// Recording for the suite-wide secrets scan (only when `ACLGATE_SECRETS_DIR` is set).
+// Several harnesses of one test binary may include it: one copy each, by design.
+#[allow(clippy::duplicate_mod)]
+#[path = "../secrets_support/mod.rs"]
+pub mod recorder;
+
 pub const USER_CFG: &str = "\
 user:root@pam:1:0:::::
 user:joe@pve:1:0:::::
@@ -321,6 +327,7 @@ impl Gateway {
         let cert = root.join("certs/aclgate.crt");
         let key = root.join("certs/aclgate.key");
         aclgate::server::tls::ensure_self_signed(&cert, &key).unwrap();
+        record_fixture_secrets(&key);
 
         let mut cfg = GatewayConfig::default();
         cfg.state.dir = root.join("state");
@@ -436,6 +443,10 @@ impl Gateway {
     }
 
     pub async fn shutdown(mut self) {
+        recorder::output(
+            "gateway metrics at shutdown",
+            &self.reader.metrics().encode(),
+        );
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
@@ -444,4 +455,17 @@ impl Gateway {
             .unwrap()
             .unwrap();
     }
+}
+
+/// For the secrets scan: the fixture's token secrets and the TLS key; the in-process gateway's
+/// log lines from now on.
+pub fn record_fixture_secrets(tls_key: &Path) {
+    if !recorder::on() {
+        return;
+    }
+    recorder::capture_logs();
+    for id in TOKENS {
+        recorder::secret(&format!("fixture secret of {id}"), &secret_of(id));
+    }
+    recorder::pem_secret("gateway TLS key", tls_key);
 }

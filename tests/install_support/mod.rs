@@ -10,15 +10,24 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+/// Recording for the suite-wide secrets scan (only when `ACLGATE_SECRETS_DIR` is set).
+// Several harnesses of one test binary may include it: one copy each, by design.
+#[allow(clippy::duplicate_mod)]
+#[path = "../secrets_support/mod.rs"]
+pub mod recorder;
+
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_aclgate");
 
 /// `aclgate ARGS` in `dir`, with `envs` on top of an environment without aclgate's variables.
 pub fn aclgate(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
-    command(BIN, dir, envs)
+    let out = command(BIN, dir, envs)
         .args(args)
         .output()
-        .expect("run aclgate")
+        .expect("run aclgate");
+    let command = args.first().copied().unwrap_or_default();
+    recorder::output_bytes(&format!("aclgate {command}: stderr"), &out.stderr);
+    out
 }
 
 /// A command with aclgate's environment variables removed (the test runner's must not leak in).
@@ -144,7 +153,10 @@ impl Served {
     pub fn stop(mut self) -> Output {
         self.terminate();
         let child = std::mem::replace(&mut self.child, placeholder());
-        child.wait_with_output().expect("wait for the gateway")
+        let out = child.wait_with_output().expect("wait for the gateway");
+        recorder::output_bytes("gateway process: stdout", &out.stdout);
+        recorder::output_bytes("gateway process: stderr", &out.stderr);
+        out
     }
 
     fn terminate(&self) {
@@ -188,7 +200,9 @@ pub fn set_mode(path: &Path, mode: u32) {
 pub fn token_secret(out: &Output) -> String {
     assert!(out.status.success(), "token add: {}", text(out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    v["value"].as_str().expect("value").to_owned()
+    let value = v["value"].as_str().expect("value").to_owned();
+    recorder::secret("token secret shown by the CLI", &value);
+    value
 }
 
 /// The source tree's root.

@@ -85,6 +85,10 @@ impl Fixture {
             shadow.set(name, crypt::hash_password(pw).unwrap());
         }
         write_atomic(&root.join("state/priv/shadow.cfg"), &shadow.write());
+        for (name, pw) in PVE_PASSWORDS {
+            gw::recorder::secret(&format!("password of {name}@pve"), pw);
+        }
+        gw::recorder::secret("PAM test password", PAM_PASSWORD);
         write_atomic(
             &root.join("state/domains.cfg"),
             &format!(
@@ -109,6 +113,7 @@ impl Fixture {
             &root.join("certs/c.key"),
         )
         .unwrap();
+        gw::record_fixture_secrets(&root.join("certs/c.key"));
         Fixture { dir, upstream }
     }
 
@@ -148,6 +153,8 @@ impl Fixture {
         let cfg = Arc::new(cfg);
         let (reader, reload) = reload::start(cfg.clone(), Arc::new(Metrics::new())).unwrap();
         let services = Arc::new(ApiServices::open(&cfg, reload.clone()).unwrap());
+        let ring = cfg.state.dir.join("priv/authkey.ring");
+        gw::recorder::key_ring("ticket key", &ring);
         let weak = Arc::downgrade(&services);
         reload.on_reload(move || {
             if let Some(s) = weak.upgrade() {
@@ -222,6 +229,8 @@ impl Running {
             .unwrap();
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        gw::recorder::response("POST /access/ticket", status, &text);
         let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
         (status, body)
     }
@@ -242,6 +251,8 @@ impl Running {
     }
 
     pub async fn shutdown(mut self) {
+        let metrics = self.reader.metrics().encode();
+        gw::recorder::output("gateway metrics at shutdown", &metrics);
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }

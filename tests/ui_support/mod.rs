@@ -7,6 +7,12 @@
 
 pub mod webdriver;
 
+/// Recording for the suite-wide secrets scan (only when `ACLGATE_SECRETS_DIR` is set).
+// Several harnesses of one test binary may include it: one copy each, by design.
+#[allow(clippy::duplicate_mod)]
+#[path = "../secrets_support/mod.rs"]
+pub mod recorder;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -84,6 +90,11 @@ impl Gui {
         }
         let (cert, key) = (dir.path().join("c.crt"), dir.path().join("c.key"));
         server::tls::ensure_self_signed(&cert, &key).unwrap();
+        recorder::capture_logs();
+        recorder::pem_secret("gateway TLS key", &key);
+        for (user, password) in passwords {
+            recorder::secret(&format!("password of {user}"), password);
+        }
         let mut cfg = GatewayConfig::default();
         cfg.state.dir = state;
         let policies = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies");

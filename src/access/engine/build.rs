@@ -8,7 +8,7 @@ use rustc_hash::FxHashMap;
 
 use super::slots::Slots;
 use super::{Engine, Entry, Node, Owner, Slot, TokenInfo};
-use crate::access::role::{NO_ACCESS, builtin_roles};
+use crate::access::{NO_ACCESS, builtin_roles};
 use crate::config::UserConfig;
 use crate::config::user_cfg::{AclMember, AclTable};
 

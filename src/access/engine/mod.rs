@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap;
 
-use super::privilege::PrivSet;
-use super::role::NO_ACCESS;
+use crate::access::NO_ACCESS;
+use crate::access::PrivSet;
 use crate::identity::Authid;
 
 mod apply;

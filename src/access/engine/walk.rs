@@ -2,8 +2,8 @@
 //! subject has an applicable entry, then turning that node's entries into privileges.
 
 use super::{Engine, Entry, MatchKind, Privs, Slot, Slots, Subject};
-use crate::access::path::components;
-use crate::access::privilege::PrivSet;
+use crate::access::PrivSet;
+use crate::access::components;
 use crate::identity::Userid;
 
 /// Whose entries to look at: a user (with its groups) or a token (own entries only).

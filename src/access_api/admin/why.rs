@@ -154,7 +154,7 @@ fn request(ctx: &ApiContext<'_>, target: &Authid, method: &str, uri: &str) -> Ap
     } else {
         format!("/api2/json{raw}")
     };
-    let path = crate::proxy::normalise(&full)
+    let path = crate::policy::normalise(&full)
         .map_err(|e| ApiError::param("uri", format!("invalid path ({e})")))?;
     let Some(found) = ctx.snapshot.routes.find(&method, &path) else {
         return Ok(json!({

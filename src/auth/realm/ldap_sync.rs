@@ -2,7 +2,7 @@
 //! connection with the service bind of [`super::ldap::open`], then paged subtree searches.
 //!
 //! What to search for (filters, attributes) and what the entries mean is decided by the caller
-//! ([`crate::manage::realm_sync`]); this file only talks to the server. Entries come back with
+//! (`manage::realm_sync`); this file only talks to the server. Entries come back with
 //! lower-cased attribute names (LDAP attribute names are case-insensitive) and only their
 //! UTF-8 values. A query without a base searches the realm's `base_dn`, or, when the realm has
 //! none (an `ad` realm may omit it), the server's `defaultNamingContext`, as Proxmox does.

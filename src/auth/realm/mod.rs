@@ -34,8 +34,7 @@ use crate::identity::Userid;
 pub use lookup::{LookupError, canonical_userid};
 pub use secrets::RealmSecrets;
 
-/// PAM service Proxmox VE uses (Debian falls back to `/etc/pam.d/other` when it has no file).
-pub const DEFAULT_PAM_SERVICE: &str = "proxmox-ve-auth";
+pub use crate::config::auth_settings::DEFAULT_PAM_SERVICE;
 
 /// Per-login settings that do not come from `domains.cfg`.
 #[derive(Debug, Clone)]

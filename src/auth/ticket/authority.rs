@@ -17,29 +17,16 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use arc_swap::ArcSwap;
-use serde::Deserialize;
-
 use super::TicketError;
-use super::cache::{CacheConfig, TicketCache};
+use super::cache::TicketCache;
 use super::csrf::{self, CsrfSecret};
 use super::format::{self, TfaPending, VerifiedTicket};
-use super::keyring::{Algorithm, KeyRing};
+use super::keyring::KeyRing;
 use super::short_lived::{self, Binding, ShortLivedKind};
 use crate::config::StateDir;
+use crate::config::auth_settings::TicketConfig;
 use crate::identity::Userid;
-
-/// Ticket settings (`[tickets]` in the gateway configuration).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TicketConfig {
-    /// Algorithm of newly created signing keys: `ed25519` (default) or `hmac-sha256`.
-    pub algorithm: Algorithm,
-    /// The verified-ticket cache.
-    pub cache: CacheConfig,
-    /// Least number of seconds between two key file re-reads caused by unknown signatures.
-    pub refresh_interval: i64,
-}
+use arc_swap::ArcSwap;
 
 /// What a successful login hands out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,18 +56,6 @@ pub struct TicketAuthority {
 struct Versioned {
     generation: u64,
     ring: KeyRing,
-}
-
-// === impl TicketConfig ===
-
-impl Default for TicketConfig {
-    fn default() -> Self {
-        TicketConfig {
-            algorithm: Algorithm::Ed25519,
-            cache: CacheConfig::default(),
-            refresh_interval: 1,
-        }
-    }
 }
 
 // === impl TicketAuthority ===

@@ -18,19 +18,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use dashmap::DashMap;
 use rustc_hash::FxBuildHasher;
-use serde::Deserialize;
 
 use super::TICKET_LIFETIME;
 use super::format::VerifiedTicket;
+use crate::config::auth_settings::CacheConfig;
 use crate::identity::Userid;
-
-/// Cache settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CacheConfig {
-    /// Most tickets held (about 250 bytes each); 0 disables the cache.
-    pub max_entries: usize,
-}
 
 /// Verified tickets by their text.
 #[derive(Debug)]
@@ -49,16 +41,6 @@ struct Entry {
     expires: i64,
     /// Key ring generation the ticket was verified under.
     generation: u64,
-}
-
-// === impl CacheConfig ===
-
-impl Default for CacheConfig {
-    fn default() -> Self {
-        CacheConfig {
-            max_entries: 65_536,
-        }
-    }
 }
 
 // === impl TicketCache ===

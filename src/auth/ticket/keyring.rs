@@ -20,25 +20,13 @@ use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use hmac::{Hmac, Mac};
 use rand::RngCore;
-use serde::Deserialize;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use super::{CLOCK_SKEW, KEY_LIFETIME, TicketError};
 use crate::config::StateDir;
+pub use crate::config::auth_settings::Algorithm;
 use crate::config::state_dir::read_optional;
-
-/// How new signing keys are made. Existing keys keep their algorithm until rotated out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Algorithm {
-    /// Ed25519 signatures (default): only the current private seed can mint tickets; the
-    /// previous key is kept as a public key only.
-    #[default]
-    Ed25519,
-    /// HMAC-SHA256: about 100 times cheaper to verify uncached; the key is a shared secret.
-    HmacSha256,
-}
 
 /// Current and previous ticket keys. Immutable: rotation makes a new ring.
 #[derive(Clone, PartialEq, Eq)]

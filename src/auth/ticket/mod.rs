@@ -25,8 +25,9 @@ use thiserror::Error;
 
 use crate::config::StateError;
 
-pub use authority::{Issued, TicketAuthority, TicketConfig};
-pub use cache::{CacheConfig, TicketCache};
+pub use crate::config::auth_settings::{CacheConfig, TicketConfig};
+pub use authority::{Issued, TicketAuthority};
+pub use cache::TicketCache;
 pub use csrf::{CsrfSecret, create_csrf, verify_csrf};
 pub use format::{
     TfaPending, VerifiedTicket, create, create_tfa_pending, verify, verify_tfa_pending,
@@ -34,10 +35,7 @@ pub use format::{
 pub use keyring::{Algorithm, KeyRing};
 pub use short_lived::{Binding, ShortLivedKind, create_short_lived, verify_short_lived};
 
-/// A ticket is valid while its age (now − time stamp) is below this many seconds (2 h).
-pub const TICKET_LIFETIME: i64 = 7200;
-/// Allowed clock skew: a ticket may be stamped up to this many seconds in the future.
-pub const CLOCK_SKEW: i64 = 300;
+pub use crate::config::auth_settings::{CLOCK_SKEW, TICKET_LIFETIME};
 /// A signing key is rotated on first use after it is this many seconds old (24 h).
 pub const KEY_LIFETIME: i64 = 86_400;
 

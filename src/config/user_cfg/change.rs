@@ -2,13 +2,13 @@
 //! reload — a token, a user's account, a group membership, a role's privileges or one ACL
 //! entry. The writer that made it on disk can hand the same value to the running gateway (and a
 //! store watcher can make one from a single changed key), which applies it to its model and
-//! engine ([`crate::access::Engine::apply`], [`super::AuthIndex::apply`]) instead of re-reading a
+//! engine (`access::Engine::apply`, [`super::AuthIndex::apply`]) instead of re-reading a
 //! million lines. [`UserConfig::apply`] is the reference: applying a change there, writing the
 //! file and loading it again must give the same decisions (tests/incremental_changes.rs).
 
 use super::{AclMember, Token, UserConfig};
-use crate::access::{AclPath, PrivSet};
 use crate::identity::{GroupId, RoleId, Tokenid, Userid};
+use crate::vocabulary::{AclPath, PrivSet};
 
 /// One incremental edit of `user.cfg`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,7 +146,7 @@ pub(crate) fn check(cfg: &UserConfig, change: &Change) -> Result<(), ChangeError
         Change::TokenSet { id, .. } if !cfg.users.contains_key(&id.user()) => {
             Err(unknown("owner of token", id))
         }
-        Change::RoleSet { id, .. } if crate::access::is_builtin_role(id.as_str()) => Err(
+        Change::RoleSet { id, .. } if crate::vocabulary::is_builtin_role(id.as_str()) => Err(
             ChangeError(format!("built-in role `{id}` cannot be changed")),
         ),
         Change::Acl { role, .. } if cfg.role_privs(role).is_none() => Err(unknown("role", role)),

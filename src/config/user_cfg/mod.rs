@@ -1,7 +1,7 @@
 //! `user.cfg` (spec §2.1): the data model, Proxmox's lenient reader and canonical writer.
 //!
 //! [`UserConfig`] is inert data: what the file says, after Proxmox's parse rules. The permission
-//! engine ([`crate::access::Engine`]) is compiled from it; the CLI edits it and writes it back.
+//! engine (`access::Engine`) is compiled from it; the CLI edits it and writes it back.
 
 mod change;
 mod index;
@@ -11,8 +11,8 @@ mod write;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::access::{AclPath, PrivSet};
 use crate::identity::{GroupId, PoolId, RoleId, TokenName, Tokenid, Userid};
+use crate::vocabulary::{AclPath, PrivSet};
 
 pub use change::{Change, ChangeError};
 pub use index::{Account, AuthIndex, TokenAccount};
@@ -116,7 +116,7 @@ impl UserConfig {
 
     /// The privileges of a role, built-in or custom.
     pub fn role_privs(&self, role: &RoleId) -> Option<PrivSet> {
-        crate::access::builtin_role(role.as_str()).or_else(|| self.roles.get(role).copied())
+        crate::vocabulary::builtin_role(role.as_str()).or_else(|| self.roles.get(role).copied())
     }
 
     /// The pool that holds VM `vmid`, if any (a VM is in at most one pool).

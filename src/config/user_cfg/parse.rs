@@ -14,11 +14,11 @@ use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap;
 
-use super::table::{AclMember, AclTable, Grant, Interner};
+use super::table::{AclMember, AclTable, Grant, Interner, list_safe};
 use super::{Token, User, UserConfig};
-use crate::access::{AclPath, PrivSet, Privilege, is_builtin_role};
 use crate::config::text::{self, is_perl_space, split_list};
 use crate::identity::{GroupId, PoolId, RoleId, Tokenid, Userid, is_storage_id};
+use crate::vocabulary::{AclPath, PrivSet, Privilege, is_builtin_role};
 
 /// A line Proxmox would skip or partly drop, with where and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +52,7 @@ pub(super) fn parse_table(text: &str) -> (UserConfig, AclTable, Vec<Warning>) {
         p.parse_line(line);
     }
     p.cfg.users.entry(root()).or_insert_with(User::new);
+    p.table.drop_undefined_token_grants(&p.cfg);
     (p.cfg, p.table, p.warnings)
 }
 
@@ -192,8 +193,8 @@ impl<'a> Parser<'a> {
         };
         let mut new_members = Vec::new();
         for member in split_list(members) {
-            match member.parse::<Userid>() {
-                Ok(u) => {
+            match member.parse::<Userid>().ok().filter(|_| list_safe(member)) {
+                Some(u) => {
                     if !self.cfg.users.contains_key(&u) {
                         // Still recorded: it counts for permissions (spec §2.1).
                         self.warn(format!(
@@ -202,7 +203,7 @@ impl<'a> Parser<'a> {
                     }
                     new_members.push(u);
                 }
-                Err(_) => self.warn(format!("ignore invalid group member `{member}`")),
+                None => self.warn(format!("ignore invalid group member `{member}`")),
             }
         }
         let group = self.cfg.groups.entry(id).or_default();
@@ -403,6 +404,7 @@ impl<'a> Parser<'a> {
 
 /// Read one member of an acl line as Proxmox tells the kinds apart; `None` if it is none.
 fn read_member(member: &str) -> Option<AclMember> {
+    let member = Some(member).filter(|m| list_safe(m))?;
     // Perl's `$group && ...`: a group named "0" is falsy and falls through.
     let group = member
         .strip_prefix('@')

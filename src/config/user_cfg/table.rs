@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use rustc_hash::FxHashMap;
 
 use super::{AclNode, UserConfig};
-use crate::access::AclPath;
 use crate::identity::{GroupId, RoleId, Tokenid, Userid};
+use crate::vocabulary::AclPath;
 
 /// A member of an ACL entry.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -52,6 +52,14 @@ pub struct AclTable {
     pub grants: Vec<Grant>,
 }
 
+/// Whether a list member's text can be written into a `,`-joined list and read back as itself.
+/// Unlike Proxmox, the reader skips a member that cannot: a NUL-separated list (Proxmox's
+/// `split_list` splits on NUL alone) can hold `x@pve,sue@pve`, one valid userid that the writer
+/// would turn into two users (tests/fuzz_regressions.rs).
+pub(super) fn list_safe(member: &str) -> bool {
+    !member.contains([',', ';'])
+}
+
 /// Interns values of one kind into a `Vec`, by their text.
 #[derive(Debug, Default)]
 pub(super) struct Interner {
@@ -61,6 +69,19 @@ pub(super) struct Interner {
 // === impl AclTable ===
 
 impl AclTable {
+    /// Unlike Proxmox, which keeps and writes them: drop the grants of tokens undefined at the
+    /// end of the file. A later `user:` line replaces a user with its tokens, after `acl:` lines
+    /// for them were read; the next read of the written file would drop them, and a token created
+    /// again under that id must not inherit them (tests/fuzz_regressions.rs).
+    pub(super) fn drop_undefined_token_grants(&mut self, cfg: &UserConfig) {
+        let undefined: Vec<bool> = (self.members.iter())
+            .map(|m| matches!(m, AclMember::Token(t) if cfg.token(t).is_none()))
+            .collect();
+        if undefined.contains(&true) {
+            self.grants.retain(|g| !undefined[g.member as usize]);
+        }
+    }
+
     /// The table of a config's `acl` map (for configs built or edited in memory).
     pub fn from_config(cfg: &UserConfig) -> AclTable {
         let mut table = AclTable::default();

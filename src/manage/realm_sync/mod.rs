@@ -10,7 +10,7 @@
 //!
 //! The sync itself runs to completion inside the call and returns a [`SyncReport`]: what
 //! changed, the warnings and the log lines Proxmox would print; the API runs it as a worker task
-//! (`crate::access_api`), the CLI prints the log as pveum does.
+//! (`access_api`), the CLI prints the log as pveum does.
 //!
 //! Two guards Proxmox lacks: a sync that would remove every user (or group) of the realm
 //! because the directory answered none refuses unless `force` is given ([`check_vanishing`]),

@@ -2,12 +2,30 @@
 //! read differently (`.`/`..` segments, empty segments, encoded slashes, NUL and control
 //! characters, invalid escapes, non-UTF-8, `;` path parameters); and the one encoding of the
 //! checked path that the upstream receives ([`encode`]), so the upstream decodes exactly the
-//! path that was checked.
+//! path that was checked. Below `proxy` and `access_api`, which both normalise (`Why?` too).
 
 use std::borrow::Cow;
 
 use crate::config::request::PathParams;
-pub use crate::error::PathError;
+
+/// Why a path was refused (400).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    #[error("path must start with `/`")]
+    NotAbsolute,
+    #[error("invalid percent-encoding in path")]
+    BadEscape,
+    #[error("encoded slash or backslash in path")]
+    EncodedSlash,
+    #[error("control character in path")]
+    Control,
+    #[error("path is not UTF-8")]
+    NotUtf8,
+    #[error("`.`, `..` or empty segment in path")]
+    DotSegment,
+    #[error("`;` path parameter in path")]
+    PathParam,
+}
 
 /// The decoded, checked path, refusing `;` ([`PathParams::Refuse`]).
 pub fn normalise(raw: &str) -> Result<String, PathError> {
