@@ -150,6 +150,10 @@ impl Balancer {
             return Some(p);
         }
         let n = self.states.len();
+        if n == 1 {
+            // A single endpoint (every `[upstream]`): no rule to apply, no shared counter to bump.
+            return usable(0).then_some(0);
+        }
         match self.rule {
             Balance::FirstHealthy => (0..n).find(|&i| usable(i)),
             Balance::RoundRobin => {
