@@ -110,7 +110,7 @@ impl ProxyError {
                 ApiError::Forbidden(_) => "deny",
                 ApiError::NotFound(_) => "not_found",
                 ApiError::Internal(_) | ApiError::Upstream => "error",
-                ApiError::Params(_) | ApiError::BadRequest(_) => "invalid",
+                ApiError::Params(_) | ApiError::BadRequest(_) | ApiError::Rejected(_) => "invalid",
             },
         }
     }
@@ -266,7 +266,9 @@ impl ApiError {
             ApiError::AuthFailure => {
                 api_message(StatusCode::UNAUTHORIZED, "authentication failure")
             }
-            ApiError::Internal(m) => api_message(StatusCode::INTERNAL_SERVER_ERROR, &m),
+            ApiError::Internal(m) | ApiError::Rejected(m) => {
+                api_message(StatusCode::INTERNAL_SERVER_ERROR, &m)
+            }
             // The pipeline forwards these; only a handler called outside it ends here.
             ApiError::Upstream => {
                 api_message(StatusCode::NOT_IMPLEMENTED, "not answered by aclgate")

@@ -15,25 +15,25 @@ use thiserror::Error;
 /// A string that is not a valid identifier of the named kind.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum IdError {
-    #[error("invalid realm `{0}`")]
+    #[error("invalid realm '{0}'")]
     Realm(String),
-    #[error("invalid user name in `{0}`")]
+    #[error("invalid user name in '{0}'")]
     UserName(String),
-    #[error("value `{0}` does not look like a valid user name (name@realm)")]
+    #[error("value '{0}' does not look like a valid user name (name@realm)")]
     Userid(String),
-    #[error("user name `{0}` is too short")]
+    #[error("user name '{0}' is too short")]
     UseridTooShort(String),
-    #[error("user name `{0}` is too long ({1} > 64)")]
+    #[error("user name '{0}' is too long ({1} > 64)")]
     UseridTooLong(String, usize),
-    #[error("invalid token name `{0}`")]
+    #[error("invalid token name '{0}'")]
     TokenName(String),
-    #[error("value `{0}` does not look like a valid token id (name@realm!token)")]
+    #[error("value '{0}' does not look like a valid token id (name@realm!token)")]
     Tokenid(String),
-    #[error("invalid group id `{0}`")]
+    #[error("invalid group id '{0}'")]
     Group(String),
-    #[error("invalid role id `{0}`")]
+    #[error("invalid role id '{0}'")]
     Role(String),
-    #[error("invalid pool id `{0}`")]
+    #[error("invalid pool id '{0}'")]
     Pool(String),
 }
 
@@ -415,7 +415,7 @@ mod tests {
     use super::*;
 
     fn check_userid(s: &str, ok: bool) {
-        assert_eq!(s.parse::<Userid>().is_ok(), ok, "userid `{s}`");
+        assert_eq!(s.parse::<Userid>().is_ok(), ok, "userid '{s}'");
     }
 
     #[test]

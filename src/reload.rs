@@ -228,9 +228,9 @@ fn settings(
     let Some(source) = source else {
         return Ok(running.clone());
     };
-    let new = source().map_err(|message| LoadError::Read {
+    let new = source().map_err(|e| LoadError::Read {
         file: "aclgate.toml".to_owned(),
-        message,
+        message: e.to_string(),
     })?;
     let (next, waiting) = running.reloaded(&new);
     if !waiting.is_empty() {

@@ -1,6 +1,7 @@
 //! The access API's group, role, pool, password and realm handlers over TLS with a real client:
-//! allowed and refused callers, 400 `errors` maps, list filtering, the pool perm-modify rule
-//! (the password rules themselves: tests/api_password.rs).
+//! allowed and refused callers, 400 `errors` maps, rule refusals answered 500 as Proxmox
+//! answers a handler's `die`, list filtering, the pool perm-modify rule (the password rules
+//! themselves: tests/api_password.rs).
 
 mod api_support;
 mod gateway_support;
@@ -106,7 +107,7 @@ async fn groups_crud_filtering_and_refusals() {
     let (s, body) = api
         .call(&admin, M::POST, "/access/groups", &[("groupid", "qa")])
         .await;
-    assert_eq!(s, 400, "duplicate: {body}");
+    assert_eq!(s, 500, "duplicate: {body}");
     let (s, _) = api
         .call(
             &admin,
@@ -228,7 +229,7 @@ async fn roles_crud_builtins_and_reserved_ids() {
                 &[("privs", "VM.Audit")],
             )
             .await;
-        assert_eq!(s, 400, "{method} on a built-in role: {body}");
+        assert_eq!(s, 500, "{method} on a built-in role: {body}");
     }
     let (s, _) = api.call(&admin, M::DELETE, "/access/roles/R", &[]).await;
     assert_eq!(s, 200);
@@ -272,7 +273,7 @@ async fn pools_filtering_and_member_permissions() {
             &[("poolid", "p2"), ("vms", "100")],
         )
         .await;
-    assert_eq!(s, 400, "VM 100 is in p1, no allow-move: {body}");
+    assert_eq!(s, 500, "VM 100 is in p1, no allow-move: {body}");
     let (s, _) = api
         .call(
             &admin,
@@ -301,7 +302,7 @@ async fn pools_filtering_and_member_permissions() {
     let (s, body) = api
         .call(&admin, M::DELETE, "/pools", &[("poolid", "p2")])
         .await;
-    assert_eq!(s, 400, "not empty: {body}");
+    assert_eq!(s, 500, "not empty: {body}");
     let (s, _) = api
         .call(
             &token("plain@pve!tk"),
@@ -404,7 +405,7 @@ async fn domains_admin() {
             &[("realm", "xy"), ("type", "pve")],
         )
         .await;
-    assert_eq!(s, 400, "{body}");
+    assert_eq!(s, 500, "{body}");
     let (s, body) = api
         .call(
             &admin,
@@ -418,11 +419,11 @@ async fn domains_admin() {
     let (s, _) = api
         .call(&admin, M::DELETE, "/access/domains/pam", &[])
         .await;
-    assert_eq!(s, 400);
+    assert_eq!(s, 500);
     let (s, _) = api
         .call(&admin, M::DELETE, "/access/domains/corp", &[])
         .await;
     assert_eq!(s, 200);
     let (s, _) = api.call(&admin, M::GET, "/access/domains/corp", &[]).await;
-    assert_eq!(s, 400);
+    assert_eq!(s, 500);
 }

@@ -251,7 +251,7 @@ async fn acl_delegation_rules() {
         .call(&token("plain@pve!tk"), M::GET, "/access/acl", &[])
         .await;
     assert_eq!(body["data"], serde_json::json!([]));
-    // Unknown role: 400.
+    // Unknown role: a die in Proxmox (500).
     let (s, _) = api
         .call(
             &token("admin@pve!all"),
@@ -260,7 +260,7 @@ async fn acl_delegation_rules() {
             &[("path", "/vms"), ("roles", "Nope"), ("users", "plain@pve")],
         )
         .await;
-    assert_eq!(s, 400);
+    assert_eq!(s, 500);
 }
 
 #[tokio::test]

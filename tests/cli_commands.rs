@@ -265,7 +265,7 @@ fn role_commands_and_validation() {
         (&["roleadd", "pveX"], "reserved"),
         (
             &["roleadd", "R2", "--privs", "VM.Fly"],
-            "invalid privilege `VM.Fly`",
+            "invalid privilege 'VM.Fly'",
         ),
         (
             &["rolemod", "PVEAdmin", "--privs", "VM.Audit"],

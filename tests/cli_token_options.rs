@@ -65,11 +65,11 @@ fn options_are_written_canonically_listed_and_cleaned_up() {
     check(&["--rate-limit", "0"], "from 1 to 1000000");
     check(
         &["--delete", "rate-limit", "--rate-burst", "3"],
-        "needs `rate-limit`",
+        "needs 'rate-limit'",
     );
-    check(&["--overlap", "60"], "`overlap` needs `regenerate`");
+    check(&["--overlap", "60"], "'overlap' needs 'regenerate'");
     check(&["--regenerate", "--overlap", "2592001"], "at most 2592000");
-    check(&["--delete", "colour"], "cannot delete setting `colour`");
+    check(&["--delete", "colour"], "cannot delete setting 'colour'");
 
     cli.ok(&[
         "user",

@@ -7,7 +7,7 @@ mod gateway_support;
 use std::path::Path;
 use std::sync::Arc;
 
-use aclgate::config::gateway::GatewayConfig;
+use aclgate::config::gateway::{GatewayConfig, GatewayConfigError};
 use aclgate::config::reloadable::ConfigSource;
 use aclgate::observe::Metrics;
 use aclgate::reload;
@@ -15,8 +15,8 @@ use aclgate::reload;
 use gateway_support::{POLICY, USER_CFG, write_atomic};
 
 /// The settings as `serve` reads them: the file, with the test's paths on top.
-fn read(root: &Path) -> Result<GatewayConfig, String> {
-    let mut cfg = GatewayConfig::load(&root.join("aclgate.toml")).map_err(|e| e.to_string())?;
+fn read(root: &Path) -> Result<GatewayConfig, GatewayConfigError> {
+    let mut cfg = GatewayConfig::load(&root.join("aclgate.toml"))?;
     cfg.state.dir = root.join("state");
     cfg.policies = vec![root.join("policies/test.toml")];
     cfg.tls.cert = root.join("certs/aclgate.crt");

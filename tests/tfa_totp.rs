@@ -296,6 +296,7 @@ fn oath_realm_enforces_totp_and_imports_legacy_keys() {
     let ctx = VerifyContext {
         realm: Some(&realm),
         webauthn: None,
+        u2f: None,
     };
     let wrong_type = verify_response(
         &mut store,

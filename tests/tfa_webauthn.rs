@@ -48,6 +48,7 @@ fn register_then_log_in_and_no_replay() {
     let ctx = VerifyContext {
         realm: None,
         webauthn: Some(&cfg),
+        u2f: None,
     };
 
     let ch = challenge_for(&mut store, &alice, None, Some(&cfg), NOW + 10)
@@ -91,6 +92,7 @@ fn challenges_expire_after_two_minutes() {
     let ctx = VerifyContext {
         realm: None,
         webauthn: Some(&cfg),
+        u2f: None,
     };
     let ch = challenge_for(&mut store, &alice, None, Some(&cfg), NOW + 10)
         .unwrap()
@@ -122,6 +124,7 @@ fn assertion_for_another_challenge_is_refused() {
     let ctx = VerifyContext {
         realm: None,
         webauthn: Some(&cfg),
+        u2f: None,
     };
     let first = challenge_for(&mut store, &alice, None, Some(&cfg), NOW + 10)
         .unwrap()

@@ -133,6 +133,7 @@ fn check(mode: Mode, otp: &str, want_ok: bool, what: &str) {
     let ctx = VerifyContext {
         realm: Some(&realm),
         webauthn: None,
+        u2f: None,
     };
     let got = verify_response(&mut store, &bob, &ch, &format!("yubico:{otp}"), &ctx, NOW);
     assert_eq!(got.is_ok(), want_ok, "{what}: {got:?}");
@@ -175,6 +176,7 @@ fn key_of_another_user_is_refused_without_asking_the_server() {
     let ctx = VerifyContext {
         realm: Some(&realm),
         webauthn: None,
+        u2f: None,
     };
     let other = format!("vvvvvvbcgujh{}", &OTP[12..]);
     let got = verify_response(&mut store, &bob, &ch, &format!("yubico:{other}"), &ctx, NOW);
@@ -193,6 +195,7 @@ fn wrong_api_key_on_our_side_is_refused_by_the_server() {
     let ctx = VerifyContext {
         realm: Some(&realm),
         webauthn: None,
+        u2f: None,
     };
     let got = verify_response(&mut store, &bob, &ch, &format!("yubico:{OTP}"), &ctx, NOW);
     assert!(got.is_err(), "{got:?}");

@@ -1,19 +1,22 @@
 //! `POST /access/ticket` (spec §6.7, §7.3): password login, ticket renewal and the two-step
-//! TFA login. Every failure is the same [`ApiError::AuthFailure`] (the cause is logged, never
-//! shown); throttled attempts look exactly like failed ones.
+//! TFA login; with `path` and `privs` the verify mode of [`super::ticket_verify`]. Every
+//! failure is the same [`ApiError::AuthFailure`] (the cause is logged, never shown);
+//! throttled attempts look exactly like failed ones.
 
 use std::time::Instant;
 
 use serde_json::{Value, json};
 use thiserror::Error;
 
+use super::ticket_verify::{VerifyRequest, verify_login};
 use super::{ApiContext, ApiError, ApiResult, cap};
-use crate::access::Engine;
+use crate::access::{Engine, PrivSet};
 use crate::auth::logout::LogoutList;
 use crate::auth::realm::{self, LoginOptions, LookupError, RealmError, RealmSecrets};
 use crate::auth::tfa::{self, Challenge, RealmTfa, TfaError, TfaStore, VerifyContext};
 use crate::auth::ticket::{Issued, TicketAuthority, TicketError, epoch_now};
-use crate::config::datacenter_cfg::{DatacenterTfa, WebauthnConfig};
+use crate::config::datacenter_cfg::{DatacenterTfa, U2fConfig, WebauthnConfig};
+use crate::config::text::split_list;
 use crate::config::{DomainsConfig, StateDir, UserConfig};
 use crate::identity::{Authid, Userid};
 use crate::reload::ReloadHandle;
@@ -36,12 +39,15 @@ pub enum LoginError {
     Tfa(#[from] TfaError),
     #[error("ticket: {0}")]
     Ticket(#[from] TicketError),
-    #[error("`otp` together with `tfa-challenge`")]
+    #[error("'otp' together with 'tfa-challenge'")]
     OtpWithChallenge,
     #[error("the challenge in the tfa ticket is unreadable")]
     BadChallenge,
     #[error("throttled: {0}")]
     Throttled(#[from] crate::auth::throttle::Throttled),
+    /// Verify mode: the path or the privileges refused the login.
+    #[error("{0}")]
+    Refused(String),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -110,7 +116,10 @@ pub async fn create_ticket(ctx: &ApiContext<'_>) -> ApiResult {
             if !admission.delay.is_zero() {
                 tokio::time::sleep(admission.delay).await;
             }
-            let result = login(&env, &req).await;
+            let result = match &parsed.verify {
+                Some(verify) => verify_login(&env, &req, verify).await,
+                None => login(&env, &req).await,
+            };
             match &result {
                 Ok(_) => services
                     .throttle
@@ -134,6 +143,8 @@ struct Parsed<'a> {
     password: &'a str,
     otp: Option<&'a str>,
     tfa_challenge: Option<&'a str>,
+    /// `path` and `privs`: verify mode.
+    verify: Option<VerifyRequest<'a>>,
 }
 
 impl Parsed<'_> {
@@ -164,13 +175,7 @@ fn parse_request<'a>(ctx: &'a ApiContext<'_>) -> Result<Parsed<'a>, ApiError> {
             format!("value may only be {MAX_USERNAME} characters long"),
         );
     }
-    if p.get("path").is_some() || p.get("privs").is_some() {
-        // Proxmox's verify mode skips the second factor; aclgate does not offer it.
-        errors.insert(
-            "path".to_owned(),
-            "ticket verification mode (`path`, `privs`) is not supported".to_owned(),
-        );
-    }
+    let verify = verify_params(p.get("path"), p.get("privs"), &mut errors);
     let (Some(username), Some(password)) = (username, password) else {
         return Err(ApiError::Params(errors));
     };
@@ -186,7 +191,43 @@ fn parse_request<'a>(ctx: &'a ApiContext<'_>) -> Result<Parsed<'a>, ApiError> {
         password,
         otp: p.get("otp").filter(|o| !o.is_empty()),
         tfa_challenge: p.get("tfa-challenge").filter(|c| !c.is_empty()),
+        verify,
     })
+}
+
+/// Verify mode when both `path` and `privs` are non-empty (as Proxmox tests them); each at
+/// most 64 characters, `privs` a list of known privileges.
+fn verify_params<'a>(
+    path: Option<&'a str>,
+    privs: Option<&'a str>,
+    errors: &mut std::collections::BTreeMap<String, String>,
+) -> Option<VerifyRequest<'a>> {
+    for (name, value) in [("path", path), ("privs", privs)] {
+        if value.is_some_and(|v| v.chars().count() > 64) {
+            errors.insert(
+                name.to_owned(),
+                "value may only be 64 characters long".to_owned(),
+            );
+        }
+    }
+    let (path, privs_text) = (
+        path.filter(|p| !p.is_empty())?,
+        privs.filter(|p| !p.is_empty())?,
+    );
+    match PrivSet::from_names(split_list(privs_text)) {
+        Ok(privs) => Some(VerifyRequest {
+            path,
+            privs,
+            privs_text,
+        }),
+        Err(unknown) => {
+            errors.insert(
+                "privs".to_owned(),
+                format!("invalid privilege name '{}'", unknown.0),
+            );
+            None
+        }
+    }
 }
 
 fn missing() -> String {
@@ -210,16 +251,7 @@ pub async fn login(env: &LoginEnv<'_>, req: &LoginRequest<'_>) -> Result<Value, 
         return full_answer(env, &userid, now);
     }
 
-    let secrets = {
-        let (state, domains) = (env.state.clone(), env.domains.clone());
-        tokio::task::spawn_blocking(move || RealmSecrets::load(&state, &domains))
-            .await
-            .map_err(|e| LoginError::Internal(e.to_string()))?
-            .map_err(|e| LoginError::Internal(e.to_string()))?
-            .0
-    };
-    realm::authenticate(env.domains, &secrets, &userid, req.password, &env.options).await?;
-
+    check_password(env, &userid, req.password).await?;
     match first_factor_challenge(env, &userid, now).await? {
         None => full_answer(env, &userid, now),
         Some(challenge) => match req.otp {
@@ -244,8 +276,44 @@ pub async fn login(env: &LoginEnv<'_>, req: &LoginRequest<'_>) -> Result<Value, 
     }
 }
 
+/// The realm's password check.
+async fn check_password(
+    env: &LoginEnv<'_>,
+    userid: &Userid,
+    password: &str,
+) -> Result<(), LoginError> {
+    let secrets = {
+        let (state, domains) = (env.state.clone(), env.domains.clone());
+        tokio::task::spawn_blocking(move || RealmSecrets::load(&state, &domains))
+            .await
+            .map_err(|e| LoginError::Internal(e.to_string()))?
+            .map_err(|e| LoginError::Internal(e.to_string()))?
+            .0
+    };
+    realm::authenticate(env.domains, &secrets, userid, password, &env.options).await?;
+    Ok(())
+}
+
+/// A one-step login without a ticket (verify mode): the password, and a user with second
+/// factors must also give one in `otp`.
+pub(super) async fn password_login(
+    env: &LoginEnv<'_>,
+    userid: &Userid,
+    password: &str,
+    otp: Option<&str>,
+    now: i64,
+) -> Result<(), LoginError> {
+    check_password(env, userid, password).await?;
+    if let Some(challenge) = first_factor_challenge(env, userid, now).await? {
+        let otp = otp.ok_or(LoginError::Tfa(TfaError::NoSuchChallenge))?;
+        let response = otp_response(otp, realm_tfa(env, userid)?.as_ref());
+        verify_second_factor(env, userid, challenge, response, now).await?;
+    }
+    Ok(())
+}
+
 /// The user exists, is enabled and unexpired in the request's snapshot.
-fn check_user(users: &UserConfig, userid: &Userid, now: i64) -> Result<(), LoginError> {
+pub(super) fn check_user(users: &UserConfig, userid: &Userid, now: i64) -> Result<(), LoginError> {
     let user = users.users.get(userid).ok_or(LoginError::UnknownUser)?;
     if !user.is_usable(u64::try_from(now).unwrap_or(0)) {
         return Err(LoginError::UserUnusable);
@@ -274,11 +342,15 @@ fn realm_tfa(env: &LoginEnv<'_>, userid: &Userid) -> Result<Option<RealmTfa>, Lo
     }
 }
 
-fn webauthn(env: &LoginEnv<'_>) -> Result<Option<WebauthnConfig>, LoginError> {
+/// datacenter.cfg's WebAuthn (origin resolved for this request) and U2F settings.
+fn tfa_settings(
+    env: &LoginEnv<'_>,
+) -> Result<(Option<WebauthnConfig>, Option<U2fConfig>), LoginError> {
     let dc = DatacenterTfa::load(env.state).map_err(|e| LoginError::Internal(e.to_string()))?;
-    Ok(dc
+    let webauthn = dc
         .webauthn
-        .map(|w| w.for_host(env.host.unwrap_or("localhost"))))
+        .map(|w| w.for_host(env.host.unwrap_or("localhost")));
+    Ok((webauthn, dc.u2f))
 }
 
 /// After the password: the challenge, if a second factor is required. The store is written
@@ -289,7 +361,7 @@ async fn first_factor_challenge(
     now: i64,
 ) -> Result<Option<Challenge>, LoginError> {
     let realm = realm_tfa(env, userid)?;
-    let webauthn = webauthn(env)?;
+    let (webauthn, u2f) = tfa_settings(env)?;
     let legacy_keys = env
         .users
         .users
@@ -307,7 +379,14 @@ async fn first_factor_challenge(
             {
                 tfa::import_legacy_keys(store, &userid, &legacy_keys, realm, now);
             }
-            tfa::challenge_for(store, &userid, realm.as_ref(), webauthn.as_ref(), now)
+            tfa::challenge_with_u2f(
+                store,
+                &userid,
+                realm.as_ref(),
+                webauthn.as_ref(),
+                u2f.as_ref(),
+                now,
+            )
         };
         // Most logins change nothing: try on a copy first and take the lock only if needed.
         let mut store = TfaStore::load(&state)?;
@@ -348,7 +427,7 @@ async fn verify_second_factor(
     now: i64,
 ) -> Result<(), LoginError> {
     let realm = realm_tfa(env, userid)?;
-    let webauthn = webauthn(env)?;
+    let (webauthn, u2f) = tfa_settings(env)?;
     let state = env.state.clone();
     let userid = userid.clone();
     // Counters, `last-count` and spent recovery keys are persisted whether or not it verified.
@@ -359,6 +438,7 @@ async fn verify_second_factor(
         let vctx = VerifyContext {
             realm: realm.as_ref(),
             webauthn: webauthn.as_ref(),
+            u2f: u2f.as_ref(),
         };
         let result = tfa::verify_response(&mut store, &userid, &challenge, &response, &vctx, now);
         if store != before {

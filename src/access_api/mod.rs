@@ -7,10 +7,12 @@
 
 pub mod admin;
 pub mod cap;
+pub mod cluster_resources;
 pub mod login;
 pub mod openid;
 mod openid_users;
 pub mod public;
+pub mod ticket_verify;
 pub mod vncticket;
 
 use std::collections::BTreeMap;
@@ -46,6 +48,8 @@ pub struct ApiServices {
     pub tasks: crate::tasks::Tasks,
     /// How long one realm sync may take in all.
     pub sync_deadline: Duration,
+    /// The upstream's `/cluster/resources` (pool members' node and guest type).
+    pub cluster: cluster_resources::ClusterResources,
 }
 
 /// What a handler sees of one request.
@@ -84,6 +88,10 @@ pub enum ApiError {
     /// 404.
     #[error("{0}")]
     NotFound(String),
+    /// A rule refused the change (duplicate id, unknown member, non-empty pool, ...): 500 with
+    /// the message, as Proxmox answers a handler's `die`.
+    #[error("{0}")]
+    Rejected(String),
     /// 401 "authentication failure", held until the failure delay after the request started.
     #[error("authentication failure")]
     AuthFailure,
@@ -113,6 +121,7 @@ impl ApiServices {
             },
             tasks: crate::tasks::Tasks::new(&config.state.dir),
             sync_deadline: Duration::from_millis(config.auth.sync_deadline_ms),
+            cluster: cluster_resources::ClusterResources::from_config(config),
         })
     }
 

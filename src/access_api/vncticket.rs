@@ -74,7 +74,7 @@ fn parse<'a>(ctx: &'a ApiContext<'_>) -> Result<Request<'a>, ApiError> {
         Err(unknown) => {
             errors.insert(
                 "privs".to_owned(),
-                format!("invalid privilege name '{unknown}'"),
+                format!("invalid privilege name '{}'", unknown.0),
             );
             None
         }

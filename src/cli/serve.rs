@@ -106,7 +106,7 @@ pub fn serve(args: ServeArgs, state_dir: Option<PathBuf>) -> ExitCode {
 /// Resolve the settings: config file ([`find_config`]), then the flags; generate the
 /// self-signed certificate if needed, once everything else has loaded.
 pub fn prepare(args: &ServeArgs, state_dir: Option<PathBuf>) -> Result<GatewayConfig, String> {
-    let config = settings(args, state_dir)?;
+    let config = settings(args, state_dir).map_err(|e| e.to_string())?;
     if !config.tls.self_signed || config.tls.cert.exists() || config.tls.key.exists() {
         return Ok(config);
     }
@@ -127,8 +127,11 @@ pub fn prepare(args: &ServeArgs, state_dir: Option<PathBuf>) -> Result<GatewayCo
 
 /// The settings `serve` runs with: the config file and the command-line overrides, validated.
 /// Read again on every reload (the reloadable ones take effect).
-fn settings(args: &ServeArgs, state_dir: Option<PathBuf>) -> Result<GatewayConfig, String> {
-    let mut config = resolve(&args.config, state_dir).map_err(|e| e.to_string())?;
+fn settings(
+    args: &ServeArgs,
+    state_dir: Option<PathBuf>,
+) -> Result<GatewayConfig, GatewayConfigError> {
+    let mut config = resolve(&args.config, state_dir)?;
     if let Some(l) = args.listen {
         config.listen = l;
     }
@@ -150,7 +153,7 @@ fn settings(args: &ServeArgs, state_dir: Option<PathBuf>) -> Result<GatewayConfi
     if let Some(n) = args.worker_threads {
         config.worker_threads = n;
     }
-    config.validate().map_err(|e| e.to_string())?;
+    config.validate()?;
     Ok(config)
 }
 

@@ -4,9 +4,10 @@
 //! terminal, or from the first line of stdin when it is not a TTY. A user with second factors
 //! needs `--otp` (`<code>` or `<type>:<value>`), or the second step of a two-step login:
 //! `--tfa-challenge` with the challenge ticket and the response (`totp:123456`) as the
-//! password. With `--path` and `--privs` the login is only verified and the privileges are
-//! checked, as Proxmox's `verify_auth` does (no ticket is printed); `--new-format` is accepted
-//! and ignored, as in Proxmox.
+//! password. With `--path` and `--privs` the credential (a password, or a ticket of the same
+//! user, or a VNC ticket for the path) is only verified and the privileges are checked, as
+//! `POST /access/ticket`'s verify mode does (no ticket is printed; exit status only);
+//! `--new-format` is accepted and ignored, as in Proxmox.
 
 use clap::Args;
 
@@ -15,6 +16,7 @@ use super::prompt::read_password;
 use super::value::reject;
 use crate::access::Engine;
 use crate::access_api::login::{LoginEnv, LoginRequest, login};
+use crate::access_api::ticket_verify::{VerifyRequest, verify_login};
 use crate::auth::logout::LogoutList;
 use crate::auth::realm::{DEFAULT_PAM_SERVICE, LoginOptions};
 use crate::auth::ticket::{TicketAuthority, TicketConfig, epoch_now};
@@ -85,6 +87,23 @@ pub fn run(args: TicketArgs, ctx: &Ctx) -> Result<(), StateError> {
         .enable_all()
         .build()
         .map_err(|e| reject(format!("cannot start the runtime: {e}")))?;
+    if let (Some(path), Some(privs_text)) = (&args.path, &args.privs) {
+        let names: Vec<&str> = super::value::split_list(privs_text).collect();
+        let privs = crate::access::PrivSet::from_names(names.iter().copied())
+            .map_err(|e| reject(format!("privs: {e}")))?;
+        let verify = VerifyRequest {
+            path,
+            privs,
+            privs_text,
+        };
+        return match runtime.block_on(verify_login(&env, &req, &verify)) {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                tracing::debug!(reason = %e, "verification failed");
+                Err(reject("authentication failure"))
+            }
+        };
+    }
     let answer = runtime.block_on(login(&env, &req)).map_err(|e| {
         tracing::debug!(reason = %e, "login failed");
         reject("authentication failure")
@@ -94,38 +113,11 @@ pub fn run(args: TicketArgs, ctx: &Ctx) -> Result<(), StateError> {
             "authentication failure: second factor required (--otp)",
         ));
     }
-    if let (Some(path), Some(privs)) = (&args.path, &args.privs) {
-        return check_privs(&engine, answer["username"].as_str(), path, privs);
-    }
     match answer["ticket"].as_str() {
         Some(ticket) => {
             println!("{ticket}");
             Ok(())
         }
         None => Err(reject("authentication failure")),
-    }
-}
-
-/// `--path P --privs L`: the logged-in user must hold every privilege of `L` on `P`.
-fn check_privs(
-    engine: &Engine,
-    username: Option<&str>,
-    path: &str,
-    privs: &str,
-) -> Result<(), StateError> {
-    let names: Vec<&str> = super::value::split_list(privs).collect();
-    let wanted = crate::access::PrivSet::from_names(names.iter().copied())
-        .map_err(|e| reject(format!("privs: {e}")))?;
-    let authid: crate::identity::Authid = username
-        .unwrap_or_default()
-        .parse()
-        .map_err(|_| reject("authentication failure"))?;
-    if engine.privs(&authid, path).granted.contains_all(wanted) {
-        Ok(())
-    } else {
-        Err(reject(format!(
-            "Permission check failed ({path}, {})",
-            names.join("|")
-        )))
     }
 }

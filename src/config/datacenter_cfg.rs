@@ -14,7 +14,7 @@ use crate::config::state_dir::{StateError, read_lines};
 pub struct DatacenterTfa {
     /// `webauthn:` settings.
     pub webauthn: Option<WebauthnConfig>,
-    /// `u2f:` settings (kept for listing; U2F logins are not supported).
+    /// `u2f:` settings (U2F registration and login).
     pub u2f: Option<U2fConfig>,
 }
 
@@ -36,7 +36,7 @@ pub struct WebauthnConfig {
 pub struct U2fConfig {
     /// The U2F AppId.
     pub appid: String,
-    /// The origin (defaults to the AppId).
+    /// The origin clients report (defaults to the AppId, as in Proxmox).
     pub origin: Option<String>,
 }
 

@@ -9,10 +9,10 @@
 
 use std::sync::Arc;
 
-use super::gateway::GatewayConfig;
+use super::gateway::{GatewayConfig, GatewayConfigError};
 
 /// Reads the gateway settings again (the file and the command-line overrides of `serve`).
-pub type ConfigSource = Arc<dyn Fn() -> Result<GatewayConfig, String> + Send + Sync>;
+pub type ConfigSource = Arc<dyn Fn() -> Result<GatewayConfig, GatewayConfigError> + Send + Sync>;
 
 // === impl GatewayConfig (reload) ===
 

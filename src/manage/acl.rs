@@ -58,11 +58,11 @@ impl AclUpdate {
     /// Parse and check the shape of a request (no state needed).
     pub fn parse(req: &AclRequest<'_>) -> Result<AclUpdate, StateError> {
         if req.users.is_none() && req.groups.is_none() && req.tokens.is_none() {
-            return Err(reject("either `users`, `groups` or `tokens` is required"));
+            return Err(reject("either 'users', 'groups' or 'tokens' is required"));
         }
         let path = AclPath::normalize(req.path)
             .filter(|p| req.delete || is_assignable(p.as_str()))
-            .ok_or_else(|| reject(format!("invalid ACL path `{}`", req.path)))?;
+            .ok_or_else(|| reject(format!("invalid ACL path '{}'", req.path)))?;
         let roles: Vec<RoleId> = items(req.roles).map(parse_id).collect::<Result<_, _>>()?;
         if roles.is_empty() {
             return Err(reject("missing roles"));
@@ -82,23 +82,23 @@ impl AclUpdate {
     pub fn apply(&self, cfg: &mut UserConfig) -> Result<(), StateError> {
         for role in &self.roles {
             if cfg.role_privs(role).is_none() {
-                return Err(reject(format!("role `{role}` does not exist")));
+                return Err(reject(format!("role '{role}' does not exist")));
             }
         }
         for group in &self.groups {
             if !cfg.groups.contains_key(group) {
-                return Err(reject(format!("group `{group}` does not exist")));
+                return Err(reject(format!("group '{group}' does not exist")));
             }
         }
         for user in &self.users {
             if !cfg.users.contains_key(user) {
-                return Err(reject(format!("user `{user}` does not exist")));
+                return Err(reject(format!("user '{user}' does not exist")));
             }
         }
         for token in &self.tokens {
             if cfg.token(token).is_none() {
                 return Err(reject(format!(
-                    "no such token `{}` for user `{}`",
+                    "no such token '{}' for user '{}'",
                     token.name(),
                     token.user_str()
                 )));

@@ -16,7 +16,7 @@ pub fn insert_group(
 ) -> Result<(), StateError> {
     check_comment(comment)?;
     if cfg.groups.contains_key(id) {
-        return Err(reject(format!("group `{id}` already exists")));
+        return Err(reject(format!("group '{id}' already exists")));
     }
     let group = Group {
         comment: comment.unwrap_or_default().to_owned(),
@@ -59,7 +59,7 @@ pub fn group_item(id: &GroupId, group: &Group) -> Value {
 
 /// The error for an unknown group.
 pub fn no_such_group(id: &GroupId) -> StateError {
-    reject(format!("group `{id}` does not exist"))
+    reject(format!("group '{id}' does not exist"))
 }
 
 /// A comment may not contain line breaks (it is one line of user.cfg).

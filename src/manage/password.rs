@@ -16,7 +16,7 @@ pub fn set_password(state: &StateDir, userid: &Userid, password: &str) -> Result
     state.modify_realms(|edit| {
         check_realm_stores_passwords(&edit.domains, userid)?;
         if !edit.users.users.contains_key(userid) {
-            return Err(reject(format!("no such user (`{userid}`)")));
+            return Err(reject(format!("no such user ('{userid}')")));
         }
         edit.shadow.set(userid.name(), hash);
         Ok(())
@@ -51,12 +51,12 @@ pub fn check_realm_stores_passwords(
 ) -> Result<(), StateError> {
     let realm = domains
         .realm(userid.realm())
-        .ok_or_else(|| reject(format!("auth domain `{}` does not exist", userid.realm())))?;
+        .ok_or_else(|| reject(format!("auth domain '{}' does not exist", userid.realm())))?;
     match realm.kind {
         RealmType::Pve => Ok(()),
         RealmType::Pam => Err(reject(
             "changing PAM passwords is not supported by aclgate: use passwd(1) on the host",
         )),
-        kind => Err(reject(format!("can't set password on auth type `{kind}`"))),
+        kind => Err(reject(format!("can't set password on auth type '{kind}'"))),
     }
 }

@@ -171,8 +171,9 @@ pub fn pool_item(id: &PoolId, pool: &Pool) -> Value {
     item
 }
 
-/// The members of a pool: `{id: "vms/<vmid>", vmid, type: "vm"}` and
-/// `{id: "storage/<storage>", storage, type: "storage"}` (aclgate knows no node or guest type).
+/// The members of a pool when the cluster's resources are not known (the `pool` command, an
+/// upstream that cannot be asked): `{id: "vms/<vmid>", vmid, type: "vm"}` and
+/// `{id: "storage/<storage>", storage, type: "storage"}`.
 pub fn pool_members(pool: &Pool) -> Vec<Value> {
     let vms = pool.vms.iter().map(|vm| {
         let vmid: Value = vm.parse::<u64>().map_or_else(|_| json!(vm), |n| json!(n));
@@ -183,6 +184,29 @@ pub fn pool_members(pool: &Pool) -> Vec<Value> {
         .iter()
         .map(|s| json!({ "id": format!("storage/{s}"), "storage": s, "type": "storage" }));
     vms.chain(storage).collect()
+}
+
+/// The members of a pool as Proxmox lists them, from the cluster's `/cluster/resources`:
+/// each guest's resource (`{id: "qemu/100", type: "qemu"|"lxc", vmid, node, name, status,
+/// ...}`), each storage's resource on one node, the first by name (`{id:
+/// "storage/<node>/<storage>", type: "storage", storage, node, ...}`). Members the cluster
+/// does not know (destroyed guests, removed storage) are left out, as Proxmox does.
+pub fn pool_members_in(pool: &Pool, resources: &[Value]) -> Vec<Value> {
+    let guest = |vm: &str| {
+        resources.iter().find(|r| {
+            matches!(r["type"].as_str(), Some("qemu" | "lxc"))
+                && r["vmid"].as_u64().map(|n| n.to_string()).as_deref() == Some(vm)
+        })
+    };
+    let storage = |id: &str| {
+        resources
+            .iter()
+            .filter(|r| r["type"] == "storage" && r["storage"] == id)
+            .min_by(|a, b| a["node"].as_str().cmp(&b["node"].as_str()))
+    };
+    let vms = pool.vms.iter().filter_map(|vm| guest(vm));
+    let stores = pool.storage.iter().filter_map(|s| storage(s));
+    vms.chain(stores).cloned().collect()
 }
 
 /// The error for an unknown pool.

@@ -62,16 +62,16 @@ pub fn add_realm(
     options: &[(&str, &str)],
 ) -> Result<(), StateError> {
     if is_builtin(realm) {
-        return Err(reject(format!("unable to use reserved name `{realm}`")));
+        return Err(reject(format!("unable to use reserved name '{realm}'")));
     }
     if matches!(kind, RealmType::Pve | RealmType::Pam) {
-        return Err(reject(format!("unable to create builtin type `{kind}`")));
+        return Err(reject(format!("unable to create builtin type '{kind}'")));
     }
     let mut config = RealmConfig::new(realm.clone(), kind);
     let password = apply(&mut config, options)?;
     config.check_required().map_err(|e| reject(e.to_string()))?;
     if edit.domains.realm(realm.as_str()).is_some() {
-        return Err(reject(format!("domain `{realm}` already exists")));
+        return Err(reject(format!("domain '{realm}' already exists")));
     }
     if config.is_default() {
         edit.domains.clear_other_defaults(realm.as_str());
@@ -107,7 +107,7 @@ pub fn modify_realm(
     for key in deletes {
         if options.iter().any(|(k, _)| k == key) {
             return Err(reject(format!(
-                "cannot set and delete property `{key}` at the same time"
+                "cannot set and delete property '{key}' at the same time"
             )));
         }
         if *key == "password" && config.kind.is_directory() {
@@ -132,7 +132,7 @@ pub fn modify_realm(
 /// Delete realm `realm` (not `pam`/`pve`) and its bind password.
 pub fn delete_realm(edit: &mut RealmEdit, realm: &Realm) -> Result<(), StateError> {
     if is_builtin(realm) {
-        return Err(reject(format!("cannot delete built-in realm `{realm}`")));
+        return Err(reject(format!("cannot delete built-in realm '{realm}'")));
     }
     let kind = edit
         .domains
@@ -171,7 +171,7 @@ pub fn is_builtin(realm: &Realm) -> bool {
 
 /// The error for an unknown realm.
 pub fn no_such_realm(realm: &Realm) -> StateError {
-    reject(format!("domain `{realm}` does not exist"))
+    reject(format!("domain '{realm}' does not exist"))
 }
 
 /// Apply the given options to `config`; the bind password is returned, not stored there.
@@ -181,7 +181,7 @@ fn apply(config: &mut RealmConfig, options: &[(&str, &str)]) -> Result<Option<St
         if *key == "password" {
             if !config.kind.is_directory() {
                 return Err(reject(format!(
-                    "unknown option `password` for realm type `{}`",
+                    "unknown option 'password' for realm type '{}'",
                     config.kind
                 )));
             }

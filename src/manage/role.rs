@@ -16,7 +16,7 @@ pub fn check_new_roleid(id: &RoleId) -> Result<(), StateError> {
         .is_some_and(|p| p.eq_ignore_ascii_case("PVE"))
     {
         return Err(reject(format!(
-            "cannot create role `{id}`: role ids starting with `PVE` are reserved"
+            "cannot create role '{id}': role ids starting with 'PVE' are reserved"
         )));
     }
     Ok(())
@@ -25,14 +25,14 @@ pub fn check_new_roleid(id: &RoleId) -> Result<(), StateError> {
 /// Parse a privilege list; every name must be one of the 47.
 pub fn parse_privs(list: Option<&str>) -> Result<PrivSet, StateError> {
     PrivSet::from_names(list.map(split_list).into_iter().flatten())
-        .map_err(|e| reject(format!("invalid privilege `{}`", e.0)))
+        .map_err(|e| reject(format!("invalid privilege '{}'", e.0)))
 }
 
 /// Create custom role `id` with `privs`.
 pub fn insert_role(cfg: &mut UserConfig, id: &RoleId, privs: PrivSet) -> Result<(), StateError> {
     check_new_roleid(id)?;
     if is_builtin_role(id.as_str()) || cfg.roles.contains_key(id) {
-        return Err(reject(format!("role `{id}` already exists")));
+        return Err(reject(format!("role '{id}' already exists")));
     }
     cfg.roles.insert(id.clone(), privs);
     Ok(())
@@ -96,12 +96,12 @@ pub fn role_privs(cfg: &UserConfig, id: &RoleId) -> Option<PrivSet> {
 
 /// The error for an unknown role.
 pub fn no_such_role(id: &RoleId) -> StateError {
-    reject(format!("role `{id}` does not exist"))
+    reject(format!("role '{id}' does not exist"))
 }
 
 fn refuse_builtin(id: &RoleId, verb: &str) -> Result<(), StateError> {
     if is_builtin_role(id.as_str()) {
-        return Err(reject(format!("cannot {verb} predefined role `{id}`")));
+        return Err(reject(format!("cannot {verb} predefined role '{id}'")));
     }
     Ok(())
 }

@@ -79,7 +79,7 @@ pub fn add_token(
         .get_mut(userid)
         .ok_or_else(|| no_such_user(userid))?;
     if user.tokens.contains_key(name) {
-        return Err(reject(format!("token `{id}` already exists")));
+        return Err(reject(format!("token '{id}' already exists")));
     }
     let token = Token {
         expire: fields.expire.unwrap_or(0),
@@ -112,7 +112,7 @@ pub fn modify_token(
         match key {
             "comment" => delete_comment = true,
             "allowed-ips" | "rate-limit" | "rate-burst" => delete_options.push(key),
-            other => return Err(reject(format!("cannot delete setting `{other}`"))),
+            other => return Err(reject(format!("cannot delete setting '{other}'"))),
         }
     }
     let id = Tokenid::new(userid, name);
@@ -244,7 +244,7 @@ pub fn token_mut<'a>(
         .ok_or_else(|| no_such_user(userid))?;
     user.tokens.get_mut(name).ok_or_else(|| {
         reject(format!(
-            "no such token `{}` for user `{userid}`",
+            "no such token '{}' for user '{userid}'",
             name.as_str()
         ))
     })
@@ -261,10 +261,10 @@ impl SecretChange {
     ) -> Result<SecretChange, StateError> {
         match (regenerate, overlap) {
             (false, None) => Ok(SecretChange::Keep),
-            (false, Some(_)) => Err(reject("`overlap` needs `regenerate`")),
+            (false, Some(_)) => Err(reject("'overlap' needs 'regenerate'")),
             (true, None | Some(0)) => Ok(SecretChange::Replace),
             (true, Some(secs)) if secs > MAX_OVERLAP => Err(reject(format!(
-                "`overlap` may be at most {MAX_OVERLAP} seconds (30 days), got `{secs}`"
+                "'overlap' may be at most {MAX_OVERLAP} seconds (30 days), got '{secs}'"
             ))),
             (true, Some(secs)) => Ok(SecretChange::Overlap {
                 until: now.saturating_add(secs),
@@ -287,7 +287,7 @@ fn changed_option(
     ] {
         if set && delete.contains(&key) {
             return Err(reject(format!(
-                "cannot set and delete `{key}` at the same time"
+                "cannot set and delete '{key}' at the same time"
             )));
         }
     }
@@ -298,7 +298,7 @@ fn changed_option(
     if let Some(text) = &fields.allowed_ips {
         let ips: AllowedIps = text
             .parse()
-            .map_err(|e| reject(format!("invalid `allowed-ips`: {e}")))?;
+            .map_err(|e| reject(format!("invalid 'allowed-ips': {e}")))?;
         option.allowed_ips = Some(ips);
     }
     if delete.contains(&"rate-limit") {
@@ -312,7 +312,7 @@ fn changed_option(
     for value in [fields.rate_limit, fields.rate_burst].into_iter().flatten() {
         if !(1..=MAX_RATE).contains(&value) {
             return Err(reject(format!(
-                "rate values must be from 1 to {MAX_RATE}, got `{value}`"
+                "rate values must be from 1 to {MAX_RATE}, got '{value}'"
             )));
         }
     }
@@ -322,7 +322,7 @@ fn changed_option(
     }
     if let Some(burst) = fields.rate_burst {
         let Some(limit) = &mut option.rate_limit else {
-            return Err(reject("`rate-burst` needs `rate-limit`"));
+            return Err(reject("'rate-burst' needs 'rate-limit'"));
         };
         limit.burst = Some(burst);
     }

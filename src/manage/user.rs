@@ -72,7 +72,7 @@ pub fn delete_user(
     userid: &Userid,
 ) -> Result<(), StateError> {
     if userid.is_root() {
-        return Err(reject("refusing to delete `root@pam`"));
+        return Err(reject("refusing to delete 'root@pam'"));
     }
     let token_ids = cfg
         .remove_user(userid)
@@ -89,7 +89,7 @@ pub fn delete_user(
 pub fn check_new_userid(userid: &Userid) -> Result<(), StateError> {
     if userid.as_str().contains([',', ';', '\0']) {
         return Err(reject(format!(
-            "invalid user id `{}`: `,`, `;` and NUL cannot be listed in user.cfg",
+            "invalid user id '{}': ',', ';' and NUL cannot be listed in user.cfg",
             userid.as_str().escape_debug()
         )));
     }
@@ -104,7 +104,7 @@ pub fn insert_user(
 ) -> Result<(), StateError> {
     {
         if cfg.users.contains_key(userid) {
-            return Err(reject(format!("user `{userid}` already exists")));
+            return Err(reject(format!("user '{userid}' already exists")));
         }
         let groups = existing_groups(cfg, fields.groups.as_deref())?;
         let mut user = User::new();
@@ -195,7 +195,7 @@ pub fn check_fields(fields: &UserFields) -> Result<(), StateError> {
     if let Some(email) = &fields.email
         && !is_email(email)
     {
-        return Err(reject(format!("invalid email address `{email}`")));
+        return Err(reject(format!("invalid email address '{email}'")));
     }
     for text in [
         &fields.firstname,
@@ -211,7 +211,7 @@ pub fn check_fields(fields: &UserFields) -> Result<(), StateError> {
         }
     }
     if fields.keys.as_deref().is_some_and(|k| k.contains(':')) {
-        return Err(reject("invalid keys: `:` is not allowed"));
+        return Err(reject("invalid keys: ':' is not allowed"));
     }
     Ok(())
 }
@@ -242,7 +242,7 @@ pub fn existing_groups(cfg: &UserConfig, list: Option<&str>) -> Result<Vec<Group
     for name in list.map(split_list).into_iter().flatten() {
         let id: GroupId = parse_id(name)?;
         if !cfg.groups.contains_key(&id) {
-            return Err(reject(format!("no such group `{name}`")));
+            return Err(reject(format!("no such group '{name}'")));
         }
         out.push(id);
     }
@@ -286,5 +286,5 @@ pub fn remove_password(state: &StateDir, name: &str) -> Result<(), StateError> {
 
 /// The error for an unknown user, in Proxmox's words.
 pub fn no_such_user(userid: &Userid) -> StateError {
-    reject(format!("user `{userid}` does not exist"))
+    reject(format!("user '{userid}' does not exist"))
 }

@@ -10,7 +10,7 @@ use thiserror::Error;
 
 /// An unknown privilege name.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("unknown privilege `{0}`")]
+#[error("unknown privilege '{0}'")]
 pub struct UnknownPrivilege(pub String);
 
 /// One privilege, by its index in [`Privilege::NAMES`] (sorted, so bit order is name order).

@@ -121,10 +121,20 @@ pub async fn exchange_exact(gw: &Gateway, bytes: &[u8]) -> Exchange {
         String::from_utf8_lossy(&got)
     );
     let seen = gw.upstream.seen.lock().unwrap()[before..].to_vec();
-    Exchange {
-        answers: parse_answers(&got),
-        seen,
+    let answers = parse_answers(&got);
+    for a in &answers {
+        let body = String::from_utf8_lossy(&a.body);
+        // The suite-wide secrets scan reads the error bodies; and no answer may echo a secret.
+        crate::gateway_support::recorder::response("attack answer", a.status, &body);
+        for id in crate::gateway_support::TOKENS {
+            let secret = crate::gateway_support::secret_of(id);
+            assert!(
+                !body.contains(&secret),
+                "an answer holds the secret of {id}: {body}"
+            );
+        }
     }
+    Exchange { answers, seen }
 }
 
 /// Parse consecutive HTTP/1.1 answers (bodies framed by Content-Length or chunked; 1xx, 204

@@ -31,6 +31,12 @@ impl OidcProvider {
     /// Start on `port` (0: a free one); returns once it accepts connections. A restart on
     /// the same port signs with a new key.
     pub fn start_on(port: u16) -> OidcProvider {
+        Self::start_redirecting(port, REDIRECT)
+    }
+
+    /// [`OidcProvider::start_on`] with `redirect` as the client's registered redirect URL
+    /// (a browser test sends the user back to the gateway's own page).
+    pub fn start_redirecting(port: u16, redirect: &str) -> OidcProvider {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support_oidc");
         assert!(
             dir.join("node_modules/oidc-provider").is_dir(),
@@ -41,7 +47,7 @@ impl OidcProvider {
             .arg("server.mjs")
             .current_dir(&dir)
             .env("OIDC_PORT", port.to_string())
-            .env("OIDC_REDIRECT", REDIRECT)
+            .env("OIDC_REDIRECT", redirect)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -68,8 +68,8 @@ pub async fn handle(handler: AdminHandler, ctx: &ApiContext<'_>) -> ApiResult {
         AdminHandler::TfaDelete => tfa::delete(ctx).await,
         AdminHandler::TfaUserTypes => tfa::user_types(ctx),
         AdminHandler::TfaUnlock => tfa::unlock(ctx).await,
-        AdminHandler::PoolsList => pools::list(ctx),
-        AdminHandler::PoolsGet => pools::get(ctx),
+        AdminHandler::PoolsList => pools::list(ctx).await,
+        AdminHandler::PoolsGet => pools::get(ctx).await,
         AdminHandler::PoolsCreate => pools::create(ctx).await,
         AdminHandler::PoolsUpdate => pools::update(ctx).await,
         AdminHandler::PoolsDelete => pools::delete(ctx).await,
@@ -176,10 +176,19 @@ async fn reload(ctx: &ApiContext<'_>) -> Result<(), ApiError> {
         .map_err(|e| ApiError::Internal(format!("written, but the reload failed: {e}")))
 }
 
-/// A rejected change is the caller's fault (400); anything else is ours (500).
+/// A value Proxmox's schema refuses (`invalid ...`, line breaks) and what aclgate does not
+/// support are a 400; any other rule's refusal is the handler's `die` in Proxmox, a 500 with
+/// the message; anything else is ours (500).
 fn state_error(e: StateError) -> ApiError {
     match e {
-        StateError::Rejected(m) => ApiError::BadRequest(m),
+        StateError::Rejected(m)
+            if m.starts_with("invalid ")
+                || m.contains("line breaks")
+                || m.contains("not supported by aclgate") =>
+        {
+            ApiError::BadRequest(m)
+        }
+        StateError::Rejected(m) => ApiError::Rejected(m),
         other => ApiError::Internal(other.to_string()),
     }
 }

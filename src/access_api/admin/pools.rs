@@ -1,5 +1,7 @@
 //! `/pools` (pve-manager): list (filtered by Pool.Audit), get, create, update members, delete.
 //! `PUT`/`DELETE /pools/{poolid}` are Proxmox's deprecated aliases of `PUT`/`DELETE /pools`.
+//! Members are listed in Proxmox's shape from the upstream's `/cluster/resources`
+//! ([`crate::access_api::cluster_resources`]).
 
 use serde_json::{Value, json};
 
@@ -10,12 +12,12 @@ use crate::config::user_cfg::Pool;
 use crate::identity::PoolId;
 use crate::manage::pool::{
     PoolChange, delete_pool, insert_pool, no_such_pool, parse_storage, parse_vms, pool_item,
-    pool_members, update_pool,
+    pool_members, pool_members_in, update_pool,
 };
 
 /// `GET /pools` (`poolid`, `type`): pools where the caller has Pool.Audit on `/pool/<id>`;
 /// with `poolid`, only that pool, with its `members`.
-pub fn list(ctx: &ApiContext<'_>) -> ApiResult {
+pub async fn list(ctx: &ApiContext<'_>) -> ApiResult {
     let only: Option<PoolId> = match text(ctx, "poolid") {
         Some(_) => Some(id(ctx, "poolid")?),
         None => None,
@@ -30,7 +32,7 @@ pub fn list(ctx: &ApiContext<'_>) -> ApiResult {
         }
         let mut item = pool_item(pid, pool);
         if only.is_some() {
-            item["members"] = json!(members(pool, kind));
+            item["members"] = json!(members(ctx, pool, kind).await);
         }
         items.push(item);
     }
@@ -38,7 +40,7 @@ pub fn list(ctx: &ApiContext<'_>) -> ApiResult {
 }
 
 /// `GET /pools/{poolid}` (`type`): `{comment?, members: [...]}`.
-pub fn get(ctx: &ApiContext<'_>) -> ApiResult {
+pub async fn get(ctx: &ApiContext<'_>) -> ApiResult {
     let pid: PoolId = id(ctx, "poolid")?;
     let kind = member_type(ctx)?;
     let pool = ctx
@@ -47,7 +49,7 @@ pub fn get(ctx: &ApiContext<'_>) -> ApiResult {
         .pools
         .get(&pid)
         .ok_or_else(|| state_error(no_such_pool(&pid)))?;
-    let mut out = json!({ "members": members(pool, kind) });
+    let mut out = json!({ "members": members(ctx, pool, kind).await });
     if !pool.comment.is_empty() {
         out["comment"] = json!(pool.comment);
     }
@@ -103,12 +105,12 @@ pub async fn delete(ctx: &ApiContext<'_>) -> ApiResult {
     Ok(Value::Null)
 }
 
-/// The `type` filter: `qemu`, `lxc` (aclgate cannot tell guests apart: both mean VMs) or
-/// `storage`.
+/// The `type` filter: `qemu`, `lxc` or `storage`.
 fn member_type(ctx: &ApiContext<'_>) -> Result<Option<&'static str>, ApiError> {
     match text(ctx, "type") {
         None => Ok(None),
-        Some("qemu" | "lxc") => Ok(Some("vm")),
+        Some("qemu") => Ok(Some("qemu")),
+        Some("lxc") => Ok(Some("lxc")),
         Some("storage") => Ok(Some("storage")),
         Some(other) => Err(ApiError::param(
             "type",
@@ -119,9 +121,22 @@ fn member_type(ctx: &ApiContext<'_>) -> Result<Option<&'static str>, ApiError> {
     }
 }
 
-fn members(pool: &Pool, kind: Option<&str>) -> Vec<Value> {
-    pool_members(pool)
-        .into_iter()
+/// Proxmox's member shape from the upstream's `/cluster/resources` (asked as the caller);
+/// aclgate's own shape when the upstream cannot be asked (where `qemu` and `lxc` both select
+/// the VMs, which aclgate cannot tell apart).
+async fn members(ctx: &ApiContext<'_>, pool: &Pool, kind: Option<&str>) -> Vec<Value> {
+    let resources = match ctx.caller {
+        Some(caller) => ctx.services.cluster.fetch(caller).await,
+        None => None,
+    };
+    let (all, kind) = match &resources {
+        Some(resources) => (pool_members_in(pool, resources), kind),
+        None => (
+            pool_members(pool),
+            kind.map(|k| if k == "storage" { k } else { "vm" }),
+        ),
+    };
+    all.into_iter()
         .filter(|m| kind.is_none_or(|k| m["type"] == k))
         .collect()
 }

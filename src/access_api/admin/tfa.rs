@@ -13,7 +13,7 @@ use super::password::confirm_own_password;
 use super::{caller, flag, has_any, id, privset, reload, state_error, text};
 use crate::access::PrivSet;
 use crate::access_api::{ApiContext, ApiError, ApiResult};
-use crate::auth::tfa::{RealmTfa, TfaError, TfaStore, TfaUserData, manage, webauthn};
+use crate::auth::tfa::{RealmTfa, TfaError, TfaStore, TfaUserData, manage, u2f, webauthn};
 use crate::auth::ticket::epoch_now;
 use crate::config::StateDir;
 use crate::config::datacenter_cfg::DatacenterTfa;
@@ -93,9 +93,7 @@ pub async fn add(ctx: &ApiContext<'_>) -> ApiResult {
             Ok(json!({ "id": id }))
         }
         "webauthn" => add_webauthn(ctx, &userid, description, value, now).await,
-        "u2f" => Err(ApiError::BadRequest(
-            "u2f registration is not supported, register the key with webauthn".to_owned(),
-        )),
+        "u2f" => add_u2f(ctx, &userid, description, value, now).await,
         other => Err(ApiError::param(
             "type",
             format!(
@@ -219,6 +217,50 @@ async fn add_webauthn(
             })
             .await?;
             Ok(json!({ "challenge": ccr.to_string() }))
+        }
+        (Some(_), None) => Err(missing("value")),
+        (None, Some(_)) => Err(missing("challenge")),
+    }
+}
+
+/// U2F registration, like WebAuthn's: step one returns `{challenge}` (the JSON text for
+/// `u2f.register`), step two takes it back as `challenge` with the device's response as
+/// `value`.
+async fn add_u2f(
+    ctx: &ApiContext<'_>,
+    userid: &Userid,
+    description: String,
+    value: Option<String>,
+    now: i64,
+) -> ApiResult {
+    let dc = DatacenterTfa::load(&ctx.services.state).map_err(state_error)?;
+    let config = dc
+        .u2f
+        .ok_or(TfaError::NotConfigured("u2f"))
+        .map_err(tfa_error)?;
+    match (text(ctx, "challenge").map(str::to_owned), value) {
+        (Some(challenge), Some(response)) => {
+            let id = tfa_write(ctx, userid, move |store, who| {
+                u2f::registration_finish(store, who, &challenge, &response, &config, now)
+            })
+            .await?;
+            Ok(json!({ "id": id }))
+        }
+        (None, None) => {
+            if description.trim().is_empty() || description.len() > 255 {
+                return Err(tfa_error(TfaError::BadDescription));
+            }
+            let challenge = tfa_write(ctx, userid, move |store, who| {
+                Ok(u2f::registration_challenge(
+                    store,
+                    who,
+                    &description,
+                    &config,
+                    now,
+                ))
+            })
+            .await?;
+            Ok(json!({ "challenge": challenge }))
         }
         (Some(_), None) => Err(missing("value")),
         (None, Some(_)) => Err(missing("challenge")),
@@ -361,19 +403,21 @@ fn read_privs() -> PrivSet {
     privset(&["User.Modify", "Sys.Audit"])
 }
 
-/// Unknown entries are 404; broken files and state errors are ours (500); the rest is a
-/// refused request (400).
+/// Unknown entries are 404; broken files and state errors are ours (500), as is a factor
+/// without its datacenter.cfg settings (Proxmox's die); the rest is a refused request (400).
 fn tfa_error(e: TfaError) -> ApiError {
     match e {
         TfaError::NoSuchEntry(id) => no_such_entry(&id),
         TfaError::State(e) => state_error(e),
         e @ TfaError::Config(_) => ApiError::Internal(e.to_string()),
+        // proxmox-tfa dies here: a 500 with the message.
+        e @ TfaError::NotConfigured(_) => ApiError::Rejected(e.to_string()),
         e => ApiError::BadRequest(e.to_string()),
     }
 }
 
 fn no_such_entry(id: &str) -> ApiError {
-    ApiError::NotFound(format!("no such tfa entry `{id}`"))
+    ApiError::NotFound(format!("no such tfa entry '{id}'"))
 }
 
 fn missing(name: &str) -> ApiError {

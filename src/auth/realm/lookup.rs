@@ -14,10 +14,10 @@ use crate::identity::Userid;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum LookupError {
     /// The submitted text is not a valid userid.
-    #[error("invalid user id `{0}`")]
+    #[error("invalid user id '{0}'")]
     Invalid(String),
     /// Several stored userids differ from the submitted one only in case.
-    #[error("ambiguous case insensitive match of username `{0}`, cannot safely grant access")]
+    #[error("ambiguous case insensitive match of username '{0}', cannot safely grant access")]
     Ambiguous(String),
 }
 

@@ -54,10 +54,10 @@ pub enum RealmError {
     #[error("no password")]
     NoPassword,
     /// The userid's realm is not in domains.cfg.
-    #[error("auth domain `{0}` does not exist")]
+    #[error("auth domain '{0}' does not exist")]
     NoSuchRealm(String),
     /// The realm type cannot check passwords (openid).
-    #[error("realm `{0}` does not allow password verification")]
+    #[error("realm '{0}' does not allow password verification")]
     NotSupported(String),
     /// `pve` realm: no line in shadow.cfg.
     #[error("no password set")]
@@ -69,10 +69,10 @@ pub enum RealmError {
     #[error("pam: {0}")]
     Pam(String),
     /// LDAP/AD: no entry found for the user.
-    #[error("ldap: user `{0}` not found")]
+    #[error("ldap: user '{0}' not found")]
     UnknownUser(String),
     /// LDAP/AD: more than one entry matched the user (refused rather than guessing).
-    #[error("ldap: user `{0}` matches several entries")]
+    #[error("ldap: user '{0}' matches several entries")]
     AmbiguousUser(String),
     /// LDAP/AD: connection, TLS, search or service bind failed.
     #[error("ldap: {0}")]

@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::realm::RealmTfa;
 use super::store::TfaStore;
-use super::{TfaError, webauthn, yubico};
-use crate::config::datacenter_cfg::WebauthnConfig;
+use super::{TfaError, u2f, webauthn, yubico};
+use crate::config::datacenter_cfg::{U2fConfig, WebauthnConfig};
 use crate::identity::Userid;
 
 /// The challenge of a TFA-pending ticket (kebab-case keys, empty ones omitted).
@@ -27,7 +27,7 @@ pub struct Challenge {
     /// WebAuthn request options (`navigator.credentials.get`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webauthn: Option<Value>,
-    /// Legacy U2F challenge (never produced by aclgate; kept when parsing).
+    /// U2F challenge (`{challenge: {challenge, appId, version}, keys}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub u2f: Option<Value>,
     /// A Yubico OTP is accepted.
@@ -42,6 +42,8 @@ pub struct VerifyContext<'a> {
     pub realm: Option<&'a RealmTfa>,
     /// WebAuthn settings (origin resolved, see [`WebauthnConfig::for_host`]).
     pub webauthn: Option<&'a WebauthnConfig>,
+    /// U2F settings.
+    pub u2f: Option<&'a U2fConfig>,
 }
 
 /// TOTP is locked after this many consecutive TOTP failures.
@@ -59,6 +61,18 @@ pub fn challenge_for(
     userid: &Userid,
     realm: Option<&RealmTfa>,
     webauthn_config: Option<&WebauthnConfig>,
+    now: i64,
+) -> Result<Option<Challenge>, TfaError> {
+    challenge_with_u2f(store, userid, realm, webauthn_config, None, now)
+}
+
+/// [`challenge_for`] with U2F settings: U2F keys get a U2F challenge (recorded in the store).
+pub fn challenge_with_u2f(
+    store: &mut TfaStore,
+    userid: &Userid,
+    realm: Option<&RealmTfa>,
+    webauthn_config: Option<&WebauthnConfig>,
+    u2f_config: Option<&U2fConfig>,
     now: i64,
 ) -> Result<Option<Challenge>, TfaError> {
     let Some(user) = store.users.get(userid) else {
@@ -97,12 +111,14 @@ pub fn challenge_for(
                 return Ok(None);
             }
             let webauthn = webauthn::auth_challenge(store, userid, webauthn_config, now)?;
-            // Fail closed: a user with only unusable factors (U2F, unreadable keys) gets an
-            // empty challenge that nothing can answer.
+            let u2f = u2f::auth_challenge(store, userid, u2f_config, now);
+            // Fail closed: a user with only unusable factors (U2F without `u2f:` settings,
+            // unreadable keys) gets an empty challenge that nothing can answer.
             Ok(Some(Challenge {
                 totp,
                 recovery,
                 webauthn,
+                u2f,
                 ..Challenge::default()
             }))
         }
@@ -110,7 +126,7 @@ pub fn challenge_for(
 }
 
 /// Check the second step's `response` (`totp:<code>`, `recovery:<key>`, `webauthn:<JSON>`,
-/// `yubico:<otp>`; `u2f:` is not supported) against `challenge` (taken from the verified half
+/// `u2f:<JSON>`, `yubico:<otp>`) against `challenge` (taken from the verified half
 /// ticket). Updates counters and locks (spec §7.8); the caller persists the store either way.
 /// Yubico responses make a blocking HTTP request.
 pub fn verify_response(
@@ -123,7 +139,7 @@ pub fn verify_response(
 ) -> Result<(), TfaError> {
     let (kind, value) = response
         .split_once(':')
-        .ok_or(TfaError::BadResponse("expected `<type>:<value>`".into()))?;
+        .ok_or(TfaError::BadResponse("expected '<type>:<value>'".into()))?;
     if let Some(realm) = ctx.realm
         && kind != "recovery"
         && kind != realm.response_type()
@@ -135,10 +151,10 @@ pub fn verify_response(
         "recovery" => challenge.recovery.as_ref().is_some_and(|r| !r.is_empty()),
         "webauthn" => challenge.webauthn.is_some(),
         "yubico" => challenge.yubico,
-        "u2f" => return Err(TfaError::NotConfigured("u2f")),
+        "u2f" => challenge.u2f.is_some(),
         _ => {
             return Err(TfaError::BadResponse(format!(
-                "unknown response type `{kind}`"
+                "unknown response type '{kind}'"
             )));
         }
     };
@@ -158,6 +174,14 @@ pub fn verify_response(
             challenge.webauthn.as_ref().unwrap_or(&Value::Null),
             value,
             ctx.webauthn,
+            now,
+        ),
+        "u2f" => u2f::auth_verify(
+            store,
+            userid,
+            challenge.u2f.as_ref().unwrap_or(&Value::Null),
+            value,
+            ctx.u2f,
             now,
         ),
         _ => verify_yubico(store, userid, value, ctx.realm),

@@ -1,5 +1,5 @@
 //! Second factors (spec §7): the `priv/tfa.cfg` store ([`TfaStore`]), TOTP, recovery keys,
-//! WebAuthn security keys, Yubico OTP, realm-enforced TFA, and the two-step login logic
+//! WebAuthn security keys, U2F keys, Yubico OTP, realm-enforced TFA, and the two-step login logic
 //! ([`challenge_for`], [`verify_response`]) with Proxmox's lockout counters.
 //!
 //! Everything here is synchronous and pure except [`yubico::validate`] (blocking HTTP).
@@ -13,18 +13,19 @@ pub mod realm;
 pub mod recovery;
 pub mod store;
 pub mod totp;
+pub mod u2f;
 pub mod webauthn;
 pub mod yubico;
 
 use thiserror::Error;
 
-pub use login::{Challenge, VerifyContext, challenge_for, verify_response};
+pub use login::{Challenge, VerifyContext, challenge_for, challenge_with_u2f, verify_response};
 pub use realm::{RealmTfa, import_legacy_keys};
 pub use store::{TfaEntry, TfaStore, TfaUserData, TypedTfaInfo};
 
 use crate::config::StateError;
 
-/// WebAuthn challenges expire after this many seconds.
+/// WebAuthn and U2F challenges expire after this many seconds.
 pub const CHALLENGE_TIMEOUT_SECS: i64 = 120;
 
 /// Why a TFA operation failed. A login endpoint answers every one of them with the same
@@ -52,8 +53,8 @@ pub enum TfaError {
     /// The response is malformed.
     #[error("bad tfa response: {0}")]
     BadResponse(String),
-    /// A factor type that is not configured or not supported.
-    #[error("{0} is not configured")]
+    /// A factor type that is not configured in datacenter.cfg (Proxmox's wording).
+    #[error("no {0} configuration available")]
     NotConfigured(&'static str),
     /// A TOTP URI was refused.
     #[error("invalid totp uri: {0}")]
@@ -71,7 +72,7 @@ pub enum TfaError {
     #[error("user already has recovery keys")]
     RecoveryExists,
     /// No entry with this id.
-    #[error("no such tfa entry `{0}`")]
+    #[error("no such tfa entry '{0}'")]
     NoSuchEntry(String),
     /// The description is missing or longer than 255 characters.
     #[error("description must be 1..255 characters")]

@@ -44,31 +44,31 @@ impl RealmTfa {
             match k.trim() {
                 "type" => kind = Some(v.to_owned()),
                 "digits" => {
-                    digits = v.parse().map_err(|_| bad(format!("bad digits `{v}`")))?;
+                    digits = v.parse().map_err(|_| bad(format!("bad digits '{v}'")))?;
                     if !(6..=8).contains(&digits) {
-                        return Err(bad(format!("bad digits `{v}`")));
+                        return Err(bad(format!("bad digits '{v}'")));
                     }
                 }
                 "step" => {
-                    step = v.parse().map_err(|_| bad(format!("bad step `{v}`")))?;
+                    step = v.parse().map_err(|_| bad(format!("bad step '{v}'")))?;
                     if step < 10 {
-                        return Err(bad(format!("bad step `{v}`")));
+                        return Err(bad(format!("bad step '{v}'")));
                     }
                 }
                 "id" => id = Some(v.to_owned()),
                 "key" => key = Some(v.to_owned()),
                 "url" => url = Some(v.to_owned()),
-                other => return Err(bad(format!("unknown property `{other}`"))),
+                other => return Err(bad(format!("unknown property '{other}'"))),
             }
         }
         match kind.as_deref() {
             Some("oath") => Ok(RealmTfa::Oath { digits, step }),
             Some("yubico") => Ok(RealmTfa::Yubico(YubicoServer {
                 url: url.unwrap_or_else(|| DEFAULT_URL.to_owned()),
-                id: id.ok_or_else(|| bad("yubico needs `id`".into()))?,
+                id: id.ok_or_else(|| bad("yubico needs 'id'".into()))?,
                 key,
             })),
-            other => Err(bad(format!("unknown type `{}`", other.unwrap_or("")))),
+            other => Err(bad(format!("unknown type '{}'", other.unwrap_or("")))),
         }
     }
 

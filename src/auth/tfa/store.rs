@@ -50,7 +50,8 @@ pub struct TfaUserData {
     /// TOTP entries.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub totp: Vec<TfaEntry<TotpEntry>>,
-    /// Legacy U2F registrations (kept, not usable for login).
+    /// U2F registrations (`{key: {keyHandle, version}, public-key, certificate?}` plus
+    /// aclgate's `counter`, which proxmox-tfa ignores).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub u2f: Vec<TfaEntry<Value>>,
     /// WebAuthn credentials.
@@ -88,7 +89,7 @@ pub struct TfaEntry<T> {
     pub entry: T,
 }
 
-/// aclgate runtime state of one user: pending WebAuthn challenges and failure counters.
+/// aclgate runtime state of one user: pending WebAuthn/U2F challenges and failure counters.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct UserChallenges {
@@ -98,6 +99,12 @@ pub struct UserChallenges {
     /// Pending WebAuthn logins.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub webauthn_auths: Vec<PendingChallenge>,
+    /// Pending U2F registrations (`challenge` = the JSON text sent to the client).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub u2f_registrations: Vec<PendingChallenge>,
+    /// Pending U2F logins.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub u2f_auths: Vec<PendingChallenge>,
     /// Consecutive TOTP failures.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub totp_failures: u32,
@@ -154,7 +161,7 @@ impl TfaStore {
                 map.retain(|userid, _| {
                     let ok = userid.parse::<Userid>().is_ok();
                     if !ok {
-                        warnings.push(format!("tfa.cfg: dropping invalid userid `{userid}`"));
+                        warnings.push(format!("tfa.cfg: dropping invalid userid '{userid}'"));
                     }
                     ok
                 });
@@ -404,16 +411,30 @@ impl UserChallenges {
         push_bounded(&mut self.webauthn_auths, challenge);
     }
 
+    /// Add a pending U2F registration (`u2f`) or login, bounded likewise.
+    pub fn push_u2f(&mut self, challenge: PendingChallenge, registration: bool) {
+        let list = if registration {
+            &mut self.u2f_registrations
+        } else {
+            &mut self.u2f_auths
+        };
+        push_bounded(list, challenge);
+    }
+
     fn expire(&mut self, now: i64) {
         let live =
             |c: &PendingChallenge| now.saturating_sub(c.created) < super::CHALLENGE_TIMEOUT_SECS;
         self.webauthn_registrations.retain(live);
         self.webauthn_auths.retain(live);
+        self.u2f_registrations.retain(live);
+        self.u2f_auths.retain(live);
     }
 
     fn is_empty(&self) -> bool {
         self.webauthn_registrations.is_empty()
             && self.webauthn_auths.is_empty()
+            && self.u2f_registrations.is_empty()
+            && self.u2f_auths.is_empty()
             && self.totp_failures == 0
             && self.tfa_failures == 0
     }

@@ -32,7 +32,7 @@ impl TotpEntry {
         let bad = |why: &str| TfaError::BadTotp(why.to_owned());
         let url = url::Url::parse(uri).map_err(|_| bad("not a URI"))?;
         if url.scheme() != "otpauth" || url.host_str() != Some("totp") {
-            return Err(bad("not an `otpauth://totp/` URI"));
+            return Err(bad("not an 'otpauth://totp/' URI"));
         }
         let (mut secret, mut digits, mut period, mut algorithm) =
             (None, 6u8, 30u64, Algorithm::SHA1);
@@ -65,7 +65,7 @@ impl TotpEntry {
                     }
                 }
                 "issuer" => {}
-                other => return Err(TfaError::BadTotp(format!("unknown parameter `{other}`"))),
+                other => return Err(TfaError::BadTotp(format!("unknown parameter '{other}'"))),
             }
         }
         let secret = secret

@@ -112,7 +112,7 @@ pub fn validate(server: &YubicoServer, otp: &str) -> Result<String, TfaError> {
     }
     let status = answer.get("status").map_or("missing", String::as_str);
     if status != "OK" {
-        return Err(TfaError::Yubico(format!("status `{status}`")));
+        return Err(TfaError::Yubico(format!("status '{status}'")));
     }
     if answer.get("otp").map(String::as_str) != Some(otp) {
         return Err(TfaError::Yubico("response for another otp".into()));

@@ -57,19 +57,19 @@ pub enum RealmType {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum DomainsError {
     /// The realm type does not take this option.
-    #[error("unknown option `{key}` for realm type `{kind}`")]
+    #[error("unknown option '{key}' for realm type '{kind}'")]
     UnknownOption { key: String, kind: RealmType },
     /// The value does not fit the option.
-    #[error("invalid value for `{key}`: {reason}")]
+    #[error("invalid value for '{key}': {reason}")]
     InvalidValue { key: String, reason: String },
     /// A required option is missing.
-    #[error("missing value for required option `{0}`")]
+    #[error("missing value for required option '{0}'")]
     MissingOption(String),
     /// A required option cannot be removed.
-    #[error("unable to delete required option `{0}`")]
+    #[error("unable to delete required option '{0}'")]
     Required(String),
     /// The type word is not a realm type.
-    #[error("unknown realm type `{0}`")]
+    #[error("unknown realm type '{0}'")]
     UnknownType(String),
 }
 

@@ -147,7 +147,7 @@ pub(crate) fn check(cfg: &UserConfig, change: &Change) -> Result<(), ChangeError
             Err(unknown("owner of token", id))
         }
         Change::RoleSet { id, .. } if crate::vocabulary::is_builtin_role(id.as_str()) => Err(
-            ChangeError(format!("built-in role `{id}` cannot be changed")),
+            ChangeError(format!("built-in role '{id}' cannot be changed")),
         ),
         Change::Acl { role, .. } if cfg.role_privs(role).is_none() => Err(unknown("role", role)),
         Change::Acl {
@@ -160,5 +160,5 @@ pub(crate) fn check(cfg: &UserConfig, change: &Change) -> Result<(), ChangeError
 }
 
 fn unknown(what: &str, id: &impl std::fmt::Display) -> ChangeError {
-    ChangeError(format!("no such {what} `{id}`"))
+    ChangeError(format!("no such {what} '{id}'"))
 }

@@ -1,5 +1,6 @@
-// aclgate web interface: the login window (user name, password, realm from GET /access/domains)
-// and the second-factor window (WebAuthn, TOTP, recovery key, Yubico OTP) as Proxmox shows them.
+// aclgate web interface: the login window (user name, password, realm from GET /access/domains;
+// for an OpenID realm the redirect to its provider instead) and the second-factor window
+// (WebAuthn, TOTP, recovery key, Yubico OTP) as Proxmox shows them.
 'use strict';
 
 (function () {
@@ -21,16 +22,47 @@
     return e.message || 'Login failed. Please try again';
   }
 
+  // Back from an OpenID provider (`?state=&code=`): finish that login, as Proxmox's
+  // LoginWindow does; the query is dropped from the address either way.
+  async function openidReturn() {
+    const q = new URLSearchParams(window.location.search);
+    if (!q.get('state') || !q.get('code')) return null;
+    window.history.replaceState(null, '', window.location.pathname + window.location.hash);
+    try {
+      const data = await AG.api('POST', '/access/openid/login', {
+        state: q.get('state'), code: q.get('code'), 'redirect-url': window.location.origin,
+      }, { login: true });
+      AG.session.set(data);
+      return data;
+    } catch (e) {
+      return { error: 'OpenID login failed, please try again' };
+    }
+  }
+
   // Show the login window; resolves once a full ticket is stored.
   AG.login = async function () {
+    const back = await openidReturn();
+    if (back && !back.error) return back;
     let realms = [];
     try { realms = await AG.api('GET', '/access/domains', null, { login: true }); } catch (_) { realms = []; }
     realms.sort((a, b) => String(a.realm).localeCompare(String(b.realm)));
     const last = window.localStorage.getItem(LAST_REALM);
     const chosen = (realms.find((r) => r.realm === last) || realms.find((r) => r.default) || realms.find((r) => r.realm === 'pam') || realms[0] || {}).realm;
+    const isOpenid = (realm) => (realms.find((r) => r.realm === realm) || {}).type === 'openid';
+    // An openid realm hides and disables user name and password; the button says where it goes.
+    const adapt = (realm, win) => {
+      const openid = isOpenid(realm);
+      win.show('username', !openid);
+      win.show('password', !openid);
+      win.dlg.querySelector('.win-buttons .btn.primary').textContent = openid ? 'Login (OpenID redirect)' : 'Login';
+    };
     return new Promise((resolve) => {
       AG.window({
         title: 'aclgate Login',
+        onShow(win) {
+          adapt(chosen, win);
+          if (back && back.error) win.error(back.error);
+        },
         submitText: 'Login',
         noCancel: true,
         noEscape: true,
@@ -42,10 +74,23 @@
           {
             name: 'realm', label: 'Realm', type: 'select', required: true, value: chosen,
             options: realms.map((r) => [r.realm, realmLabel(r)]),
+            onchange: (realm, win) => adapt(realm, win),
           },
         ],
         async onSubmit(v) {
           window.localStorage.setItem(LAST_REALM, v.realm);
+          if (isOpenid(v.realm)) {
+            let url;
+            try {
+              url = await AG.api('POST', '/access/openid/auth-url', {
+                realm: v.realm, 'redirect-url': window.location.origin,
+              }, { login: true });
+            } catch (e) {
+              throw new Error('OpenID redirect failed.');
+            }
+            window.location.href = url;
+            return false;
+          }
           let data;
           try {
             data = await AG.api('POST', '/access/ticket', {
