@@ -343,6 +343,8 @@ async fn dispatch(
     let ctx = ForwardContext {
         authid: authid.map(Authid::as_str),
         peer_ip: &conn.peer_ip,
+        peer_trusted: (snapshot.config.trusted_proxies.iter())
+            .any(|c| c.contains(conn.info.peer.ip())),
         tls: conn.info.tls,
         identity_header: &snapshot.identity_header,
         strip_credentials: snapshot.config.auth.strip_credentials,

@@ -103,7 +103,10 @@ pub(super) fn prepare_request(
     }
 
     let mut added = Added::default();
-    let prev = headers.remove(X_FORWARDED_FOR);
+    // A client's own claims of where it came from are never passed on; a trusted proxy's
+    // `X-Forwarded-For` is extended.
+    let prev = headers.remove(X_FORWARDED_FOR).filter(|_| ctx.peer_trusted);
+    strip_forwarding_claims(headers);
     let xff = match prev.as_ref().and_then(|v| v.to_str().ok()) {
         Some(prev) => {
             let mut v = Vec::with_capacity(prev.len() + 2 + ctx.peer_ip.len());
@@ -150,6 +153,33 @@ pub(super) fn rewrite_path(req: &mut Request<Body>, target: &UpstreamTarget) {
         // The prefixes hold only characters valid in a path, so this parses.
         if let Ok(uri) = http::Uri::try_from(text) {
             *req.uri_mut() = uri;
+        }
+    }
+}
+
+/// Headers that claim a client address, host, scheme, port, path or method: `Forwarded`, the
+/// single-address ones and every `X-Forwarded-*` (the gateway sets its own three afterwards).
+fn strip_forwarding_claims(headers: &mut HeaderMap) {
+    const CLAIMS: [HeaderName; 4] = [
+        header::FORWARDED,
+        HeaderName::from_static("x-real-ip"),
+        HeaderName::from_static("x-client-ip"),
+        HeaderName::from_static("true-client-ip"),
+    ];
+    for name in &CLAIMS {
+        headers.remove(name);
+    }
+    if headers
+        .keys()
+        .any(|k| k.as_str().starts_with("x-forwarded-"))
+    {
+        let names: Vec<HeaderName> = headers
+            .keys()
+            .filter(|k| k.as_str().starts_with("x-forwarded-"))
+            .cloned()
+            .collect();
+        for name in names {
+            headers.remove(name);
         }
     }
 }

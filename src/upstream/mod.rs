@@ -72,6 +72,9 @@ pub struct ForwardContext<'a> {
     pub authid: Option<&'a str>,
     /// The client's address as an `X-Forwarded-For` element.
     pub peer_ip: &'a HeaderValue,
+    /// Whether the TCP peer is a trusted proxy (`trusted_proxies`): only then is its
+    /// `X-Forwarded-For` extended rather than replaced.
+    pub peer_trusted: bool,
     /// Whether the client connection is TLS.
     pub tls: bool,
     /// `auth.identity_header`.
