@@ -27,6 +27,30 @@ pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
 #[error("malformed X-Forwarded-For from a trusted proxy")]
 pub struct BadForwardedFor;
 
+/// Forwarding to the upstream failed: the upstream's fault or the network's (502, 503, 504),
+/// or the client's request body broke off while it streamed out (400).
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamFailure {
+    /// No connection to the endpoint (refused, unreachable, TLS handshake failed).
+    #[error("connect: {0}")]
+    Connect(BodyError),
+    /// The exchange with the endpoint failed after connecting.
+    #[error("{0}")]
+    Exchange(BodyError),
+    /// The client's request body broke off or was malformed while it was being sent.
+    #[error("client request body: {0}")]
+    ClientBody(BodyError),
+    /// No response head within the upstream's `timeout_ms`.
+    #[error("upstream timed out")]
+    Timeout,
+    /// A `101 Switching Protocols` to a request whose upgrade was not allowed.
+    #[error("101 Switching Protocols to a request without an allowed upgrade")]
+    UnaskedSwitch,
+    /// Every endpoint of the named upstream is down.
+    #[error("no healthy endpoint of upstream `{0}`")]
+    Unavailable(String),
+}
+
 /// Everything that stops a request before (or while) forwarding it.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
@@ -50,10 +74,8 @@ pub enum ProxyError {
     /// [`crate::gate::decide`] refused: no route, the check, CSRF, a token's source or limit.
     #[error("{0}")]
     Denied(Denial),
-    #[error("upstream unreachable: {0}")]
-    UpstreamConnect(String),
-    #[error("upstream timed out")]
-    UpstreamTimeout,
+    #[error("upstream: {0}")]
+    Upstream(UpstreamFailure),
     /// A handler route on a gateway started without the handlers' services (tests that
     /// serve only forwarded routes): never forwarded.
     #[error("built-in handler `{0}` not available")]
@@ -80,7 +102,8 @@ impl ProxyError {
                 Denial::RouteNotFound => "not_found",
                 Denial::Forbidden(_) => "deny",
             },
-            ProxyError::UpstreamConnect(_) | ProxyError::UpstreamTimeout => "allow",
+            ProxyError::Upstream(UpstreamFailure::ClientBody(_)) => "invalid",
+            ProxyError::Upstream(_) => "allow",
             ProxyError::NoHandler(_) => "invalid",
             ProxyError::Api(e) => match e {
                 ApiError::AuthFailure => "unauthenticated",
@@ -122,8 +145,19 @@ impl ProxyError {
                 "Request Header Fields Too Large",
             ),
             ProxyError::BodyTooLarge(_) => json(StatusCode::PAYLOAD_TOO_LARGE, &self.to_string()),
-            ProxyError::UpstreamConnect(_) => json(StatusCode::BAD_GATEWAY, "Bad gateway"),
-            ProxyError::UpstreamTimeout => json(StatusCode::GATEWAY_TIMEOUT, "Upstream timed out"),
+            ProxyError::Upstream(failure) => match failure {
+                UpstreamFailure::ClientBody(_) => {
+                    json(StatusCode::BAD_REQUEST, "cannot read request body")
+                }
+                UpstreamFailure::Timeout => json(StatusCode::GATEWAY_TIMEOUT, "Upstream timed out"),
+                UpstreamFailure::Unavailable(_) => json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Service unavailable - no healthy upstream endpoint",
+                ),
+                UpstreamFailure::Connect(_)
+                | UpstreamFailure::Exchange(_)
+                | UpstreamFailure::UnaskedSwitch => json(StatusCode::BAD_GATEWAY, "Bad gateway"),
+            },
             ProxyError::NoHandler(_) => json(StatusCode::NOT_IMPLEMENTED, "Not implemented"),
             // INVARIANT: answered above.
             ProxyError::Api(_) | ProxyError::Denied(_) => {

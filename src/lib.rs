@@ -3,7 +3,8 @@
 //! Request flow (DESIGN.md §2): `server` accepts and terminates TLS; `proxy::handle` loads the
 //! snapshot once, normalises the path, finds the route, authenticates ([`gate::authenticate`] →
 //! a principal), decides ([`gate::decide`] → a permit or a denial, with [`access::Engine`]),
-//! logs one decision event and dispatches the permit to a built-in handler or the upstream.
+//! logs one decision event and dispatches the permit to a built-in handler or the upstream
+//! ([`upstream`]).
 //! Every failure becomes its HTTP answer in [`error`]. Everything the request path reads lives
 //! in one immutable snapshot; what it changes (metrics, rate-limit buckets) in the [`runtime`].
 //!
@@ -28,4 +29,5 @@ pub mod server;
 pub mod snapshot;
 pub mod tasks;
 pub mod ui;
+pub mod upstream;
 pub mod vocabulary;

@@ -43,6 +43,9 @@ pub enum LoadError {
     Config(String),
     #[error("tls: `{file}`: {message}")]
     Tls { file: String, message: String },
+    /// A route names an unknown upstream, or a service credential cannot be read.
+    #[error("upstreams: {0}")]
+    Upstreams(String),
 }
 
 /// Everything the request path reads, built once from files.
@@ -75,6 +78,8 @@ pub struct Snapshot {
     pub warnings: Vec<String>,
     /// `auth.identity_header`, parsed once.
     pub identity_header: HeaderName,
+    /// The upstreams' service credentials, read from their files or environment variables.
+    pub service_credentials: crate::config::upstreams::ServiceCredentials,
 }
 
 /// The read side: cheap to clone, one per task. A handle to the current snapshot and, beside
@@ -133,6 +138,12 @@ impl Snapshot {
         let auth_index = AuthIndex::build(&user_cfg);
         let identity_header = HeaderName::from_bytes(config.auth.identity_header.as_bytes())
             .map_err(|_| LoadError::Config(config.auth.identity_header.clone()))?;
+        let named = routes
+            .routes()
+            .iter()
+            .map(|r| (&*r.target.upstream, &*r.source));
+        let service_credentials =
+            crate::config::upstreams::load_checked(&config, named).map_err(LoadError::Upstreams)?;
         Ok(Snapshot {
             generation,
             config,
@@ -147,6 +158,7 @@ impl Snapshot {
             tls: Arc::new(tls),
             warnings,
             identity_header,
+            service_credentials,
         })
     }
 
@@ -399,6 +411,7 @@ mod tests {
                 tls: Arc::new(test_key()),
                 warnings: Vec::new(),
                 identity_header: HeaderName::from_static("x-aclgate-authid"),
+                service_credentials: Default::default(),
             };
             assert_eq!(
                 snapshot.tokens_expiring_soon(now) == 1,

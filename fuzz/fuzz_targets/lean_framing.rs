@@ -4,7 +4,7 @@
 //! body re-encoded as one chunk decodes to the same data.
 #![no_main]
 
-use aclgate::proxy::lean_fuzz_api::{Decoded, decode_response};
+use aclgate::upstream::lean_fuzz_api::{Decoded, decode_response};
 use aclgate_fuzz::fields;
 use libfuzzer_sys::fuzz_target;
 

@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use super::serve::{ConfigArgs, resolve};
 use crate::config::gateway::{GatewayConfig, find_config};
-use crate::proxy::Upstream;
 use crate::server::tls::ensure_self_signed;
 use crate::snapshot::Snapshot;
+use crate::upstream::Upstreams;
 
 /// `aclgate check-config` options.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -71,7 +71,7 @@ pub fn check(
         let _ = writeln!(err, "error: {e}");
         ok = false;
     }
-    if let Err(e) = Upstream::new(&config.upstream) {
+    if let Err(e) = Upstreams::new(&config, &crate::observe::Metrics::new()) {
         let _ = writeln!(err, "error: upstream: {e}");
         ok = false;
     }
@@ -103,7 +103,8 @@ pub fn check(
 pub fn preflight(config: &GatewayConfig) -> Result<(), String> {
     let mut config = config.clone();
     let _scratch = first_start_tls(&mut config).map_err(|e| format!("tls: {e}"))?;
-    Upstream::new(&config.upstream).map_err(|e| format!("upstream: {e}"))?;
+    Upstreams::new(&config, &crate::observe::Metrics::new())
+        .map_err(|e| format!("upstream: {e}"))?;
     Snapshot::load(Arc::new(config), 1).map_err(|e| e.to_string())?;
     Ok(())
 }

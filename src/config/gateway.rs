@@ -46,6 +46,8 @@ pub struct GatewayConfig {
     pub tls: TlsSettings,
     /// Where allowed requests go.
     pub upstream: UpstreamSettings,
+    /// Named upstreams (`[[upstreams]]`, [`crate::config::upstreams`]).
+    pub upstreams: Vec<crate::config::upstreams::NamedUpstream>,
     /// Authentication behaviour.
     pub auth: AuthSettings,
     /// Resource limits and timeouts.
@@ -264,7 +266,7 @@ impl GatewayConfig {
         if let Err(message) = self.ui.check() {
             return invalid("ui.prefix", message);
         }
-        Ok(())
+        crate::config::upstreams::validate(&self.upstreams)
     }
 
     /// Make relative paths relative to `base`.
@@ -284,6 +286,7 @@ impl GatewayConfig {
         if let Some(ca) = self.upstream.ca.as_mut() {
             fix(ca);
         }
+        crate::config::upstreams::rebase(&mut self.upstreams, base);
     }
 
     /// Header-read timeout as a duration.
@@ -304,6 +307,7 @@ impl Default for GatewayConfig {
             state: StateSettings::default(),
             tls: TlsSettings::default(),
             upstream: UpstreamSettings::default(),
+            upstreams: Vec::new(),
             auth: AuthSettings::default(),
             limits: Limits::default(),
             request: crate::config::request::RequestSettings::default(),

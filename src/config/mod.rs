@@ -17,6 +17,7 @@ pub mod text;
 pub mod tls_files;
 pub mod token_options;
 pub mod token_shadow;
+pub mod upstreams;
 pub mod user_cfg;
 
 pub use domains_cfg::{DomainsConfig, RealmConfig, RealmType};

@@ -16,6 +16,32 @@ pub struct RequestLabels {
     pub status: u16,
 }
 
+/// Labels of the per-endpoint upstream metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndpointLabels {
+    /// The upstream's name.
+    pub upstream: String,
+    /// The endpoint's base URL.
+    pub endpoint: String,
+}
+
+/// Per-endpoint upstream metrics (handles resolved once per endpoint when the upstreams are built).
+#[derive(Debug)]
+pub struct EndpointMetrics {
+    /// Requests sent to the endpoint (each try counts).
+    pub requests: Family<EndpointLabels, Counter>,
+    /// Tries that failed before a response head (connect, exchange, timeout).
+    pub failures: Family<EndpointLabels, Counter>,
+    /// 1 while the endpoint is up, 0 while it is marked down.
+    pub healthy: Family<EndpointLabels, Gauge>,
+    /// Time to the endpoint's response head, seconds.
+    pub seconds: Family<EndpointLabels, Histogram, fn() -> Histogram>,
+}
+
+fn endpoint_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(1e-4, 2.0, 20))
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabel {
     result: &'static str,
@@ -34,6 +60,8 @@ pub struct Metrics {
     pub decision_seconds: Histogram,
     /// Time from forwarding to the upstream's response head, seconds.
     pub upstream_seconds: Histogram,
+    /// Per upstream endpoint: requests, failures, health, latency.
+    pub endpoints: EndpointMetrics,
     /// Successful reloads.
     pub reloads_ok: Counter,
     /// Failed reloads (old snapshot kept).
@@ -76,6 +104,33 @@ impl Metrics {
             "Time until the upstream's response head",
             upstream_seconds.clone(),
         );
+        let endpoints = EndpointMetrics {
+            requests: Family::default(),
+            failures: Family::default(),
+            healthy: Family::default(),
+            seconds: Family::new_with_constructor(endpoint_histogram as fn() -> Histogram),
+        };
+        let e = &endpoints;
+        registry.register(
+            "upstream_endpoint_requests",
+            "Requests per upstream endpoint",
+            e.requests.clone(),
+        );
+        registry.register(
+            "upstream_endpoint_failures",
+            "Failed tries per upstream endpoint",
+            e.failures.clone(),
+        );
+        registry.register(
+            "upstream_endpoint_healthy",
+            "1 if the upstream endpoint is up",
+            e.healthy.clone(),
+        );
+        registry.register(
+            "upstream_endpoint_seconds",
+            "Time to the endpoint's response head",
+            e.seconds.clone(),
+        );
         let reloads = Family::<ResultLabel, Counter>::default();
         registry.register("reloads", "Snapshot reloads by result", reloads.clone());
         let reloads_ok = reloads.get_or_create(&ResultLabel { result: "ok" }).clone();
@@ -112,6 +167,7 @@ impl Metrics {
             allowed_ok,
             decision_seconds,
             upstream_seconds,
+            endpoints,
             reloads_ok,
             reloads_failed,
             reload_failing,

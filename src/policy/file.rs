@@ -12,6 +12,7 @@ use super::PolicyError;
 use super::check::{Check, Value};
 use super::handler::Handler;
 use super::route::{Access, Method, Route};
+use super::target::UpstreamTarget;
 use super::template::whole_param;
 
 /// The whole file.
@@ -20,6 +21,12 @@ use super::template::whole_param;
 struct RawFile {
     /// Prepended to every route path.
     prefix: Option<Spanned<String>>,
+    /// The named upstream of every route here (`default` if absent).
+    upstream: Option<Spanned<String>>,
+    /// Removed from the front of the forwarded path.
+    strip_prefix: Option<Spanned<String>>,
+    /// Put in front of the forwarded path (after stripping).
+    add_prefix: Option<Spanned<String>>,
     #[serde(default)]
     route: Vec<Spanned<RawRoute>>,
 }
@@ -65,10 +72,40 @@ pub(crate) fn compile(name: &str, text: &str) -> Result<Vec<Route>, PolicyError>
             v.clone()
         }
     };
-    raw.route
+    let routes = raw
+        .route
         .iter()
         .map(|r| compile_route(&prefix, r.get_ref(), at(r.span()), &at))
-        .collect()
+        .collect::<Result<Vec<Route>, PolicyError>>()?;
+    set_target(&raw, routes, &at)
+}
+
+/// The file's forwarding target (`upstream`, `strip_prefix`, `add_prefix`), shared by its
+/// routes; every route must start with the prefix to strip.
+fn set_target(
+    raw: &RawFile,
+    mut routes: Vec<Route>,
+    at: &impl Fn(Range<usize>) -> String,
+) -> Result<Vec<Route>, PolicyError> {
+    let target = UpstreamTarget::parse(
+        raw.upstream.as_ref(),
+        raw.strip_prefix.as_ref(),
+        raw.add_prefix.as_ref(),
+        at,
+    )?;
+    for route in &mut routes {
+        if !target.strips(&route.template) {
+            return Err(load(
+                route.source.clone(),
+                format!(
+                    "path `{}` does not start with strip_prefix `{}`",
+                    route.template, target.strip_prefix
+                ),
+            ));
+        }
+        route.target = target.clone();
+    }
+    Ok(routes)
 }
 
 fn compile_route(
@@ -203,6 +240,7 @@ fn compile_route(
         params: declared,
         prefix_len: prefix.len(),
         reads_request_params,
+        target: Default::default(),
     })
 }
 

@@ -16,6 +16,7 @@ mod params;
 mod path_params;
 pub mod request_path;
 mod route;
+mod target;
 mod template;
 
 use std::collections::HashMap;
@@ -29,6 +30,7 @@ pub use params::{ParamError, Params};
 pub use path_params::{MAX_PATH_PARAMS, PathParams};
 pub use request_path::{PathError, normalise};
 pub use route::{Access, Method, Route};
+pub use target::UpstreamTarget;
 pub use template::Template;
 
 /// Why policy files could not be loaded (or the schema dump imported).

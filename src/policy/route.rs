@@ -36,6 +36,8 @@ pub struct Route {
     pub(crate) prefix_len: usize,
     /// Whether the check reads a parameter that is not a path parameter.
     pub(crate) reads_request_params: bool,
+    /// Where the route is forwarded: its file's upstream and path rewrite.
+    pub target: std::sync::Arc<super::target::UpstreamTarget>,
 }
 
 /// Who may call a route (spec §5.1).

@@ -6,9 +6,6 @@
 //! `src/error.rs`.
 
 mod client_addr;
-mod forward;
-mod lean;
-mod upstream;
 
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
@@ -30,20 +27,16 @@ use crate::policy::{self, Access, EvalContext, Params, PathParams};
 use crate::snapshot::{Snapshot, SnapshotReader, now};
 
 pub use crate::error::{Body, BodyError, ProxyError, full as full_body};
-pub use forward::ForwardContext;
-pub use lean::LeanSlot;
-#[doc(hidden)]
-pub use lean::fuzz_api as lean_fuzz_api;
+use crate::upstream::{self, ForwardContext, LeanSlot, Upstreams};
 pub use path::{PathError, normalise};
-pub use upstream::{Upstream, UpstreamError};
 
 /// Shared by every connection: the snapshot reader and the upstream client.
 #[derive(Clone)]
 pub struct Gateway {
     /// Where each request loads its snapshot.
     pub snapshots: SnapshotReader,
-    /// The pooled upstream client.
-    pub upstream: Upstream,
+    /// The upstreams' clients.
+    pub upstream: Upstreams,
     /// Ticket keys, login throttle and the built-in handlers' services; `None` = tickets are
     /// refused and handler routes answer 501.
     pub services: Option<Arc<ApiServices>>,
@@ -340,7 +333,7 @@ async fn dispatch(
     // Only a WebSocket, only where the route allows one: any other upgrade (h2c, ...) would
     // turn the connection into a tunnel that no later request of it is checked on. Refused
     // upgrades lose their `Upgrade` header and go on as plain requests.
-    let client_upgrade = (route.websocket && forward::is_websocket_upgrade(&req))
+    let client_upgrade = (route.websocket && upstream::is_websocket_upgrade(&req))
         .then(|| hyper::upgrade::on(&mut req));
     // HTTP/2 streams of one connection run concurrently: they share the pool instead.
     let http1 = matches!(
@@ -350,13 +343,17 @@ async fn dispatch(
     let ctx = ForwardContext {
         authid: authid.map(Authid::as_str),
         peer_ip: &conn.peer_ip,
+        peer_trusted: (snapshot.config.trusted_proxies.iter())
+            .any(|c| c.contains(conn.info.peer.ip())),
         tls: conn.info.tls,
         identity_header: &snapshot.identity_header,
         strip_credentials: snapshot.config.auth.strip_credentials,
         strip_headers: &snapshot.config.request.strip_headers,
         slot: http1.then_some(&conn.upstream),
+        target: &route.target,
+        credential: snapshot.service_credentials.get(&route.target.upstream),
     };
-    forward::forward(
+    upstream::forward(
         &gw.upstream,
         req,
         client_upgrade,
@@ -364,6 +361,7 @@ async fn dispatch(
         gw.snapshots.metrics(),
     )
     .await
+    .map_err(ProxyError::Upstream)
 }
 
 /// The upstream gets exactly the checked path, encoded once ([`path::encode`]), with the

@@ -24,14 +24,15 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::access_api::ApiServices;
 use crate::config::gateway::GatewayConfig;
-use crate::proxy::{self, Body, ClientConn, ConnInfo, Gateway, Upstream, UpstreamError};
+use crate::proxy::{self, Body, ClientConn, ConnInfo, Gateway};
 use crate::snapshot::SnapshotReader;
+use crate::upstream::{SetupError, Upstreams};
 
 /// The server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("upstream: {0}")]
-    Upstream(#[from] UpstreamError),
+    Upstream(#[from] SetupError),
     #[error("no listener given")]
     NoListener,
 }
@@ -69,10 +70,11 @@ pub async fn run_with_services(
     }
     let config = snapshots.load().config.clone();
     let gw = Arc::new(Gateway {
-        upstream: Upstream::new(&config.upstream)?,
+        upstream: Upstreams::new(&config, snapshots.metrics())?,
         snapshots,
         services,
     });
+    gw.upstream.start_health_checks();
     let builder = Arc::new(http_builder(&config));
     let limit = Arc::new(Semaphore::new(config.limits.max_connections.max(1)));
     let sources = guard::PerSource::new(config.limits.max_connections_per_source);

@@ -316,12 +316,18 @@ pub struct PyUpstream {
 
 impl PyUpstream {
     pub fn start() -> PyUpstream {
+        PyUpstream::start_with_env(&[])
+    }
+
+    /// [`PyUpstream::start`] with environment variables (e.g. `PVE_REQUIRE_AUTHORIZATION`).
+    pub fn start_with_env(vars: &[(&str, &str)]) -> PyUpstream {
         use std::io::BufRead;
         let log = tempfile::NamedTempFile::new().unwrap();
         let script = clients_fixture("pve_upstream.py");
         let mut child = std::process::Command::new(python())
             .arg(&script)
             .arg(log.path())
+            .envs(vars.iter().copied())
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();

@@ -1,92 +1,21 @@
-//! Forwarding an allowed request: header hygiene (hop-by-hop, credentials, identity spoofing),
-//! `X-Forwarded-*` and the identity header, streaming both bodies, and upgrades (WebSocket)
-//! spliced with `copy_bidirectional`.
-
-use std::time::Instant;
+//! Header editing for the way out, in one place: hop-by-hop headers, credentials and identity
+//! spoofing removed from the client's request; `X-Forwarded-*`, the identity header and `Host`
+//! kept apart in [`Added`] for the upstream client to write; hop-by-hop headers removed from
+//! the upstream's response.
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Request, Response, StatusCode, Version};
-use hyper_util::rt::TokioIo;
+use http::{Request, Version};
 
-use super::Body;
-use super::lean::LeanSlot;
-use super::upstream::{SendError, Upstream};
+use super::ForwardContext;
 use crate::auth::strip_credentials;
-use crate::error::ProxyError;
-use crate::observe::Metrics;
-
-/// What forwarding needs to know about the request besides the request itself.
-pub struct ForwardContext<'a> {
-    /// The authenticated id, sent in the identity header (`None` for `user: world` routes).
-    pub authid: Option<&'a str>,
-    /// The client's address as an `X-Forwarded-For` element.
-    pub peer_ip: &'a HeaderValue,
-    /// Whether the client connection is TLS.
-    pub tls: bool,
-    /// `auth.identity_header`.
-    pub identity_header: &'a HeaderName,
-    /// `auth.strip_credentials`.
-    pub strip_credentials: bool,
-    /// `request.strip_headers`: method-override and URL-rewrite headers.
-    pub strip_headers: &'a [HeaderName],
-    /// The client connection's own upstream connection (`None`: use the pool, as HTTP/2
-    /// clients do).
-    pub slot: Option<&'a LeanSlot>,
-}
+use crate::error::Body;
+use crate::policy::UpstreamTarget;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
-
-/// Send `req` upstream and return its response; the client's upgrade (if any) is joined with
-/// the upstream's.
-pub async fn forward(
-    upstream: &Upstream,
-    mut req: Request<Body>,
-    client_upgrade: Option<hyper::upgrade::OnUpgrade>,
-    ctx: &ForwardContext<'_>,
-    metrics: &Metrics,
-) -> Result<Response<Body>, ProxyError> {
-    let upgrade = client_upgrade
-        .is_some()
-        .then(|| req.headers().get(header::UPGRADE).cloned());
-    let added = prepare_request(&mut req, ctx, upgrade.flatten());
-
-    let started = Instant::now();
-    let sent = tokio::time::timeout(upstream.timeout, upstream.send(ctx.slot, req, added)).await;
-    metrics
-        .upstream_seconds
-        .observe(started.elapsed().as_secs_f64());
-    let mut resp = match sent {
-        Err(_) => return Err(ProxyError::UpstreamTimeout),
-        Ok(Err(SendError::ClientBody(e))) => {
-            tracing::debug!(error = %e, "client request body failed");
-            return Err(ProxyError::BodyRead);
-        }
-        Ok(Err(e)) => return Err(ProxyError::UpstreamConnect(e.to_string())),
-        Ok(Ok(resp)) => resp,
-    };
-
-    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-        // A switch nobody asked for would hand the client an unchecked tunnel.
-        let Some(client) = client_upgrade else {
-            return Err(ProxyError::UpstreamConnect(
-                "101 Switching Protocols to a request without an allowed upgrade".to_owned(),
-            ));
-        };
-        let upstream_side = hyper::upgrade::on(&mut resp);
-        tokio::spawn(splice(client, upstream_side));
-        let (parts, _) = resp.into_parts();
-        return Ok(Response::from_parts(
-            parts,
-            crate::error::full(bytes::Bytes::new()),
-        ));
-    }
-    strip_hop_by_hop(resp.headers_mut(), None);
-    Ok(resp)
-}
 
 /// Whether a request asks for a WebSocket and nothing else (HTTP/1.1, `Connection: upgrade`,
 /// one `Upgrade` line whose only protocol is `websocket`).
@@ -107,12 +36,13 @@ pub fn is_websocket_upgrade<B>(req: &Request<B>) -> bool {
         && connection_tokens(req.headers()).any(|t| t.eq_ignore_ascii_case("upgrade"))
 }
 
-/// Headers the gateway sets on a forwarded request (`X-Forwarded-*`, the identity, `Host`),
-/// kept apart from the client's, whose copies are removed: the lean upstream client writes them
-/// after the client's, so the request's header map is never grown (a rehash per request).
-#[derive(Default)]
+/// Headers the gateway sets on a forwarded request (`X-Forwarded-*`, the identity, a service
+/// credential, `Host`), kept apart from the client's, whose copies are removed: the lean
+/// upstream client writes them after the client's, so the request's header map is never grown
+/// (a rehash per request).
+#[derive(Default, Clone)]
 pub(super) struct Added {
-    fields: [Option<(HeaderName, HeaderValue)>; 5],
+    fields: [Option<(HeaderName, HeaderValue)>; 6],
 }
 
 impl Added {
@@ -136,9 +66,10 @@ impl Added {
 }
 
 /// Headers and URI as the upstream gets them: origin-form URI, hop-by-hop and spoofable
-/// headers gone (changed in place); `X-Forwarded-*` and the identity returned, for the upstream
-/// client to add along with `Host`.
-fn prepare_request(
+/// headers (and `Host`) gone, changed in place; `X-Forwarded-*` and the identity returned, for
+/// the upstream client to add along with its own `Host`. `upgrade`: the client's `Upgrade`
+/// value when its upgrade is allowed (kept with `Connection: upgrade`).
+pub(super) fn prepare_request(
     req: &mut Request<Body>,
     ctx: &ForwardContext<'_>,
     upgrade: Option<HeaderValue>,
@@ -167,12 +98,15 @@ fn prepare_request(
         headers.remove(name);
     }
     strip_underscore_aliases(headers, ctx.identity_header, ctx.strip_headers);
-    if ctx.strip_credentials {
+    if ctx.strip_credentials || ctx.credential.is_some() {
         strip_credentials(headers);
     }
 
     let mut added = Added::default();
-    let prev = headers.remove(X_FORWARDED_FOR);
+    // A client's own claims of where it came from are never passed on; a trusted proxy's
+    // `X-Forwarded-For` is extended.
+    let prev = headers.remove(X_FORWARDED_FOR).filter(|_| ctx.peer_trusted);
+    strip_forwarding_claims(headers);
     let xff = match prev.as_ref().and_then(|v| v.to_str().ok()) {
         Some(prev) => {
             let mut v = Vec::with_capacity(prev.len() + 2 + ctx.peer_ip.len());
@@ -196,7 +130,58 @@ fn prepare_request(
     if let Some(id) = ctx.authid.and_then(|a| HeaderValue::from_str(a).ok()) {
         added.push(ctx.identity_header.clone(), id);
     }
+    if let Some(service) = ctx.credential {
+        // Whatever the client sent as its credentials, the upstream gets only the service's.
+        headers.remove(header::AUTHORIZATION);
+        headers.remove(&service.header);
+        added.push(service.header.clone(), service.value.clone());
+    }
     added
+}
+
+/// Apply the route's `strip_prefix` / `add_prefix` to the (origin-form) URI.
+pub(super) fn rewrite_path(req: &mut Request<Body>, target: &UpstreamTarget) {
+    let Some(pq) = req.uri().path_and_query() else {
+        return;
+    };
+    let path = target.rewrite(pq.path());
+    if let std::borrow::Cow::Owned(path) = path {
+        let text = match pq.query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path,
+        };
+        // The prefixes hold only characters valid in a path, so this parses.
+        if let Ok(uri) = http::Uri::try_from(text) {
+            *req.uri_mut() = uri;
+        }
+    }
+}
+
+/// Headers that claim a client address, host, scheme, port, path or method: `Forwarded`, the
+/// single-address ones and every `X-Forwarded-*` (the gateway sets its own three afterwards).
+fn strip_forwarding_claims(headers: &mut HeaderMap) {
+    const CLAIMS: [HeaderName; 4] = [
+        header::FORWARDED,
+        HeaderName::from_static("x-real-ip"),
+        HeaderName::from_static("x-client-ip"),
+        HeaderName::from_static("true-client-ip"),
+    ];
+    for name in &CLAIMS {
+        headers.remove(name);
+    }
+    if headers
+        .keys()
+        .any(|k| k.as_str().starts_with("x-forwarded-"))
+    {
+        let names: Vec<HeaderName> = headers
+            .keys()
+            .filter(|k| k.as_str().starts_with("x-forwarded-"))
+            .cloned()
+            .collect();
+        for name in names {
+            headers.remove(name);
+        }
+    }
 }
 
 /// Remove names that an upstream mapping `_` to `-` (CGI, WSGI, Perl's `HTTP::Headers`) would
@@ -242,7 +227,7 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 
 /// Remove hop-by-hop headers and those listed in `Connection`; keep an upgrade if asked.
 /// One pass over the names finds whether there is anything to remove (usually nothing).
-fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
+pub(super) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
     if headers.contains_key(header::CONNECTION) {
         let listed: Vec<HeaderName> = connection_tokens(headers)
             .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
@@ -275,21 +260,6 @@ pub(super) fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &st
         .flat_map(|v| v.split(','))
         .map(str::trim)
         .filter(|t| !t.is_empty())
-}
-
-async fn splice(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
-    let (client, upstream) = match tokio::try_join!(client, upstream) {
-        Ok(pair) => pair,
-        Err(e) => {
-            tracing::debug!(error = %e, "upgrade failed");
-            return;
-        }
-    };
-    let mut client = TokioIo::new(client);
-    let mut upstream = TokioIo::new(upstream);
-    if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
-        tracing::debug!(error = %e, "upgraded connection ended");
-    }
 }
 
 #[cfg(test)]

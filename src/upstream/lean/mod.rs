@@ -27,8 +27,8 @@ use hyper::body::{Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use self::framing::{Framing, Step};
-use super::forward::{Added, connection_tokens};
-use super::{Body, BodyError};
+use super::headers::{Added, connection_tokens};
+use crate::error::{Body, BodyError};
 
 /// A response head larger than this is refused.
 const MAX_HEAD: usize = 64 * 1024;
@@ -43,6 +43,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
 
 /// One upstream connection, idle between requests.
 pub(super) struct LeanConn {
+    /// The endpoint it is connected to ([`super::Endpoint`]'s id).
+    origin: u64,
     io: Box<dyn Io>,
     /// Bytes read but not yet used.
     buf: BytesMut,
@@ -92,10 +94,19 @@ impl LeanError {
 }
 
 impl LeanSlot {
-    /// The idle connection, if it is still open (an upstream that closed it while idle has
-    /// made it readable: checked without blocking and without a syscall when it has not).
-    pub(super) fn take_open(&self) -> Option<LeanConn> {
+    /// The endpoint the idle connection is connected to, if there is one.
+    pub(super) fn origin(&self) -> Option<u64> {
+        lock(&self.0).as_ref().map(|c| c.origin)
+    }
+
+    /// The idle connection to endpoint `origin`, if it is still open (an upstream that closed
+    /// it while idle has made it readable: checked without blocking and without a syscall when
+    /// it has not). A connection to another endpoint is closed.
+    pub(super) fn take_open(&self, origin: u64) -> Option<LeanConn> {
         let mut conn = lock(&self.0).take()?;
+        if conn.origin != origin {
+            return None;
+        }
         let mut scratch = [0u8; 1];
         let mut read = ReadBuf::new(&mut scratch);
         let mut cx = Context::from_waker(Waker::noop());
@@ -108,9 +119,10 @@ impl LeanSlot {
 }
 
 impl LeanConn {
-    /// A fresh connection over `io`.
-    pub(super) fn new(io: Box<dyn Io>) -> LeanConn {
+    /// A fresh connection over `io` to endpoint `origin`.
+    pub(super) fn new(io: Box<dyn Io>, origin: u64) -> LeanConn {
         LeanConn {
+            origin,
             io,
             buf: BytesMut::with_capacity(READ_CHUNK),
             scratch: vec![0; READ_CHUNK].into_boxed_slice(),
