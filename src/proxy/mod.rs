@@ -7,6 +7,7 @@
 
 mod client_addr;
 mod forward;
+mod hygiene;
 mod lean;
 mod upstream;
 
@@ -184,6 +185,7 @@ async fn pipeline<'s>(
     if req.headers().len() > snapshot.config.limits.max_header_lines {
         return Err(ProxyError::TooManyHeaders);
     }
+    hygiene::check(req.version(), req.headers())?;
     let path = path::normalise_with(req.uri().path(), snapshot.config.request.path_params)
         .map_err(ProxyError::BadPath)?;
     let client = client_addr::client_ip(
