@@ -64,6 +64,10 @@ pub enum ProxyError {
     BodyRead,
     #[error("too many request headers")]
     TooManyHeaders,
+    #[error("missing or repeated Host header")]
+    BadHost,
+    #[error("unsupported Transfer-Encoding")]
+    BadTransferEncoding,
     #[error("{0}")]
     BadForwardedFor(BadForwardedFor),
     #[error("no credentials")]
@@ -94,6 +98,8 @@ impl ProxyError {
             | ProxyError::BodyTooLarge(_)
             | ProxyError::BodyRead
             | ProxyError::TooManyHeaders
+            | ProxyError::BadHost
+            | ProxyError::BadTransferEncoding
             | ProxyError::BadForwardedFor(_) => "invalid",
             ProxyError::NoTicket | ProxyError::AuthFailed(_) => "unauthenticated",
             ProxyError::Denied(d) => match d {
@@ -139,6 +145,8 @@ impl ProxyError {
             ProxyError::BadPath(_)
             | ProxyError::BadParams(_)
             | ProxyError::BodyRead
+            | ProxyError::BadHost
+            | ProxyError::BadTransferEncoding
             | ProxyError::BadForwardedFor(_) => json(StatusCode::BAD_REQUEST, &self.to_string()),
             ProxyError::TooManyHeaders => json(
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,

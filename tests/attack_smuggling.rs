@@ -234,8 +234,6 @@ async fn conflicting_or_obfuscated_framing_never_smuggles() {
 /// aclgate itself, but a front proxy that reads the header differently would disagree with it
 /// about where the request ends.
 #[tokio::test]
-#[ignore = "finding: a request whose Transfer-Encoding is not exactly one `chunked` must be a 400 \
-            (the request-hygiene check before forwarding: src/proxy/mod.rs or src/server/)"]
 async fn chunked_applied_twice_is_refused() {
     let gw = Gateway::start().await;
     let bytes = post(

@@ -117,8 +117,6 @@ fn user_cfg_acl_of_a_token_dropped_by_a_later_user_line_is_not_kept() {
 /// the next read refuses: the comment is lost with a warning. Proxmox decodes the comment
 /// (`decode_value`) before checking `maxLength`, so the limit is on the decoded text.
 #[test]
-#[ignore = "finding: src/config/domains_cfg/parse.rs must decode the comment before \
-            options::check_value measures its length (Proxmox's decode_value order)"]
 fn domains_cfg_long_non_ascii_comment_survives_write_and_read() {
     use aclgate::config::DomainsConfig;
     let comment = "é".repeat(700);

@@ -97,6 +97,7 @@ pub enum AuthError {
 impl Credential {
     /// Extract the credential (spec §6.2): a `PVEAuthCookie` ticket in `Cookie`, else in
     /// `Authorization`; only then `PVEAPIToken` in `Authorization`. A ticket always wins.
+    /// More than one `Authorization` header is [`Credential::Malformed`].
     pub fn extract(headers: &HeaderMap) -> Credential {
         for cookie in headers.get_all(http::header::COOKIE) {
             if let Ok(text) = cookie.to_str()
@@ -105,9 +106,15 @@ impl Credential {
                 return ticket_credential(raw);
             }
         }
-        let Some(auth) = headers.get(http::header::AUTHORIZATION) else {
+        let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
+        let Some(auth) = values.next() else {
             return Credential::None;
         };
+        // Proxmox reads several headers as one value joined by `, `, which is no valid
+        // credential: refuse them all rather than pick one.
+        if values.next().is_some() {
+            return Credential::Malformed;
+        }
         let Ok(auth) = auth.to_str() else {
             return Credential::Malformed;
         };

@@ -6,6 +6,7 @@
 //! `src/error.rs`.
 
 mod client_addr;
+mod hygiene;
 
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
@@ -177,6 +178,7 @@ async fn pipeline<'s>(
     if req.headers().len() > snapshot.config.limits.max_header_lines {
         return Err(ProxyError::TooManyHeaders);
     }
+    hygiene::check(req.version(), req.headers())?;
     let path = path::normalise_with(req.uri().path(), snapshot.config.request.path_params)
         .map_err(ProxyError::BadPath)?;
     let client = client_addr::client_ip(

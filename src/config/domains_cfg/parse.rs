@@ -127,9 +127,17 @@ fn property(section: &mut RealmConfig, lineno: usize, line: &str, warnings: &mut
             return;
         }
     };
+    // Decoded before the check, as Proxmox's `decode_value` runs before `check_value`: the
+    // length limit applies to the comment as kept (and written encoded again).
+    let decoded;
+    let value = if key == "comment" {
+        decoded = decode_text(value);
+        decoded.as_str()
+    } else {
+        value
+    };
     match options::check_value(section.kind, key, value) {
         Ok(v) => {
-            let v = if key == "comment" { decode_text(&v) } else { v };
             section.options.insert(key.to_owned(), v);
         }
         Err(e) => warnings.push(refuse(e.to_string())),
