@@ -7,6 +7,7 @@ pub mod cidr;
 pub mod datacenter_cfg;
 pub mod domains_cfg;
 pub mod gateway;
+pub mod listeners;
 pub mod request;
 pub mod shadow_cfg;
 pub mod state_dir;
