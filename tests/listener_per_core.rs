@@ -89,7 +89,7 @@ async fn two_workers_share_the_connections_and_drain_on_sigterm() {
     })
     .await
     .expect("aclgate serve did not start");
-    let before = wakeups(pid, "aclgate-worker-1").expect("a second worker thread");
+    let before = wakeups(pid, "aclgate-worker1").expect("a second worker thread");
 
     // New connections (a client per request, no pooling): the kernel spreads them over both
     // workers' sockets.
@@ -114,7 +114,7 @@ async fn two_workers_share_the_connections_and_drain_on_sigterm() {
             .unwrap();
         assert_eq!(resp.status(), 200);
     }
-    let after = wakeups(pid, "aclgate-worker-1").unwrap();
+    let after = wakeups(pid, "aclgate-worker1").unwrap();
     assert!(
         after > before,
         "the second worker took no connection ({before} → {after})"
@@ -122,6 +122,8 @@ async fn two_workers_share_the_connections_and_drain_on_sigterm() {
 
     // Requests held by the upstream on several connections (so on both workers), then SIGTERM.
     let mut upstream = upstream;
+    // Forget the arrivals of the requests above (all answered).
+    while upstream.arrivals.try_recv().is_ok() {}
     let held: Vec<_> = (0..8)
         .map(|_| {
             let (c, url, auth) = (client(), url.clone(), auth.clone());

@@ -68,7 +68,8 @@ pub(super) fn spawn(shared: &Arc<Shared>, more: Vec<ShardListeners>) -> Shards {
         let mut stopped = stop.subscribe();
         let shared = shared.clone();
         let thread = std::thread::Builder::new()
-            .name(format!("aclgate-worker-{}", i + 1))
+            // At most 15 bytes: the kernel cuts thread names there.
+            .name(format!("aclgate-worker{}", i + 1))
             .spawn(move || {
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
