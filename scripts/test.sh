@@ -93,6 +93,20 @@ if [ ! -f tests/support_oidc/node_modules/oidc-provider/package.json ]; then
 fi
 # --- end openid ------------------------------------------------------------------------------
 
+# --- listener (PROXY protocol tests, tests/listener_proxy_protocol.rs) -----------------------
+# Debian's haproxy is the real PROXY protocol sender (send-proxy / send-proxy-v2 in TCP mode);
+# the tests start their own instance on free ports (no service is started here).
+if ! command -v haproxy >/dev/null; then
+    if [ "$(id -u)" -eq 0 ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends haproxy \
+            || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends haproxy; }
+    else
+        echo "haproxy missing (run as root to install it)" >&2
+        exit 1
+    fi
+fi
+# --- end listener ----------------------------------------------------------------------------
+
 command -v cargo >/dev/null || { echo "cargo not found: install a Rust toolchain (rustup)" >&2; exit 1; }
 
 # --- packaging (issue 10) ---

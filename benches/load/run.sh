@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Load comparison (DESIGN.md §4): wrk -c64 keep-alive against
+# Load comparison (DESIGN.md §4): wrk -c64 keep-alive (HTTP/1.1) against
 #   1. the bare upstream (1 KiB response body),
 #   2. nginx as a TLS proxy without authentication,
-#   3. aclgate over TLS with API-token authentication and a perm check (1 and 2 worker threads).
+#   3. aclgate over TLS with API-token authentication and a perm check (1 worker; 2 workers per
+#      core, i.e. a single-threaded runtime each on SO_REUSEPORT sockets; 2 workers sharing one
+#      multi-threaded runtime),
+# and h2load -c64 (HTTP/2 over TLS, 1 and 10 streams per connection) against nginx's h2 TLS
+# proxy and aclgate (1 and 2 workers).
 # Reports req/s, p99 latency and the proxy's CPU time per request (from /proc/<pid>/stat),
 # which is steadier than req/s when wrk, proxy and upstream share the cores.
 #
@@ -10,11 +14,11 @@
 # (gateway with 1 worker and nginx with 1 process, wrk -c8 for DUR seconds after a warm-up):
 # independent of other load on the machine, so it is the figure to compare changes with.
 #
-# Needs: wrk and nginx (Debian packages `wrk`, `nginx-light`), python3; valgrind for
-# INSTRUCTIONS=1.
+# Needs: wrk, h2load and nginx (Debian packages `wrk`, `nghttp2-client`, `nginx-light`),
+# python3; valgrind for INSTRUCTIONS=1. H2=0 skips the HTTP/2 runs.
 # Knobs: DUR (seconds per run, default 10), CONNS (64), THREADS (wrk threads, 2),
 #        ACLGATE_LOG (gateway log filter, default `info` = access log on, written to a file),
-#        PORT_BASE (18000: ports PORT_BASE+6..8, +80, +443..446 on 127.0.0.1).
+#        PORT_BASE (18000: ports PORT_BASE+6..9, +80, +443..446 on 127.0.0.1).
 set -euo pipefail
 
 DUR=${DUR:-10}
@@ -38,10 +42,12 @@ P_NGINX=$((PORT_BASE + 443))
 P_NGINX_LOG=$((PORT_BASE + 445))
 P_NGINX_CG=$((PORT_BASE + 444))
 INSTRUCTIONS=${INSTRUCTIONS:-0}
+H2=${H2:-1}
 TOOLS="wrk nginx python3"
+[ "$H2" = 1 ] && TOOLS="$TOOLS h2load"
 [ "$INSTRUCTIONS" = 1 ] && TOOLS="$TOOLS valgrind callgrind_control callgrind_annotate"
 for tool in $TOOLS; do
-    command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install wrk nginx-light)" >&2; exit 1; }
+    command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install wrk nghttp2-client nginx-light)" >&2; exit 1; }
 done
 
 cd "$ROOT"
@@ -83,10 +89,13 @@ UP_PID=$!
 PIDS+=("$UP_PID")
 wait_port "$P_UP"
 
-start_gateway() { # $1 = worker threads, $2 = port
+start_gateway() { # $1 = worker threads, $2 = port, $3 = runtime model (per_core, shared)
+    local model=${3:-per_core}
+    printf '[listeners]\nruntime = "%s"\n' "$model" >"$WORK/aclgate-$model.toml"
     (cd "$WORK" && exec "$BIN/examples/load_gateway" --state-dir "$STATE" \
+        --config "$WORK/aclgate-$model.toml" \
         --policy "$WORK/policies/load.toml" --listen "127.0.0.1:$2" \
-        --upstream "http://127.0.0.1:$P_UP" --worker-threads "$1" 2>"$WORK/gateway-$1.log") &
+        --upstream "http://127.0.0.1:$P_UP" --worker-threads "$1" 2>"$WORK/gateway-$1-$model.log") &
     GW_PID=$!
     PIDS+=("$GW_PID")
     wait_port "$2"
@@ -98,7 +107,7 @@ GW1=$GW_PID
 nginx_server() { # port, extra directive
     cat <<SERVER
     server {
-        listen 127.0.0.1:$1 ssl;
+        listen 127.0.0.1:$1 ssl http2;
         $2
         ssl_certificate $WORK/certs/aclgate.crt;
         ssl_certificate_key $WORK/certs/aclgate.key;
@@ -184,21 +193,62 @@ measure() { # name url header pid...
     RESULTS+=("$(printf '%-38s %10s req/s  p99 %8s  proxy CPU %6s us/req' "$name" "$rps" "$p99" "$cpu")")
 }
 
+measure_h2() { # name url header streams pid...
+    local name=$1 url=$2 header=$3 streams=$4
+    shift 4
+    h2load -c"$CONNS" -t"$THREADS" -m"$streams" -D2 -H "$header" "$url" >/dev/null # warm-up
+    local t0 t1 out reqs ok rps mean cpu
+    t0=$(ticks "$@")
+    out=$(h2load -c"$CONNS" -t"$THREADS" -m"$streams" -D"$DUR" -H "$header" "$url")
+    t1=$(ticks "$@")
+    reqs=$(awk '/^requests:/ {print $2}' <<<"$out")
+    ok=$(awk '/^status codes:/ {print $3}' <<<"$out")
+    rps=$(awk '/^finished in/ {gsub(",", "", $4); print $4}' <<<"$out")
+    mean=$(awk '/^time for request:/ {print $6}' <<<"$out")
+    if [ "$reqs" != "$ok" ] || [ "${reqs:-0}" = 0 ]; then
+        echo "$name: not every answer was 2xx:" >&2
+        echo "$out" >&2
+        exit 1
+    fi
+    cpu=$(python3 -c "print(f'{($t1 - $t0) / $(getconf CLK_TCK) * 1e6 / $reqs:.1f}')")
+    RESULTS+=("$(printf '%-38s %10s req/s  mean %7s  proxy CPU %6s us/req' "$name" "$rps" "$mean" "$cpu")")
+}
+
 # --- instruction counts (INSTRUCTIONS=1) -------------------------------------------------------
 callgrind_total() { # callgrind output file -> total instructions
     callgrind_annotate "$1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'
 }
 
-count() { # name port header pid -> instructions per request of a process started under callgrind
-    local name=$1 port=$2 header=$3 pid=$4 out reqs ir
+count() { # name port header pid dump [streams] -> instructions per request of a process under
+    # callgrind; dump = its dump number (1 for the first count of a process); with streams,
+    # h2load -c8 -mSTREAMS (HTTP/2) instead of wrk
+    local name=$1 port=$2 header=$3 pid=$4 dump=$5 streams=${6:-} out reqs ir label
+    local url="https://127.0.0.1:$port$PATH_Q"
     wait_port "$port"
-    wrk -t1 -c8 -d3s -H "$header" "https://127.0.0.1:$port$PATH_Q" >/dev/null # warm-up
-    callgrind_control -z "$pid" >/dev/null
-    out=$(wrk -t1 -c8 -d"${DUR}s" -H "$header" "https://127.0.0.1:$port$PATH_Q")
+    if [ -z "$streams" ]; then
+        wrk -t1 -c8 -d3s -H "$header" "$url" >/dev/null # warm-up
+        callgrind_control -z "$pid" >/dev/null
+        out=$(wrk -t1 -c8 -d"${DUR}s" -H "$header" "$url")
+        reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+        label="$name, HTTP/1.1"
+    else
+        h2load -c8 -t1 -m"$streams" -D3 -H "$header" "$url" >/dev/null # warm-up
+        callgrind_control -z "$pid" >/dev/null
+        out=$(h2load -c8 -t1 -m"$streams" -D"$DUR" -H "$header" "$url")
+        reqs=$(awk '/^requests:/ {print $2}' <<<"$out")
+        label="$name, h2 m$streams"
+    fi
     callgrind_control -d "$pid" >/dev/null
-    reqs=$(awk '/requests in/ {print $1}' <<<"$out")
-    ir=$(callgrind_total "$WORK/callgrind.$name.1")
-    RESULTS+=("$(printf '%-34s %10s requests  %8s instructions/request' "$name" "$reqs" $((ir / reqs)))")
+    ir=$(callgrind_total "$WORK/callgrind.$name.$dump")
+    RESULTS+=("$(printf '%-34s %10s requests  %8s instructions/request' "$label" "$reqs" $((ir / reqs)))")
+}
+
+count_all() { # name port header pid: HTTP/1.1, and with H2=1 h2 with 1 and 10 streams
+    count "$@" 1
+    if [ "$H2" = 1 ]; then
+        count "$@" 2 1
+        count "$@" 3 10
+    fi
 }
 
 if [ "$INSTRUCTIONS" = 1 ]; then
@@ -211,7 +261,7 @@ if [ "$INSTRUCTIONS" = 1 ]; then
         nginx -c "$WORK/nginx-cg.conf" -p "$WORK" 2>"$WORK/nginx-cg.log" &
     CG=$!
     PIDS+=("$CG")
-    count nginx "$P_NGINX_CG" "X-Nothing: 1" "$CG"
+    count_all nginx "$P_NGINX_CG" "X-Nothing: 1" "$CG"
     kill "$CG"
     (cd "$WORK" && exec valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.aclgate" \
         "$BIN/examples/load_gateway" --state-dir "$STATE" --policy "$WORK/policies/load.toml" \
@@ -219,9 +269,9 @@ if [ "$INSTRUCTIONS" = 1 ]; then
         2>"$WORK/gateway-cg.log") &
     CG=$!
     PIDS+=("$CG")
-    count aclgate $((PORT_BASE + 8)) "$AUTH" "$CG"
+    count_all aclgate $((PORT_BASE + 8)) "$AUTH" "$CG"
     echo
-    echo "callgrind, wrk -t1 -c8 -d${DUR}s keep-alive, 1 KiB response body; aclgate: token + decision"
+    echo "callgrind, wrk -t1 -c8 (h2load -c8 -mN) -d${DUR}s keep-alive, 1 KiB response body; aclgate: token + decision"
     printf '%s\n' "${RESULTS[@]}"
     exit 0
 fi
@@ -238,11 +288,28 @@ measure "nginx TLS proxy, no auth, no log" "https://127.0.0.1:$P_NGINX$PATH_Q" "
 # shellcheck disable=SC2086
 measure "nginx TLS proxy, no auth, access log" "https://127.0.0.1:$P_NGINX_LOG$PATH_Q" "X-Nothing: 1" $NGINX_WORKERS
 measure "aclgate TLS + token, 1 worker" "$GW1_URL" "$AUTH" "$GW1"
+if [ "$H2" = 1 ]; then
+    for m in 1 10; do
+        # shellcheck disable=SC2086
+        measure_h2 "h2 m$m nginx TLS proxy, no log" "https://127.0.0.1:$P_NGINX$PATH_Q" "X-Nothing: 1" "$m" $NGINX_WORKERS
+        measure_h2 "h2 m$m aclgate, 1 worker" "$GW1_URL" "$AUTH" "$m" "$GW1"
+    done
+fi
 kill "$GW1"
-start_gateway 2 $((PORT_BASE + 7))
-check_status "https://127.0.0.1:$((PORT_BASE + 7))$PATH_Q" "$AUTH"
-measure "aclgate TLS + token, 2 workers" "https://127.0.0.1:$((PORT_BASE + 7))$PATH_Q" "$AUTH" "$GW_PID"
+start_gateway 2 $((PORT_BASE + 7)) per_core
+GW2_URL="https://127.0.0.1:$((PORT_BASE + 7))$PATH_Q"
+check_status "$GW2_URL" "$AUTH"
+measure "aclgate TLS + token, 2 workers per core" "$GW2_URL" "$AUTH" "$GW_PID"
+if [ "$H2" = 1 ]; then
+    for m in 1 10; do
+        measure_h2 "h2 m$m aclgate, 2 workers per core" "$GW2_URL" "$AUTH" "$m" "$GW_PID"
+    done
+fi
+kill "$GW_PID"
+start_gateway 2 $((PORT_BASE + 9)) shared
+check_status "https://127.0.0.1:$((PORT_BASE + 9))$PATH_Q" "$AUTH"
+measure "aclgate TLS + token, 2 workers shared" "https://127.0.0.1:$((PORT_BASE + 9))$PATH_Q" "$AUTH" "$GW_PID"
 
 echo
-echo "wrk -t$THREADS -c$CONNS -d${DUR}s keep-alive, 1 KiB response body, $(nproc) cores"
+echo "wrk -t$THREADS -c$CONNS -d${DUR}s keep-alive (h2load -c$CONNS -mN -D$DUR), 1 KiB response body, $(nproc) cores"
 printf '%s\n' "${RESULTS[@]}"

@@ -12,11 +12,12 @@ use tokio::net::TcpListener;
 use super::{check_config, sd_notify};
 use crate::access_api::ApiServices;
 use crate::config::gateway::{GatewayConfig, GatewayConfigError, LogFormat, find_config};
+use crate::config::listeners::RuntimeModel;
 use crate::config::reloadable::ConfigSource;
 use crate::observe::{AccessLog, FlushGuard, LogWriter, Metrics};
 use crate::reload;
 use crate::runtime::Runtime;
-use crate::server::{self, Listeners, tls};
+use crate::server::{self, Listeners, ShardListeners, bind_reuseport, tls};
 
 /// Where the settings come from; shared by `serve`, `check-config` and `explain`.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -54,7 +55,7 @@ pub struct ServeArgs {
     /// Server private key (PEM).
     #[arg(long, value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
-    /// Tokio worker threads.
+    /// Worker threads (each a runtime of its own unless `listeners.runtime = "shared"`).
     #[arg(long, value_name = "N")]
     pub worker_threads: Option<usize>,
 }
@@ -76,7 +77,8 @@ pub fn serve(args: ServeArgs, state_dir: Option<PathBuf>) -> ExitCode {
     };
     // Flushed when dropped at the end of `serve`.
     let (_log_guard, access_log) = init_logging(config.log_format);
-    let runtime = if config.worker_threads == 1 {
+    // Per core: this thread's runtime is the first worker; `server` starts the others.
+    let runtime = if config.worker_threads == 1 || per_core(&config) {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -217,22 +219,7 @@ async fn run(
     #[cfg(unix)]
     reload::spawn_sighup(handle).map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
 
-    let bind = |addr: SocketAddr| async move {
-        TcpListener::bind(addr)
-            .await
-            .map_err(|e| format!("cannot listen on {addr}: {e}"))
-    };
-    let listeners = Listeners {
-        tls: Some(bind(config.listen).await?),
-        http: match config.http_listen {
-            Some(a) => Some(bind(a).await?),
-            None => None,
-        },
-        admin: match config.admin_listen {
-            Some(a) => Some(bind(a).await?),
-            None => None,
-        },
-    };
+    let (listeners, more) = bind_listeners(&config).await?;
     tracing::info!(
         listen = %config.listen,
         upstream = %config.upstream.url,
@@ -245,9 +232,58 @@ async fn run(
         shutdown_signal().await;
         sd_notify::notify("STOPPING=1");
     };
-    server::run_with_services(listeners, reader, Some(services), shutdown)
+    server::run_per_core(listeners, more, reader, Some(services), shutdown)
         .await
         .map_err(|e| e.to_string())
+}
+
+/// Whether `worker_threads` are single-threaded runtimes of their own ([`RuntimeModel`]).
+fn per_core(config: &GatewayConfig) -> bool {
+    config.worker_threads > 1 && config.listeners.runtime == RuntimeModel::PerCore
+}
+
+/// The listeners of this runtime, and per core those of each further worker (`SO_REUSEPORT`
+/// sockets for the same addresses).
+async fn bind_listeners(
+    config: &GatewayConfig,
+) -> Result<(Listeners, Vec<ShardListeners>), String> {
+    let cannot = |addr: SocketAddr| move |e| format!("cannot listen on {addr}: {e}");
+    let admin = match config.admin_listen {
+        Some(a) => Some(TcpListener::bind(a).await.map_err(cannot(a))?),
+        None => None,
+    };
+    if !per_core(config) {
+        let bind =
+            |addr: SocketAddr| async move { TcpListener::bind(addr).await.map_err(cannot(addr)) };
+        let http = match config.http_listen {
+            Some(a) => Some(bind(a).await?),
+            None => None,
+        };
+        let tls = Some(bind(config.listen).await?);
+        return Ok((Listeners { tls, http, admin }, Vec::new()));
+    }
+    let n = config.worker_threads;
+    let mut more: Vec<ShardListeners> = (1..n).map(|_| ShardListeners::default()).collect();
+    let (tls, tls_more) = bind_reuseport(config.listen, n).map_err(cannot(config.listen))?;
+    for (shard, l) in more.iter_mut().zip(tls_more) {
+        shard.tls = Some(l);
+    }
+    let http = match config.http_listen {
+        Some(a) => {
+            let (first, others) = bind_reuseport(a, n).map_err(cannot(a))?;
+            for (shard, l) in more.iter_mut().zip(others) {
+                shard.http = Some(l);
+            }
+            Some(first)
+        }
+        None => None,
+    };
+    let listeners = Listeners {
+        tls: Some(tls),
+        http,
+        admin,
+    };
+    Ok((listeners, more))
 }
 
 /// Completes on SIGTERM or Ctrl-C (the handlers are installed on the first poll).

@@ -63,6 +63,8 @@ pub struct GatewayConfig {
     /// forwarded address that is not itself listed. Empty: the TCP peer, always.
     #[serde(deserialize_with = "cidr_list")]
     pub trusted_proxies: Vec<Cidr>,
+    /// PROXY protocol per listener and the runtime model (`[listeners]`).
+    pub listeners: crate::config::listeners::ListenerSettings,
     /// The web interface (`[ui]`).
     pub ui: crate::ui::UiSettings,
 }
@@ -260,6 +262,12 @@ impl GatewayConfig {
         if self.worker_threads == 0 {
             return invalid("worker_threads", "must be at least 1");
         }
+        if self.listeners.proxy_protocol.any() && self.trusted_proxies.is_empty() {
+            return invalid(
+                "listeners.proxy_protocol",
+                "needs `trusted_proxies`: a PROXY header is accepted only from them",
+            );
+        }
         if self.limits.max_header_bytes < 8192 {
             return invalid("limits.max_header_bytes", "must be at least 8192");
         }
@@ -314,6 +322,7 @@ impl Default for GatewayConfig {
             tickets: crate::config::auth_settings::TicketConfig::default(),
             login_throttle: crate::config::auth_settings::ThrottleConfig::default(),
             trusted_proxies: Vec::new(),
+            listeners: crate::config::listeners::ListenerSettings::default(),
             ui: crate::ui::UiSettings::default(),
         }
     }

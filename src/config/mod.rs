@@ -8,6 +8,7 @@ pub mod cidr;
 pub mod datacenter_cfg;
 pub mod domains_cfg;
 pub mod gateway;
+pub mod listeners;
 pub mod logout_cfg;
 pub mod reloadable;
 pub mod request;

@@ -17,7 +17,7 @@ pub(crate) fn write(out: &mut Vec<u8>, format: LogFormat, stamp: &Stamp, event: 
     }
 }
 
-/// `STAMP  INFO aclgate::access: authid="joe@pve" ... status=200 latency_us=1234`
+/// `STAMP  INFO aclgate::access: client="192.0.2.7" authid="joe@pve" ... status=200 latency_us=1234`
 fn text(out: &mut Vec<u8>, stamp: &Stamp, event: &AccessEvent) {
     out.extend_from_slice(stamp.as_bytes());
     // The level is right-aligned in five columns.
@@ -82,9 +82,11 @@ enum Value<'a> {
     Num(u64),
 }
 
-/// The fields in the order the tracing event records them.
-fn fields<'a>(event: &AccessEvent<'a>) -> [(Name, Value<'a>); 8] {
+/// The fields in the order the tracing event records them. Who and where first: `client`,
+/// then (when forwarded) the upstream endpoint beside it would go here as one more `Str`.
+fn fields<'a>(event: &AccessEvent<'a>) -> [(Name, Value<'a>); 9] {
     [
+        (name!("client"), Value::Str(event.client)),
         (name!("authid"), Value::Str(event.authid)),
         (name!("method"), Value::Str(event.method)),
         (name!("path"), Value::Str(event.path)),
@@ -214,6 +216,7 @@ mod tests {
     fn same_text_as_tracing_subscriber() {
         fn check(format: LogFormat, authid: &str, path: &str, status: u16, micros: u64) {
             let event = AccessEvent {
+                client: "2001:db8::7",
                 authid,
                 method: "GET",
                 path,

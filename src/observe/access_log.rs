@@ -21,6 +21,9 @@ pub const ACCESS_TARGET: &str = "aclgate::access";
 /// What one request came to.
 #[derive(Debug)]
 pub struct AccessEvent<'a> {
+    /// The client's address: the TCP peer, the PROXY header's source, or the address a trusted
+    /// proxy forwarded (`X-Forwarded-For`), as `allowed-ips` and throttling saw it.
+    pub client: &'a str,
     /// Authenticated id, `-` if none.
     pub authid: &'a str,
     pub method: &'a str,
@@ -59,6 +62,7 @@ impl AccessLog {
         let enabled = tracing::event_enabled!(
             target: ACCESS_TARGET,
             Level::INFO,
+            client,
             authid,
             method,
             path,
@@ -114,6 +118,7 @@ impl AccessEvent<'_> {
     fn emit(&self) {
         tracing::info!(
             target: ACCESS_TARGET,
+            client = self.client,
             authid = self.authid,
             method = self.method,
             path = self.path,

@@ -84,6 +84,8 @@ impl ClientConn {
 /// Borrowed from the request's snapshot where possible, so tracing costs no allocation.
 #[derive(Default)]
 struct Trace<'s> {
+    /// The client address, once known (the forwarded one behind a trusted proxy).
+    client: Option<std::net::IpAddr>,
     route: Option<&'s str>,
     reason: Option<Cow<'static, str>>,
     decided: Option<Duration>,
@@ -146,7 +148,15 @@ pub async fn handle(gw: &Gateway, conn: &ClientConn, req: Request<Incoming>) -> 
             .get_or_create(&RequestLabels { decision, status })
             .inc();
     }
+    // The connection's own address is formatted once per connection; a forwarded one here.
+    let forwarded = trace
+        .client
+        .filter(|ip| *ip != conn.info.peer.ip())
+        .map(|ip| ip.to_string());
     AccessEvent {
+        client: forwarded
+            .as_deref()
+            .unwrap_or_else(|| conn.peer_ip.to_str().unwrap_or("-")),
         authid: who
             .as_ref()
             .and_then(Principal::authid)
@@ -187,6 +197,7 @@ async fn pipeline<'s>(
         &snapshot.config.trusted_proxies,
     )
     .map_err(ProxyError::BadForwardedFor)?;
+    trace.client = Some(client);
     let found = snapshot.routes.find(req.method().as_str(), &path);
     if let Some(m) = &found {
         trace.route = Some(&m.route.source);

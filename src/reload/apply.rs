@@ -59,5 +59,6 @@ pub(super) fn apply(
         tls: Arc::clone(&previous.tls),
         warnings: Vec::new(),
         identity_header: previous.identity_header.clone(),
+        service_credentials: previous.service_credentials.clone(),
     })
 }

@@ -1,6 +1,8 @@
 //! What keeps idle or slow clients from holding connections: a deadline for the TLS handshake
 //! plus the first request of a new connection, an idle deadline between requests (HTTP/1.1
-//! keep-alive and HTTP/2 alike), and a cap on concurrent connections per source address.
+//! keep-alive and HTTP/2 alike), and a cap on concurrent connections per source address (the
+//! PROXY header's source on a listener that expects one: the balancer's own address carries
+//! many clients).
 //!
 //! The deadlines live in the connection's I/O ([`IdleIo`]): when one passes while no request
 //! is in flight, reads see end-of-file and hyper closes the connection as if the client had.
@@ -234,6 +236,10 @@ pub struct PerSource {
     open: Mutex<HashMap<IpAddr, usize>>,
 }
 
+/// The source already has its most connections.
+#[derive(Debug)]
+pub struct Refused;
+
 /// One counted connection; uncounted on drop.
 #[derive(Debug)]
 pub struct SourceSlot {
@@ -268,6 +274,20 @@ impl PerSource {
             sources: self.clone(),
             ip,
         })
+    }
+
+    /// Admit a connection from `ip` under the cap, except that a trusted proxy (`exempt`) over
+    /// the cap is let through uncounted (it carries many clients). `Err` means refuse it.
+    pub fn admit_or_exempt(
+        self: &Arc<Self>,
+        ip: IpAddr,
+        exempt: bool,
+    ) -> Result<Option<SourceSlot>, Refused> {
+        match self.admit(ip) {
+            Some(slot) => Ok(Some(slot)),
+            None if exempt => Ok(None),
+            None => Err(Refused),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, usize>> {

@@ -2,8 +2,13 @@
 //! admin), connection limit, TLS handshake, HTTP/1.1 + HTTP/2 via hyper-util's auto builder with
 //! header limits and timeouts, and graceful shutdown that drains in-flight requests.
 
+mod accept;
 mod guard;
+pub mod proxy_protocol;
+pub mod shards;
 pub mod tls;
+
+pub use shards::{ShardListeners, bind_reuseport};
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -24,7 +29,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::access_api::ApiServices;
 use crate::config::gateway::GatewayConfig;
-use crate::proxy::{self, Body, ClientConn, ConnInfo, Gateway};
+use crate::proxy::{self, Body, Gateway};
 use crate::snapshot::SnapshotReader;
 use crate::upstream::{SetupError, Upstreams};
 
@@ -65,6 +70,19 @@ pub async fn run_with_services(
     services: Option<Arc<ApiServices>>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
+    run_per_core(listeners, Vec::new(), snapshots, services, shutdown).await
+}
+
+/// [`run_with_services`], and each of `more` served by a thread of its own running a
+/// single-threaded runtime (see [`shards`]); all share one gateway, connection limit and
+/// per-source cap. `shutdown` stops them all.
+pub async fn run_per_core(
+    listeners: Listeners,
+    more: Vec<ShardListeners>,
+    snapshots: SnapshotReader,
+    services: Option<Arc<ApiServices>>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
     if listeners.tls.is_none() && listeners.http.is_none() {
         return Err(ServerError::NoListener);
     }
@@ -75,40 +93,63 @@ pub async fn run_with_services(
         services,
     });
     gw.upstream.start_health_checks();
-    let builder = Arc::new(http_builder(&config));
-    let limit = Arc::new(Semaphore::new(config.limits.max_connections.max(1)));
-    let sources = guard::PerSource::new(config.limits.max_connections_per_source);
-    let graceful = GracefulShutdown::new();
-    let acceptor = TlsAcceptor::from(tls::server_config(gw.snapshots.clone()));
-
-    let main = Accept {
-        gw: &gw,
-        builder: &builder,
-        limit: &limit,
-        sources: &sources,
-        graceful: &graceful,
-        config: &config,
+    let shared = Arc::new(accept::Shared {
+        builder: http_builder(&config),
+        limit: Arc::new(Semaphore::new(config.limits.max_connections.max(1))),
+        sources: guard::PerSource::new(config.limits.max_connections_per_source),
+        acceptor: TlsAcceptor::from(tls::server_config(gw.snapshots.clone())),
+        gw,
+        config,
+    });
+    let others = shards::spawn(&shared, more);
+    let stop = async {
+        shutdown.await;
+        others.signal_stop();
     };
+    serve_shard(&shared, listeners, stop).await;
+    others.wait().await;
+    Ok(())
+}
+
+/// Serve `listeners` on the current runtime until `stop` completes, then drain.
+async fn serve_shard(
+    shared: &Arc<accept::Shared>,
+    listeners: Listeners,
+    stop: impl Future<Output = ()>,
+) {
+    let graceful = GracefulShutdown::new();
+    let proxied = shared.config.listeners.proxy_protocol;
     let loops = async {
+        let tls = accept::Kind {
+            tls: true,
+            proxy_protocol: proxied.listen,
+        };
+        let http = accept::Kind {
+            tls: false,
+            proxy_protocol: proxied.http_listen,
+        };
         tokio::join!(
-            maybe(listeners.tls, |l| main.serve(l, Some(acceptor.clone()))),
-            maybe(listeners.http, |l| main.serve(l, None)),
-            maybe(listeners.admin, |l| serve_admin(l, gw.clone(), &graceful)),
+            maybe(listeners.tls, |l| shared.serve(l, tls, &graceful)),
+            maybe(listeners.http, |l| shared.serve(l, http, &graceful)),
+            maybe(listeners.admin, |l| serve_admin(
+                l,
+                shared.gw.clone(),
+                &graceful
+            )),
         )
     };
     tokio::select! {
         _ = loops => {}
-        () = shutdown => {}
+        () = stop => {}
     }
     tracing::info!("shutting down: draining in-flight requests");
-    let grace = Duration::from_millis(config.limits.shutdown_grace_ms);
+    let grace = Duration::from_millis(shared.config.limits.shutdown_grace_ms);
     if tokio::time::timeout(grace, graceful.shutdown())
         .await
         .is_err()
     {
         tracing::warn!("shutdown grace period over; closing remaining connections");
     }
-    Ok(())
 }
 
 /// hyper's HTTP/1 header-line cap when none is configured.
@@ -140,108 +181,6 @@ async fn maybe<F: Future<Output = ()>>(l: Option<TcpListener>, f: impl FnOnce(Tc
     match l {
         Some(l) => f(l).await,
         None => std::future::pending().await,
-    }
-}
-
-/// What every accept loop of the main listeners shares.
-struct Accept<'a> {
-    gw: &'a Arc<Gateway>,
-    builder: &'a Arc<auto::Builder<TokioExecutor>>,
-    limit: &'a Arc<Semaphore>,
-    sources: &'a Arc<guard::PerSource>,
-    graceful: &'a GracefulShutdown,
-    config: &'a GatewayConfig,
-}
-
-impl Accept<'_> {
-    async fn serve(&self, listener: TcpListener, tls: Option<TlsAcceptor>) {
-        loop {
-            // At the limit, stop accepting: new clients wait in the kernel's backlog.
-            let Ok(permit) = self.limit.clone().acquire_owned().await else {
-                return;
-            };
-            let (tcp, peer) = match listener.accept().await {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            };
-            let limits = &self.config.limits;
-            let trusted = self
-                .config
-                .trusted_proxies
-                .iter()
-                .any(|c| c.contains(peer.ip()));
-            let source = match self.sources.admit(peer.ip()) {
-                Some(slot) => Some(slot),
-                None if trusted => None,
-                None => {
-                    tracing::debug!(%peer, "connection refused: too many from this source");
-                    continue;
-                }
-            };
-            let _ = tcp.set_nodelay(true);
-            let activity = guard::Activity::new(
-                Duration::from_millis(limits.first_request_timeout_ms),
-                Duration::from_millis(limits.keepalive_timeout_ms),
-            );
-            let tcp = guard::IdleIo::new(tcp, activity.clone());
-            let watcher = self.graceful.watcher();
-            let gw = self.gw.clone();
-            let builder = self.builder.clone();
-            let tls = tls.clone();
-            let handshake_timeout = Duration::from_millis(limits.tls_handshake_timeout_ms);
-            tokio::spawn(async move {
-                let conn = ConnInfo {
-                    peer,
-                    tls: tls.is_some(),
-                };
-                match tls {
-                    Some(acceptor) => {
-                        let hs = tokio::time::timeout(handshake_timeout, acceptor.accept(tcp));
-                        match hs.await {
-                            Ok(Ok(stream)) => {
-                                serve_conn(stream, conn, activity, gw, &builder, watcher).await
-                            }
-                            Ok(Err(e)) => {
-                                tracing::debug!(%peer, error = %e, "tls handshake failed")
-                            }
-                            Err(_) => tracing::debug!(%peer, "tls handshake timed out"),
-                        }
-                    }
-                    None => serve_conn(tcp, conn, activity, gw, &builder, watcher).await,
-                }
-                drop((permit, source));
-            });
-        }
-    }
-}
-
-async fn serve_conn<IO>(
-    io: IO,
-    conn: ConnInfo,
-    activity: Arc<guard::Activity>,
-    gw: Arc<Gateway>,
-    builder: &auto::Builder<TokioExecutor>,
-    watcher: hyper_util::server::graceful::Watcher,
-) where
-    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let peer = conn.peer;
-    let conn = Arc::new(ClientConn::new(conn));
-    let service = service_fn(move |req: Request<Incoming>| {
-        let (gw, conn, activity) = (gw.clone(), conn.clone(), activity.clone());
-        async move {
-            let in_flight = activity.begin();
-            let resp = proxy::handle(&gw, &conn, req).await;
-            Ok::<_, Infallible>(activity.track(resp, in_flight))
-        }
-    });
-    let served = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
-    if let Err(e) = watcher.watch(served.into_owned()).await {
-        tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }
 
