@@ -23,5 +23,6 @@ pub mod proxy;
 pub mod reload;
 pub mod server;
 pub mod snapshot;
+pub mod store;
 pub mod tasks;
 pub mod ui;

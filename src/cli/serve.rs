@@ -162,8 +162,21 @@ pub fn resolve(
 async fn run(config: GatewayConfig) -> Result<(), String> {
     let config = Arc::new(config);
     let metrics = Arc::new(Metrics::new());
+    // backend = "etcd": state.dir becomes the local mirror of etcd (src/store/follow.rs).
+    let mirror = match config.state.backend {
+        crate::config::store::Backend::Etcd => Some(
+            crate::store::follow::Mirror::prepare(&config)
+                .map_err(|e| format!("cannot load the state from etcd: {e}"))?,
+        ),
+        crate::config::store::Backend::Files => None,
+    };
     let (reader, handle) =
-        reload::start(config.clone(), metrics).map_err(|e| format!("cannot start: {e}"))?;
+        reload::start(config.clone(), metrics.clone()).map_err(|e| format!("cannot start: {e}"))?;
+    if let Some(mirror) = mirror {
+        mirror
+            .follow(handle.clone(), metrics)
+            .map_err(|e| format!("cannot follow etcd: {e}"))?;
+    }
     // The watcher needs the directory to exist, so that `aclgate user ...` run later on a fresh
     // state directory is picked up.
     std::fs::create_dir_all(&config.state.dir).map_err(|e| {

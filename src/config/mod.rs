@@ -10,6 +10,7 @@ pub mod gateway;
 pub mod request;
 pub mod shadow_cfg;
 pub mod state_dir;
+pub mod store;
 pub mod text;
 pub mod tls_files;
 pub mod token_options;
