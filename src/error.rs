@@ -76,6 +76,10 @@ pub enum ProxyError {
     UpstreamConnect(String),
     #[error("upstream timed out")]
     UpstreamTimeout,
+    /// The state could not be confirmed current for longer than `max_staleness_ms` and
+    /// `on_stale = "fail_closed"` (etcd backend): authenticated requests are refused.
+    #[error("state store unreachable: the gateway's state may be stale")]
+    StateStale,
     /// The route names a built-in handler this build does not have: never forwarded.
     #[error("no built-in handler `{0}`")]
     NoHandler(String),
@@ -107,6 +111,7 @@ impl ProxyError {
             ProxyError::NoHandler(_) => "invalid",
             ProxyError::BadCsrf => "unauthenticated",
             ProxyError::RateLimited(_) => "limited",
+            ProxyError::StateStale => "stale",
             ProxyError::Api(e) => match e {
                 ApiError::AuthFailure => "unauthenticated",
                 ApiError::Forbidden(_) => "deny",
@@ -148,6 +153,7 @@ impl ProxyError {
             ProxyError::BodyTooLarge(_) => json(StatusCode::PAYLOAD_TOO_LARGE, &self.to_string()),
             ProxyError::UpstreamConnect(_) => json(StatusCode::BAD_GATEWAY, "Bad gateway"),
             ProxyError::UpstreamTimeout => json(StatusCode::GATEWAY_TIMEOUT, "Upstream timed out"),
+            ProxyError::StateStale => json(StatusCode::SERVICE_UNAVAILABLE, &self.to_string()),
             ProxyError::NoHandler(_) => json(StatusCode::NOT_IMPLEMENTED, "Not implemented"),
             ProxyError::BadCsrf => empty(
                 StatusCode::UNAUTHORIZED,

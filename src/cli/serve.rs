@@ -185,8 +185,15 @@ async fn run(config: GatewayConfig) -> Result<(), String> {
             config.state.dir.display()
         )
     })?;
-    let _watcher = reload::watch_files(handle.clone(), &config)
-        .map_err(|e| format!("cannot watch files: {e}"))?;
+    // On etcd the mirror changes only through the follower, which reloads itself (a file
+    // event would only add a debounce delay to every change).
+    let _watcher = match config.state.backend {
+        crate::config::store::Backend::Files => Some(
+            reload::watch_files(handle.clone(), &config)
+                .map_err(|e| format!("cannot watch files: {e}"))?,
+        ),
+        crate::config::store::Backend::Etcd => None,
+    };
     let services = Arc::new(
         ApiServices::open(&config, handle.clone())
             .map_err(|e| format!("cannot open the ticket keys: {e}"))?,

@@ -197,6 +197,10 @@ async fn pipeline<'s>(
     let via_token = if world {
         None
     } else {
+        // etcd backend, `on_stale = "fail_closed"`: no decision on a state that may be stale.
+        if gw.snapshots.metrics().store.refusing.get() == 1 {
+            return Err(ProxyError::StateStale);
+        }
         let tickets = gw.services.as_deref().map(|s| &s.tickets);
         let now = now();
         let authed = match auth::authenticate(snapshot, tickets, &credential, client, now) {

@@ -198,6 +198,11 @@ impl Etcd {
     /// Write `aclgate.toml` for this cluster under `dir` (state mirror at `dir/state`) and
     /// answer its path.
     pub fn config(&self, dir: &Path, extra_state: &str) -> PathBuf {
+        self.config_with(dir, "", extra_state)
+    }
+
+    /// As [`Etcd::config`], with top-level settings `top` (before the tables).
+    pub fn config_with(&self, dir: &Path, top: &str, extra_state: &str) -> PathBuf {
         let endpoints = self
             .endpoints()
             .iter()
@@ -208,7 +213,7 @@ impl Etcd {
         std::fs::write(
             &path,
             format!(
-                "[state]\ndir = \"state\"\nbackend = \"etcd\"\n\n[state.etcd]\nendpoints = [{endpoints}]\nprefix = \"/aclgate-test\"\nprobe_interval_ms = 200\n{extra_state}"
+                "{top}\n[state]\ndir = \"state\"\nbackend = \"etcd\"\n\n[state.etcd]\nendpoints = [{endpoints}]\nprefix = \"/aclgate-test\"\nprobe_interval_ms = 200\n{extra_state}"
             ),
         )
         .unwrap();
@@ -273,4 +278,178 @@ pub fn ok_files(dir: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// A plain HTTP/1.1 upstream answering `200 {}` to every request (keep-alive), on a thread.
+pub fn upstream() -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { return };
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut conn = conn;
+                loop {
+                    let mut line = String::new();
+                    // Headers end with an empty line; GETs have no body.
+                    loop {
+                        line.clear();
+                        match reader.read_line(&mut line) {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) if line == "\r\n" => break,
+                            Ok(_) => {}
+                        }
+                    }
+                    let body = "{\"data\":{}}";
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if conn.write_all(resp.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// An `aclgate serve` process on etcd, with a plain-HTTP listener and an admin listener.
+pub struct GatewayProc {
+    child: Option<Child>,
+    pub http: u16,
+    pub admin: u16,
+    pub config: PathBuf,
+    pub log: PathBuf,
+}
+
+/// The policy the gateway tests use: `GET /api2/json/vms` needs `VM.Audit` on `/vms`.
+pub const POLICY: &str = "[[route]]\nmethod = \"GET\"\npath = \"/api2/json/vms\"\ncheck = [\"perm\", \"/vms\", [\"VM.Audit\"]]\n";
+
+impl GatewayProc {
+    /// Start a gateway in `dir` (created) on `etcd`, forwarding to `upstream`.
+    pub fn start(etcd: &Etcd, dir: &Path, upstream: u16, extra_state: &str) -> GatewayProc {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("policy.toml"), POLICY).unwrap();
+        let (http, admin, tls) = (free_port(), free_port(), free_port());
+        let top = format!(
+            "listen = \"127.0.0.1:{tls}\"\nhttp_listen = \"127.0.0.1:{http}\"\nadmin_listen = \"127.0.0.1:{admin}\"\npolicies = [\"policy.toml\"]\n[upstream]\nurl = \"http://127.0.0.1:{upstream}\"\n[auth]\nfailure_delay_ms = 0\n"
+        );
+        let config = etcd.config_with(dir, &top, extra_state);
+        let log = dir.join("gateway.log");
+        let mut gw = GatewayProc {
+            child: None,
+            http,
+            admin,
+            config,
+            log,
+        };
+        gw.spawn();
+        gw
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new(env!("CARGO_BIN_EXE_aclgate"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&self.config)
+            .current_dir(self.config.parent().unwrap())
+            .env("ACLGATE_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&self.log).unwrap())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.healthz().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "gateway did not start: {}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `GET /api2/json/vms` with an API token: the status code (0: no answer).
+    pub fn get(&self, token: &str) -> u16 {
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(5))
+            .build();
+        match agent
+            .get(&format!("http://127.0.0.1:{}/api2/json/vms", self.http))
+            .set("Authorization", &format!("PVEAPIToken={token}"))
+            .call()
+        {
+            Ok(r) => r.status(),
+            Err(ureq::Error::Status(code, _)) => code,
+            Err(_) => 0,
+        }
+    }
+
+    /// The admin `/healthz` text and status, `None` if not answering.
+    pub fn healthz(&self) -> Option<(u16, String)> {
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(2))
+            .build();
+        match agent
+            .get(&format!("http://127.0.0.1:{}/healthz", self.admin))
+            .call()
+        {
+            Ok(r) => Some((r.status(), r.into_string().unwrap_or_default())),
+            Err(ureq::Error::Status(code, r)) => Some((code, r.into_string().unwrap_or_default())),
+            Err(_) => None,
+        }
+    }
+
+    /// The process id (for SIGSTOP/SIGCONT).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+}
+
+impl Drop for GatewayProc {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Wait (polling every `step`) until `f` holds; panics after `limit`. Answers the time taken.
+pub fn until(limit: Duration, step: Duration, what: &str, mut f: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(step);
+    }
+    start.elapsed()
+}
+
+/// Create an API token with the CLI; answers `ID=SECRET`.
+pub fn token(config: &Path, user: &str, name: &str) -> String {
+    let out = ok(
+        config,
+        &[
+            "user",
+            "token",
+            "add",
+            user,
+            name,
+            "--privsep",
+            "0",
+            "--output-format",
+            "json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    format!(
+        "{}={}",
+        v["full-tokenid"].as_str().unwrap(),
+        v["value"].as_str().unwrap()
+    )
 }
