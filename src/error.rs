@@ -116,7 +116,7 @@ impl ProxyError {
                 ApiError::AuthFailure => "unauthenticated",
                 ApiError::Forbidden(_) => "deny",
                 ApiError::NotFound(_) => "not_found",
-                ApiError::Internal(_) | ApiError::Upstream => "error",
+                ApiError::Internal(_) | ApiError::Upstream | ApiError::Unavailable(_) => "error",
                 ApiError::Params(_) | ApiError::BadRequest(_) => "invalid",
             },
         }
@@ -253,6 +253,7 @@ impl ApiError {
                 api_message(StatusCode::UNAUTHORIZED, "authentication failure")
             }
             ApiError::Internal(m) => api_message(StatusCode::INTERNAL_SERVER_ERROR, &m),
+            ApiError::Unavailable(m) => api_message(StatusCode::SERVICE_UNAVAILABLE, &m),
             // The pipeline forwards these; only a handler called outside it ends here.
             ApiError::Upstream => {
                 api_message(StatusCode::NOT_IMPLEMENTED, "not answered by aclgate")

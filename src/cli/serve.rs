@@ -173,8 +173,9 @@ async fn run(config: GatewayConfig) -> Result<(), String> {
     let (reader, handle) =
         reload::start(config.clone(), metrics.clone()).map_err(|e| format!("cannot start: {e}"))?;
     if let Some(mirror) = mirror {
+        let (door, runtime) = (handle.clone(), tokio::runtime::Handle::current());
         mirror
-            .follow(handle.clone(), metrics)
+            .follow(move || runtime.block_on(door.reload()).map(|_| ()), metrics)
             .map_err(|e| format!("cannot follow etcd: {e}"))?;
     }
     // The watcher needs the directory to exist, so that `aclgate user ...` run later on a fresh

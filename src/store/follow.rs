@@ -23,7 +23,6 @@ use super::objects::{self, Objects};
 use crate::config::gateway::GatewayConfig;
 use crate::config::store::EtcdSettings;
 use crate::observe::Metrics;
-use crate::reload::ReloadHandle;
 
 /// The mirror of a gateway, loaded and written; [`Mirror::follow`] keeps it current.
 pub struct Mirror {
@@ -62,11 +61,18 @@ impl Mirror {
         self.loaded.revision
     }
 
-    /// Keep the mirror current from now on (two threads: the watch and the probe), reloading
-    /// through `reload`. Call from inside the gateway's tokio runtime.
-    pub fn follow(self, reload: ReloadHandle, metrics: Arc<Metrics>) -> std::io::Result<()> {
+    /// Keep the mirror current from now on (two threads: the watch and the probe), calling
+    /// `reload` (the reload door; blocking) after each new mirror. Takes a function rather than
+    /// the reload handle so that this module does not depend on `reload`.
+    pub fn follow(
+        self,
+        reload: impl Fn() -> Result<(), String> + Send + 'static,
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<()> {
         let health = Arc::new(Health::new(metrics, &self.settings, self.loaded.revision));
-        let runtime = tokio::runtime::Handle::current();
+        // Kept alive by the watch thread, which runs as long as the process.
+        let writer =
+            super::gateway_writer::Writer::register(&self.link, self.store.clone(), health.clone());
         let probe_every = Duration::from_millis(self.settings.probe_interval_ms.max(50));
         let (store, probe_health) = (self.store.clone(), health.clone());
         std::thread::Builder::new()
@@ -75,6 +81,7 @@ impl Mirror {
         std::thread::Builder::new()
             .name("etcd-watch".to_owned())
             .spawn(move || {
+                let _writer = writer;
                 let Mirror {
                     store,
                     link,
@@ -86,8 +93,7 @@ impl Mirror {
                     link,
                     objects: loaded.objects,
                     health,
-                    runtime,
-                    reload,
+                    reload: Box::new(reload),
                     pause: probe_every,
                 };
                 follower.run();
@@ -101,8 +107,7 @@ struct Follower {
     link: PathBuf,
     objects: Objects,
     health: Arc<Health>,
-    runtime: tokio::runtime::Handle,
-    reload: ReloadHandle,
+    reload: Box<dyn Fn() -> Result<(), String> + Send>,
     pause: Duration,
 }
 
@@ -191,8 +196,7 @@ impl Follower {
             tracing::error!(error = %e, revision, "cannot write the state mirror; keeping the previous snapshot");
             return;
         }
-        let reload = self.reload.clone();
-        if let Err(e) = self.runtime.block_on(async move { reload.reload().await }) {
+        if let Err(e) = (self.reload)() {
             tracing::error!(error = %e, revision, "state from etcd refused; keeping the previous snapshot");
         }
     }

@@ -25,6 +25,8 @@ pub struct Health {
     stale_logged: AtomicBool,
     max_staleness: Duration,
     on_stale: OnStale,
+    /// The applied revision, for writers waiting until their change is served.
+    applied_tx: tokio::sync::watch::Sender<i64>,
 }
 
 // === impl Health ===
@@ -41,6 +43,7 @@ impl Health {
             stale_logged: AtomicBool::new(false),
             max_staleness: Duration::from_millis(settings.max_staleness_ms),
             on_stale: settings.on_stale,
+            applied_tx: tokio::sync::watch::Sender::new(revision),
         };
         health.metrics.store.revision.set(revision);
         health.metrics.store.connected.set(1);
@@ -62,6 +65,15 @@ impl Health {
     pub fn set_applied(&self, revision: i64) {
         self.applied.fetch_max(revision, Ordering::SeqCst);
         self.metrics.store.revision.set(self.applied());
+        self.applied_tx.send_replace(self.applied());
+    }
+
+    /// Wait until the state served includes `revision` (at most `limit`); whether it does.
+    pub async fn wait_applied(&self, revision: i64, limit: Duration) -> bool {
+        let mut rx = self.applied_tx.subscribe();
+        tokio::time::timeout(limit, rx.wait_for(|r| *r >= revision))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     /// After a fresh load at `revision` (which may be older than a confirmation's revision
@@ -70,6 +82,7 @@ impl Health {
         self.applied.store(revision, Ordering::SeqCst);
         self.confirmed_revision.store(revision, Ordering::SeqCst);
         self.metrics.store.revision.set(revision);
+        self.applied_tx.send_replace(revision);
         self.confirm(revision);
     }
 

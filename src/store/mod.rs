@@ -15,6 +15,7 @@
 
 pub mod etcd;
 pub mod follow;
+pub mod gateway_writer;
 pub mod health;
 pub mod objects;
 pub mod user_keys;
@@ -87,15 +88,16 @@ impl Store {
     ) -> Result<T, StoreError> {
         match self {
             Store::Files(dir) => f(dir).map_err(StoreError::State),
-            Store::Etcd(etcd) => change_in_etcd(etcd, f),
+            Store::Etcd(etcd) => change_in_etcd(etcd, f).map(|(out, _)| out),
         }
     }
 }
 
-fn change_in_etcd<T>(
+/// [`Store::change`] on etcd; answers the revision of the commit too (`None`: no change).
+pub fn change_in_etcd<T>(
     etcd: &EtcdStore,
     f: impl FnOnce(&StateDir) -> Result<T, StateError>,
-) -> Result<T, StoreError> {
+) -> Result<(T, Option<i64>), StoreError> {
     let _lock = etcd.lock()?;
     let base = etcd.load()?;
     let scratch = tempfile::tempdir().map_err(|e| StoreError::Local(format!("temp dir: {e}")))?;
@@ -103,6 +105,6 @@ fn change_in_etcd<T>(
     objects::write_dir(&base.objects, &dir)?;
     let out = f(&StateDir::new(&dir)).map_err(StoreError::State)?;
     let (after, _) = objects::read_dir(&dir)?;
-    etcd.commit(&base, &after)?;
-    Ok(out)
+    let revision = etcd.commit(&base, &after)?;
+    Ok((out, revision))
 }

@@ -336,7 +336,7 @@ impl GatewayProc {
         std::fs::write(dir.join("policy.toml"), POLICY).unwrap();
         let (http, admin, tls) = (free_port(), free_port(), free_port());
         let top = format!(
-            "listen = \"127.0.0.1:{tls}\"\nhttp_listen = \"127.0.0.1:{http}\"\nadmin_listen = \"127.0.0.1:{admin}\"\npolicies = [\"policy.toml\"]\n[upstream]\nurl = \"http://127.0.0.1:{upstream}\"\n[auth]\nfailure_delay_ms = 0\n"
+            "listen = \"127.0.0.1:{tls}\"\nhttp_listen = \"127.0.0.1:{http}\"\nadmin_listen = \"127.0.0.1:{admin}\"\npolicies = [\"policy.toml\", \"builtin:access\"]\n[upstream]\nurl = \"http://127.0.0.1:{upstream}\"\n[auth]\nfailure_delay_ms = 0\n"
         );
         let config = etcd.config_with(dir, &top, extra_state);
         let log = dir.join("gateway.log");
@@ -452,4 +452,20 @@ pub fn token(config: &Path, user: &str, name: &str) -> String {
         v["full-tokenid"].as_str().unwrap(),
         v["value"].as_str().unwrap()
     )
+}
+
+/// `PUT` form data to the gateway's access API with an API token: the status code.
+pub fn put(gw: &GatewayProc, token: &str, path: &str, form: &[(&str, &str)]) -> u16 {
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(10))
+        .build();
+    match agent
+        .put(&format!("http://127.0.0.1:{}/api2/json{path}", gw.http))
+        .set("Authorization", &format!("PVEAPIToken={token}"))
+        .send_form(form)
+    {
+        Ok(r) => r.status(),
+        Err(ureq::Error::Status(code, _)) => code,
+        Err(_) => 0,
+    }
 }

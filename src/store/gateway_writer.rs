@@ -1,0 +1,70 @@
+//! Writes made by a gateway on etcd (the access API): the same [`super::change_in_etcd`] as
+//! the CLI, then a wait until this gateway's own snapshot includes the change, so the next
+//! request on it sees what the last one wrote (as on files, where the writer reloads).
+//!
+//! A gateway's writer is found by its state directory (the mirror link), so several gateways in
+//! one process (the tests) each find their own.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use super::etcd::EtcdStore;
+use super::health::Health;
+use super::{StoreError, change_in_etcd};
+use crate::config::{StateDir, StateError};
+
+/// How long a write waits for its revision to be served before answering anyway.
+const APPLY_WAIT: Duration = Duration::from_secs(5);
+
+/// The writer of one gateway on etcd.
+pub struct Writer {
+    store: Arc<EtcdStore>,
+    health: Arc<Health>,
+}
+
+type Registry = Mutex<Vec<(PathBuf, Weak<Writer>)>>;
+
+static WRITERS: Registry = Mutex::new(Vec::new());
+
+impl Writer {
+    /// Register the writer of the gateway whose state directory is `link`; it lives as long
+    /// as the answered `Arc`.
+    pub fn register(link: &Path, store: Arc<EtcdStore>, health: Arc<Health>) -> Arc<Writer> {
+        let writer = Arc::new(Writer { store, health });
+        let mut all = WRITERS.lock().unwrap_or_else(|e| e.into_inner());
+        all.retain(|(p, w)| w.strong_count() > 0 && p != link);
+        all.push((link.to_owned(), Arc::downgrade(&writer)));
+        writer
+    }
+
+    /// The writer of the gateway on etcd whose state directory is `root`, if there is one.
+    pub fn find(root: &Path) -> Option<Arc<Writer>> {
+        let all = WRITERS.lock().unwrap_or_else(|e| e.into_inner());
+        all.iter()
+            .find(|(p, _)| p == root)
+            .and_then(|(_, w)| w.upgrade())
+    }
+
+    /// Run `f` on the current state and commit what it changed (blocking: etcd round trips),
+    /// answering the commit's revision.
+    pub fn change<T>(
+        &self,
+        f: impl FnOnce(&StateDir) -> Result<T, StateError>,
+    ) -> Result<(T, Option<i64>), StoreError> {
+        change_in_etcd(&self.store, f)
+    }
+
+    /// Wait until this gateway serves `revision` (bounded; a slow reload does not hang the
+    /// request: the change is committed either way).
+    pub async fn wait_applied(&self, revision: Option<i64>) {
+        if let Some(revision) = revision
+            && !self.health.wait_applied(revision, APPLY_WAIT).await
+        {
+            tracing::warn!(
+                revision,
+                "written to etcd, but not yet served by this gateway"
+            );
+        }
+    }
+}
