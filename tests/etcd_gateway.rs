@@ -8,7 +8,7 @@ mod etcd_support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use etcd_support::{Etcd, GatewayProc, ok, put, token, until, upstream};
+use etcd_support::{Etcd, GatewayProc, ok, ok_stdin, put, token, until, upstream};
 
 const WAIT: Duration = Duration::from_secs(20);
 const POLL: Duration = Duration::from_millis(1);
@@ -54,6 +54,22 @@ fn three_gateways_on_three_members_share_one_state() {
             "{text}"
         );
     }
+
+    // One ticket key ring for the fleet (made once, in etcd): a ticket from the CLI works on
+    // all three gateways; a logout is refused by all three.
+    ok_stdin(&cli, &["passwd", "joe@pve"], "Joe-pw-12345\nJoe-pw-12345\n");
+    let ticket = ok_stdin(&cli, &["ticket", "joe", "--realm", "pve"], "Joe-pw-12345\n");
+    let ticket = ticket.trim();
+    for gw in &gws {
+        assert_eq!(gw.get_with_ticket(ticket), 200, "{ticket}");
+    }
+    ok(&cli, &["user", "logout", "joe@pve"]);
+    until(
+        WAIT,
+        POLL,
+        "the logged-out ticket refused everywhere",
+        || gws.iter().all(|g| g.get_with_ticket(ticket) == 401),
+    );
 
     // Revocation to refusal, measured from the CLI's return until every gateway refuses.
     let rounds = std::env::var("ACLGATE_ETCD_ROUNDS")

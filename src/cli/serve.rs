@@ -165,8 +165,11 @@ async fn run(config: GatewayConfig) -> Result<(), String> {
     // backend = "etcd": state.dir becomes the local mirror of etcd (src/store/follow.rs).
     let mirror = match config.state.backend {
         crate::config::store::Backend::Etcd => Some(
-            crate::store::follow::Mirror::prepare(&config)
-                .map_err(|e| format!("cannot load the state from etcd: {e}"))?,
+            crate::store::follow::Mirror::prepare(
+                &config,
+                Arc::new(super::store::TicketKeys(config.tickets.algorithm)),
+            )
+            .map_err(|e| format!("cannot load the state from etcd: {e}"))?,
         ),
         crate::config::store::Backend::Files => None,
     };

@@ -4,11 +4,14 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::auth::ticket::CsrfSecret;
+use crate::auth::ticket::keyring::{Algorithm, KeyRing};
 use crate::config::StateDir;
 use crate::config::StateError;
 use crate::config::gateway::{GatewayConfig, find_config};
 use crate::config::store::Backend;
 use crate::store::etcd::EtcdStore;
+use crate::store::follow::FleetKeys;
 use crate::store::{Store, StoreError, objects};
 
 /// `aclgate store ...`.
@@ -193,5 +196,39 @@ pub(super) fn run_through(
             eprintln!("{e}");
             ExitCode::from(255)
         }
+    }
+}
+
+/// The ticket keys of a fleet on etcd (`priv/authkey.ring`, `priv/csrf.key`): created once, and
+/// the ring rotated [`ROTATE_AHEAD`] seconds before it is due, so every gateway has the new
+/// ring from etcd before its own code would rotate it locally. (Here rather than in `store`,
+/// which does not depend on `auth`.)
+pub(super) struct TicketKeys(pub Algorithm);
+
+/// How early the fleet's ring is rotated.
+const ROTATE_AHEAD: i64 = 600;
+
+impl FleetKeys for TicketKeys {
+    fn needed(&self, state: &StateDir, now: i64) -> bool {
+        match KeyRing::read(state) {
+            Ok(Some(ring)) => {
+                ring.is_due(now.saturating_add(ROTATE_AHEAD)) || !CsrfSecret::path(state).exists()
+            }
+            _ => true,
+        }
+    }
+
+    fn ensure(&self, state: &StateDir, now: i64) -> Result<(), StateError> {
+        let refused = |e: crate::auth::ticket::TicketError| StateError::Rejected(e.to_string());
+        let ring = match KeyRing::read(state).map_err(refused)? {
+            Some(ring) if !ring.is_due(now.saturating_add(ROTATE_AHEAD)) => None,
+            Some(ring) => Some(ring.rotated(self.0, now)),
+            None => Some(KeyRing::generate(self.0, now)),
+        };
+        if let Some(ring) = ring {
+            state.write_secret(&KeyRing::path(state), ring.write().as_bytes())?;
+        }
+        CsrfSecret::load_or_create(state).map_err(refused)?;
+        Ok(())
     }
 }

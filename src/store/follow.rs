@@ -22,7 +22,19 @@ use super::health::Health;
 use super::objects::{self, Objects};
 use crate::config::gateway::GatewayConfig;
 use crate::config::store::EtcdSettings;
+use crate::config::{StateDir, StateError};
 use crate::observe::Metrics;
+
+/// State that one gateway of the fleet must create or renew for all of them (the ticket keys):
+/// checked on the mirror, changed through an etcd change, so the lock and the serial compare
+/// make exactly one gateway do it and the watch brings the result to every gateway.
+pub trait FleetKeys: Send + Sync {
+    /// Whether the keys in `state` are missing or due for renewal at `now`.
+    fn needed(&self, state: &StateDir, now: i64) -> bool;
+    /// Create or renew them in `state` (a private copy of the state just read); nothing if
+    /// they are fine there (another gateway was first).
+    fn ensure(&self, state: &StateDir, now: i64) -> Result<(), StateError>;
+}
 
 /// The mirror of a gateway, loaded and written; [`Mirror::follow`] keeps it current.
 pub struct Mirror {
@@ -30,6 +42,7 @@ pub struct Mirror {
     link: PathBuf,
     settings: EtcdSettings,
     loaded: Loaded,
+    keys: Arc<dyn FleetKeys>,
 }
 
 // === impl Mirror ===
@@ -37,17 +50,27 @@ pub struct Mirror {
 impl Mirror {
     /// Load the state from etcd and write the mirror at `state.dir` (before the gateway builds
     /// its first snapshot). Fails if etcd cannot be read: a gateway does not start blind.
-    pub fn prepare(config: &GatewayConfig) -> Result<Mirror, StoreError> {
+    pub fn prepare(config: &GatewayConfig, keys: Arc<dyn FleetKeys>) -> Result<Mirror, StoreError> {
         let settings = config.state.etcd.clone();
         let store = Arc::new(EtcdStore::new(&settings)?);
-        let loaded = store.load()?;
+        let mut loaded = store.load()?;
+        let link = config.state.dir.clone();
+        publish(&link, &loaded.objects, loaded.revision)?;
+        // The fleet's ticket keys come from etcd: made here by the first gateway, if missing,
+        // rather than by each gateway in its own mirror.
+        if keys.needed(&StateDir::new(&link), crate::snapshot::now() as i64) {
+            let now = crate::snapshot::now() as i64;
+            super::change_in_etcd(&store, |state| keys.ensure(state, now))?;
+            loaded = store.load()?;
+            publish(&link, &loaded.objects, loaded.revision)?;
+        }
         let mirror = Mirror {
             store,
-            link: config.state.dir.clone(),
+            link,
             settings,
             loaded,
+            keys,
         };
-        publish(&mirror.link, &mirror.loaded.objects, mirror.loaded.revision)?;
         tracing::info!(
             revision = mirror.loaded.revision,
             keys = mirror.loaded.objects.len(),
@@ -75,9 +98,16 @@ impl Mirror {
             super::gateway_writer::Writer::register(&self.link, self.store.clone(), health.clone());
         let probe_every = Duration::from_millis(self.settings.probe_interval_ms.max(50));
         let (store, probe_health) = (self.store.clone(), health.clone());
+        let (keys, link) = (self.keys.clone(), self.link.clone());
         std::thread::Builder::new()
             .name("etcd-probe".to_owned())
-            .spawn(move || probe(&store, &probe_health, probe_every))?;
+            .spawn(move || {
+                loop {
+                    probe(&store, &probe_health);
+                    renew_keys(&store, keys.as_ref(), &link);
+                    std::thread::sleep(probe_every);
+                }
+            })?;
         std::thread::Builder::new()
             .name("etcd-watch".to_owned())
             .spawn(move || {
@@ -209,17 +239,24 @@ fn apply_incrementally(_changes: &[Change]) -> bool {
     false
 }
 
-/// Every probe interval: is anything newer than what we serve? (`meta/serial` changes with
-/// every aclgate write.)
-fn probe(store: &EtcdStore, health: &Health, every: Duration) {
-    loop {
-        match store.serial() {
-            Ok((head, serial)) if serial <= health.applied() => health.confirm(head),
-            // Behind: the watch will bring it; the lag grows until it does.
-            Ok(_) => health.update(),
-            Err(e) => health.disconnected(&e.to_string()),
-        }
-        std::thread::sleep(every);
+/// Is anything newer than what we serve? (`meta/serial` changes with every aclgate write.)
+fn probe(store: &EtcdStore, health: &Health) {
+    match store.serial() {
+        Ok((head, serial)) if serial <= health.applied() => health.confirm(head),
+        // Behind: the watch will bring it; the lag grows until it does.
+        Ok(_) => health.update(),
+        Err(e) => health.disconnected(&e.to_string()),
+    }
+}
+
+/// Renew the fleet's keys in etcd when the mirror says they are due (the first gateway to see
+/// it does it; the others find them renewed when they re-read under the lock).
+fn renew_keys(store: &EtcdStore, keys: &dyn FleetKeys, link: &Path) {
+    let now = crate::snapshot::now() as i64;
+    if keys.needed(&StateDir::new(link), now)
+        && let Err(e) = super::change_in_etcd(store, |state| keys.ensure(state, now))
+    {
+        tracing::warn!(error = %e, "cannot renew the ticket keys in etcd; trying again");
     }
 }
 

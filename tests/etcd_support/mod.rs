@@ -469,3 +469,51 @@ pub fn put(gw: &GatewayProc, token: &str, path: &str, form: &[(&str, &str)]) -> 
         Err(_) => 0,
     }
 }
+
+/// Run `aclgate ARGS` through etcd with `input` on stdin (passwords); requires success and
+/// answers stdout.
+pub fn ok_stdin(config: &Path, args: &[&str], input: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aclgate"))
+        .args(args)
+        .env("ACLGATE_CONFIG", config)
+        .env_remove("ACLGATE_STATE_DIR")
+        .current_dir(config.parent().unwrap())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "aclgate {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+impl GatewayProc {
+    /// `GET /api2/json/vms` with a ticket cookie: the status code (0: no answer).
+    pub fn get_with_ticket(&self, ticket: &str) -> u16 {
+        let enc = percent_encoding::utf8_percent_encode(ticket, percent_encoding::NON_ALPHANUMERIC);
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(5))
+            .build();
+        match agent
+            .get(&format!("http://127.0.0.1:{}/api2/json/vms", self.http))
+            .set("Cookie", &format!("PVEAuthCookie={enc}"))
+            .call()
+        {
+            Ok(r) => r.status(),
+            Err(ureq::Error::Status(code, _)) => code,
+            Err(_) => 0,
+        }
+    }
+}

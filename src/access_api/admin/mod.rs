@@ -171,6 +171,19 @@ async fn write<T>(
     Ok(out)
 }
 
+/// Like `write`, for the realm files (`StateDir::modify_realms`).
+async fn write_realms<T>(
+    ctx: &ApiContext<'_>,
+    f: impl FnOnce(&mut crate::config::RealmEdit) -> Result<T, StateError>,
+) -> Result<T, ApiError> {
+    if let Some(etcd) = Writer::find(ctx.services.state.root()) {
+        return in_etcd(&etcd, |state| state.modify_realms(f)).await;
+    }
+    let out = ctx.services.state.modify_realms(f).map_err(state_error)?;
+    reload(ctx).await?;
+    Ok(out)
+}
+
 /// A write on a gateway whose state is in etcd (src/store/gateway_writer.rs): committed there,
 /// answered once this gateway serves it.
 async fn in_etcd<T>(
