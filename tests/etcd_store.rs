@@ -254,3 +254,48 @@ fn writes_fail_clearly_while_etcd_is_down() {
         "{users}"
     );
 }
+
+#[test]
+fn every_state_dir_writer_of_an_etcd_mirror_goes_to_etcd() {
+    use std::sync::Arc;
+
+    use aclgate::config::StateDir;
+    use aclgate::config::store::EtcdSettings;
+    use aclgate::store::etcd::EtcdStore;
+    use aclgate::store::gateway_writer::Writer;
+    use aclgate::store::health::Health;
+
+    let etcd = Etcd::single();
+    let work = tempfile::tempdir().unwrap();
+    let settings = EtcdSettings {
+        endpoints: etcd.endpoints(),
+        prefix: "/aclgate-test".to_owned(),
+        ..EtcdSettings::default()
+    };
+    let store = Arc::new(EtcdStore::new(&settings).unwrap());
+    let metrics = Arc::new(aclgate::observe::Metrics::new());
+    let health = Arc::new(Health::new(metrics, &settings, 1));
+    let mirror = work.path().join("mirror");
+    let _writer = Writer::register(&mirror, store, health);
+    // Any StateDir::modify on the mirror (realm sync, password changes, OpenID users, ...)
+    // commits to etcd instead of writing the mirror's files.
+    StateDir::new(&mirror)
+        .modify(|cfg, _| {
+            cfg.users
+                .insert("zed@pve".parse().unwrap(), Default::default());
+            Ok(())
+        })
+        .unwrap();
+    assert!(
+        etcd.keys("/aclgate-test/v1/user/")
+            .contains(&"/aclgate-test/v1/user/zed@pve".to_owned())
+    );
+    assert!(!mirror.join("user.cfg").exists());
+    // A refused change is refused as on files, and nothing is written.
+    let err = StateDir::new(&mirror)
+        .modify(|_, _| -> Result<(), _> {
+            Err(aclgate::config::StateError::Rejected("no".to_owned()))
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("no"), "{err}");
+}

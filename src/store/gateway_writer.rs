@@ -32,6 +32,10 @@ impl Writer {
     /// as the answered `Arc`.
     pub fn register(link: &Path, store: Arc<EtcdStore>, health: Arc<Health>) -> Arc<Writer> {
         let writer = Arc::new(Writer { store, health });
+        // Every other writer of the mirror (realm sync, passwords, OpenID users …) goes to
+        // etcd too, through StateDir::modify.
+        let weak: Weak<Writer> = Arc::downgrade(&writer);
+        crate::config::state_dir::redirect_changes(link, weak);
         let mut all = WRITERS.lock().unwrap_or_else(|e| e.into_inner());
         all.retain(|(p, w)| w.strong_count() > 0 && p != link);
         all.push((link.to_owned(), Arc::downgrade(&writer)));
@@ -65,6 +69,22 @@ impl Writer {
                 revision,
                 "written to etcd, but not yet served by this gateway"
             );
+        }
+    }
+}
+
+impl crate::config::state_dir::Redirect for Writer {
+    fn change(
+        &self,
+        edit: &mut dyn FnMut(&StateDir) -> Result<(), StateError>,
+    ) -> Result<(), StateError> {
+        match change_in_etcd(&self.store, |copy| edit(copy)) {
+            Ok(_) => Ok(()),
+            Err(StoreError::State(e)) => Err(e),
+            Err(e) => Err(StateError::Write {
+                path: PathBuf::from("etcd"),
+                source: std::io::Error::other(e.to_string()),
+            }),
         }
     }
 }

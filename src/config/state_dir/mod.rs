@@ -30,11 +30,13 @@ use crate::identity::Realm;
 
 mod presence;
 mod read;
+mod redirect;
 mod strict;
 mod sweep;
 
 pub use presence::Presence;
 pub use read::{check_whole, read_lines, read_optional};
+pub use redirect::{Redirect, redirect_changes};
 pub use strict::{acl_warnings, refuse_skipped_acl};
 
 /// A state directory (which need not exist yet).
@@ -192,6 +194,9 @@ impl StateDir {
         &self,
         f: impl FnOnce(&mut RealmEdit) -> Result<T, StateError>,
     ) -> Result<T, StateError> {
+        if let Some(to) = redirect::redirect_of(&self.root) {
+            return redirect::run(to.as_ref(), |copy| copy.modify_realms(f));
+        }
         let _lock = self.lock()?;
         let user_text = read_lines(&self.user_cfg_path())?.unwrap_or_default();
         let shadow_text = read_lines(&self.shadow_cfg_path())?.unwrap_or_default();
@@ -309,6 +314,9 @@ impl StateDir {
         need_options: bool,
         f: impl FnOnce(&mut UserConfig, &mut TokenShadow, &mut TokenOptions) -> Result<T, StateError>,
     ) -> Result<T, StateError> {
+        if let Some(to) = redirect::redirect_of(&self.root) {
+            return redirect::run(to.as_ref(), |copy| copy.modify_tokens(need_options, f));
+        }
         let _lock = self.lock()?;
         let LoadedState {
             mut user_cfg,
