@@ -107,7 +107,7 @@ fn migrate(config: &GatewayConfig, from: &str, to: &str) -> Result<(), String> {
                 ));
             }
             let loaded = etcd()?.load().map_err(|e| e.to_string())?;
-            objects::write_dir(&loaded.objects, &dir).map_err(|e| e.to_string())?;
+            objects::write_dir_canonical(&loaded.objects, &dir).map_err(|e| e.to_string())?;
             println!(
                 "migrated {} objects from etcd {} (revision {}) to {}",
                 loaded.objects.len(),

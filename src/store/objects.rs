@@ -82,14 +82,27 @@ pub fn read_dir(dir: &Path) -> Result<(Objects, Vec<String>), StoreError> {
 }
 
 /// Write `objects` as files into `dir` (which should be new and empty): `priv/` 0700 with
-/// 0600 files, the rest 0640. Refuses keys that would leave the directory.
+/// 0600 files, the rest 0640. Refuses keys that would leave the directory. `user.cfg` holds
+/// the entries' lines as stored, one per entry (what the lenient reader makes of them is what
+/// the canonical file would give; a reader parses it once, nobody has to write it first).
 pub fn write_dir(objects: &Objects, dir: &Path) -> Result<(), StoreError> {
+    write_files(objects, dir, false)
+}
+
+/// As [`write_dir`], with `user.cfg` in canonical form (`store migrate --to files:DIR`).
+pub fn write_dir_canonical(objects: &Objects, dir: &Path) -> Result<(), StoreError> {
+    write_files(objects, dir, true)
+}
+
+fn write_files(objects: &Objects, dir: &Path, canonical: bool) -> Result<(), StoreError> {
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     if user_keys::present(objects) {
-        files.insert(
-            "user.cfg".to_owned(),
-            user_keys::decode(objects).into_bytes(),
-        );
+        let text = if canonical {
+            user_keys::decode(objects).into_bytes()
+        } else {
+            user_keys::lines(objects)
+        };
+        files.insert("user.cfg".to_owned(), text);
     }
     for (rel, kind, _) in SPLIT {
         let start = format!("{kind}/");
@@ -282,7 +295,7 @@ mod tests {
         );
         let dst = tempfile::tempdir().unwrap();
         let out = dst.path().join("state");
-        write_dir(&objects, &out).unwrap();
+        write_dir_canonical(&objects, &out).unwrap();
         for f in [
             "user.cfg",
             "priv/token.shadow",
