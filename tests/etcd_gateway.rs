@@ -262,3 +262,58 @@ fn a_compacted_watch_recovers_by_loading_again() {
     let log = std::fs::read_to_string(&gw.log).unwrap();
     assert!(log.contains("compacted"), "{log}");
 }
+
+#[test]
+fn parallel_acl_edits_on_two_gateways_lose_nothing() {
+    let etcd = Etcd::single();
+    let work = tempfile::tempdir().unwrap();
+    let cli = etcd.config(work.path(), "");
+    setup(&cli);
+    ok(&cli, &["user", "add", "admin@pve"]);
+    ok(
+        &cli,
+        &[
+            "acl",
+            "modify",
+            "/",
+            "--users",
+            "admin@pve",
+            "--roles",
+            "Administrator",
+        ],
+    );
+    let admin = token(&cli, "admin@pve", "api");
+    let up = upstream();
+    let gws: Vec<GatewayProc> = (0..2)
+        .map(|i| GatewayProc::start(&etcd, &work.path().join(format!("gw{i}")), up, ""))
+        .collect();
+    let n: usize = std::env::var("ACLGATE_ETCD_EDITS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(40);
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                let (gw, admin) = (&gws[i % 2], &admin);
+                s.spawn(move || {
+                    let path = format!("/vms/{}", 1000 + i);
+                    let form = [
+                        ("path", path.as_str()),
+                        ("users", "joe@pve"),
+                        ("roles", "PVEVMUser"),
+                    ];
+                    put(gw, admin, "/access/acl", &form)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let failed = statuses.iter().filter(|s| **s != 200).count();
+    assert_eq!(failed, 0, "{statuses:?}");
+    let joe_acl = etcd
+        .keys("/aclgate-test/v1/acl/")
+        .into_iter()
+        .filter(|k| k.contains("/joe@pve/PVEVMUser/vms/"))
+        .count();
+    assert_eq!(joe_acl, n, "every edit landed");
+}

@@ -59,6 +59,42 @@ impl Writer {
         change_in_etcd(&self.store, f)
     }
 
+    /// [`Writer::change`] for a request handler: the wait for the writers' lock yields to the
+    /// runtime (other requests go on); only the change itself (read, edit, commit: a few etcd
+    /// round trips) runs inline.
+    pub async fn change_async<T>(
+        &self,
+        f: impl FnOnce(&StateDir) -> Result<T, StateError>,
+    ) -> Result<(T, Option<i64>), StoreError> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let mut pause = Duration::from_millis(2);
+        let mut lease = self.store.lock_lease()?;
+        let _lock = loop {
+            match self.store.try_lock(lease) {
+                Ok(Some(lock)) => break lock,
+                Ok(None) if tokio::time::Instant::now() < deadline => {}
+                // etcd 3.4 sometimes answers a lock attempt under load with an empty 404 (its
+                // lease not found): take a new lease and try again.
+                Err(e) if tokio::time::Instant::now() < deadline => {
+                    tracing::debug!(error = %e, "writers' lock: trying again with a new lease");
+                    self.store.release_lease(lease);
+                    lease = self.store.lock_lease()?;
+                }
+                Ok(None) => {
+                    self.store.release_lease(lease);
+                    return Err(super::etcd::lock_timeout().into());
+                }
+                Err(e) => {
+                    self.store.release_lease(lease);
+                    return Err(e.into());
+                }
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(50));
+        };
+        super::change_locked(&self.store, f)
+    }
+
     /// Wait until this gateway serves `revision` (bounded; a slow reload does not hang the
     /// request: the change is committed either way).
     pub async fn wait_applied(&self, revision: Option<i64>) {

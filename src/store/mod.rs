@@ -99,6 +99,14 @@ pub fn change_in_etcd<T>(
     f: impl FnOnce(&StateDir) -> Result<T, StateError>,
 ) -> Result<(T, Option<i64>), StoreError> {
     let _lock = etcd.lock()?;
+    change_locked(etcd, f)
+}
+
+/// [`change_in_etcd`] with the writers' lock already held.
+pub fn change_locked<T>(
+    etcd: &EtcdStore,
+    f: impl FnOnce(&StateDir) -> Result<T, StateError>,
+) -> Result<(T, Option<i64>), StoreError> {
     let base = etcd.load()?;
     let scratch = tempfile::tempdir().map_err(|e| StoreError::Local(format!("temp dir: {e}")))?;
     let dir = scratch.path().join("state");

@@ -465,8 +465,14 @@ pub fn put(gw: &GatewayProc, token: &str, path: &str, form: &[(&str, &str)]) -> 
         .send_form(form)
     {
         Ok(r) => r.status(),
-        Err(ureq::Error::Status(code, _)) => code,
-        Err(_) => 0,
+        Err(ureq::Error::Status(code, r)) => {
+            eprintln!("PUT {path}: {code} {}", r.into_string().unwrap_or_default());
+            code
+        }
+        Err(e) => {
+            eprintln!("PUT {path}: {e}");
+            0
+        }
     }
 }
 

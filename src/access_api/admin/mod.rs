@@ -190,7 +190,7 @@ async fn in_etcd<T>(
     etcd: &Writer,
     f: impl FnOnce(&crate::config::StateDir) -> Result<T, StateError>,
 ) -> Result<T, ApiError> {
-    let (out, revision) = etcd.change(f).map_err(|e| match e {
+    let (out, revision) = etcd.change_async(f).await.map_err(|e| match e {
         StoreError::State(e) => state_error(e),
         StoreError::Etcd(_) | StoreError::Conflict(_) => ApiError::Unavailable(e.to_string()),
         other => ApiError::Internal(other.to_string()),

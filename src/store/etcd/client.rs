@@ -207,7 +207,10 @@ impl Client {
             match request.send_string(&body.to_string()) {
                 Ok(resp) => return Ok(resp.into_reader()),
                 Err(ureq::Error::Status(status, resp)) => {
-                    let err = server_error(status, resp);
+                    let err = match server_error(status, resp) {
+                        EtcdError::Server(m) => EtcdError::Server(format!("{path}: {m}")),
+                        other => other,
+                    };
                     if matches!(&err, EtcdError::Server(m) if m.contains("invalid auth token"))
                         && !retried_auth
                     {
@@ -261,12 +264,16 @@ fn server_error(status: u16, resp: ureq::Response) -> EtcdError {
         #[serde(default)]
         code: i64,
     }
-    let answer: Answer = serde_json::from_reader(resp.into_reader()).unwrap_or_default();
+    let text = resp.into_string().unwrap_or_default();
+    let answer: Answer = serde_json::from_str(&text).unwrap_or_default();
     match answer.code {
         11 if answer.message.contains("compacted") => EtcdError::Compacted,
         // Unavailable, deadline exceeded: another member may do better.
         14 | 4 => EtcdError::Unavailable(answer.message),
-        _ if answer.message.is_empty() => EtcdError::Server(format!("HTTP {status}")),
+        _ if answer.message.is_empty() => {
+            let text: String = text.chars().take(120).collect();
+            EtcdError::Server(format!("HTTP {status}: {}", text.trim()))
+        }
         _ => EtcdError::Server(answer.message),
     }
 }

@@ -136,6 +136,12 @@ impl EtcdStore {
             revision,
             serial,
         };
+        // A small state is one page; only a big one is read by buckets.
+        let end = prefix_end(&self.root);
+        if self.range_page(&self.root, &end, revision, &mut loaded.objects)? {
+            return Ok(loaded);
+        }
+        loaded.objects.clear();
         let acl = self.key("acl/");
         let mut ranges = vec![(self.root.clone(), acl.clone())];
         for b in 0..=255u8 {
@@ -148,6 +154,31 @@ impl EtcdStore {
             self.range_into(&start, &end, revision, &mut loaded.objects)?;
         }
         Ok(loaded)
+    }
+
+    /// Read the first page of `[start, end)` at `revision` into `out`; whether that was all.
+    fn range_page(
+        &self,
+        start: &str,
+        end: &str,
+        revision: i64,
+        out: &mut Objects,
+    ) -> Result<bool, EtcdError> {
+        let answer: RangeAnswer = self.client.call(
+            "/v3/kv/range",
+            &json!({
+                "key": client::encode(start.as_bytes()),
+                "range_end": client::encode(end.as_bytes()),
+                "revision": revision.to_string(),
+                "limit": PAGE.to_string(),
+            }),
+        )?;
+        for kv in answer.kvs {
+            if let Some(rel) = self.relative(&kv.key) {
+                out.insert(rel, kv.value);
+            }
+        }
+        Ok(!answer.more)
     }
 
     /// Read `[start, end)` at `revision`, page by page, into `out` (relative keys).
@@ -245,6 +276,25 @@ impl EtcdStore {
     /// Take the writers' lock (waiting for another holder up to a minute); released when the
     /// guard is dropped, or by etcd [`LOCK_TTL_S`] seconds after a holder died.
     pub fn lock(&self) -> Result<WriterLock<'_>, EtcdError> {
+        let lease = self.lock_lease()?;
+        let deadline = Instant::now() + LOCK_WAIT;
+        let mut pause = Duration::from_millis(2);
+        loop {
+            if let Some(lock) = self.try_lock(lease)? {
+                return Ok(lock);
+            }
+            if Instant::now() >= deadline {
+                self.revoke(lease);
+                return Err(lock_timeout());
+            }
+            // Back off with jitter: writers queue on a lock whose holder needs milliseconds.
+            std::thread::sleep(pause + Duration::from_micros(rand::random::<u64>() % 2000));
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+    }
+
+    /// A lease for [`EtcdStore::try_lock`].
+    pub fn lock_lease(&self) -> Result<i64, EtcdError> {
         #[derive(Deserialize)]
         struct Grant {
             #[serde(rename = "ID", deserialize_with = "client::int")]
@@ -253,33 +303,27 @@ impl EtcdStore {
         let grant: Grant = self
             .client
             .call("/v3/lease/grant", &json!({ "TTL": LOCK_TTL_S.to_string() }))?;
+        Ok(grant.id)
+    }
+
+    /// Take the writers' lock with `lease` if nobody holds it (one transaction).
+    pub fn try_lock(&self, lease: i64) -> Result<Option<WriterLock<'_>>, EtcdError> {
         let key = client::encode(self.key("meta/lock").as_bytes());
-        let deadline = Instant::now() + LOCK_WAIT;
-        let mut pause = Duration::from_millis(2);
-        loop {
-            let answer: TxnAnswer = self.client.call(
-                "/v3/kv/txn",
-                &json!({
-                    "compare": [{ "key": key, "target": "CREATE", "result": "EQUAL", "create_revision": "0" }],
-                    "success": [{ "request_put": { "key": key, "value": client::encode(b"locked"), "lease": grant.id.to_string() } }],
-                }),
-            )?;
-            if answer.succeeded {
-                return Ok(WriterLock {
-                    store: self,
-                    lease: grant.id,
-                });
-            }
-            if Instant::now() >= deadline {
-                self.revoke(grant.id);
-                return Err(EtcdError::Server(
-                    "another writer holds the state lock (waited 60 s)".to_owned(),
-                ));
-            }
-            // Back off with jitter: writers queue on a lock whose holder needs milliseconds.
-            std::thread::sleep(pause + Duration::from_micros(rand::random::<u64>() % 2000));
-            pause = (pause * 2).min(Duration::from_millis(50));
-        }
+        let answer: TxnAnswer = self.client.call(
+            "/v3/kv/txn",
+            &json!({
+                "compare": [{ "key": key, "target": "CREATE", "result": "EQUAL", "create_revision": "0" }],
+                "success": [{ "request_put": { "key": key, "value": client::encode(b"locked"), "lease": lease.to_string() } }],
+            }),
+        )?;
+        Ok(answer
+            .succeeded
+            .then_some(WriterLock { store: self, lease }))
+    }
+
+    /// Give up a lease taken for the lock without holding it.
+    pub fn release_lease(&self, lease: i64) {
+        self.revoke(lease);
     }
 
     fn revoke(&self, lease: i64) {
@@ -345,6 +389,11 @@ pub enum CommitError {
     Conflict,
     #[error(transparent)]
     Etcd(EtcdError),
+}
+
+/// Waiting for the writers' lock took too long.
+pub fn lock_timeout() -> EtcdError {
+    EtcdError::Server("another writer holds the state lock (waited 60 s)".to_owned())
 }
 
 /// The first key after every key that starts with `prefix`.
