@@ -73,8 +73,8 @@ impl Writer {
             match self.store.try_lock(lease) {
                 Ok(Some(lock)) => break lock,
                 Ok(None) if tokio::time::Instant::now() < deadline => {}
-                // etcd 3.4 sometimes answers a lock attempt under load with an empty 404 (its
-                // lease not found): take a new lease and try again.
+                // An error (the lease expired while waiting, a member gone): take a new lease
+                // and try again until the deadline.
                 Err(e) if tokio::time::Instant::now() < deadline => {
                     tracing::debug!(error = %e, "writers' lock: trying again with a new lease");
                     self.store.release_lease(lease);

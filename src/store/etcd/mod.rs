@@ -316,9 +316,12 @@ impl EtcdStore {
                 "success": [{ "request_put": { "key": key, "value": client::encode(b"locked"), "lease": lease.to_string() } }],
             }),
         )?;
-        Ok(answer
-            .succeeded
-            .then_some(WriterLock { store: self, lease }))
+        // Not `then_some`: building the guard eagerly would drop it, and revoke the lease.
+        Ok(if answer.succeeded {
+            Some(WriterLock { store: self, lease })
+        } else {
+            None
+        })
     }
 
     /// Give up a lease taken for the lock without holding it.
