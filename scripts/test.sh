@@ -107,6 +107,26 @@ if ! command -v haproxy >/dev/null; then
 fi
 # --- end listener ----------------------------------------------------------------------------
 
+# --- etcd state store (issue 17; tests/etcd_*.rs, docs/etcd.md) ------------------------------
+# The etcd tests start real etcd members (Debian's etcd-server, 3.4) on free ports with temporary
+# data directories; no daemon is started by the package (no systemd). The client side needs no
+# package: aclgate talks to etcd's JSON gateway, so nothing here needs protoc.
+etcd_packages=(etcd-server)
+etcd_missing=()
+for p in "${etcd_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || etcd_missing+=("$p")
+done
+if [ ${#etcd_missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" -eq 0 ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${etcd_missing[@]}" \
+            || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${etcd_missing[@]}"; }
+    else
+        echo "missing Debian packages: ${etcd_missing[*]} (run as root to install them)" >&2
+        exit 1
+    fi
+fi
+# --- end etcd --------------------------------------------------------------------------------
+
 command -v cargo >/dev/null || { echo "cargo not found: install a Rust toolchain (rustup)" >&2; exit 1; }
 
 # --- packaging (issue 10) ---

@@ -84,6 +84,10 @@ pub enum ProxyError {
     /// serve only forwarded routes): never forwarded.
     #[error("built-in handler `{0}` not available")]
     NoHandler(Handler),
+    /// The state could not be confirmed current for longer than `max_staleness_ms` and
+    /// `on_stale = "fail_closed"` (etcd backend): authenticated requests are refused.
+    #[error("state store unreachable: the gateway's state may be stale")]
+    StateStale,
     /// A built-in handler refused or failed.
     #[error("{0}")]
     Api(ApiError),
@@ -111,11 +115,12 @@ impl ProxyError {
             ProxyError::Upstream(UpstreamFailure::ClientBody(_)) => "invalid",
             ProxyError::Upstream(_) => "allow",
             ProxyError::NoHandler(_) => "invalid",
+            ProxyError::StateStale => "stale",
             ProxyError::Api(e) => match e {
                 ApiError::AuthFailure => "unauthenticated",
                 ApiError::Forbidden(_) => "deny",
                 ApiError::NotFound(_) => "not_found",
-                ApiError::Internal(_) | ApiError::Upstream => "error",
+                ApiError::Internal(_) | ApiError::Upstream | ApiError::Unavailable(_) => "error",
                 ApiError::Params(_) | ApiError::BadRequest(_) | ApiError::Rejected(_) => "invalid",
             },
         }
@@ -166,6 +171,7 @@ impl ProxyError {
                 | UpstreamFailure::Exchange(_)
                 | UpstreamFailure::UnaskedSwitch => json(StatusCode::BAD_GATEWAY, "Bad gateway"),
             },
+            ProxyError::StateStale => json(StatusCode::SERVICE_UNAVAILABLE, &self.to_string()),
             ProxyError::NoHandler(_) => json(StatusCode::NOT_IMPLEMENTED, "Not implemented"),
             // INVARIANT: answered above.
             ProxyError::Api(_) | ProxyError::Denied(_) => {
@@ -277,6 +283,7 @@ impl ApiError {
             ApiError::Internal(m) | ApiError::Rejected(m) => {
                 api_message(StatusCode::INTERNAL_SERVER_ERROR, &m)
             }
+            ApiError::Unavailable(m) => api_message(StatusCode::SERVICE_UNAVAILABLE, &m),
             // The pipeline forwards these; only a handler called outside it ends here.
             ApiError::Upstream => {
                 api_message(StatusCode::NOT_IMPLEMENTED, "not answered by aclgate")

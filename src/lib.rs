@@ -27,6 +27,7 @@ pub mod reload;
 pub mod runtime;
 pub mod server;
 pub mod snapshot;
+pub mod store;
 pub mod tasks;
 pub mod ui;
 pub mod upstream;

@@ -101,6 +101,9 @@ pub enum ApiError {
     /// Not aclgate's to answer (another node's task): the proxy forwards the request.
     #[error("forwarded to the upstream")]
     Upstream,
+    /// 503: the state store (etcd) cannot take the change now; nothing was written.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// Settings of [`ApiServices::open`] taken from the gateway configuration.

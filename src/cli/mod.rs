@@ -23,6 +23,7 @@ mod prompt;
 mod realm;
 mod role;
 mod sd_notify;
+mod store;
 mod syntax;
 mod table;
 mod tfa;
@@ -101,9 +102,34 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
         Command::Cert(args) => return cert::run(args),
         Command::Completions(args) => return completions::run(&args, Cli::command()),
         Command::Man(args) => return man::run(&args, Cli::command()),
+        Command::Store(args) => {
+            init_tracing();
+            return store::run(args);
+        }
         other => other,
     };
     init_tracing();
+    // On `backend = "etcd"` every management command runs on a copy of the state read at one
+    // revision and commits what it changed (src/store/mod.rs).
+    match store::management_store(explicit_state_dir.as_deref()) {
+        Ok(None) => {}
+        Ok(Some(etcd)) => {
+            let out = Printer::new(cli.format);
+            return store::run_through(&etcd, |state| {
+                dispatch(
+                    command,
+                    &Ctx {
+                        state: state.clone(),
+                        out,
+                    },
+                )
+            });
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(255);
+        }
+    }
     let state_dir = match management_state_dir(explicit_state_dir, cli.state_dir) {
         Ok(d) => d,
         Err(e) => {
@@ -179,6 +205,8 @@ enum Command {
     Completions(completions::CompletionsArgs),
     /// Print the manual page, or write all of them into a directory (`--dir`).
     Man(man::ManArgs),
+    /// The state store: `migrate` between files and etcd, `status`.
+    Store(store::StoreArgs),
     /// Manage users and their API tokens.
     User {
         #[command(subcommand)]
@@ -249,7 +277,8 @@ fn dispatch(command: Command, ctx: &Ctx) -> Result<(), StateError> {
         | Command::Policy(_)
         | Command::Cert(_)
         | Command::Completions(_)
-        | Command::Man(_) => {
+        | Command::Man(_)
+        | Command::Store(_) => {
             unreachable!("gateway commands return from run() before dispatch")
         }
         Command::User { command } => user::run(command, ctx),

@@ -184,9 +184,27 @@ async fn run(
     access_log: AccessLog,
 ) -> Result<(), String> {
     let config = Arc::new(config);
-    let runtime = Runtime::new(Arc::new(Metrics::new())).with_access_log(access_log);
+    let metrics = Arc::new(Metrics::new());
+    // backend = "etcd": state.dir becomes the local mirror of etcd (src/store/follow.rs).
+    let mirror = match config.state.backend {
+        crate::config::store::Backend::Etcd => Some(
+            crate::store::follow::Mirror::prepare(
+                &config,
+                Arc::new(super::store::TicketKeys(config.tickets.algorithm)),
+            )
+            .map_err(|e| format!("cannot load the state from etcd: {e}"))?,
+        ),
+        crate::config::store::Backend::Files => None,
+    };
+    let runtime = Runtime::new(metrics.clone()).with_access_log(access_log);
     let (reader, handle) = reload::start_with_source(config.clone(), runtime, Some(source))
         .map_err(|e| format!("cannot start: {e}"))?;
+    if let Some(mirror) = mirror {
+        let (door, runtime) = (handle.clone(), tokio::runtime::Handle::current());
+        mirror
+            .follow(move || runtime.block_on(door.reload()).map(|_| ()), metrics)
+            .map_err(|e| format!("cannot follow etcd: {e}"))?;
+    }
     // The watcher needs the directory to exist, so that `aclgate user ...` run later on a fresh
     // state directory is picked up.
     std::fs::create_dir_all(&config.state.dir).map_err(|e| {
@@ -195,8 +213,15 @@ async fn run(
             config.state.dir.display()
         )
     })?;
-    let _watcher = reload::watch_files(handle.clone(), &config)
-        .map_err(|e| format!("cannot watch files: {e}"))?;
+    // On etcd the mirror changes only through the follower, which reloads itself (a file
+    // event would only add a debounce delay to every change).
+    let _watcher = match config.state.backend {
+        crate::config::store::Backend::Files => Some(
+            reload::watch_files(handle.clone(), &config)
+                .map_err(|e| format!("cannot watch files: {e}"))?,
+        ),
+        crate::config::store::Backend::Etcd => None,
+    };
     // CLI writes on this host hand their changes over here (docs/scale.md); without it (say, a
     // read-only state directory) the file watch still loads every change.
     let _control = reload::control::listen(

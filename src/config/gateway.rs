@@ -101,6 +101,10 @@ pub struct StateSettings {
     /// Refuse a state whose `user.cfg` has `acl` lines the lenient reader skipped or partly
     /// dropped (a skipped `NoAccess` line widens access); the last good snapshot stays.
     pub strict: bool,
+    /// Where the state lives: `files` (in `dir`) or `etcd` (`[state.etcd]`; docs/etcd.md).
+    pub backend: crate::config::store::Backend,
+    /// `[state.etcd]`: the cluster, used when `backend = "etcd"`.
+    pub etcd: crate::config::store::EtcdSettings,
 }
 
 /// `[tls]`.
@@ -285,6 +289,17 @@ impl GatewayConfig {
             }
         };
         fix(&mut self.state.dir);
+        for p in [
+            &mut self.state.etcd.ca,
+            &mut self.state.etcd.cert,
+            &mut self.state.etcd.key,
+        ]
+        .into_iter()
+        .chain([&mut self.state.etcd.password_file])
+        .flatten()
+        {
+            fix(p);
+        }
         fix(&mut self.tls.cert);
         fix(&mut self.tls.key);
         self.policies
@@ -333,6 +348,8 @@ impl Default for StateSettings {
         StateSettings {
             dir: PathBuf::from("state"),
             strict: false,
+            backend: crate::config::store::Backend::Files,
+            etcd: crate::config::store::EtcdSettings::default(),
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod reloadable;
 pub mod request;
 pub mod shadow_cfg;
 pub mod state_dir;
+pub mod store;
 pub mod text;
 pub mod tls_files;
 pub mod token_options;

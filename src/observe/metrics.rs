@@ -74,6 +74,18 @@ pub struct Metrics {
     pub config_warnings: Gauge,
     /// Tokens whose expiry is within 7 days (at the last reload).
     pub tokens_expiring: Gauge,
+    /// The state store's view (etcd backend; written by the store's health module).
+    pub store: StoreGauges,
+}
+
+/// `aclgate_store_*`: the etcd revision served, how long ago it was confirmed current, whether
+/// etcd answers, and whether authenticated requests are refused for staleness.
+#[derive(Debug, Default, Clone)]
+pub struct StoreGauges {
+    pub revision: Gauge,
+    pub lag_ms: Gauge,
+    pub connected: Gauge,
+    pub refusing: Gauge,
 }
 
 impl Metrics {
@@ -161,8 +173,34 @@ impl Metrics {
             "API tokens expiring within 7 days",
             tokens_expiring.clone(),
         );
+        let store = StoreGauges::default();
+        for (name, help, gauge) in [
+            (
+                "store_revision",
+                "etcd revision of the state served (0: files backend)",
+                &store.revision,
+            ),
+            (
+                "store_lag_milliseconds",
+                "Time since the state served was last confirmed current",
+                &store.lag_ms,
+            ),
+            (
+                "store_connected",
+                "1 while the state store answers",
+                &store.connected,
+            ),
+            (
+                "store_refusing",
+                "1 while authenticated requests are refused (state too stale, fail_closed)",
+                &store.refusing,
+            ),
+        ] {
+            registry.register(name, help, gauge.clone());
+        }
         Metrics {
             registry,
+            store,
             requests,
             allowed_ok,
             decision_seconds,

@@ -206,6 +206,10 @@ async fn pipeline<'s>(
     let world = found
         .as_ref()
         .is_some_and(|m| matches!(m.route.access, Access::World));
+    // etcd backend, `on_stale = "fail_closed"`: no decision on a state that may be stale.
+    if !world && gw.snapshots.metrics().store.refusing.get() == 1 {
+        return Err(ProxyError::StateStale);
+    }
     let tickets = gw.services.as_deref().map(|s| &s.tickets);
     let now = now();
     let credential = Credential::extract(req.headers());

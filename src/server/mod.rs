@@ -213,7 +213,17 @@ fn admin(gw: &Gateway, req: &Request<Incoming>) -> Response<Body> {
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
             gw.snapshots.metrics().encode(),
         ),
-        "/healthz" => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
+        "/healthz" => {
+            // On etcd: the revision served, its lag and connectivity; 503 while refusing.
+            let metrics = gw.snapshots.metrics();
+            let store = crate::store::health::healthz_line(metrics).unwrap_or_default();
+            let status = if metrics.store.refusing.get() == 1 {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::OK
+            };
+            (status, "text/plain", format!("ok\n{store}"))
+        }
         _ => (
             StatusCode::NOT_FOUND,
             "text/plain",

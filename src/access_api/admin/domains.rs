@@ -5,7 +5,7 @@
 use serde_json::{Map, Value};
 
 use super::sync_task::SyncRunner;
-use super::{flag, id, reload, state_error, text};
+use super::{flag, id, state_error, text};
 use crate::access_api::{ApiContext, ApiError, ApiResult};
 use crate::config::RealmType;
 use crate::identity::Realm;
@@ -46,11 +46,7 @@ pub async fn create(ctx: &ApiContext<'_>) -> ApiResult {
         .parse()
         .map_err(|e| ApiError::param("type", format!("{e}")))?;
     let options = options(ctx);
-    let state = ctx.services.state.clone();
-    state
-        .modify_realms(|edit| add_realm(edit, &realm, kind, &options))
-        .map_err(state_error)?;
-    reload(ctx).await?;
+    super::write_realms(ctx, |edit| add_realm(edit, &realm, kind, &options)).await?;
     Ok(Value::Null)
 }
 
@@ -61,22 +57,14 @@ pub async fn update(ctx: &ApiContext<'_>) -> ApiResult {
     let deletes: Vec<&str> = text(ctx, "delete")
         .map(|d| split_list(d).collect())
         .unwrap_or_default();
-    ctx.services
-        .state
-        .modify_realms(|edit| modify_realm(edit, &realm, &options, &deletes))
-        .map_err(state_error)?;
-    reload(ctx).await?;
+    super::write_realms(ctx, |edit| modify_realm(edit, &realm, &options, &deletes)).await?;
     Ok(Value::Null)
 }
 
 /// `DELETE /access/domains/{realm}`.
 pub async fn delete(ctx: &ApiContext<'_>) -> ApiResult {
     let realm: Realm = id(ctx, "realm")?;
-    ctx.services
-        .state
-        .modify_realms(|edit| delete_realm(edit, &realm))
-        .map_err(state_error)?;
-    reload(ctx).await?;
+    super::write_realms(ctx, |edit| delete_realm(edit, &realm)).await?;
     Ok(Value::Null)
 }
 

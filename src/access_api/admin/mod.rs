@@ -18,6 +18,8 @@ mod tokens;
 mod users;
 mod why;
 
+use crate::store::StoreError;
+use crate::store::gateway_writer::Writer;
 use std::str::FromStr;
 
 use crate::access::{PrivSet, Privs};
@@ -162,6 +164,9 @@ async fn write<T>(
     ctx: &ApiContext<'_>,
     f: impl FnOnce(&mut UserConfig, &mut TokenShadow) -> Result<T, StateError>,
 ) -> Result<T, ApiError> {
+    if let Some(etcd) = Writer::find(ctx.services.state.root()) {
+        return in_etcd(&etcd, |state| state.modify(f)).await;
+    }
     let (out, written) = ctx.services.state.modify_written(f).map_err(state_error)?;
     applied(ctx, written).await?;
     Ok(out)
@@ -178,6 +183,34 @@ async fn applied(
         .await
         .map(|_| ())
         .map_err(|e| ApiError::Internal(format!("written, but the reload failed: {e}")))
+}
+
+/// Like `write`, for the realm files (`StateDir::modify_realms`).
+async fn write_realms<T>(
+    ctx: &ApiContext<'_>,
+    f: impl FnOnce(&mut crate::config::RealmEdit) -> Result<T, StateError>,
+) -> Result<T, ApiError> {
+    if let Some(etcd) = Writer::find(ctx.services.state.root()) {
+        return in_etcd(&etcd, |state| state.modify_realms(f)).await;
+    }
+    let out = ctx.services.state.modify_realms(f).map_err(state_error)?;
+    reload(ctx).await?;
+    Ok(out)
+}
+
+/// A write on a gateway whose state is in etcd (src/store/gateway_writer.rs): committed there,
+/// answered once this gateway serves it.
+async fn in_etcd<T>(
+    etcd: &Writer,
+    f: impl FnOnce(&crate::config::StateDir) -> Result<T, StateError>,
+) -> Result<T, ApiError> {
+    let (out, revision) = etcd.change_async(f).await.map_err(|e| match e {
+        StoreError::State(e) => state_error(e),
+        StoreError::Etcd(_) | StoreError::Conflict(_) => ApiError::Unavailable(e.to_string()),
+        other => ApiError::Internal(other.to_string()),
+    })?;
+    etcd.wait_applied(revision).await;
+    Ok(out)
 }
 
 /// Reload after a write; a failed reload keeps the old snapshot and is a 500.

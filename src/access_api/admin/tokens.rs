@@ -126,6 +126,9 @@ async fn write_with_options<T>(
     ctx: &ApiContext<'_>,
     f: impl FnOnce(&mut UserConfig, &mut TokenShadow, &mut TokenOptions) -> Result<T, StateError>,
 ) -> Result<T, ApiError> {
+    if let Some(etcd) = crate::store::gateway_writer::Writer::find(ctx.services.state.root()) {
+        return super::in_etcd(&etcd, |state| state.modify_with_options(f)).await;
+    }
     let (out, written) = ctx
         .services
         .state

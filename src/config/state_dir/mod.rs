@@ -31,12 +31,14 @@ use crate::identity::Realm;
 mod modify;
 mod presence;
 mod read;
+mod redirect;
 mod stamp;
 mod strict;
 mod sweep;
 
 pub use presence::Presence;
 pub use read::{check_whole, read_lines, read_optional};
+pub use redirect::{Redirect, redirect_changes};
 pub use stamp::{FileStamp, Notifier, Stamp, Written};
 pub use strict::{acl_warnings, refuse_skipped_acl};
 
@@ -213,6 +215,9 @@ impl StateDir {
         &self,
         f: impl FnOnce(&mut RealmEdit) -> Result<T, StateError>,
     ) -> Result<T, StateError> {
+        if let Some(to) = redirect::redirect_of(&self.root) {
+            return redirect::run(to.as_ref(), |copy| copy.modify_realms(f));
+        }
         let _lock = self.lock()?;
         let before = Stamp::of(self);
         let user_text = read_lines(&self.user_cfg_path())?.unwrap_or_default();

@@ -52,6 +52,11 @@ impl StateDir {
         need_options: bool,
         f: impl FnOnce(&mut UserConfig, &mut TokenShadow, &mut TokenOptions) -> Result<T, StateError>,
     ) -> Result<(T, Written), StateError> {
+        // An etcd gateway's mirror: the change is made in etcd (src/store/), whose follower
+        // reloads this gateway; the copy's stamps match no snapshot, so nothing is applied here.
+        if let Some(to) = super::redirect::redirect_of(&self.root) {
+            return super::redirect::run(to.as_ref(), |copy| copy.modify_tokens(need_options, f));
+        }
         let lock = self.lock()?;
         let before = Stamp::of(self);
         // Read with the entries compact, kept as the "before" of the comparison below; only

@@ -1,0 +1,344 @@
+//! A small etcd v3 client over etcd's JSON gateway (`POST /v3/kv/range`, `/v3/kv/txn`,
+//! `/v3/watch`, ...; HTTP/1.1, keys and values base64, int64 as strings). No protobuf, no
+//! gRPC code generation: the build needs only a Rust toolchain (docs/etcd.md, "Client").
+//!
+//! Endpoints are tried in order from the last one that answered: a member that is down costs
+//! one failed connect, never a failed request while another member answers.
+
+use std::io::BufRead;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+
+use crate::config::store::EtcdSettings;
+
+/// Why a request to etcd failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EtcdError {
+    /// No member answered (connect refused, timeout, no leader).
+    #[error("etcd is unreachable: {0}")]
+    Unavailable(String),
+    /// The revision asked for is older than etcd's compaction point.
+    #[error("etcd: the requested revision has been compacted")]
+    Compacted,
+    /// etcd refused the request.
+    #[error("etcd: {0}")]
+    Server(String),
+    /// The settings are unusable (TLS files, password file).
+    #[error("etcd settings: {0}")]
+    Settings(String),
+}
+
+/// A connection description: the members, TLS and credentials.
+pub struct Client {
+    unary: ureq::Agent,
+    streaming: ureq::Agent,
+    endpoints: Vec<String>,
+    current: AtomicUsize,
+    credentials: Option<(String, String)>,
+    token: Mutex<Option<String>>,
+}
+
+/// `header` of every response.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Header {
+    #[serde(default, deserialize_with = "int")]
+    pub revision: i64,
+    #[serde(default)]
+    pub cluster_id: String,
+    #[serde(default)]
+    pub member_id: String,
+}
+
+/// A key-value pair as etcd sends it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Kv {
+    #[serde(deserialize_with = "b64")]
+    pub key: Vec<u8>,
+    #[serde(default, deserialize_with = "b64")]
+    pub value: Vec<u8>,
+    #[serde(default, deserialize_with = "int")]
+    pub mod_revision: i64,
+}
+
+// === impl Client ===
+
+impl Client {
+    /// Prepare a client for `settings` (nothing is contacted yet).
+    pub fn new(settings: &EtcdSettings) -> Result<Client, EtcdError> {
+        if settings.endpoints.is_empty() {
+            return Err(EtcdError::Settings(
+                "state.etcd.endpoints is empty".to_owned(),
+            ));
+        }
+        let endpoints: Vec<String> = settings
+            .endpoints
+            .iter()
+            .map(|e| {
+                let e = e.trim_end_matches('/');
+                if e.contains("://") {
+                    e.to_owned()
+                } else {
+                    format!("http://{e}")
+                }
+            })
+            .collect();
+        let timeout = Duration::from_millis(settings.timeout_ms.max(100));
+        let mut unary = ureq::AgentBuilder::new()
+            .timeout_connect(timeout)
+            .timeout(timeout);
+        // A watch with nothing to say still gets an answer every probe interval or so (progress
+        // notifications, when etcd sends them); silence for this long means a dead stream.
+        let stall = Duration::from_millis((settings.probe_interval_ms * 3).max(3000));
+        let mut streaming = ureq::AgentBuilder::new()
+            .timeout_connect(timeout)
+            .timeout_read(stall);
+        if endpoints.iter().any(|e| e.starts_with("https://")) {
+            let tls = Arc::new(tls_config(settings)?);
+            unary = unary.tls_config(tls.clone());
+            streaming = streaming.tls_config(tls);
+        }
+        let credentials = match (&settings.user, &settings.password_file) {
+            (Some(user), Some(file)) => {
+                let text = std::fs::read_to_string(file).map_err(|e| {
+                    EtcdError::Settings(format!("cannot read `{}`: {e}", file.display()))
+                })?;
+                let password = text.lines().next().unwrap_or_default().to_owned();
+                Some((user.clone(), password))
+            }
+            (Some(_), None) => {
+                return Err(EtcdError::Settings(
+                    "state.etcd.user needs state.etcd.password_file".to_owned(),
+                ));
+            }
+            _ => None,
+        };
+        Ok(Client {
+            unary: unary.build(),
+            streaming: streaming.build(),
+            endpoints,
+            current: AtomicUsize::new(0),
+            credentials,
+            token: Mutex::new(None),
+        })
+    }
+
+    /// The members' client URLs as configured.
+    pub fn endpoints(&self) -> &[String] {
+        &self.endpoints
+    }
+
+    /// One request/response call (`path` such as `/v3/kv/range`), failing over between members.
+    pub fn call<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<T, EtcdError> {
+        let reader = self.send(&self.unary, path, body)?;
+        serde_json::from_reader(reader)
+            .map_err(|e| EtcdError::Server(format!("unreadable answer to {path}: {e}")))
+    }
+
+    /// The same call against one member only (for `store status`).
+    pub fn call_member<T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<T, EtcdError> {
+        let reader = self.send_to(&self.unary, endpoint, path, body)?;
+        serde_json::from_reader(reader)
+            .map_err(|e| EtcdError::Server(format!("unreadable answer to {path}: {e}")))
+    }
+
+    /// A streaming call (`/v3/watch`): the body is read as it arrives; a read that waits
+    /// longer than three probe intervals fails (the stream is then considered dead).
+    pub fn stream(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<Box<dyn BufRead + Send>, EtcdError> {
+        let reader = self.send(&self.streaming, path, body)?;
+        Ok(Box::new(std::io::BufReader::new(reader)))
+    }
+
+    fn send(
+        &self,
+        agent: &ureq::Agent,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<Box<dyn std::io::Read + Send + Sync>, EtcdError> {
+        let n = self.endpoints.len();
+        let first = self.current.load(Ordering::Relaxed) % n;
+        let mut last = None;
+        for i in 0..n {
+            let at = (first + i) % n;
+            match self.send_to(agent, &self.endpoints[at], path, body) {
+                Ok(r) => {
+                    self.current.store(at, Ordering::Relaxed);
+                    return Ok(r);
+                }
+                Err(EtcdError::Unavailable(e)) => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(EtcdError::Unavailable(last.unwrap_or_default()))
+    }
+
+    fn send_to(
+        &self,
+        agent: &ureq::Agent,
+        endpoint: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<Box<dyn std::io::Read + Send + Sync>, EtcdError> {
+        let mut retried_auth = false;
+        loop {
+            let mut request = agent.post(&format!("{endpoint}{path}"));
+            if let Some(token) = self.auth_token(agent, endpoint)? {
+                request = request.set("Authorization", &token);
+            }
+            let request = request.set("Content-Type", "application/json");
+            match request.send_string(&body.to_string()) {
+                Ok(resp) => return Ok(resp.into_reader()),
+                Err(ureq::Error::Status(status, resp)) => {
+                    let err = match server_error(status, resp) {
+                        EtcdError::Server(m) => EtcdError::Server(format!("{path}: {m}")),
+                        other => other,
+                    };
+                    if matches!(&err, EtcdError::Server(m) if m.contains("invalid auth token"))
+                        && !retried_auth
+                    {
+                        retried_auth = true;
+                        *self.token.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                        continue;
+                    }
+                    return Err(err);
+                }
+                Err(ureq::Error::Transport(t)) => {
+                    return Err(EtcdError::Unavailable(format!("{endpoint}: {t}")));
+                }
+            }
+        }
+    }
+
+    /// The auth token for user + password credentials (fetched once, again when refused).
+    fn auth_token(&self, agent: &ureq::Agent, endpoint: &str) -> Result<Option<String>, EtcdError> {
+        let Some((user, password)) = &self.credentials else {
+            return Ok(None);
+        };
+        let mut token = self.token.lock().unwrap_or_else(|e| e.into_inner());
+        if token.is_none() {
+            let body = serde_json::json!({ "name": user, "password": password });
+            let resp = agent
+                .post(&format!("{endpoint}/v3/auth/authenticate"))
+                .set("Content-Type", "application/json")
+                .send_string(&body.to_string())
+                .map_err(|e| match e {
+                    ureq::Error::Status(status, resp) => server_error(status, resp),
+                    ureq::Error::Transport(t) => EtcdError::Unavailable(format!("{endpoint}: {t}")),
+                })?;
+            #[derive(Deserialize)]
+            struct Auth {
+                token: String,
+            }
+            let auth: Auth = serde_json::from_reader(resp.into_reader())
+                .map_err(|e| EtcdError::Server(format!("authenticate: {e}")))?;
+            *token = Some(auth.token);
+        }
+        Ok(token.clone())
+    }
+}
+
+/// An error answer (`{"error": ..., "code": N}`) as an [`EtcdError`].
+fn server_error(status: u16, resp: ureq::Response) -> EtcdError {
+    #[derive(Deserialize, Default)]
+    struct Answer {
+        #[serde(default)]
+        message: String,
+        #[serde(default)]
+        code: i64,
+    }
+    let text = resp.into_string().unwrap_or_default();
+    let answer: Answer = serde_json::from_str(&text).unwrap_or_default();
+    match answer.code {
+        11 if answer.message.contains("compacted") => EtcdError::Compacted,
+        // Unavailable, deadline exceeded: another member may do better.
+        14 | 4 => EtcdError::Unavailable(answer.message),
+        _ if answer.message.is_empty() => {
+            let text: String = text.chars().take(120).collect();
+            EtcdError::Server(format!("HTTP {status}: {}", text.trim()))
+        }
+        _ => EtcdError::Server(answer.message),
+    }
+}
+
+fn tls_config(settings: &EtcdSettings) -> Result<rustls::ClientConfig, EtcdError> {
+    let read = |p: &std::path::Path| {
+        std::fs::read(p)
+            .map_err(|e| EtcdError::Settings(format!("cannot read `{}`: {e}", p.display())))
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    let ca = settings
+        .ca
+        .as_ref()
+        .ok_or_else(|| EtcdError::Settings("https endpoints need state.etcd.ca".to_owned()))?;
+    for cert in rustls_pemfile::certs(&mut read(ca)?.as_slice()) {
+        let cert = cert.map_err(|e| EtcdError::Settings(format!("{}: {e}", ca.display())))?;
+        roots
+            .add(cert)
+            .map_err(|e| EtcdError::Settings(format!("{}: {e}", ca.display())))?;
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| EtcdError::Settings(e.to_string()))?
+    .with_root_certificates(roots);
+    match (&settings.cert, &settings.key) {
+        (Some(cert), Some(key)) => {
+            let chain = rustls_pemfile::certs(&mut read(cert)?.as_slice())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| EtcdError::Settings(format!("{}: {e}", cert.display())))?;
+            let key_der = rustls_pemfile::private_key(&mut read(key)?.as_slice())
+                .map_err(|e| EtcdError::Settings(format!("{}: {e}", key.display())))?
+                .ok_or_else(|| EtcdError::Settings(format!("{}: no private key", key.display())))?;
+            builder
+                .with_client_auth_cert(chain, key_der)
+                .map_err(|e| EtcdError::Settings(e.to_string()))
+        }
+        (None, None) => Ok(builder.with_no_client_auth()),
+        _ => Err(EtcdError::Settings(
+            "state.etcd.cert and state.etcd.key go together".to_owned(),
+        )),
+    }
+}
+
+/// Base64 text.
+pub fn encode(bytes: &[u8]) -> String {
+    STANDARD.encode(bytes)
+}
+
+/// An int64 field: etcd's JSON gateway sends them as strings.
+pub fn int<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Int {
+        Text(String),
+        Number(i64),
+    }
+    match Int::deserialize(d)? {
+        Int::Number(n) => Ok(n),
+        Int::Text(s) => s.parse().map_err(serde::de::Error::custom),
+    }
+}
+
+fn b64<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    let text = String::deserialize(d)?;
+    STANDARD.decode(text).map_err(serde::de::Error::custom)
+}

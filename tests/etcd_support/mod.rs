@@ -1,0 +1,286 @@
+//! A real etcd for the tests (Debian's `etcd-server`, installed by scripts/test.sh): one or
+//! three members on free 127.0.0.1 ports with a temporary data directory, stopped on drop.
+//! Plus helpers to run the `aclgate` binary against it.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+mod gateway;
+
+#[allow(unused_imports)]
+pub use gateway::*;
+
+/// A running etcd cluster.
+pub struct Etcd {
+    pub dir: tempfile::TempDir,
+    members: Vec<Member>,
+    cluster: String,
+    token: String,
+}
+
+struct Member {
+    name: String,
+    client: u16,
+    peer: u16,
+    child: Option<Child>,
+}
+
+pub(crate) fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Etcd {
+    /// One member.
+    pub fn single() -> Etcd {
+        Etcd::start(1)
+    }
+
+    /// Three members.
+    pub fn three() -> Etcd {
+        Etcd::start(3)
+    }
+
+    fn start(n: usize) -> Etcd {
+        let dir = tempfile::tempdir().unwrap();
+        let members: Vec<Member> = (1..=n)
+            .map(|i| Member {
+                name: format!("n{i}"),
+                client: free_port(),
+                peer: free_port(),
+                child: None,
+            })
+            .collect();
+        let cluster = members
+            .iter()
+            .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer))
+            .collect::<Vec<_>>()
+            .join(",");
+        let token = format!("t-{}", std::process::id());
+        let mut etcd = Etcd {
+            dir,
+            members,
+            cluster,
+            token,
+        };
+        for i in 0..n {
+            etcd.spawn(i);
+        }
+        etcd.wait_healthy();
+        etcd
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let data = self.dir.path().join(&self.members[i].name);
+        let m = &mut self.members[i];
+        let log = std::fs::File::create(self.dir.path().join(format!("{}.log", m.name))).unwrap();
+        let child = Command::new("etcd")
+            .args(["--name", &m.name])
+            .arg("--data-dir")
+            .arg(&data)
+            .args([
+                "--listen-client-urls",
+                &format!("http://127.0.0.1:{}", m.client),
+            ])
+            .args([
+                "--advertise-client-urls",
+                &format!("http://127.0.0.1:{}", m.client),
+            ])
+            .args([
+                "--listen-peer-urls",
+                &format!("http://127.0.0.1:{}", m.peer),
+            ])
+            .args([
+                "--initial-advertise-peer-urls",
+                &format!("http://127.0.0.1:{}", m.peer),
+            ])
+            .args(["--initial-cluster", &self.cluster])
+            .args(["--initial-cluster-state", "new"])
+            .args(["--initial-cluster-token", &self.token])
+            .args(["--logger", "zap", "--log-outputs", "stderr"])
+            .arg("--experimental-watch-progress-notify-interval=1s")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("etcd not installed (apt-get install etcd-server; scripts/test.sh does)");
+        m.child = Some(child);
+    }
+
+    /// Client URLs of the members.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.members
+            .iter()
+            .map(|m| format!("http://127.0.0.1:{}", m.client))
+            .collect()
+    }
+
+    /// Wait until every running member answers a linearizable read.
+    pub fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for m in self.members.iter().filter(|m| m.child.is_some()) {
+            let url = format!("http://127.0.0.1:{}/v3/kv/range", m.client);
+            loop {
+                let ok = ureq::post(&url)
+                    .timeout(Duration::from_secs(2))
+                    .send_string(r#"{"key":"AA=="}"#)
+                    .is_ok();
+                if ok {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "etcd member {} did not come up",
+                    m.name
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// SIGKILL member `i` (0-based) and wait for it to be gone.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.members[i].child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Start member `i` again on its data directory.
+    pub fn restart(&mut self, i: usize) {
+        self.spawn(i);
+    }
+
+    /// A raw JSON call to the first running member.
+    pub fn call(&self, path: &str, body: &serde_json::Value) -> serde_json::Value {
+        let m = self.members.iter().find(|m| m.child.is_some()).unwrap();
+        let resp = ureq::post(&format!("http://127.0.0.1:{}{path}", m.client))
+            .send_string(&body.to_string())
+            .unwrap();
+        serde_json::from_reader(resp.into_reader()).unwrap()
+    }
+
+    /// Keys under `prefix` (decoded).
+    pub fn keys(&self, prefix: &str) -> Vec<String> {
+        let end = format!(
+            "{}{}",
+            &prefix[..prefix.len() - 1],
+            (prefix.as_bytes()[prefix.len() - 1] + 1) as char
+        );
+        let answer = self.call(
+            "/v3/kv/range",
+            &serde_json::json!({ "key": b64(prefix), "range_end": b64(&end), "keys_only": true }),
+        );
+        answer["kvs"]
+            .as_array()
+            .map(|kvs| {
+                kvs.iter()
+                    .map(|kv| String::from_utf8(unb64(kv["key"].as_str().unwrap())).unwrap())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Compact the history up to the current revision.
+    pub fn compact(&self) {
+        let rev =
+            self.call("/v3/kv/range", &serde_json::json!({ "key": "AA==" }))["header"]["revision"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+        self.call(
+            "/v3/kv/compaction",
+            &serde_json::json!({ "revision": rev, "physical": true }),
+        );
+    }
+
+    /// Write `aclgate.toml` for this cluster under `dir` (state mirror at `dir/state`) and
+    /// answer its path.
+    pub fn config(&self, dir: &Path, extra_state: &str) -> PathBuf {
+        self.config_with(dir, "", extra_state)
+    }
+
+    /// As [`Etcd::config`], with top-level settings `top` (before the tables).
+    pub fn config_with(&self, dir: &Path, top: &str, extra_state: &str) -> PathBuf {
+        let endpoints = self
+            .endpoints()
+            .iter()
+            .map(|e| format!("\"{e}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let path = dir.join("aclgate.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "{top}\n[state]\ndir = \"state\"\nbackend = \"etcd\"\n\n[state.etcd]\nendpoints = [{endpoints}]\nprefix = \"/aclgate-test\"\nprobe_interval_ms = 200\n{extra_state}"
+            ),
+        )
+        .unwrap();
+        path
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        for i in 0..self.members.len() {
+            self.kill(i);
+        }
+    }
+}
+
+pub fn b64(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+pub fn unb64(text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap()
+}
+
+/// Run `aclgate ARGS` with `ACLGATE_CONFIG=config` (the management commands then use etcd).
+pub fn aclgate(config: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aclgate"))
+        .args(args)
+        .env("ACLGATE_CONFIG", config)
+        .env_remove("ACLGATE_STATE_DIR")
+        .current_dir(config.parent().unwrap())
+        .output()
+        .unwrap()
+}
+
+/// As [`aclgate`], requiring success; answers stdout.
+pub fn ok(config: &Path, args: &[&str]) -> String {
+    let out = aclgate(config, args);
+    assert!(
+        out.status.success(),
+        "aclgate {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Run `aclgate --state-dir DIR ARGS` (the files backend), requiring success.
+pub fn ok_files(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_aclgate"))
+        .arg("--state-dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("ACLGATE_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "aclgate {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
