@@ -129,9 +129,9 @@ fn three_gateways_on_three_members_share_one_state() {
 }
 
 #[test]
-#[ignore = "fails after the merge of session 19 (open): with a member killed, a gateway's \
-            re-armed watch saw no further change within 20 s (its log: 'etcd watch ended; \
-            watching again', then nothing); passed on the etcd branch before the merge"]
+#[ignore = "flaky (open): the CLI write made right after killing the leader can meet the \
+            election (HTTP 503) and fails at once instead of retrying; the scoped request loop \
+            then never stops, so the test hangs instead of failing (docs/etcd.md)"]
 fn members_down_and_back() {
     let mut etcd = Etcd::three();
     let work = tempfile::tempdir().unwrap();
@@ -226,8 +226,8 @@ fn members_down_and_back() {
 }
 
 #[test]
-#[ignore = "fails after the merge of session 19 (open): the stopped gateway did not catch up \
-            after etcd restarted and compacted; same watch re-arm path as members_down_and_back"]
+#[ignore = "flaky (open): the gateway catches up, but not always through the compaction \
+            path, so the log assertion fails in about one run of two (docs/etcd.md)"]
 fn a_compacted_watch_recovers_by_loading_again() {
     let mut etcd = Etcd::single();
     let work = tempfile::tempdir().unwrap();
