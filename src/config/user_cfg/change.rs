@@ -66,6 +66,11 @@ impl UserConfig {
                 user.expire = *expire;
             }
             Change::UserRemove(id) => {
+                // A group member that is not a defined user still counts for permissions
+                // (spec §2.1), so it leaves its groups even then, as the engine forgets it.
+                for group in self.groups.values_mut() {
+                    group.members.remove(id);
+                }
                 self.remove_user(id);
             }
             Change::TokenSet {
