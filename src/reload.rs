@@ -113,7 +113,7 @@ pub fn start_with_source(
     let state = StateDir::new(&config.state.dir);
     let presence = Presence::of(&state);
     let files = task::look(&config);
-    let first = Snapshot::load(config.clone(), 1)?;
+    let first = Snapshot::load_with(config.clone(), 1, &metrics)?;
     // Known only if nothing changed while it was read; else the first file event loads again.
     let held = (task::look(&config) == files).then_some(files);
     report_loaded(&first, &metrics);

@@ -2,6 +2,7 @@
 //! `balance` rule (round robin, least pending, first healthy) over the ones a request has not
 //! tried yet. Lock-free: a pick reads a few atomics.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use crate::config::upstreams::Balance;
@@ -111,18 +112,24 @@ impl Drop for PendingGuard<'_> {
 pub struct Balancer {
     rule: Balance,
     next: AtomicUsize,
-    states: Vec<EndpointState>,
+    /// Shared with the endpoints: a reload that keeps an endpoint keeps its state.
+    states: Vec<Arc<EndpointState>>,
 }
 
 impl Balancer {
     /// A balancer over `n` endpoints (at most [`MAX_ENDPOINTS`]), all up.
     pub fn new(rule: Balance, n: usize) -> Balancer {
+        let states = (0..n).map(|_| Arc::default()).collect();
+        Balancer::with_states(rule, states)
+    }
+
+    /// A balancer over endpoints with these states (at most [`MAX_ENDPOINTS`] are used).
+    pub fn with_states(rule: Balance, mut states: Vec<Arc<EndpointState>>) -> Balancer {
+        states.truncate(MAX_ENDPOINTS);
         Balancer {
             rule,
             next: AtomicUsize::new(0),
-            states: (0..n.min(MAX_ENDPOINTS))
-                .map(|_| EndpointState::default())
-                .collect(),
+            states,
         }
     }
 

@@ -82,6 +82,11 @@ impl Endpoint {
         else {
             return Err(bad_url());
         };
+        // User info would be sent as `Host` and shown in logs and metrics: credentials belong
+        // in `authorization_file`.
+        if authority.as_str().contains('@') {
+            return Err(SetupError::UserInfo);
+        }
         let base = Uri::builder()
             .scheme(scheme.clone())
             .authority(authority.clone())
@@ -113,6 +118,11 @@ impl Endpoint {
             host,
             timeout: Duration::from_millis(cfg.timeout_ms),
         })
+    }
+
+    /// `scheme://host:port` as configured (what logs and metric labels show).
+    pub(super) fn origin(&self) -> String {
+        format!("{}://{}", self.scheme, self.authority)
     }
 
     /// Send `req` (origin-form URI, headers prepared, no `Host`) the way `via` says. On the

@@ -126,7 +126,12 @@ fn member_type(ctx: &ApiContext<'_>) -> Result<Option<&'static str>, ApiError> {
 /// the VMs, which aclgate cannot tell apart).
 async fn members(ctx: &ApiContext<'_>, pool: &Pool, kind: Option<&str>) -> Vec<Value> {
     let resources = match ctx.caller {
-        Some(caller) => ctx.services.cluster.fetch(caller).await,
+        Some(caller) => {
+            ctx.services
+                .cluster
+                .fetch(ctx.snapshot, caller, ctx.peer)
+                .await
+        }
         None => None,
     };
     let (all, kind) = match &resources {
