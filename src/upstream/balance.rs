@@ -161,15 +161,24 @@ impl Balancer {
             // A single endpoint (every `[upstream]`): no rule to apply, no shared counter to bump.
             return usable(0).then_some(0);
         }
+        // A retry does not take a turn: had it, with one dead endpoint of two every request
+        // would start at the dead one.
+        let turn = || {
+            if tried.is_empty() {
+                self.next.fetch_add(1, Ordering::Relaxed)
+            } else {
+                self.next.load(Ordering::Relaxed)
+            }
+        };
         match self.rule {
             Balance::FirstHealthy => (0..n).find(|&i| usable(i)),
             Balance::RoundRobin => {
-                let start = self.next.fetch_add(1, Ordering::Relaxed);
+                let start = turn();
                 (0..n).map(|k| (start + k) % n).find(|&i| usable(i))
             }
             Balance::LeastPending => {
                 // Ties go round robin, so that an idle cluster still spreads the load.
-                let start = self.next.fetch_add(1, Ordering::Relaxed);
+                let start = turn();
                 (0..n)
                     .map(|k| (start + k) % n)
                     .filter(|&i| usable(i))
@@ -196,6 +205,24 @@ mod tests {
         tried.add(2);
         assert_eq!(b.pick(tried, None), None);
         assert_eq!(b.pick(Tried::default(), Some(2)), Some(2));
+    }
+
+    #[test]
+    fn a_retry_does_not_take_a_turn() {
+        // Endpoint 0 refuses connections (no health checks mark it down): every other request
+        // starts there and is retried on 1; the others go to 1 at once.
+        let b = Balancer::new(Balance::RoundRobin, 2);
+        let mut first_tries = Vec::new();
+        for _ in 0..4 {
+            let first = b.pick(Tried::default(), None).unwrap();
+            first_tries.push(first);
+            if first == 0 {
+                let mut tried = Tried::default();
+                tried.add(0);
+                assert_eq!(b.pick(tried, None), Some(1));
+            }
+        }
+        assert_eq!(first_tries, [0, 1, 0, 1]);
     }
 
     #[test]
