@@ -6,15 +6,16 @@
 //! members keep aclgate's shape.
 
 mod api_support;
-mod gateway_support;
+mod login_support;
 
-use std::io::BufRead;
+use login_support::gw as gateway_support;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 
 use aclgate::config::upstreams::NamedUpstream;
 use api_support::Api;
+use login_support::PyUpstream;
 use reqwest::Method;
 use serde_json::Value;
 use sha2::Digest;
@@ -28,53 +29,20 @@ pool:p1:lab:100,101,999:local,gone:
 acl:1:/pool/p1:aud@pve:PVEPoolUser:
 ";
 
-/// The stand-in over HTTPS, demanding the service token; killed on drop.
-struct Pve {
-    child: Child,
-    port: u16,
-    log: tempfile::NamedTempFile,
+/// The stand-in over HTTPS with `cert` and `key`, demanding the service token.
+fn pve(cert: &Path, key: &Path) -> PyUpstream {
+    PyUpstream::start_with_env(&[
+        ("PVE_REQUIRE_AUTHORIZATION", SERVICE_TOKEN),
+        ("PVE_TLS_CERT", cert.to_str().unwrap()),
+        ("PVE_TLS_KEY", key.to_str().unwrap()),
+    ])
 }
 
-impl Pve {
-    fn start(cert: &Path, key: &Path) -> Pve {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let log = tempfile::NamedTempFile::new().unwrap();
-        let mut child = Command::new("python3")
-            .arg(root.join("tests/fixtures/clients/pve_upstream.py"))
-            .arg(log.path())
-            .env("PVE_REQUIRE_AUTHORIZATION", SERVICE_TOKEN)
-            .env("PVE_TLS_CERT", cert)
-            .env("PVE_TLS_KEY", key)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("said {line:?}"));
-        Pve { child, port, log }
-    }
-
-    /// The `/cluster/resources` requests it got.
-    fn asked(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.log.path())
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap())
-            .filter(|r| r["path"] == "/cluster/resources")
-            .collect()
-    }
-}
-
-impl Drop for Pve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The `/cluster/resources` requests `pve` got.
+fn asked(pve: &PyUpstream) -> Vec<Value> {
+    (pve.requests().into_iter())
+        .filter(|r| r["path"] == "/cluster/resources")
+        .collect()
 }
 
 /// A certificate pair under `dir` and the SHA-256 fingerprint of the certificate.
@@ -115,7 +83,7 @@ fn ids(members: &Value) -> Vec<&str> {
 async fn members_come_through_a_pinned_upstream_that_demands_the_service_token() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key, fingerprint) = certificate(dir.path(), "pve");
-    let pve = Pve::start(&cert, &key);
+    let pve = pve(&cert, &key);
     let upstream = pinned(pve.port, fingerprint, dir.path());
     let api = Api::start_with(USER_CFG, &[], &[], move |c| c.upstreams = vec![upstream]).await;
     let aud = api.ticket("aud@pve");
@@ -129,7 +97,7 @@ async fn members_come_through_a_pinned_upstream_that_demands_the_service_token()
     );
     assert_eq!(body["data"]["members"][0]["node"], "pve1");
 
-    let asked = pve.asked();
+    let asked = asked(&pve);
     assert_eq!(asked.len(), 1, "{asked:?}");
     assert_eq!(asked[0]["authorization"], SERVICE_TOKEN);
     assert_eq!(
@@ -143,7 +111,7 @@ async fn a_wrong_pin_asks_nothing_and_members_keep_aclgates_shape() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key, _) = certificate(dir.path(), "pve");
     let (_, _, other) = certificate(dir.path(), "other");
-    let pve = Pve::start(&cert, &key);
+    let pve = pve(&cert, &key);
     let upstream = pinned(pve.port, other, dir.path());
     let api = Api::start_with(USER_CFG, &[], &[], move |c| c.upstreams = vec![upstream]).await;
     let aud = api.ticket("aud@pve");
@@ -161,5 +129,5 @@ async fn a_wrong_pin_asks_nothing_and_members_keep_aclgates_shape() {
         ],
         "{body}"
     );
-    assert!(pve.asked().is_empty(), "the TLS handshake failed first");
+    assert!(asked(&pve).is_empty(), "the TLS handshake failed first");
 }
