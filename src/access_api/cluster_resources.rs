@@ -108,7 +108,7 @@ async fn ask(snapshot: &Snapshot, caller: &Authid, peer: SocketAddr) -> Result<B
         target,
         credential: snapshot.service_credentials.get(&target.upstream),
     };
-    let mut req = Request::new(crate::error::full(Bytes::new()));
+    let mut req = Request::new(crate::body::full(Bytes::new()));
     *req.method_mut() = Method::GET;
     *req.uri_mut() = http::Uri::from_static(PATH);
     req.headers_mut().insert(

@@ -237,7 +237,7 @@ mod tests {
                 latency: Duration::from_micros(micros),
                 upstream: forwarded.then_some("pve"),
                 endpoint: forwarded.then_some("https://10.0.0.1:8006"),
-                retries: u32::from(micros % 2 == 0) * 2,
+                retries: u32::from(micros.is_multiple_of(2)) * 2,
             };
             let (theirs, ours) = both(format, &event);
             assert_eq!(

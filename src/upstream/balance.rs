@@ -91,6 +91,14 @@ impl EndpointState {
             .then_some(Transition::Down)
     }
 
+    /// Mark up now, counts cleared (its pool no longer has health checks, which alone could
+    /// bring it back).
+    pub fn revive(&self) -> Option<Transition> {
+        self.fails.store(0, Ordering::Relaxed);
+        self.passes.store(0, Ordering::Relaxed);
+        (!self.up.swap(true, Ordering::Relaxed)).then_some(Transition::Up)
+    }
+
     /// Count a request in flight until the guard is dropped.
     pub fn start(&self) -> PendingGuard<'_> {
         self.pending.fetch_add(1, Ordering::Relaxed);

@@ -22,11 +22,12 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 use tower_service::Service;
 
+use super::UpstreamFailure;
 use super::headers::Added;
 use super::lean::LeanConn;
 use super::{ClientBodyError, SetupError, Via};
+use crate::body::{Body, BodyError};
 use crate::config::gateway::UpstreamSettings;
-use crate::error::{Body, BodyError, UpstreamFailure};
 
 /// Classify an error of hyper's clients: did the client's body cause it?
 fn from_hyper(e: hyper_util::client::legacy::Error) -> UpstreamFailure {

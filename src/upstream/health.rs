@@ -80,7 +80,7 @@ async fn run(pool: Weak<Pool>, check: HealthCheck) {
 /// One check of endpoint `i`.
 async fn probe(pool: &Pool, i: usize, path: &Uri, check: &HealthCheck) {
     let member = &pool.members[i];
-    let mut req = Request::new(crate::error::full(bytes::Bytes::new()));
+    let mut req = Request::new(crate::body::full(bytes::Bytes::new()));
     *req.method_mut() = Method::GET;
     *req.uri_mut() = path.clone();
     let sent = member.endpoint.send(Via::Pool, req, Added::default());

@@ -3,10 +3,11 @@
 //! [`forward`] edits the headers once ([`headers`]), decides once how the request travels
 //! ([`Via`]: the client connection's own lean HTTP/1.1 connection, hyper's pool, or a connection
 //! of its own for an upgrade), and hands both to the one [`Endpoint::send`]. Failures are typed
-//! ([`UpstreamFailure`]); `crate::error` turns them into HTTP answers.
+//! ([`UpstreamFailure`]); the error map (src/error.rs) turns them into HTTP answers.
 
 pub mod balance;
 mod endpoint;
+mod failure;
 mod headers;
 mod health;
 mod lean;
@@ -21,14 +22,15 @@ use hyper::body::Body as _;
 use hyper_util::rt::TokioIo;
 
 pub use self::endpoint::Endpoint;
+pub use self::failure::UpstreamFailure;
 pub use self::headers::is_websocket_upgrade;
 pub use self::health::HealthChecks;
 pub use self::lean::LeanSlot;
 #[doc(hidden)]
 pub use self::lean::fuzz_api as lean_fuzz_api;
 pub use self::pool::{Pool, Upstreams};
+use crate::body::Body;
 use crate::config::upstreams::ServiceCredential;
-use crate::error::{Body, UpstreamFailure};
 use crate::policy::UpstreamTarget;
 
 /// The upstream could not be set up from the settings.
@@ -216,7 +218,7 @@ pub async fn forward(
         let (parts, _) = resp.into_parts();
         return Ok(Response::from_parts(
             parts,
-            crate::error::full(bytes::Bytes::new()),
+            crate::body::full(bytes::Bytes::new()),
         ));
     }
     headers::strip_hop_by_hop(resp.headers_mut(), None);
@@ -261,7 +263,7 @@ fn endpoint_down(failure: &UpstreamFailure) -> bool {
 
 /// A bodyless request's copy for another try.
 fn clone_request(req: &Request<Body>) -> Request<Body> {
-    let mut copy = Request::new(crate::error::full(bytes::Bytes::new()));
+    let mut copy = Request::new(crate::body::full(bytes::Bytes::new()));
     *copy.method_mut() = req.method().clone();
     *copy.uri_mut() = req.uri().clone();
     *copy.headers_mut() = req.headers().clone();

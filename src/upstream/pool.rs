@@ -95,13 +95,20 @@ impl Pool {
             return Ok(Arc::clone(p));
         }
         let states = members.iter().map(|m| Arc::clone(&m.state)).collect();
-        Ok(Arc::new(Pool {
+        let pool = Pool {
             name: cfg.name.clone(),
             balancer: Balancer::with_states(cfg.balance, states),
             members,
             health: cfg.health_check.clone(),
             plan,
-        }))
+        };
+        if pool.health.is_none() {
+            // Health checks were turned off: nothing would bring a down endpoint back.
+            for (i, m) in pool.members.iter().enumerate() {
+                pool.record(i, m.state.revive(), "");
+            }
+        }
+        Ok(Arc::new(pool))
     }
 
     /// The upstream's name.
