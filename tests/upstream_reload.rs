@@ -1,11 +1,14 @@
 //! `[[upstreams]]` changes take effect at a reload (the settings read again, as `serve` does
 //! on SIGHUP or a file event): a new endpoint gets requests, a removed one gets none — also
 //! not on a keep-alive connection that was bound to it — and its metrics go; an endpoint that
-//! stays keeps its health state; balance and health-check settings change with the snapshot.
+//! stays keeps its health state; balance and health-check settings change with the snapshot,
+//! and so does the trust in an HTTPS endpoint: its pinned fingerprint, or its CA file (also
+//! when the file is replaced in place).
 
 mod gateway_support;
 mod upstream_support;
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use aclgate::config::gateway::GatewayConfig;
@@ -116,18 +119,27 @@ impl Running {
 
     /// The node that answered a GET.
     async fn get(&self, client: &reqwest::Client) -> String {
+        let (status, node) = self.try_get(client).await;
+        assert_eq!(status, 200);
+        node
+    }
+
+    /// A GET's status and the node that answered (`-` if none did).
+    async fn try_get(&self, client: &reqwest::Client) -> (u16, String) {
+        let url = format!("https://127.0.0.1:{}/pve/nodes/n1", self.addr.port());
         let resp = client
-            .get(format!(
-                "https://127.0.0.1:{}/pve/nodes/n1",
-                self.addr.port()
-            ))
+            .get(url)
             .header("authorization", Gateway::token_header("joe@pve!full"))
             .send()
             .await
             .unwrap();
-        assert_eq!(resp.status(), 200);
-        let body: serde_json::Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
-        body["data"]["node"].as_str().unwrap().to_owned()
+        let status = resp.status().as_u16();
+        let body: serde_json::Value =
+            serde_json::from_str(&resp.text().await.unwrap()).unwrap_or_default();
+        (
+            status,
+            body["data"]["node"].as_str().unwrap_or("-").to_owned(),
+        )
     }
 
     async fn answers(&self, client: &reqwest::Client, n: usize) -> Vec<String> {
@@ -215,4 +227,53 @@ async fn endpoints_balance_and_health_checks_follow_a_reload() {
     })
     .await;
     assert_eq!(gw.answers(&h2, 3).await, ["c", "c", "c"]);
+}
+
+/// A certificate pair under `dir`: (certificate, key, SHA-256 fingerprint).
+fn certificate(dir: &std::path::Path, name: &str) -> (PathBuf, PathBuf, String) {
+    use sha2::Digest;
+    let (cert, key) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
+    aclgate::server::tls::ensure_self_signed(&cert, &key).unwrap();
+    let pem = std::fs::read(&cert).unwrap();
+    let der = rustls_pemfile::certs(&mut pem.as_slice())
+        .next()
+        .unwrap()
+        .unwrap();
+    (cert, key, hex::encode(sha2::Sha256::digest(der.as_ref())))
+}
+
+#[tokio::test]
+async fn the_trust_in_an_https_endpoint_follows_a_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, pin) = certificate(dir.path(), "s");
+    let (other, _, other_pin) = certificate(dir.path(), "other");
+    let node = Node::start_tls("s", &cert, &key);
+    let mut pve = cluster("pve", &[&node], false);
+    pve.fingerprint = Some(other_pin);
+    let gw = Running::start(pve).await;
+    let client = gw.client(false);
+    assert_eq!(
+        gw.try_get(&client).await.0,
+        502,
+        "pinned to another certificate"
+    );
+
+    gw.reconfigure(|u| u.fingerprint = Some(pin)).await;
+    assert_eq!(gw.try_get(&client).await, (200, "s".to_owned()));
+
+    // A CA file that holds another certificate, then the right one written over it.
+    let ca = dir.path().join("ca.pem");
+    std::fs::copy(&other, &ca).unwrap();
+    gw.reconfigure(|u| {
+        u.fingerprint = None;
+        u.ca = Some(ca.clone());
+    })
+    .await;
+    assert_eq!(gw.try_get(&client).await.0, 502, "the CA does not sign it");
+    write_atomic(&ca, &std::fs::read_to_string(&cert).unwrap());
+    gw.reconfigure(|_| {}).await;
+    assert_eq!(gw.try_get(&client).await, (200, "s".to_owned()));
 }
