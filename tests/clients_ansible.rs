@@ -3,7 +3,8 @@
 //! members and ACL entries through the gateway over TLS, trusting its certificate through
 //! `REQUESTS_CA_BUNDLE` (`validate_certs: true`). The playbook
 //! (tests/fixtures/clients/ansible_access.yml) makes each change twice: changed, then not
-//! changed, so what the API answers must match what the modules asked for. The gateway runs
+//! changed, so what the API answers must match what the modules asked for; then a
+//! privilege-separated API token reads (filtered) and is refused a write. The gateway runs
 //! with the shipped `policies/pve.toml` (the modules also read `/version`, `/storage` and
 //! `/cluster/resources`, forwarded to the Proxmox stand-in tests/fixtures/clients/pve_upstream.py).
 
@@ -13,7 +14,7 @@ use std::path::Path;
 
 use aclgate::auth::ticket::epoch_now;
 
-use login_support::{Fixture, PyUpstream, clients_fixture, python};
+use login_support::{Fixture, PyUpstream, clients_fixture, python, secret_of};
 
 #[tokio::test]
 async fn community_proxmox_modules_manage_access_through_the_gateway() {
@@ -51,6 +52,7 @@ async fn community_proxmox_modules_manage_access_through_the_gateway() {
         .env("PVE_HOST", "127.0.0.1")
         .env("PVE_PORT", gw.addr.port().to_string())
         .env("PVE_TICKET", &ticket)
+        .env("PVE_TOKEN_SECRET", secret_of("joe@pve!monitoring"))
         .env("REQUESTS_CA_BUNDLE", fx.dir.path().join("certs/c.crt"))
         .env("ANSIBLE_HOME", home.path())
         .env("ANSIBLE_LOCAL_TEMP", home.path().join("tmp"))
@@ -68,9 +70,9 @@ async fn community_proxmox_modules_manage_access_through_the_gateway() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // 29 tasks (a loop counts once), 14 of them changes; nothing failed or skipped.
+    // 31 tasks (a loop counts once), 14 of them changes; nothing failed or skipped.
     assert!(
-        stdout.contains("ok=29   changed=14   unreachable=0    failed=0    skipped=0"),
+        stdout.contains("ok=31   changed=14   unreachable=0    failed=0    skipped=0"),
         "{stdout}"
     );
 
