@@ -55,9 +55,11 @@ fi
 # The TFA tests compute TOTP codes with an independent implementation: Python's pyotp, in a
 # venv at .venv (created once; python3-venv is needed for `python3 -m venv`). The client tests
 # run unmodified Proxmox clients against the gateway: proxmoxer (+ requests) and
-# prometheus-pve-exporter (its `pve_exporter` module).
-venv_packages=(pyotp proxmoxer requests prometheus-pve-exporter)
-venv_imports='import pyotp, proxmoxer, requests, pve_exporter'
+# prometheus-pve-exporter (its `pve_exporter` module), Ansible's community.proxmox modules
+# (bundled in PyPI's `ansible` package; Ansible Galaxy is not needed), and jsonschema for the
+# client generated from Proxmox's API schema (tests/clients_schema.rs).
+venv_packages=(pyotp proxmoxer requests prometheus-pve-exporter jsonschema ansible)
+venv_imports='import pyotp, proxmoxer, requests, pve_exporter, jsonschema, ansible_collections.community.proxmox'
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
