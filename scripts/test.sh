@@ -58,7 +58,7 @@ fi
 # prometheus-pve-exporter (its `pve_exporter` module), Ansible's community.proxmox modules
 # (bundled in PyPI's `ansible` package; Ansible Galaxy is not needed), and jsonschema for the
 # client generated from Proxmox's API schema (tests/clients_schema.rs).
-venv_packages=(pyotp proxmoxer requests prometheus-pve-exporter jsonschema ansible)
+venv_packages=(pyotp proxmoxer requests prometheus-pve-exporter jsonschema "ansible==12.3.0")
 venv_imports='import pyotp, proxmoxer, requests, pve_exporter, jsonschema, ansible_collections.community.proxmox'
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
