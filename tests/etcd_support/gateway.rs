@@ -132,6 +132,24 @@ impl GatewayProc {
         }
     }
 
+    /// `aclgate_store_full_loads_total{cause}` from the admin `/metrics` (0: none yet).
+    pub fn full_loads(&self, cause: &str) -> u64 {
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(2))
+            .build();
+        let Ok(r) = agent
+            .get(&format!("http://127.0.0.1:{}/metrics", self.admin))
+            .call()
+        else {
+            return 0;
+        };
+        let text = r.into_string().unwrap_or_default();
+        let series = format!("aclgate_store_full_loads_total{{cause=\"{cause}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&series))
+            .map_or(0, |v| v.trim().parse().unwrap())
+    }
+
     /// The process id (for SIGSTOP/SIGCONT).
     pub fn pid(&self) -> u32 {
         self.child.as_ref().unwrap().id()

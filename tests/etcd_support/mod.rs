@@ -152,6 +152,30 @@ impl Etcd {
         }
     }
 
+    /// The index of the member that is the leader now (asked of every running member until one
+    /// knows).
+    pub fn leader(&self) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            for m in self.members.iter().filter(|m| m.child.is_some()) {
+                let url = format!("http://127.0.0.1:{}/v3/maintenance/status", m.client);
+                let Ok(resp) = ureq::post(&url)
+                    .timeout(Duration::from_secs(2))
+                    .send_string("{}")
+                else {
+                    continue;
+                };
+                let v: serde_json::Value = serde_json::from_reader(resp.into_reader()).unwrap();
+                let (me, leader) = (&v["header"]["member_id"], &v["leader"]);
+                if !leader.is_null() && leader != "0" && me == leader {
+                    return self.members.iter().position(|x| x.name == m.name).unwrap();
+                }
+            }
+            assert!(Instant::now() < deadline, "no etcd leader");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Start member `i` again on its data directory.
     pub fn restart(&mut self, i: usize) {
         self.spawn(i);

@@ -8,7 +8,7 @@
 use std::io::BufRead;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -32,6 +32,25 @@ pub enum EtcdError {
     /// The settings are unusable (TLS files, password file).
     #[error("etcd settings: {0}")]
     Settings(String),
+}
+
+/// How long a call keeps trying while etcd answers but cannot serve (a leader election takes
+/// about a second).
+pub const BUSY_WAIT: Duration = Duration::from_secs(5);
+
+/// A failed call: why, and whether the request may have reached a member (it answered, or the
+/// connection broke after the request was sent); `false` only when no member was connected.
+#[derive(Debug, Clone)]
+pub struct Failed {
+    pub error: EtcdError,
+    pub reached: bool,
+}
+
+impl Failed {
+    fn unsent(error: EtcdError) -> Failed {
+        let reached = !matches!(error, EtcdError::Unavailable(_));
+        Failed { error, reached }
+    }
 }
 
 /// A connection description: the members, TLS and credentials.
@@ -64,6 +83,9 @@ pub struct Kv {
     pub value: Vec<u8>,
     #[serde(default, deserialize_with = "int")]
     pub mod_revision: i64,
+    /// The lease the key is bound to (0: none).
+    #[serde(default, deserialize_with = "int")]
+    pub lease: i64,
 }
 
 // === impl Client ===
@@ -133,8 +155,64 @@ impl Client {
         &self.endpoints
     }
 
-    /// One request/response call (`path` such as `/v3/kv/range`), failing over between members.
+    /// One request/response call (`path` such as `/v3/kv/range`), failing over between members,
+    /// and retried for up to [`BUSY_WAIT`] while a member answers but cannot serve (no leader
+    /// during an election, a timeout). Only for calls that may be repeated: reads, and writes
+    /// whose compare makes a second attempt harmless (the lock, the commit). When every member
+    /// refuses the connection it fails at once: etcd is down, not electing.
     pub fn call<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<T, EtcdError> {
+        self.call_tracked(path, body).map_err(|f| f.error)
+    }
+
+    /// [`Client::call`], saying on failure whether any attempt may have reached etcd (for a
+    /// write whose outcome must then be found out, never assumed).
+    pub fn call_tracked<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<T, Failed> {
+        let deadline = Instant::now() + BUSY_WAIT;
+        let mut pause = Duration::from_millis(50);
+        let mut reached = false;
+        loop {
+            let failed = match self.round(&self.unary, path, body) {
+                Ok(reader) => match serde_json::from_reader(reader) {
+                    Ok(answer) => return Ok(answer),
+                    // The answer broke off: as good as no answer.
+                    Err(e) if e.is_io() => Failed {
+                        error: EtcdError::Unavailable(format!("answer to {path}: {e}")),
+                        reached: true,
+                    },
+                    Err(e) => {
+                        return Err(Failed {
+                            error: EtcdError::Server(format!("unreadable answer to {path}: {e}")),
+                            reached: true,
+                        });
+                    }
+                },
+                Err(f) => f,
+            };
+            reached |= failed.reached;
+            let busy = failed.reached && matches!(failed.error, EtcdError::Unavailable(_));
+            if !busy || Instant::now() + pause > deadline {
+                return Err(Failed {
+                    error: failed.error,
+                    reached,
+                });
+            }
+            tracing::debug!(error = %failed.error, path, "etcd busy (an election?); trying again");
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(500));
+        }
+    }
+
+    /// One attempt of [`Client::call`] (no retry): for the currency probe, which must report
+    /// trouble at once.
+    pub fn call_once<T: DeserializeOwned>(
         &self,
         path: &str,
         body: &serde_json::Value,
@@ -151,7 +229,9 @@ impl Client {
         path: &str,
         body: &serde_json::Value,
     ) -> Result<T, EtcdError> {
-        let reader = self.send_to(&self.unary, endpoint, path, body)?;
+        let reader = self
+            .send_to(&self.unary, endpoint, path, body)
+            .map_err(|f| f.error)?;
         serde_json::from_reader(reader)
             .map_err(|e| EtcdError::Server(format!("unreadable answer to {path}: {e}")))
     }
@@ -173,9 +253,20 @@ impl Client {
         path: &str,
         body: &serde_json::Value,
     ) -> Result<Box<dyn std::io::Read + Send + Sync>, EtcdError> {
+        self.round(agent, path, body).map_err(|f| f.error)
+    }
+
+    /// Try every member once, from the last one that answered.
+    fn round(
+        &self,
+        agent: &ureq::Agent,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<Box<dyn std::io::Read + Send + Sync>, Failed> {
         let n = self.endpoints.len();
         let first = self.current.load(Ordering::Relaxed) % n;
         let mut last = None;
+        let mut reached = false;
         for i in 0..n {
             let at = (first + i) % n;
             match self.send_to(agent, &self.endpoints[at], path, body) {
@@ -183,11 +274,22 @@ impl Client {
                     self.current.store(at, Ordering::Relaxed);
                     return Ok(r);
                 }
-                Err(EtcdError::Unavailable(e)) => last = Some(e),
-                Err(e) => return Err(e),
+                Err(
+                    f @ Failed {
+                        error: EtcdError::Unavailable(_),
+                        ..
+                    },
+                ) => {
+                    reached |= f.reached;
+                    last = Some(f.error);
+                }
+                Err(f) => return Err(f),
             }
         }
-        Err(EtcdError::Unavailable(last.unwrap_or_default()))
+        Err(Failed {
+            error: last.unwrap_or_else(|| EtcdError::Unavailable(String::new())),
+            reached,
+        })
     }
 
     fn send_to(
@@ -196,11 +298,11 @@ impl Client {
         endpoint: &str,
         path: &str,
         body: &serde_json::Value,
-    ) -> Result<Box<dyn std::io::Read + Send + Sync>, EtcdError> {
+    ) -> Result<Box<dyn std::io::Read + Send + Sync>, Failed> {
         let mut retried_auth = false;
         loop {
             let mut request = agent.post(&format!("{endpoint}{path}"));
-            if let Some(token) = self.auth_token(agent, endpoint)? {
+            if let Some(token) = self.auth_token(agent, endpoint).map_err(Failed::unsent)? {
                 request = request.set("Authorization", &token);
             }
             let request = request.set("Content-Type", "application/json");
@@ -218,10 +320,21 @@ impl Client {
                         *self.token.lock().unwrap_or_else(|e| e.into_inner()) = None;
                         continue;
                     }
-                    return Err(err);
+                    return Err(Failed {
+                        error: err,
+                        reached: true,
+                    });
                 }
                 Err(ureq::Error::Transport(t)) => {
-                    return Err(EtcdError::Unavailable(format!("{endpoint}: {t}")));
+                    // A refused or timed-out connect never carried the request.
+                    let reached = !matches!(
+                        t.kind(),
+                        ureq::ErrorKind::ConnectionFailed | ureq::ErrorKind::Dns
+                    );
+                    return Err(Failed {
+                        error: EtcdError::Unavailable(format!("{endpoint}: {t}")),
+                        reached,
+                    });
                 }
             }
         }
