@@ -181,7 +181,12 @@ fn members_down_and_back() {
         });
         let stop = StopOnDrop(&done);
         etcd.kill(leader);
+        let write = Instant::now();
         let t1 = token(&cli, "joe@pve", "t1");
+        println!(
+            "a write right after the leader was killed took {:.2} s",
+            write.elapsed().as_secs_f64()
+        );
         until(WAIT, POLL, "a token made with a member down", || {
             serve.get(&t1) == 200 && closed.get(&t1) == 200
         });

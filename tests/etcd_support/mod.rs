@@ -27,6 +27,8 @@ struct Member {
     client: u16,
     peer: u16,
     child: Option<Child>,
+    /// More etcd flags (a restart with other limits).
+    extra: Vec<String>,
 }
 
 pub(crate) fn free_port() -> u16 {
@@ -56,6 +58,7 @@ impl Etcd {
                 client: free_port(),
                 peer: free_port(),
                 child: None,
+                extra: Vec::new(),
             })
             .collect();
         let cluster = members
@@ -106,6 +109,7 @@ impl Etcd {
             .args(["--initial-cluster-token", &self.token])
             .args(["--logger", "zap", "--log-outputs", "stderr"])
             .arg("--experimental-watch-progress-notify-interval=1s")
+            .args(&m.extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -178,6 +182,12 @@ impl Etcd {
 
     /// Start member `i` again on its data directory.
     pub fn restart(&mut self, i: usize) {
+        self.spawn(i);
+    }
+
+    /// Start member `i` again with more flags (e.g. `--max-txn-ops=1`), kept for later restarts.
+    pub fn restart_with(&mut self, i: usize, flags: &[&str]) {
+        self.members[i].extra = flags.iter().map(|f| (*f).to_owned()).collect();
         self.spawn(i);
     }
 

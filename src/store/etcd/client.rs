@@ -38,18 +38,21 @@ pub enum EtcdError {
 /// about a second).
 pub const BUSY_WAIT: Duration = Duration::from_secs(5);
 
-/// A failed call: why, and whether the request may have reached a member (it answered, or the
-/// connection broke after the request was sent); `false` only when no member was connected.
+/// A failed call: why, and whether it may have taken effect all the same (a member answered
+/// "unavailable" or "timed out", or the connection broke after the request was sent); `false`
+/// when no member took the request or one refused it outright.
 #[derive(Debug, Clone)]
 pub struct Failed {
     pub error: EtcdError,
-    pub reached: bool,
+    pub maybe_applied: bool,
 }
 
 impl Failed {
     fn unsent(error: EtcdError) -> Failed {
-        let reached = !matches!(error, EtcdError::Unavailable(_));
-        Failed { error, reached }
+        Failed {
+            error,
+            maybe_applied: false,
+        }
     }
 }
 
@@ -168,7 +171,7 @@ impl Client {
         self.call_tracked(path, body).map_err(|f| f.error)
     }
 
-    /// [`Client::call`], saying on failure whether any attempt may have reached etcd (for a
+    /// [`Client::call`], saying on failure whether any attempt may have taken effect (for a
     /// write whose outcome must then be found out, never assumed).
     pub fn call_tracked<T: DeserializeOwned>(
         &self,
@@ -177,7 +180,7 @@ impl Client {
     ) -> Result<T, Failed> {
         let deadline = Instant::now() + BUSY_WAIT;
         let mut pause = Duration::from_millis(50);
-        let mut reached = false;
+        let mut maybe_applied = false;
         loop {
             let failed = match self.round(&self.unary, path, body) {
                 Ok(reader) => match serde_json::from_reader(reader) {
@@ -185,23 +188,23 @@ impl Client {
                     // The answer broke off: as good as no answer.
                     Err(e) if e.is_io() => Failed {
                         error: EtcdError::Unavailable(format!("answer to {path}: {e}")),
-                        reached: true,
+                        maybe_applied: true,
                     },
                     Err(e) => {
                         return Err(Failed {
                             error: EtcdError::Server(format!("unreadable answer to {path}: {e}")),
-                            reached: true,
+                            maybe_applied: true,
                         });
                     }
                 },
                 Err(f) => f,
             };
-            reached |= failed.reached;
-            let busy = failed.reached && matches!(failed.error, EtcdError::Unavailable(_));
+            maybe_applied |= failed.maybe_applied;
+            let busy = failed.maybe_applied && matches!(failed.error, EtcdError::Unavailable(_));
             if !busy || Instant::now() + pause > deadline {
                 return Err(Failed {
                     error: failed.error,
-                    reached,
+                    maybe_applied,
                 });
             }
             tracing::debug!(error = %failed.error, path, "etcd busy (an election?); trying again");
@@ -266,7 +269,7 @@ impl Client {
         let n = self.endpoints.len();
         let first = self.current.load(Ordering::Relaxed) % n;
         let mut last = None;
-        let mut reached = false;
+        let mut maybe_applied = false;
         for i in 0..n {
             let at = (first + i) % n;
             match self.send_to(agent, &self.endpoints[at], path, body) {
@@ -280,15 +283,20 @@ impl Client {
                         ..
                     },
                 ) => {
-                    reached |= f.reached;
+                    maybe_applied |= f.maybe_applied;
                     last = Some(f.error);
                 }
-                Err(f) => return Err(f),
+                Err(f) => {
+                    return Err(Failed {
+                        maybe_applied: maybe_applied || f.maybe_applied,
+                        ..f
+                    });
+                }
             }
         }
         Err(Failed {
             error: last.unwrap_or_else(|| EtcdError::Unavailable(String::new())),
-            reached,
+            maybe_applied,
         })
     }
 
@@ -320,20 +328,22 @@ impl Client {
                         *self.token.lock().unwrap_or_else(|e| e.into_inner()) = None;
                         continue;
                     }
+                    // "No leader", "timed out": maybe proposed; any other answer is a refusal.
+                    let maybe_applied = matches!(err, EtcdError::Unavailable(_));
                     return Err(Failed {
                         error: err,
-                        reached: true,
+                        maybe_applied,
                     });
                 }
                 Err(ureq::Error::Transport(t)) => {
                     // A refused or timed-out connect never carried the request.
-                    let reached = !matches!(
+                    let maybe_applied = !matches!(
                         t.kind(),
                         ureq::ErrorKind::ConnectionFailed | ureq::ErrorKind::Dns
                     );
                     return Err(Failed {
                         error: EtcdError::Unavailable(format!("{endpoint}: {t}")),
-                        reached,
+                        maybe_applied,
                     });
                 }
             }
@@ -377,7 +387,14 @@ fn server_error(status: u16, resp: ureq::Response) -> EtcdError {
         #[serde(default)]
         code: i64,
     }
-    let text = resp.into_string().unwrap_or_default();
+    // Read what arrives: etcd's gateway ends an error body with a chunked trailer that the
+    // reader refuses, after the JSON.
+    let mut body = Vec::new();
+    let _ = std::io::Read::read_to_end(
+        &mut std::io::Read::take(resp.into_reader(), 64 * 1024),
+        &mut body,
+    );
+    let text = String::from_utf8_lossy(&body);
     let answer: Answer = serde_json::from_str(&text).unwrap_or_default();
     match answer.code {
         11 if answer.message.contains("compacted") => EtcdError::Compacted,

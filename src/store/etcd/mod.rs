@@ -296,7 +296,7 @@ impl EtcdStore {
                     "/v3/kv/txn",
                     &json!({ "compare": [compare], "success": success, "failure": [failure] }),
                 )
-                .map_err(|f| match (f.reached, i) {
+                .map_err(|f| match (f.maybe_applied, i) {
                     (false, 0) => CommitError::Etcd(f.error),
                     (true, 0) => CommitError::Unknown(f.error.to_string()),
                     _ => CommitError::Partial(f.error.to_string()),
