@@ -151,6 +151,9 @@ impl Follower {
     fn run(&mut self) {
         loop {
             let start = self.health.resume_after() + 1;
+            if self.went_back(start - 1) {
+                continue;
+            }
             let store = self.store.clone();
             let mut watcher = match store.watch(start) {
                 Ok(w) => w,
@@ -211,8 +214,32 @@ impl Follower {
     fn reload_compacted(&mut self) {
         tracing::warn!("etcd history compacted past the watch: loading the state again");
         self.relist();
-        let cause = LoadLabels { cause: "compacted" };
-        self.metrics.store.full_loads.get_or_create(&cause).inc();
+        self.count_load("compacted");
+    }
+
+    /// Whether etcd's revision is behind the one served (restored from an older backup), in
+    /// which case the state was loaded again, loudly: a watch from our revision would wait for
+    /// numbers etcd will reuse for other changes.
+    fn went_back(&mut self, served: i64) -> bool {
+        match self.store.serial() {
+            Ok((head, _)) if head < served => {
+                tracing::error!(
+                    head,
+                    served,
+                    "etcd's revision went BACK (restored from an older backup?): loading the state again"
+                );
+                self.relist();
+                self.count_load("revision_back");
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// `aclgate_store_full_loads_total{cause}`, counted after the load.
+    fn count_load(&self, cause: &'static str) {
+        let labels = LoadLabels { cause };
+        self.metrics.store.full_loads.get_or_create(&labels).inc();
     }
 
     /// A fresh load (compaction, or a store that went back): retried until etcd answers.

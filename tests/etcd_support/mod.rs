@@ -180,6 +180,11 @@ impl Etcd {
         }
     }
 
+    /// The data directory of member `i` (copy it while the member is stopped: a backup).
+    pub fn data_dir(&self, i: usize) -> PathBuf {
+        self.dir.path().join(&self.members[i].name)
+    }
+
     /// Start member `i` again on its data directory.
     pub fn restart(&mut self, i: usize) {
         self.spawn(i);
