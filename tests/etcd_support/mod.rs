@@ -10,9 +10,12 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod gateway;
+mod secured;
 
 #[allow(unused_imports)]
 pub use gateway::*;
+#[allow(unused_imports)]
+pub use secured::*;
 
 /// A running etcd cluster.
 pub struct Etcd {
