@@ -299,6 +299,34 @@ fn a_compacted_watch_recovers_by_loading_again() {
     });
 }
 
+/// A gateway on an etcd that requires client certificates and user + password loads the state,
+/// follows it through the watch (a revocation by the CLI is refused) and reports itself
+/// connected.
+#[test]
+fn a_gateway_follows_a_secured_etcd() {
+    use etcd_support::{GATE_PASSWORD, SecuredEtcd};
+    let etcd = SecuredEtcd::start();
+    let work = tempfile::tempdir().unwrap();
+    let creds = etcd.credentials(true, GATE_PASSWORD);
+    let cli = etcd.config(work.path(), "/sec", &creds);
+    setup(&cli);
+    let tok = token(&cli, "joe@pve", "t0");
+    let up = upstream();
+    let gw = GatewayProc::start_with(&work.path().join("gw"), up, |dir, top| {
+        etcd.config_with(dir, top, "/sec", &creds)
+    });
+    assert_eq!(gw.get(&tok), 200);
+    let (status, text) = gw.healthz().unwrap();
+    assert!(
+        status == 200 && text.contains("connected=1"),
+        "{status} {text}"
+    );
+    ok(&cli, &["user", "token", "remove", "joe@pve", "t0"]);
+    until(WAIT, POLL, "the revocation through a secured watch", || {
+        gw.get(&tok) == 401
+    });
+}
+
 /// `cp -a FROM TO`.
 fn copy_dir(from: &Path, to: &Path) {
     let status = std::process::Command::new("cp")

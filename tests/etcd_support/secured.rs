@@ -143,11 +143,16 @@ impl SecuredEtcd {
     /// `aclgate.toml` in `dir` for this etcd: `prefix`, and `[state.etcd]` lines `tls_and_auth`
     /// (see [`SecuredEtcd::credentials`]).
     pub fn config(&self, dir: &Path, prefix: &str, tls_and_auth: &str) -> PathBuf {
+        self.config_with(dir, "", prefix, tls_and_auth)
+    }
+
+    /// As [`SecuredEtcd::config`], with top-level settings `top` (before the tables).
+    pub fn config_with(&self, dir: &Path, top: &str, prefix: &str, tls_and_auth: &str) -> PathBuf {
         let path = dir.join("aclgate.toml");
         std::fs::write(
             &path,
             format!(
-                "[state]\ndir = \"state\"\nbackend = \"etcd\"\n\n[state.etcd]\nendpoints = [\"{}\"]\nprefix = \"{prefix}\"\ntimeout_ms = 2000\n{tls_and_auth}",
+                "{top}\n[state]\ndir = \"state\"\nbackend = \"etcd\"\n\n[state.etcd]\nendpoints = [\"{}\"]\nprefix = \"{prefix}\"\ntimeout_ms = 2000\nprobe_interval_ms = 200\n{tls_and_auth}",
                 self.endpoint
             ),
         )
