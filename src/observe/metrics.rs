@@ -86,6 +86,14 @@ pub struct StoreGauges {
     pub lag_ms: Gauge,
     pub connected: Gauge,
     pub refusing: Gauge,
+    /// Full loads after the start, by cause (`compacted`, `revision_back`).
+    pub full_loads: Family<LoadLabels, Counter>,
+}
+
+/// Why a gateway loaded the whole state again.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LoadLabels {
+    pub cause: &'static str,
 }
 
 impl Metrics {
@@ -198,6 +206,11 @@ impl Metrics {
         ] {
             registry.register(name, help, gauge.clone());
         }
+        registry.register(
+            "store_full_loads",
+            "Full loads of the state from etcd after the start, by cause",
+            store.full_loads.clone(),
+        );
         Metrics {
             registry,
             store,
