@@ -43,6 +43,11 @@ fn endpoint_histogram() -> Histogram {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HowLabel {
+    how: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabel {
     result: &'static str,
 }
@@ -86,6 +91,9 @@ pub struct StoreGauges {
     pub lag_ms: Gauge,
     pub connected: Gauge,
     pub refusing: Gauge,
+    /// Watch responses applied to the snapshot as changes / by a full load.
+    pub applied_incremental: Counter,
+    pub applied_full: Counter,
 }
 
 impl Metrics {
@@ -198,6 +206,19 @@ impl Metrics {
         ] {
             registry.register(name, help, gauge.clone());
         }
+        let applied = Family::<HowLabel, Counter>::default();
+        registry.register(
+            "store_changes_applied",
+            "etcd watch responses applied to the snapshot, by how",
+            applied.clone(),
+        );
+        let store = StoreGauges {
+            applied_incremental: applied
+                .get_or_create(&HowLabel { how: "incremental" })
+                .clone(),
+            applied_full: applied.get_or_create(&HowLabel { how: "full" }).clone(),
+            ..store
+        };
         Metrics {
             registry,
             store,

@@ -50,6 +50,11 @@ impl Health {
         health
     }
 
+    /// The gateway's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     /// The revision served.
     pub fn applied(&self) -> i64 {
         self.applied.load(Ordering::SeqCst)

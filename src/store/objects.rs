@@ -104,21 +104,8 @@ fn write_files(objects: &Objects, dir: &Path, canonical: bool) -> Result<(), Sto
         };
         files.insert("user.cfg".to_owned(), text);
     }
-    for (rel, kind, _) in SPLIT {
-        let start = format!("{kind}/");
-        let mut text = objects
-            .get(&format!("{HEAD}{rel}"))
-            .cloned()
-            .unwrap_or_default();
-        let mut any = !text.is_empty();
-        for (_, v) in objects
-            .range(start.clone()..)
-            .take_while(|(k, _)| k.starts_with(&start))
-        {
-            text.extend_from_slice(v);
-            any = true;
-        }
-        if any {
+    for (rel, _, _) in SPLIT {
+        if let Some(text) = split_pieces(objects, rel) {
             files.insert(rel.to_owned(), text);
         }
     }
@@ -141,6 +128,34 @@ fn write_files(objects: &Objects, dir: &Path, canonical: bool) -> Result<(), Sto
             .map_err(|e| StoreError::Local(format!("{}: {e}", path.display())))?;
     }
     Ok(())
+}
+
+/// The text of the split file `rel` (`priv/token.shadow`, `logout.cfg`, …) held by `objects`,
+/// as [`write_dir`] writes it; `None` if it has no objects.
+pub fn split_text(objects: &Objects, rel: &str) -> Option<Vec<u8>> {
+    match objects.get(&format!("{FILE}{rel}")) {
+        Some(whole) => Some(whole.clone()),
+        None => split_pieces(objects, rel),
+    }
+}
+
+/// The head and pieces of the split file `rel`, joined; `None` if there are none.
+fn split_pieces(objects: &Objects, rel: &str) -> Option<Vec<u8>> {
+    let (_, kind, _) = SPLIT.iter().find(|(p, _, _)| *p == rel)?;
+    let start = format!("{kind}/");
+    let mut text = objects
+        .get(&format!("{HEAD}{rel}"))
+        .cloned()
+        .unwrap_or_default();
+    let mut any = !text.is_empty();
+    for (_, v) in objects
+        .range(start.clone()..)
+        .take_while(|(k, _)| k.starts_with(&start))
+    {
+        text.extend_from_slice(v);
+        any = true;
+    }
+    any.then_some(text)
 }
 
 /// `dir/rel`, if `rel` is a plain relative path (no `..`, no root, nothing empty).
