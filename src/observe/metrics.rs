@@ -212,11 +212,14 @@ impl Metrics {
             "etcd watch responses applied to the snapshot, by how",
             applied.clone(),
         );
+        // One statement each: the family's guard lives until the end of the statement.
+        let applied_incremental = applied
+            .get_or_create(&HowLabel { how: "incremental" })
+            .clone();
+        let applied_full = applied.get_or_create(&HowLabel { how: "full" }).clone();
         let store = StoreGauges {
-            applied_incremental: applied
-                .get_or_create(&HowLabel { how: "incremental" })
-                .clone(),
-            applied_full: applied.get_or_create(&HowLabel { how: "full" }).clone(),
+            applied_incremental,
+            applied_full,
             ..store
         };
         Metrics {
