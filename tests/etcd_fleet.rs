@@ -219,3 +219,71 @@ fn changes_from_etcd_are_applied_and_decide_as_a_fresh_load() {
         assert_eq!(sa, 200, "GET {path}: {body_a}");
     }
 }
+
+/// `aclgate_store_leader` of `gw` (`None`: not answering).
+fn leads(gw: &GatewayProc) -> Option<bool> {
+    let text = ureq::get(&format!("http://127.0.0.1:{}/metrics", gw.admin))
+        .timeout(Duration::from_secs(2))
+        .call()
+        .ok()?
+        .into_string()
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("aclgate_store_leader "))
+        .map(|v| v.trim() == "1")
+}
+
+/// The index of the one leader among `fleet`, once there is exactly one (never two at once).
+fn leader_of(fleet: &[&GatewayProc], limit: Duration) -> usize {
+    let start = Instant::now();
+    loop {
+        let leading: Vec<usize> = (0..fleet.len())
+            .filter(|&i| leads(fleet[i]) == Some(true))
+            .collect();
+        assert!(leading.len() <= 1, "two leaders at once: {leading:?}");
+        if let [one] = leading[..] {
+            return one;
+        }
+        assert!(start.elapsed() < limit, "no leader after {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn one_gateway_of_the_fleet_leads_and_a_killed_leader_is_replaced() {
+    let etcd = Etcd::single();
+    let work = tempfile::tempdir().unwrap();
+    let up = upstream();
+    let mut fleet: Vec<Option<GatewayProc>> = ["a", "b", "c"]
+        .iter()
+        .map(|n| Some(GatewayProc::start(&etcd, &work.path().join(n), up, "")))
+        .collect();
+    for round in 0..2 {
+        let gateways: Vec<(usize, &GatewayProc)> = fleet
+            .iter()
+            .enumerate()
+            .filter_map(|(i, g)| g.as_ref().map(|g| (i, g)))
+            .collect();
+        let refs: Vec<&GatewayProc> = gateways.iter().map(|(_, g)| *g).collect();
+        let first = gateways[leader_of(&refs, Duration::from_secs(15))].0;
+        // The leader stays the leader while it lives.
+        std::thread::sleep(Duration::from_secs(2));
+        assert_eq!(gateways[leader_of(&refs, Duration::from_secs(1))].0, first);
+        drop(refs);
+        drop(gateways);
+        // SIGKILL: no resignation; the lease runs out.
+        let killed = Instant::now();
+        fleet[first] = None;
+        let gateways: Vec<(usize, &GatewayProc)> = fleet
+            .iter()
+            .enumerate()
+            .filter_map(|(i, g)| g.as_ref().map(|g| (i, g)))
+            .collect();
+        let refs: Vec<&GatewayProc> = gateways.iter().map(|(_, g)| *g).collect();
+        let next = gateways[leader_of(&refs, Duration::from_secs(15))].0;
+        let took = killed.elapsed();
+        println!("round {round}: leader {first} killed, {next} leads after {took:?}");
+        assert_ne!(next, first);
+        assert!(took < Duration::from_secs(8), "handover took {took:?}");
+    }
+}

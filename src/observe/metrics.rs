@@ -91,6 +91,8 @@ pub struct StoreGauges {
     pub lag_ms: Gauge,
     pub connected: Gauge,
     pub refusing: Gauge,
+    /// 1 while this gateway leads its fleet (src/store/leader.rs).
+    pub leader: Gauge,
     /// Watch responses applied to the snapshot as changes / by a full load.
     pub applied_incremental: Counter,
     pub applied_full: Counter,
@@ -202,6 +204,11 @@ impl Metrics {
                 "store_refusing",
                 "1 while authenticated requests are refused (state too stale, fail_closed)",
                 &store.refusing,
+            ),
+            (
+                "store_leader",
+                "1 while this gateway is its fleet's leader (etcd backend)",
+                &store.leader,
             ),
         ] {
             registry.register(name, help, gauge.clone());

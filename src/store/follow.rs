@@ -99,6 +99,12 @@ impl Mirror {
         let writer =
             super::gateway_writer::Writer::register(&self.link, self.store.clone(), health.clone());
         let probe_every = Duration::from_millis(self.settings.probe_interval_ms.max(50));
+        let leadership = super::leader::campaign(
+            self.store.clone(),
+            &self.link,
+            gateway_id(),
+            health.metrics_arc(),
+        )?;
         let (store, probe_health) = (self.store.clone(), health.clone());
         let (keys, link) = (self.keys.clone(), self.link.clone());
         std::thread::Builder::new()
@@ -106,7 +112,10 @@ impl Mirror {
             .spawn(move || {
                 loop {
                     probe(&store, &probe_health);
-                    renew_keys(&store, keys.as_ref(), &link);
+                    // Once per fleet: the leader renews the keys in etcd for everyone.
+                    if leadership.is_leader() {
+                        renew_keys(&store, keys.as_ref(), &link);
+                    }
                     std::thread::sleep(probe_every);
                 }
             })?;
@@ -276,6 +285,12 @@ impl Follower {
             tracing::error!(error = %e, revision, "state from etcd refused; keeping the previous snapshot");
         }
     }
+}
+
+/// This gateway's name in the leader key: host and process.
+fn gateway_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("{}:{}", host.trim(), std::process::id())
 }
 
 /// Is anything newer than what we serve? (`meta/serial` changes with every aclgate write.)

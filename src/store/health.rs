@@ -55,6 +55,11 @@ impl Health {
         &self.metrics
     }
 
+    /// The gateway's metrics, shared.
+    pub fn metrics_arc(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
     /// The revision served.
     pub fn applied(&self) -> i64 {
         self.applied.load(Ordering::SeqCst)

@@ -18,6 +18,7 @@ pub mod etcd;
 pub mod follow;
 pub mod gateway_writer;
 pub mod health;
+pub mod leader;
 pub mod mirror;
 pub mod objects;
 pub mod user_keys;
