@@ -218,6 +218,27 @@ fn changes_from_etcd_are_applied_and_decide_as_a_fresh_load() {
         assert_eq!((sa, &body_a), (sb, &body_b), "GET {path}");
         assert_eq!(sa, 200, "GET {path}: {body_a}");
     }
+    // And A's mirror (written in the background once the watch was quiet, or before this
+    // load) holds the same state: a full load of it lists the same.
+    let generation_before = generation(&a);
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &a.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    until(
+        Duration::from_secs(20),
+        Duration::from_millis(5),
+        "the second SIGHUP load",
+        || generation(&a) > generation_before,
+    );
+    for path in ["/access/acl", "/access/users?full=1", "/access/groups"] {
+        assert_eq!(
+            get(&a, &root, path),
+            get(&b, &root, path),
+            "GET {path} after SIGHUP"
+        );
+    }
 }
 
 /// `aclgate_store_leader` of `gw` (`None`: not answering).

@@ -258,11 +258,7 @@ impl Follower {
         loop {
             match self.store.load() {
                 Ok(loaded) => {
-                    {
-                        let mut state = self.files.lock();
-                        state.objects = loaded.objects;
-                        state.revision = loaded.revision;
-                    }
+                    self.files.replace(loaded.objects, loaded.revision);
                     self.swap_in(loaded.revision);
                     self.health.reset(loaded.revision);
                     return;
@@ -277,7 +273,11 @@ impl Follower {
 
     /// Write the mirror and load it in full.
     fn swap_in(&self, revision: i64) {
-        if let Err(e) = self.files.lock().write() {
+        let written = {
+            let mut state = self.files.lock();
+            self.files.write(&mut state)
+        };
+        if let Err(e) = written {
             tracing::error!(error = %e, revision, "cannot write the state mirror; keeping the previous snapshot");
             return;
         }

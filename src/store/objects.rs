@@ -95,7 +95,7 @@ pub fn write_dir_canonical(objects: &Objects, dir: &Path) -> Result<(), StoreErr
 }
 
 fn write_files(objects: &Objects, dir: &Path, canonical: bool) -> Result<(), StoreError> {
-    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut files = render_others(objects);
     if user_keys::present(objects) {
         let text = if canonical {
             user_keys::decode(objects).into_bytes()
@@ -104,6 +104,12 @@ fn write_files(objects: &Objects, dir: &Path, canonical: bool) -> Result<(), Sto
         };
         files.insert("user.cfg".to_owned(), text);
     }
+    write_rendered(&files, dir)
+}
+
+/// The files of `objects` other than `user.cfg`: relative path → contents.
+pub fn render_others(objects: &Objects) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
     for (rel, _, _) in SPLIT {
         if let Some(text) = split_pieces(objects, rel) {
             files.insert(rel.to_owned(), text);
@@ -115,10 +121,15 @@ fn write_files(objects: &Objects, dir: &Path, canonical: bool) -> Result<(), Sto
     {
         files.insert(key[FILE.len()..].to_owned(), value.clone());
     }
+    files
+}
+
+/// Write rendered `files` into `dir` (new and empty), as [`write_dir`] does.
+pub fn write_rendered(files: &BTreeMap<String, Vec<u8>>, dir: &Path) -> Result<(), StoreError> {
     atomic::create_dir(dir, 0o755)
         .map_err(|e| StoreError::Local(format!("{}: {e}", dir.display())))?;
     for (rel, contents) in files {
-        let path = safe_join(dir, &rel)?;
+        let path = safe_join(dir, rel)?;
         let secret = rel.starts_with("priv/");
         if let Some(parent) = path.parent() {
             create_parents(dir, parent, secret)?;
