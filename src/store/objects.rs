@@ -135,7 +135,7 @@ pub fn write_rendered(files: &BTreeMap<String, Vec<u8>>, dir: &Path) -> Result<(
             create_parents(dir, parent, secret)?;
         }
         let mode = if secret { SECRET_MODE } else { PLAIN_MODE };
-        atomic::write_file(&path, &contents, mode)
+        atomic::write_file(&path, contents, mode)
             .map_err(|e| StoreError::Local(format!("{}: {e}", path.display())))?;
     }
     Ok(())
