@@ -96,6 +96,14 @@ pub struct StoreGauges {
     /// Watch responses applied to the snapshot as changes / by a full load.
     pub applied_incremental: Counter,
     pub applied_full: Counter,
+    /// Full loads after the start, by cause (`compacted`, `revision_back`).
+    pub full_loads: Family<LoadLabels, Counter>,
+}
+
+/// Why a gateway loaded the whole state again.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LoadLabels {
+    pub cause: &'static str,
 }
 
 impl Metrics {
@@ -213,6 +221,11 @@ impl Metrics {
         ] {
             registry.register(name, help, gauge.clone());
         }
+        registry.register(
+            "store_full_loads",
+            "Full loads of the state from etcd after the start, by cause",
+            store.full_loads.clone(),
+        );
         let applied = Family::<HowLabel, Counter>::default();
         registry.register(
             "store_changes_applied",

@@ -24,7 +24,7 @@ use super::mirror::{self, publish};
 use crate::config::gateway::GatewayConfig;
 use crate::config::store::EtcdSettings;
 use crate::config::{StateDir, StateError};
-use crate::observe::Metrics;
+use crate::observe::{LoadLabels, Metrics};
 use crate::reload::ReloadHandle;
 
 /// State that one gateway of the fleet must create or renew for all of them (the ticket keys):
@@ -94,7 +94,11 @@ impl Mirror {
         runtime: tokio::runtime::Handle,
         metrics: Arc<Metrics>,
     ) -> std::io::Result<()> {
-        let health = Arc::new(Health::new(metrics, &self.settings, self.loaded.revision));
+        let health = Arc::new(Health::new(
+            metrics.clone(),
+            &self.settings,
+            self.loaded.revision,
+        ));
         // Kept alive by the watch thread, which runs as long as the process.
         let writer =
             super::gateway_writer::Writer::register(&self.link, self.store.clone(), health.clone());
@@ -144,6 +148,7 @@ impl Mirror {
                     door,
                     runtime,
                     pause: probe_every,
+                    metrics,
                 };
                 follower.run();
             })?;
@@ -158,17 +163,21 @@ struct Follower {
     door: ReloadHandle,
     runtime: tokio::runtime::Handle,
     pause: Duration,
+    metrics: Arc<Metrics>,
 }
 
 impl Follower {
     fn run(&mut self) {
         loop {
             let start = self.health.resume_after() + 1;
+            if self.went_back(start - 1) {
+                continue;
+            }
             let store = self.store.clone();
             let mut watcher = match store.watch(start) {
                 Ok(w) => w,
                 Err(EtcdError::Compacted) => {
-                    self.relist();
+                    self.reload_compacted();
                     continue;
                 }
                 Err(e) => {
@@ -184,10 +193,7 @@ impl Follower {
                     }
                     Ok(WatchEvent::Progress { revision }) => self.health.confirm(revision),
                     Ok(WatchEvent::Compacted) => {
-                        tracing::warn!(
-                            "etcd history compacted past the watch: loading the state again"
-                        );
-                        self.relist();
+                        self.reload_compacted();
                         break;
                     }
                     Err(e) => {
@@ -251,6 +257,39 @@ impl Follower {
             self.swap_in(revision);
         }
         self.health.set_applied(revision);
+    }
+
+    /// The watch history is gone (whether etcd said so when the watch was made or later): load
+    /// again, then count it (`aclgate_store_full_loads_total{cause="compacted"}`).
+    fn reload_compacted(&mut self) {
+        tracing::warn!("etcd history compacted past the watch: loading the state again");
+        self.relist();
+        self.count_load("compacted");
+    }
+
+    /// Whether etcd's revision is behind the one served (restored from an older backup), in
+    /// which case the state was loaded again, loudly: a watch from our revision would wait for
+    /// numbers etcd will reuse for other changes.
+    fn went_back(&mut self, served: i64) -> bool {
+        match self.store.serial() {
+            Ok((head, _)) if head < served => {
+                tracing::error!(
+                    head,
+                    served,
+                    "etcd's revision went BACK (restored from an older backup?): loading the state again"
+                );
+                self.relist();
+                self.count_load("revision_back");
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// `aclgate_store_full_loads_total{cause}`, counted after the load.
+    fn count_load(&self, cause: &'static str) {
+        let labels = LoadLabels { cause };
+        self.metrics.store.full_loads.get_or_create(&labels).inc();
     }
 
     /// A fresh load (compaction, or a store that went back): retried until etcd answers.

@@ -46,6 +46,10 @@ pub enum StoreError {
     /// Stored data that cannot be materialised.
     #[error("{0}")]
     Invalid(String),
+    /// etcd did not confirm a commit (or confirmed only part of it): what was written is not
+    /// known.
+    #[error("{0}")]
+    Uncertain(String),
 }
 
 impl StoreError {
@@ -60,6 +64,9 @@ impl From<CommitError> for StoreError {
         match e {
             CommitError::Conflict => StoreError::Conflict(e.to_string()),
             CommitError::Etcd(e) => StoreError::Etcd(e),
+            CommitError::Unknown(_) | CommitError::Partial(_) => {
+                StoreError::Uncertain(e.to_string())
+            }
         }
     }
 }
