@@ -13,10 +13,13 @@
 //! written as files into `state.dir`, the running snapshot is built from them through the one
 //! reload door, and a watch from the next revision keeps the mirror current.
 
+pub mod edit;
 pub mod etcd;
 pub mod follow;
 pub mod gateway_writer;
 pub mod health;
+pub mod leader;
+pub mod mirror;
 pub mod objects;
 pub mod user_keys;
 
