@@ -308,3 +308,129 @@ fn one_gateway_of_the_fleet_leads_and_a_killed_leader_is_replaced() {
         assert!(took < Duration::from_secs(8), "handover took {took:?}");
     }
 }
+
+/// `POST /api2/json{path}` as `auth` (a `PVEAuthCookie` ticket with its CSRF token, or none):
+/// status and JSON body.
+fn post(
+    gw: &GatewayProc,
+    auth: Option<(&str, &str)>,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (u16, serde_json::Value) {
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(20))
+        .build();
+    let mut req = agent.post(&format!("http://127.0.0.1:{}/api2/json{path}", gw.http));
+    if let Some((ticket, csrf)) = auth {
+        req = req
+            .set("Cookie", &format!("PVEAuthCookie={ticket}"))
+            .set("CSRFPreventionToken", csrf);
+    }
+    let (status, text) = match req.send_form(form) {
+        Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
+        Err(e) => panic!("POST {path}: {e}"),
+    };
+    (status, serde_json::from_str(&text).unwrap_or_default())
+}
+
+/// TFA entries are state of the fleet: recovery keys added through gateway A's API are
+/// committed to etcd (not only A's mirror, where the next revision would wipe them), so
+/// gateway B lists them, a login on B asks for the second factor, and a recovery key spent on
+/// B cannot be spent again on A.
+#[test]
+fn tfa_entries_and_their_use_are_shared_by_the_fleet() {
+    let etcd = Etcd::single();
+    let work = tempfile::tempdir().unwrap();
+    let cli = etcd.config(work.path(), "");
+    ok(&cli, &["user", "add", "tf@pve"]);
+    etcd_support::ok_stdin(&cli, &["passwd", "tf@pve"], "Tf-pw-123456\nTf-pw-123456\n");
+    let root = token(&cli, "root@pam", "adm");
+    let a = GatewayProc::start(&etcd, &work.path().join("a"), upstream(), "");
+    let b = GatewayProc::start(&etcd, &work.path().join("b"), upstream(), "");
+    let login = |gw: &GatewayProc| {
+        post(
+            gw,
+            None,
+            "/access/ticket",
+            &[("username", "tf@pve"), ("password", "Tf-pw-123456")],
+        )
+    };
+
+    let (status, body) = login(&a);
+    assert_eq!(status, 200, "{body}");
+    let ticket = body["data"]["ticket"].as_str().unwrap().to_owned();
+    let csrf = body["data"]["CSRFPreventionToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = post(
+        &a,
+        Some((&ticket, &csrf)),
+        "/access/tfa/tf@pve",
+        &[("type", "recovery"), ("password", "Tf-pw-123456")],
+    );
+    assert_eq!(status, 200, "{body}");
+    let keys: Vec<String> = body["data"]["recovery"]
+        .as_array()
+        .expect("recovery keys")
+        .iter()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(keys.len(), 10, "{body}");
+    // A later change by someone else: a mirror-only entry would be wiped by it.
+    ok(&cli, &["user", "add", "other@pve"]);
+
+    let listed = |gw: &GatewayProc| {
+        let (status, body) = get(gw, &root, "/access/tfa/tf@pve");
+        status == 200 && body.contains("\"recovery\"")
+    };
+    until(
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        "B lists the entry",
+        || listed(&b),
+    );
+    until(
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        "other@pve on A",
+        || get(&a, &root, "/access/users/other@pve").0 == 200,
+    );
+    assert!(listed(&a), "A still lists the entry after a later revision");
+    assert!(
+        etcd.keys("/aclgate-test/v1/file/priv/")
+            .iter()
+            .any(|k| k.ends_with("tfa.cfg")),
+        "tfa.cfg is in etcd: {:?}",
+        etcd.keys("/aclgate-test/v1/")
+    );
+
+    // A login on B needs the second factor; the first key answers it there, once.
+    let second = |gw: &GatewayProc, key: &str| {
+        let (status, body) = login(gw);
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["data"]["NeedTFA"], 1, "{body}");
+        let half = body["data"]["ticket"].as_str().unwrap().to_owned();
+        post(
+            gw,
+            None,
+            "/access/ticket",
+            &[
+                ("username", "tf@pve"),
+                ("tfa-challenge", half.as_str()),
+                ("password", &format!("recovery:{key}")),
+            ],
+        )
+        .0
+    };
+    assert_eq!(second(&b, &keys[0]), 200, "recovery key on B");
+    let spent_on_a = until(
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        "spent key refused on A",
+        || second(&a, &keys[0]) != 200,
+    );
+    eprintln!("a recovery key spent on B was refused on A after {spent_on_a:?}");
+    assert_eq!(second(&a, &keys[1]), 200, "another key on A");
+}

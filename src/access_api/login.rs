@@ -432,19 +432,18 @@ async fn verify_second_factor(
     let userid = userid.clone();
     // Counters, `last-count` and spent recovery keys are persisted whether or not it verified.
     tokio::task::spawn_blocking(move || {
-        let _lock = state.lock()?;
-        let mut store = TfaStore::load(&state)?;
-        let before = store.clone();
         let vctx = VerifyContext {
             realm: realm.as_ref(),
             webauthn: webauthn.as_ref(),
             u2f: u2f.as_ref(),
         };
-        let result = tfa::verify_response(&mut store, &userid, &challenge, &response, &vctx, now);
-        if store != before {
-            store.save(&state)?;
-        }
-        result
+        // The verdict is the closure's answer, so a refused response still has its counters
+        // written (the write itself failing is the outer error).
+        TfaStore::modify(&state, |store| {
+            Ok(tfa::verify_response(
+                store, &userid, &challenge, &response, &vctx, now,
+            ))
+        })?
     })
     .await
     .map_err(|e| LoginError::Internal(e.to_string()))?

@@ -64,12 +64,13 @@ impl LogoutList {
     /// Record under the state lock that the tickets of `userid` stamped at or before `now`
     /// are invalid, dropping entries no ticket can outlive.
     pub fn logout(state: &StateDir, userid: &Userid, now: i64) -> Result<(), LogoutError> {
-        let _lock = state.lock()?;
-        let mut list = Self::read(state)?;
-        list.record(userid.clone(), now);
-        list.prune(now);
-        state.write_plain(&Self::path(state), list.write().as_bytes())?;
-        Ok(())
+        state.locked(|state| {
+            let mut list = Self::read(state)?;
+            list.record(userid.clone(), now);
+            list.prune(now);
+            state.write_plain(&Self::path(state), list.write().as_bytes())?;
+            Ok(())
+        })
     }
 
     /// Parse `logout.cfg`. Any bad line refuses the whole file (a reload then keeps the

@@ -352,22 +352,25 @@ fn locked_write<T>(
     userid: &Userid,
     f: impl FnOnce(&mut TfaStore, &Userid) -> Result<T, TfaError>,
 ) -> Result<T, TfaError> {
-    let _lock = state.lock()?;
-    let mut store = TfaStore::load(state)?;
-    let before = store.clone();
-    let out = f(&mut store, userid)?;
-    store.tidy(userid);
-    // tfa.cfg first: a `keys` marker without entries is harmless, entries without it are not.
-    if store != before {
-        store.save(state)?;
-    }
-    let mut users = state.load()?.user_cfg;
-    if let Some(user) = users.users.get_mut(userid)
-        && manage::sync_keys(&store, userid, user)
-    {
-        state.write_plain(&state.user_cfg_path(), users.write().as_bytes())?;
-    }
-    Ok(out)
+    // On a gateway on etcd this runs on the etcd writer's copy, so both files are committed.
+    state.locked(|state| {
+        let mut store = TfaStore::load(state)?;
+        let before = store.clone();
+        let out = f(&mut store, userid)?;
+        store.tidy(userid);
+        // tfa.cfg first: a `keys` marker without entries is harmless, entries without it are
+        // not.
+        if store != before {
+            store.save(state)?;
+        }
+        let mut users = state.load()?.user_cfg;
+        if let Some(user) = users.users.get_mut(userid)
+            && manage::sync_keys(&store, userid, user)
+        {
+            state.write_plain(&state.user_cfg_path(), users.write().as_bytes())?;
+        }
+        Ok(out)
+    })
 }
 
 pub(super) fn load(ctx: &ApiContext<'_>) -> Result<TfaStore, ApiError> {

@@ -196,19 +196,21 @@ impl TfaStore {
         Ok(())
     }
 
-    /// Take the state lock, re-read tfa.cfg, run `f`, and write it back if it changed.
+    /// Take the state lock, re-read tfa.cfg, run `f`, and write it back if it changed (on a
+    /// gateway on etcd: committed to etcd, so counters and lockouts hold for the fleet).
     pub fn modify<T>(
         state: &StateDir,
         f: impl FnOnce(&mut TfaStore) -> Result<T, TfaError>,
     ) -> Result<T, TfaError> {
-        let _lock = state.lock()?;
-        let mut store = TfaStore::load(state)?;
-        let before = store.clone();
-        let out = f(&mut store)?;
-        if store != before {
-            store.save(state)?;
-        }
-        Ok(out)
+        state.locked(|state| {
+            let mut store = TfaStore::load(state)?;
+            let before = store.clone();
+            let out = f(&mut store)?;
+            if store != before {
+                store.save(state)?;
+            }
+            Ok(out)
+        })
     }
 
     /// The user's data, if any factor or lock exists.

@@ -54,3 +54,33 @@ pub(super) fn run<T>(
     })?;
     out.ok_or_else(|| StateError::Rejected("change did not run".to_owned()))
 }
+
+impl StateDir {
+    /// Run `f` holding the writers' lock, on this directory — or, when its changes go
+    /// elsewhere (a gateway on etcd, whose directory is a mirror), on the redirect's copy
+    /// under its lock, so what `f` writes is committed there instead of being lost at the
+    /// next revision. For writers that edit files themselves rather than through
+    /// [`StateDir::modify`] (tfa.cfg's counters, logout marks, sync jobs, OpenID states).
+    pub fn locked<T, E: From<StateError>>(
+        &self,
+        f: impl FnOnce(&StateDir) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let Some(to) = redirect_of(&self.root) else {
+            let _lock = self.lock()?;
+            return f(self);
+        };
+        // The redirect speaks StateError; `f`'s own error is carried past it unchanged.
+        let mut refused = None;
+        let out = run(to.as_ref(), |copy| {
+            f(copy).map_err(|e| {
+                refused = Some(e);
+                StateError::Rejected("the change was refused".to_owned())
+            })
+        });
+        match (out, refused) {
+            (_, Some(e)) => Err(e),
+            (Ok(v), None) => Ok(v),
+            (Err(e), None) => Err(e.into()),
+        }
+    }
+}

@@ -132,37 +132,38 @@ pub fn create(
             ));
         }
     }
-    let _lock = state.lock()?;
-    let mut jobs = load(state)?;
-    if jobs.find(id).is_some() {
-        return Err(JobError::Rejected(format!("Job '{id}' already exists")));
-    }
-    let realm = options
-        .iter()
-        .find(|(k, _)| k == "realm")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
-    let (domains, _) = state.load_domains()?;
-    match domains.realm(&realm) {
-        None => return Err(param("realm", format!("No such realm '{realm}'"))),
-        Some(c) if !c.kind.is_directory() => {
-            return Err(param("realm", "Only LDAP/AD realms can be synced."));
+    state.locked(|state| {
+        let mut jobs = load(state)?;
+        if jobs.find(id).is_some() {
+            return Err(JobError::Rejected(format!("Job '{id}' already exists")));
         }
-        Some(_) => {}
-    }
-    jobs.sections.push(Section {
-        kind: REALM_SYNC.to_owned(),
-        id: id.to_owned(),
-        options,
-    });
-    save(state, &jobs)?;
-    // The first run is the first event after the job was created.
-    let created = JobState {
-        node: Some(node.to_owned()),
-        time: Some(now),
-        ..JobState::default()
-    };
-    save_state(state, id, Some(&created))
+        let realm = options
+            .iter()
+            .find(|(k, _)| k == "realm")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        let (domains, _) = state.load_domains()?;
+        match domains.realm(&realm) {
+            None => return Err(param("realm", format!("No such realm '{realm}'"))),
+            Some(c) if !c.kind.is_directory() => {
+                return Err(param("realm", "Only LDAP/AD realms can be synced."));
+            }
+            Some(_) => {}
+        }
+        jobs.sections.push(Section {
+            kind: REALM_SYNC.to_owned(),
+            id: id.to_owned(),
+            options,
+        });
+        save(state, &jobs)?;
+        // The first run is the first event after the job was created.
+        let created = JobState {
+            node: Some(node.to_owned()),
+            time: Some(now),
+            ..JobState::default()
+        };
+        save_state(state, id, Some(&created))
+    })
 }
 
 /// `PUT /cluster/jobs/realm-sync/{id}` with options and `delete`; `realm` is fixed.
@@ -176,51 +177,53 @@ pub fn update(
         return Err(JobError::Rejected("no job options specified".to_owned()));
     }
     let options = check_options(options)?;
-    let _lock = state.lock()?;
-    let mut jobs = load(state)?;
-    let Some(job) = jobs.find_mut(id).filter(|s| s.kind == REALM_SYNC) else {
-        return Err(JobError::Rejected("no such realm-sync job".to_owned()));
-    };
-    for key in deletes {
-        if !JOB_OPTIONS.contains(key) {
-            return Err(param("delete", format!("invalid option '{key}'")));
+    state.locked(|state| {
+        let mut jobs = load(state)?;
+        let Some(job) = jobs.find_mut(id).filter(|s| s.kind == REALM_SYNC) else {
+            return Err(JobError::Rejected("no such realm-sync job".to_owned()));
+        };
+        for key in deletes {
+            if !JOB_OPTIONS.contains(key) {
+                return Err(param("delete", format!("invalid option '{key}'")));
+            }
+            if ["realm", "schedule", "scope"].contains(key) {
+                return Err(param(
+                    "delete",
+                    format!("cannot delete required option '{key}'"),
+                ));
+            }
+            if options.iter().any(|(k, _)| k == key) {
+                return Err(param(
+                    "delete",
+                    format!("cannot set and delete property '{key}' at the same time"),
+                ));
+            }
+            job.unset(key);
         }
-        if ["realm", "schedule", "scope"].contains(key) {
-            return Err(param(
-                "delete",
-                format!("cannot delete required option '{key}'"),
-            ));
+        for (key, value) in &options {
+            if key == "realm" && job.option("realm") != Some(value.as_str()) {
+                return Err(param(
+                    "realm",
+                    "can't change value of fixed parameter 'realm'",
+                ));
+            }
+            job.set(key, value);
         }
-        if options.iter().any(|(k, _)| k == key) {
-            return Err(param(
-                "delete",
-                format!("cannot set and delete property '{key}' at the same time"),
-            ));
-        }
-        job.unset(key);
-    }
-    for (key, value) in &options {
-        if key == "realm" && job.option("realm") != Some(value.as_str()) {
-            return Err(param(
-                "realm",
-                "can't change value of fixed parameter 'realm'",
-            ));
-        }
-        job.set(key, value);
-    }
-    save(state, &jobs)
+        save(state, &jobs)
+    })
 }
 
 /// `DELETE /cluster/jobs/realm-sync/{id}` (and its state file).
 pub fn delete(state: &StateDir, id: &str) -> Result<(), JobError> {
-    let _lock = state.lock()?;
-    let mut jobs = load(state)?;
-    if jobs.find(id).filter(|s| s.kind == REALM_SYNC).is_none() {
-        return Err(no_such_job(id));
-    }
-    jobs.sections.retain(|s| s.id != id);
-    save(state, &jobs)?;
-    save_state(state, id, None)
+    state.locked(|state| {
+        let mut jobs = load(state)?;
+        if jobs.find(id).filter(|s| s.kind == REALM_SYNC).is_none() {
+            return Err(no_such_job(id));
+        }
+        jobs.sections.retain(|s| s.id != id);
+        save(state, &jobs)?;
+        save_state(state, id, None)
+    })
 }
 
 /// The enabled realm-sync jobs whose next event after their last run is at or before `now`.
