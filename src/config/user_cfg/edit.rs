@@ -160,9 +160,16 @@ impl AclEntries for AclEdit {
     }
 
     fn remove_member(&mut self, member: &AclMember) {
-        let table = &self.base.table;
-        if let Some(m) = table.members.iter().position(|x| x == member) {
-            self.touch_where(|g| g.member == m as u32);
+        // Every index with that id (the parser interns by text, so there is one; cheap to be sure).
+        let hit: Vec<bool> = self
+            .base
+            .table
+            .members
+            .iter()
+            .map(|x| x == member)
+            .collect();
+        if hit.contains(&true) {
+            self.touch_where(|g| hit[g.member as usize]);
         }
         for node in self.touched.values_mut() {
             node.remove_member(member);
@@ -170,9 +177,9 @@ impl AclEntries for AclEdit {
     }
 
     fn remove_role(&mut self, role: &RoleId) {
-        let table = &self.base.table;
-        if let Some(r) = table.roles.iter().position(|x| x == role) {
-            self.touch_where(|g| g.role == r as u32);
+        let hit: Vec<bool> = self.base.table.roles.iter().map(|x| x == role).collect();
+        if hit.contains(&true) {
+            self.touch_where(|g| hit[g.role as usize]);
         }
         for node in self.touched.values_mut() {
             node.remove_role(role);
