@@ -32,6 +32,9 @@ BIN, WORK, PORT, ADMIN, RELOADS, REVOKES = sys.argv[1], sys.argv[2], int(sys.arg
 STATE = os.path.join(WORK, "state")
 CONFIG = os.path.join(WORK, "aclgate.toml")
 PERM_PATH = "/api2/json/access/permissions?path=/vms/100"
+# Seconds to wait after a start or reload before reading resident memory (the old snapshot is
+# freed on another thread after the swap).
+SETTLE = float(os.environ.get("SETTLE", "2"))
 
 
 def children_cpu():
@@ -140,7 +143,11 @@ def main():
         rss, _ = rss_kib(gw.pid)
         say("resident after start", f"{rss / 1024:.0f} MiB")
 
-        reload_times, reload_cpu = [], []
+        time.sleep(SETTLE)
+        rss, _ = rss_kib(gw.pid)
+        say(f"resident after start, {SETTLE:.0f} s later", f"{rss / 1024:.0f} MiB")
+
+        reload_times, reload_cpu, trend = [], [], []
         for _ in range(RELOADS):
             before = generation()
             t0, c0 = time.monotonic(), process_cpu(gw.pid)
@@ -149,11 +156,18 @@ def main():
                 time.sleep(0.005)
             reload_times.append(time.monotonic() - t0)
             reload_cpu.append(process_cpu(gw.pid) - c0)
+            # The swapped-out snapshot is freed (and trimmed) on a blocking thread after the
+            # swap: measure once that is done, so the trend shows what stays, not what is
+            # being freed.
+            time.sleep(SETTLE)
+            trend.append(rss_kib(gw.pid)[0] // 1024)
         if reload_times:
             say(f"reload (SIGHUP to new generation, median of {RELOADS}; wall, gateway CPU)",
                 f"{ms(statistics.median(reload_times))}, {ms(statistics.median(reload_cpu))}")
             rss, hwm = rss_kib(gw.pid)
-            say(f"resident after {RELOADS} reloads", f"{rss / 1024:.0f} MiB (peak {hwm / 1024:.0f} MiB)")
+            say(f"resident after {RELOADS} reloads ({SETTLE:.0f} s after the last)",
+                f"{rss / 1024:.0f} MiB (peak {hwm / 1024:.0f} MiB)")
+            say("resident after each reload (MiB)", " ".join(str(r) for r in trend))
 
         writes = {"acl modify": [], "user token add": [], "user token remove": [],
                   "acl delete": []}

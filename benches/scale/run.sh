@@ -4,11 +4,12 @@
 # resident memory after start and after RELOADS reloads, reload time, CLI write times and the
 # revocation-to-refusal time through the gateway (measure.py says how each is taken).
 #
-# Knobs: ENTRIES (1000000; 10000000 needs ~ENTRIES*0.4 KiB of free memory on today's code),
+# Knobs: ENTRIES (1000000; 10000000 needs ~ENTRIES*0.2 KiB of free memory at the peak of a reload),
 #        USERS (10000), NGROUPS (1000; not GROUPS, which bash reserves), RELOADS (10), REVOCATIONS (10),
 #        BIN (default: target/release/aclgate, built here), PORT_BASE (19000: +43, +44),
 #        KEEP=1 keeps the work directory, USER_CFG=FILE uses a user.cfg generated before
-#        (gen.py with the same sizes) instead of generating one.
+#        (gen.py with the same sizes) instead of generating one, SETTLE (2: seconds waited
+#        after start and after each reload before resident memory is read).
 # Needs: python3.
 set -euo pipefail
 

@@ -74,7 +74,7 @@ pub async fn map_user(
     let written = tokio::task::spawn_blocking(move || {
         state.modify(|cfg, _tokens| {
             plan.apply(cfg)?;
-            Ok(cfg.clone())
+            Ok(cfg.to_config())
         })
     })
     .await
@@ -119,7 +119,7 @@ impl Plan {
     }
 
     /// Create the user if missing (autocreate), check it is usable, set its groups.
-    fn apply(&self, cfg: &mut UserConfig) -> Result<(), StateError> {
+    fn apply<A>(&self, cfg: &mut UserConfig<A>) -> Result<(), StateError> {
         let refuse = |m: String| StateError::Rejected(m);
         if !cfg.users.contains_key(&self.userid) {
             if !self.autocreate {

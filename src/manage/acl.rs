@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::value::{parse_id, reject, split_list};
 use crate::access::{AclPath, components};
+use crate::config::user_cfg::AclEntries;
 use crate::config::user_cfg::AclNode;
 use crate::config::{StateError, UserConfig};
 use crate::identity::{GroupId, RoleId, Tokenid, Userid};
@@ -79,7 +80,7 @@ impl AclUpdate {
     }
 
     /// Check that every role, group, user and token exists in `cfg`, then apply the change.
-    pub fn apply(&self, cfg: &mut UserConfig) -> Result<(), StateError> {
+    pub fn apply<A: AclEntries>(&self, cfg: &mut UserConfig<A>) -> Result<(), StateError> {
         for role in &self.roles {
             if cfg.role_privs(role).is_none() {
                 return Err(reject(format!("role '{role}' does not exist")));
@@ -105,7 +106,7 @@ impl AclUpdate {
             }
         }
         let (delete, propagate) = (self.delete, self.propagate);
-        let node = cfg.acl.entry(self.path.clone()).or_default();
+        let node = cfg.acl.node_mut(&self.path);
         for role in &self.roles {
             for group in &self.groups {
                 edit(
@@ -132,10 +133,7 @@ impl AclUpdate {
                 );
             }
         }
-        node.users.retain(|_, r| !r.is_empty());
-        node.groups.retain(|_, r| !r.is_empty());
-        node.tokens.retain(|_, r| !r.is_empty());
-        cfg.acl.retain(|_, node| !node.is_empty());
+        cfg.acl.prune();
         Ok(())
     }
 }

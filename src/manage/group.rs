@@ -5,12 +5,13 @@ use serde_json::{Value, json};
 use super::value::reject;
 use crate::config::StateError;
 use crate::config::UserConfig;
+use crate::config::user_cfg::AclEntries;
 use crate::config::user_cfg::Group;
 use crate::identity::GroupId;
 
 /// Create group `id`; an existing group is refused.
-pub fn insert_group(
-    cfg: &mut UserConfig,
+pub fn insert_group<A: AclEntries>(
+    cfg: &mut UserConfig<A>,
     id: &GroupId,
     comment: Option<&str>,
 ) -> Result<(), StateError> {
@@ -27,8 +28,8 @@ pub fn insert_group(
 }
 
 /// Update the comment of group `id` (membership is edited on the users).
-pub fn update_group(
-    cfg: &mut UserConfig,
+pub fn update_group<A: AclEntries>(
+    cfg: &mut UserConfig<A>,
     id: &GroupId,
     comment: Option<&str>,
 ) -> Result<(), StateError> {
@@ -41,7 +42,10 @@ pub fn update_group(
 }
 
 /// Delete group `id` and its ACL entries.
-pub fn delete_group(cfg: &mut UserConfig, id: &GroupId) -> Result<(), StateError> {
+pub fn delete_group<A: AclEntries>(
+    cfg: &mut UserConfig<A>,
+    id: &GroupId,
+) -> Result<(), StateError> {
     cfg.groups.remove(id).ok_or_else(|| no_such_group(id))?;
     cfg.remove_group_acl(id);
     Ok(())

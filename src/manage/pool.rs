@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use super::group::check_comment;
 use super::value::{reject, split_list};
 use crate::access::AclPath;
+use crate::config::user_cfg::AclEntries;
 use crate::config::user_cfg::Pool;
 use crate::config::{StateError, UserConfig};
 use crate::identity::{PoolId, is_storage_id};
@@ -60,8 +61,8 @@ pub fn parse_storage(list: Option<&str>) -> Result<Vec<String>, StateError> {
 }
 
 /// Create pool `id`; the leaf name must start with a letter and a nested pool's parent exist.
-pub fn insert_pool(
-    cfg: &mut UserConfig,
+pub fn insert_pool<A: AclEntries>(
+    cfg: &mut UserConfig<A>,
     id: &PoolId,
     comment: Option<&str>,
 ) -> Result<(), StateError> {
@@ -96,8 +97,8 @@ pub fn check_new_poolid(id: &PoolId) -> Result<(), StateError> {
 
 /// Apply `change` to pool `id`: a VM in another pool moves only with `allow_move`; adding a
 /// member that is already in the pool, or removing one that is not, is refused (Proxmox).
-pub fn update_pool(
-    cfg: &mut UserConfig,
+pub fn update_pool<A: AclEntries>(
+    cfg: &mut UserConfig<A>,
     id: &PoolId,
     change: &PoolChange,
 ) -> Result<(), StateError> {
@@ -148,7 +149,7 @@ pub fn update_pool(
 }
 
 /// Delete pool `id` if it has no members and no sub-pools, with its own ACL entries.
-pub fn delete_pool(cfg: &mut UserConfig, id: &PoolId) -> Result<(), StateError> {
+pub fn delete_pool<A: AclEntries>(cfg: &mut UserConfig<A>, id: &PoolId) -> Result<(), StateError> {
     let pool = cfg.pools.get(id).ok_or_else(|| no_such_pool(id))?;
     let has_children = cfg.pools.keys().any(|p| p.parent().as_ref() == Some(id));
     if !pool.vms.is_empty() || !pool.storage.is_empty() || has_children {
@@ -157,7 +158,7 @@ pub fn delete_pool(cfg: &mut UserConfig, id: &PoolId) -> Result<(), StateError> 
     cfg.pools.remove(id);
     // Proxmox removes the pool's own ACL entries with it.
     if let Some(path) = AclPath::normalize(&format!("/pool/{id}")) {
-        cfg.acl.remove(&path);
+        cfg.acl.remove_path(&path);
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use super::value::{reject, split_list};
 use crate::access::{PrivSet, builtin_role, builtin_roles, is_builtin_role};
+use crate::config::user_cfg::AclEntries;
 use crate::config::{StateError, UserConfig};
 use crate::identity::RoleId;
 
@@ -29,7 +30,11 @@ pub fn parse_privs(list: Option<&str>) -> Result<PrivSet, StateError> {
 }
 
 /// Create custom role `id` with `privs`.
-pub fn insert_role(cfg: &mut UserConfig, id: &RoleId, privs: PrivSet) -> Result<(), StateError> {
+pub fn insert_role<A: AclEntries>(
+    cfg: &mut UserConfig<A>,
+    id: &RoleId,
+    privs: PrivSet,
+) -> Result<(), StateError> {
     check_new_roleid(id)?;
     if is_builtin_role(id.as_str()) || cfg.roles.contains_key(id) {
         return Err(reject(format!("role '{id}' already exists")));
@@ -39,8 +44,8 @@ pub fn insert_role(cfg: &mut UserConfig, id: &RoleId, privs: PrivSet) -> Result<
 }
 
 /// Replace (or with `append`, extend) the privileges of custom role `id`.
-pub fn update_role(
-    cfg: &mut UserConfig,
+pub fn update_role<A: AclEntries>(
+    cfg: &mut UserConfig<A>,
     id: &RoleId,
     privs: PrivSet,
     append: bool,
@@ -52,30 +57,16 @@ pub fn update_role(
 }
 
 /// Delete custom role `id` and the ACL entries naming it.
-pub fn delete_role(cfg: &mut UserConfig, id: &RoleId) -> Result<(), StateError> {
+pub fn delete_role<A: AclEntries>(cfg: &mut UserConfig<A>, id: &RoleId) -> Result<(), StateError> {
     refuse_builtin(id, "delete")?;
     cfg.roles.remove(id).ok_or_else(|| no_such_role(id))?;
     // Proxmox drops ACL entries of a deleted role at the next parse; do it now.
-    for node in cfg.acl.values_mut() {
-        for roles in node.users.values_mut() {
-            roles.remove(id);
-        }
-        for roles in node.groups.values_mut() {
-            roles.remove(id);
-        }
-        for roles in node.tokens.values_mut() {
-            roles.remove(id);
-        }
-        node.users.retain(|_, r| !r.is_empty());
-        node.groups.retain(|_, r| !r.is_empty());
-        node.tokens.retain(|_, r| !r.is_empty());
-    }
-    cfg.acl.retain(|_, node| !node.is_empty());
+    cfg.acl.remove_role(id);
     Ok(())
 }
 
 /// Every role, sorted by id: `roleid`, `privs` (comma list), `special: 1` on built-in roles.
-pub fn role_items(cfg: &UserConfig) -> Vec<Value> {
+pub fn role_items<A>(cfg: &UserConfig<A>) -> Vec<Value> {
     let builtin = builtin_roles()
         .iter()
         .map(|(name, privs)| json!({ "roleid": name, "privs": privs.to_string(), "special": 1 }));
@@ -90,7 +81,7 @@ pub fn role_items(cfg: &UserConfig) -> Vec<Value> {
 }
 
 /// The privileges of role `id` (built-in or custom), `None` if there is no such role.
-pub fn role_privs(cfg: &UserConfig, id: &RoleId) -> Option<PrivSet> {
+pub fn role_privs<A>(cfg: &UserConfig<A>, id: &RoleId) -> Option<PrivSet> {
     builtin_role(id.as_str()).or_else(|| cfg.roles.get(id).copied())
 }
 

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::user::no_such_user;
 use super::value::{parse_bool, reject, split_list};
 use crate::config::token_options::{AllowedIps, MAX_RATE, RateLimit, TokenOption, parse_rate};
+use crate::config::user_cfg::AclEntries;
 use crate::config::user_cfg::Token;
 use crate::config::{StateError, TokenOptions, TokenShadow, UserConfig};
 use crate::identity::{TokenName, Tokenid, Userid};
@@ -63,8 +64,8 @@ pub const MAX_OVERLAP: u64 = 30 * 24 * 3600;
 
 /// Create token `name` of `userid` with its options; answers the new secret (to be shown
 /// once).
-pub fn add_token(
-    cfg: &mut UserConfig,
+pub fn add_token<A: AclEntries>(
+    cfg: &mut UserConfig<A>,
     tokens: &mut TokenShadow,
     options: &mut TokenOptions,
     userid: &Userid,
@@ -96,8 +97,8 @@ pub fn add_token(
 
 /// Update token `name` of `userid` as `update` says; a new secret, if one was issued, is
 /// answered.
-pub fn modify_token(
-    cfg: &mut UserConfig,
+pub fn modify_token<A: AclEntries>(
+    cfg: &mut UserConfig<A>,
     tokens: &mut TokenShadow,
     options: &mut TokenOptions,
     userid: &Userid,
@@ -150,8 +151,8 @@ pub fn modify_token(
 }
 
 /// Remove token `name` of `userid` with its secret and ACL entries.
-pub fn delete_token(
-    cfg: &mut UserConfig,
+pub fn delete_token<A: AclEntries>(
+    cfg: &mut UserConfig<A>,
     tokens: &mut TokenShadow,
     userid: &Userid,
     name: &TokenName,
@@ -233,8 +234,8 @@ pub fn token_info(token: &Token) -> Value {
 }
 
 /// The token `name` of `userid`, or Proxmox's error.
-pub fn token_mut<'a>(
-    cfg: &'a mut UserConfig,
+pub fn token_mut<'a, A>(
+    cfg: &'a mut UserConfig<A>,
     userid: &Userid,
     name: &TokenName,
 ) -> Result<&'a mut Token, StateError> {

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use super::value::{is_email, parse_bool, parse_id, reject, split_list};
 use crate::auth::tfa::{TfaError, TfaStore};
 use crate::config::state_dir::read_lines;
+use crate::config::user_cfg::AclEntries;
 use crate::config::user_cfg::User;
 use crate::config::{StateDir, StateError, TokenShadow, UserConfig};
 use crate::identity::{GroupId, Userid};
@@ -36,8 +37,8 @@ pub struct UserFields {
 }
 
 /// Update `userid` with `fields`; `groups` replaces the memberships unless `append`.
-pub fn update_user(
-    cfg: &mut UserConfig,
+pub fn update_user<A: AclEntries>(
+    cfg: &mut UserConfig<A>,
     userid: &Userid,
     fields: &UserFields,
     append: bool,
@@ -66,8 +67,8 @@ pub fn update_user(
 /// of the user and its tokens. `root@pam` is refused. The caller removes a `pve` password; the
 /// tokens' options (`token-options.cfg`) go with the write ([`StateDir::modify`] drops the
 /// options of every token that no longer exists).
-pub fn delete_user(
-    cfg: &mut UserConfig,
+pub fn delete_user<A: AclEntries>(
+    cfg: &mut UserConfig<A>,
     tokens: &mut TokenShadow,
     userid: &Userid,
 ) -> Result<(), StateError> {
@@ -97,8 +98,8 @@ pub fn check_new_userid(userid: &Userid) -> Result<(), StateError> {
 }
 
 /// Add a new user with `fields` to `cfg` (and to the groups named in `fields`).
-pub fn insert_user(
-    cfg: &mut UserConfig,
+pub fn insert_user<A: AclEntries>(
+    cfg: &mut UserConfig<A>,
     userid: &Userid,
     fields: &UserFields,
 ) -> Result<(), StateError> {
@@ -120,8 +121,8 @@ pub fn insert_user(
 }
 
 /// A user as `GET /access/users` lists it (`full`: with `groups` and `tokens`).
-pub fn user_item(
-    cfg: &UserConfig,
+pub fn user_item<A>(
+    cfg: &UserConfig<A>,
     id: &Userid,
     user: &User,
     realms: &[(String, String)],
@@ -237,7 +238,10 @@ pub fn apply_fields(user: &mut User, fields: &UserFields) {
 }
 
 /// The groups named in a `--groups` list; every one must exist.
-pub fn existing_groups(cfg: &UserConfig, list: Option<&str>) -> Result<Vec<GroupId>, StateError> {
+pub fn existing_groups<A>(
+    cfg: &UserConfig<A>,
+    list: Option<&str>,
+) -> Result<Vec<GroupId>, StateError> {
     let mut out = Vec::new();
     for name in list.map(split_list).into_iter().flatten() {
         let id: GroupId = parse_id(name)?;

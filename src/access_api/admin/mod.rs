@@ -23,7 +23,8 @@ use crate::store::gateway_writer::Writer;
 use std::str::FromStr;
 
 use crate::access::{PrivSet, Privs};
-use crate::config::{StateError, TokenShadow, UserConfig};
+use crate::config::user_cfg::UserConfigEdit;
+use crate::config::{StateError, TokenShadow};
 use crate::identity::{Authid, IdError};
 use crate::manage::value::parse_bool;
 use crate::policy::AdminHandler;
@@ -162,7 +163,7 @@ fn integer(ctx: &ApiContext<'_>, name: &str) -> Result<Option<u64>, ApiError> {
 /// next request sees it (applied to the running snapshot where it can be: docs/scale.md).
 async fn write<T: Send + 'static>(
     ctx: &ApiContext<'_>,
-    f: impl FnOnce(&mut UserConfig, &mut TokenShadow) -> Result<T, StateError> + Send + 'static,
+    f: impl FnOnce(&mut UserConfigEdit, &mut TokenShadow) -> Result<T, StateError> + Send + 'static,
 ) -> Result<T, ApiError> {
     if let Some(etcd) = Writer::find(ctx.services.state.root()) {
         return in_etcd(&etcd, move |state| state.modify(f)).await;

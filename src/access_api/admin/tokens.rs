@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 use super::{applied, flag, id, integer, state_error, text, write};
 use crate::access_api::{ApiContext, ApiError, ApiResult};
 use crate::config::token_options::{AllowedIps, MAX_RATE};
-use crate::config::{StateError, TokenOptions, TokenShadow, UserConfig};
+use crate::config::user_cfg::UserConfigEdit;
+use crate::config::{StateError, TokenOptions, TokenShadow};
 use crate::identity::{TokenName, Tokenid, Userid};
 use crate::manage::token::{
     MAX_OVERLAP, SecretChange, TokenFields, TokenUpdate, add_extras, add_token, created_info,
@@ -129,7 +130,7 @@ pub async fn delete(ctx: &ApiContext<'_>) -> ApiResult {
 /// Like `write`, with token-options.cfg handed to `f` too.
 async fn write_with_options<T: Send + 'static>(
     ctx: &ApiContext<'_>,
-    f: impl FnOnce(&mut UserConfig, &mut TokenShadow, &mut TokenOptions) -> Result<T, StateError>
+    f: impl FnOnce(&mut UserConfigEdit, &mut TokenShadow, &mut TokenOptions) -> Result<T, StateError>
     + Send
     + 'static,
 ) -> Result<T, ApiError> {

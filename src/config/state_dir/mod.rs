@@ -25,7 +25,7 @@ use super::domains_cfg::DomainsConfig;
 use super::shadow_cfg::ShadowConfig;
 use super::token_options::TokenOptions;
 use super::token_shadow::TokenShadow;
-use super::user_cfg::{AclTable, UserConfig, Warning};
+use super::user_cfg::{AclTable, UserConfig, UserConfigEdit, Warning};
 use crate::identity::Realm;
 
 mod modify;
@@ -69,8 +69,9 @@ pub struct LoadedState {
 /// the bind password files.
 #[derive(Debug)]
 pub struct RealmEdit {
-    /// `user.cfg` as read under the lock.
-    pub users: UserConfig,
+    /// `user.cfg` as read under the lock (its entries compact, as [`StateDir::modify`] hands
+    /// them over).
+    pub users: UserConfigEdit,
     /// `domains.cfg` as read under the lock (`pam`/`pve` always present).
     pub domains: DomainsConfig,
     /// `priv/shadow.cfg` as read under the lock.
@@ -172,9 +173,9 @@ impl StateDir {
 
     /// Read token-options.cfg (missing = empty) strictly; options of tokens that `user_cfg`
     /// does not have are left out with a warning.
-    pub fn load_token_options(
+    pub fn load_token_options<A>(
         &self,
-        user_cfg: &UserConfig,
+        user_cfg: &UserConfig<A>,
     ) -> Result<(TokenOptions, Vec<Warning>), StateError> {
         let path = self.token_options_path();
         let text = read_lines(&path)?.unwrap_or_default();
@@ -222,7 +223,7 @@ impl StateDir {
         let before = Stamp::of(self);
         let user_text = read_lines(&self.user_cfg_path())?.unwrap_or_default();
         let shadow_text = read_lines(&self.shadow_cfg_path())?.unwrap_or_default();
-        let (users, _) = UserConfig::parse(&user_text);
+        let (users, _) = UserConfig::parse_edit(&user_text);
         let (domains, _) = self.load_domains()?;
         let (shadow, _) = ShadowConfig::parse(&shadow_text);
         let mut edit = RealmEdit {
@@ -258,7 +259,7 @@ impl StateDir {
             self.write_plain(&self.domains_cfg_path(), edit.domains.write().as_bytes())?;
         }
         if edit.users != users {
-            self.write_plain(&self.user_cfg_path(), edit.users.write().as_bytes())?;
+            self.write_plain(&self.user_cfg_path(), edit.users.write_edit().as_bytes())?;
             // Users (and so tokens) may be gone: their options go too.
             self.prune_token_options(&edit.users)?;
         }
@@ -319,7 +320,7 @@ impl StateDir {
 
     /// Drop the options of tokens `user_cfg` no longer has (lock held; a damaged file is left
     /// alone, see [`StateDir::modify`]).
-    fn prune_token_options(&self, user_cfg: &UserConfig) -> Result<(), StateError> {
+    fn prune_token_options<A>(&self, user_cfg: &UserConfig<A>) -> Result<(), StateError> {
         let path = self.token_options_path();
         let Some(text) = read_lines(&path)? else {
             return Ok(());

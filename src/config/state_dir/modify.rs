@@ -7,7 +7,7 @@ use super::stamp::{Stamp, Written};
 use super::{LoadedState, StateDir, StateError, epoch_now};
 use crate::config::token_options::TokenOptions;
 use crate::config::token_shadow::TokenShadow;
-use crate::config::user_cfg::UserConfig;
+use crate::config::user_cfg::{AclEdit, UserConfigEdit};
 
 impl StateDir {
     /// Take the exclusive lock, re-read both files, run `f`, and if it returns `Ok` write back
@@ -17,7 +17,7 @@ impl StateDir {
     /// The notifier, if any, is told of the write before the lock is released.
     pub fn modify<T>(
         &self,
-        f: impl FnOnce(&mut UserConfig, &mut TokenShadow) -> Result<T, StateError>,
+        f: impl FnOnce(&mut UserConfigEdit, &mut TokenShadow) -> Result<T, StateError>,
     ) -> Result<T, StateError> {
         self.modify_written(f).map(|(out, _)| out)
     }
@@ -25,7 +25,7 @@ impl StateDir {
     /// [`StateDir::modify`], answering what was written as well.
     pub fn modify_written<T>(
         &self,
-        f: impl FnOnce(&mut UserConfig, &mut TokenShadow) -> Result<T, StateError>,
+        f: impl FnOnce(&mut UserConfigEdit, &mut TokenShadow) -> Result<T, StateError>,
     ) -> Result<(T, Written), StateError> {
         self.modify_tokens(false, |cfg, tokens, _| f(cfg, tokens))
     }
@@ -34,7 +34,11 @@ impl StateDir {
     /// token-options.cfg is an error here ([`StateError::Invalid`]).
     pub fn modify_with_options<T>(
         &self,
-        f: impl FnOnce(&mut UserConfig, &mut TokenShadow, &mut TokenOptions) -> Result<T, StateError>,
+        f: impl FnOnce(
+            &mut UserConfigEdit,
+            &mut TokenShadow,
+            &mut TokenOptions,
+        ) -> Result<T, StateError>,
     ) -> Result<T, StateError> {
         self.modify_tokens(true, f).map(|(out, _)| out)
     }
@@ -42,7 +46,11 @@ impl StateDir {
     /// [`StateDir::modify_with_options`], answering what was written as well.
     pub fn modify_with_options_written<T>(
         &self,
-        f: impl FnOnce(&mut UserConfig, &mut TokenShadow, &mut TokenOptions) -> Result<T, StateError>,
+        f: impl FnOnce(
+            &mut UserConfigEdit,
+            &mut TokenShadow,
+            &mut TokenOptions,
+        ) -> Result<T, StateError>,
     ) -> Result<(T, Written), StateError> {
         self.modify_tokens(true, f)
     }
@@ -50,7 +58,11 @@ impl StateDir {
     fn modify_tokens<T>(
         &self,
         need_options: bool,
-        f: impl FnOnce(&mut UserConfig, &mut TokenShadow, &mut TokenOptions) -> Result<T, StateError>,
+        f: impl FnOnce(
+            &mut UserConfigEdit,
+            &mut TokenShadow,
+            &mut TokenOptions,
+        ) -> Result<T, StateError>,
     ) -> Result<(T, Written), StateError> {
         // An etcd gateway's mirror: the change is made in etcd (src/store/), whose follower
         // reloads this gateway; the copy's stamps match no snapshot, so nothing is applied here.
@@ -59,18 +71,18 @@ impl StateDir {
         }
         let lock = self.lock()?;
         let before = Stamp::of(self);
-        // Read with the entries compact, kept as the "before" of the comparison below; only
-        // the editable copy gets the ordered maps (no second million-entry copy).
+        // The entries stay compact as read: an edit turns only the paths it touches into
+        // map nodes, and the comparison and the write below start from the table (no
+        // million-entry map; docs/scale.md, "Writes").
         let (
             LoadedState {
-                mut user_cfg,
+                user_cfg: old_cfg,
                 mut tokens,
                 ..
             },
-            old_acl,
+            table,
         ) = self.load_split()?;
-        let old_cfg = user_cfg.clone();
-        user_cfg.acl = old_acl.to_nodes();
+        let mut user_cfg: UserConfigEdit = old_cfg.clone().with_acl(AclEdit::new(table));
         // `stale`: the file holds options of tokens that are gone (left out while reading).
         let (mut options, mut stale) = match self.load_token_options(&user_cfg) {
             Ok((options, warnings)) => (Some(options), !warnings.is_empty()),
@@ -89,7 +101,7 @@ impl StateDir {
         tokens.drop_expired(epoch_now());
         // The edit as changes; this walk is also the comparison that says whether to write.
         // Every difference is a change or `None`: no change means nothing to write.
-        let changes = old_cfg.changes_from_table(&old_acl, &user_cfg);
+        let changes = old_cfg.changes_to_edit(&user_cfg);
         let user_changed = changes.as_ref().is_none_or(|c| !c.is_empty());
         // Order: options, secrets, user.cfg. New options go first so a restriction is in force
         // before the token it restricts exists; a secret without its token, or a token without
@@ -105,7 +117,7 @@ impl StateDir {
             self.write_secret(&self.token_shadow_path(), tokens.write().as_bytes())?;
         }
         if user_changed {
-            self.write_plain(&self.user_cfg_path(), user_cfg.write().as_bytes())?;
+            self.write_plain(&self.user_cfg_path(), user_cfg.write_edit().as_bytes())?;
         }
         if let Some(options) = &mut options {
             let before = options.len();
@@ -124,7 +136,7 @@ impl StateDir {
         // Freeing a million entries takes a while; nobody waits for it.
         // (A CLI process exits before the thread is done, and the system takes it all back.)
         // If no thread can be started, the closure (and so both) is dropped here.
-        let _ = std::thread::Builder::new().spawn(move || drop((old_acl, user_cfg)));
+        let _ = std::thread::Builder::new().spawn(move || drop((old_cfg, user_cfg)));
         Ok((out, written))
     }
 

@@ -8,42 +8,49 @@ use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap;
 
-use super::{AclMember, AclNode, AclTable, Change, Group, User, UserConfig};
+use super::{AclMember, AclNode, AclTable, Change, Group, User, UserConfig, UserConfigEdit};
 use crate::identity::RoleId;
 
 impl UserConfig {
     /// The changes from `self` to `new`, in an order that applies (roles and accounts before
     /// the entries naming them, removals last); `None` if the edit is more than changes say.
     pub fn changes_to(&self, new: &UserConfig) -> Option<Vec<Change>> {
-        self.changes_with(new, |out| acl(&self.acl, &new.acl, out))
+        changes_with(self, new, |out| acl(&self.acl, &new.acl, out))
+    }
+
+    /// [`UserConfig::changes_to`] from a configuration read without its ACL map (`self`, as
+    /// [`UserConfig::parse_split`] answers it) to a writer's edit of it, `new`, whose entries
+    /// know what was read: only the paths the edit touched are compared.
+    pub fn changes_to_edit(&self, new: &UserConfigEdit) -> Option<Vec<Change>> {
+        changes_with(self, new, |out| new.acl.changes(out))
     }
 
     /// [`UserConfig::changes_to`] from a configuration read without its ACL map (`self`, as
     /// [`UserConfig::parse_split`] answers it) and its entries in compact form, `acl`: what a
     /// writer compares against instead of a copy of a million-entry map.
     pub fn changes_from_table(&self, acl: &AclTable, new: &UserConfig) -> Option<Vec<Change>> {
-        self.changes_with(new, |out| acl_from_table(acl, &new.acl, out))
-    }
-
-    fn changes_with(
-        &self,
-        new: &UserConfig,
-        acl: impl FnOnce(&mut Vec<Change>),
-    ) -> Option<Vec<Change>> {
-        if self.pools != new.pools {
-            return None;
-        }
-        let mut out = Vec::new();
-        roles(self, new, &mut out)?;
-        let removals = users(self, new, &mut out)?;
-        groups(self, new, &mut out)?;
-        acl(&mut out);
-        out.extend(removals);
-        Some(out)
+        changes_with(self, new, |out| acl_from_table(acl, &new.acl, out))
     }
 }
 
-fn roles(old: &UserConfig, new: &UserConfig, out: &mut Vec<Change>) -> Option<()> {
+fn changes_with<A, B>(
+    old: &UserConfig<A>,
+    new: &UserConfig<B>,
+    acl: impl FnOnce(&mut Vec<Change>),
+) -> Option<Vec<Change>> {
+    if old.pools != new.pools {
+        return None;
+    }
+    let mut out = Vec::new();
+    roles(old, new, &mut out)?;
+    let removals = users(old, new, &mut out)?;
+    groups(old, new, &mut out)?;
+    acl(&mut out);
+    out.extend(removals);
+    Some(out)
+}
+
+fn roles<A, B>(old: &UserConfig<A>, new: &UserConfig<B>, out: &mut Vec<Change>) -> Option<()> {
     if old.roles.keys().any(|r| !new.roles.contains_key(r)) {
         return None;
     }
@@ -59,7 +66,11 @@ fn roles(old: &UserConfig, new: &UserConfig, out: &mut Vec<Change>) -> Option<()
 }
 
 /// Users and tokens set (pushed to `out`), and the removals (answered, to go last).
-fn users(old: &UserConfig, new: &UserConfig, out: &mut Vec<Change>) -> Option<Vec<Change>> {
+fn users<A, B>(
+    old: &UserConfig<A>,
+    new: &UserConfig<B>,
+    out: &mut Vec<Change>,
+) -> Option<Vec<Change>> {
     let fresh = User::new();
     let mut removals = Vec::new();
     for (id, user) in &new.users {
@@ -114,7 +125,7 @@ fn same_details(a: &User, b: &User) -> bool {
         && a.keys == b.keys
 }
 
-fn groups(old: &UserConfig, new: &UserConfig, out: &mut Vec<Change>) -> Option<()> {
+fn groups<A, B>(old: &UserConfig<A>, new: &UserConfig<B>, out: &mut Vec<Change>) -> Option<()> {
     if old.groups.keys().any(|g| !new.groups.contains_key(g)) {
         return None;
     }
@@ -146,7 +157,7 @@ fn groups(old: &UserConfig, new: &UserConfig, out: &mut Vec<Change>) -> Option<(
     Some(())
 }
 
-fn acl(
+pub(super) fn acl(
     old: &BTreeMap<crate::vocabulary::AclPath, AclNode>,
     new: &BTreeMap<crate::vocabulary::AclPath, AclNode>,
     out: &mut Vec<Change>,

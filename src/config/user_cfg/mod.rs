@@ -1,10 +1,13 @@
 //! `user.cfg` (spec §2.1): the data model, Proxmox's lenient reader and canonical writer.
 //!
 //! [`UserConfig`] is inert data: what the file says, after Proxmox's parse rules. The permission
-//! engine (`access::Engine`) is compiled from it; the CLI edits it and writes it back.
+//! engine (`access::Engine`) is compiled from it. The writers (CLI, access API) edit a
+//! [`UserConfigEdit`]: the same, with the ACL entries compact ([`AclEdit`]), and write it back.
 
 mod change;
 mod diff;
+mod edit;
+mod entries;
 mod index;
 mod parse;
 mod table;
@@ -13,16 +16,19 @@ mod write;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::identity::{GroupId, PoolId, RoleId, TokenName, Tokenid, Userid};
-use crate::vocabulary::{AclPath, PrivSet};
+use crate::vocabulary::PrivSet;
 
 pub use change::{Change, ChangeError};
+pub use edit::AclEdit;
+pub use entries::{AclEntries, AclMap};
 pub use index::{Account, AuthIndex, TokenAccount};
 pub use parse::Warning;
 pub use table::{AclMember, AclTable, Grant};
 
-/// Everything `user.cfg` holds.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct UserConfig {
+/// Everything `user.cfg` holds. `A` is how the ACL entries are held: an ordered map as parsed
+/// ([`AclMap`]), or compact as a writer edits them ([`AclEdit`], see [`UserConfigEdit`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserConfig<A = AclMap> {
     /// Users by id; each carries its tokens. Always contains `root@pam`.
     pub users: BTreeMap<Userid, User>,
     /// Groups by id.
@@ -32,8 +38,13 @@ pub struct UserConfig {
     /// Custom roles only; the built-in roles are implicit and never stored here.
     pub roles: BTreeMap<RoleId, PrivSet>,
     /// ACL entries by normalised path, in tree order.
-    pub acl: BTreeMap<AclPath, AclNode>,
+    pub acl: A,
 }
+
+/// `user.cfg` as the writers edit it ([`crate::config::StateDir::modify`]): the ACL entries
+/// stay in the compact form they were read in, and only the paths an edit touches become map
+/// nodes (a write at a million entries builds no million-entry map; docs/scale.md).
+pub type UserConfigEdit = UserConfig<AclEdit>;
 
 /// A `user:` line and the `token:` lines that follow it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +102,19 @@ pub struct AclNode {
 
 // === impl UserConfig ===
 
+/// Only for the map-shaped config, so that `UserConfig::default()` needs no type annotation.
+impl Default for UserConfig {
+    fn default() -> Self {
+        UserConfig {
+            users: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            pools: BTreeMap::new(),
+            roles: BTreeMap::new(),
+            acl: AclMap::new(),
+        }
+    }
+}
+
 impl UserConfig {
     /// Read `user.cfg` text with Proxmox's lenient rules: bad lines are skipped and reported.
     pub fn parse(text: &str) -> (UserConfig, Vec<Warning>) {
@@ -104,9 +128,53 @@ impl UserConfig {
         parse::parse_table(text)
     }
 
+    /// As [`UserConfig::parse`], ready for a writer to edit: the entries compact.
+    pub fn parse_edit(text: &str) -> (UserConfigEdit, Vec<Warning>) {
+        let (cfg, table, warnings) = parse::parse_table(text);
+        (cfg.with_acl(AclEdit::new(table)), warnings)
+    }
+
     /// Write the canonical text (Proxmox's order and encoding).
     pub fn write(&self) -> String {
         write::write(self)
+    }
+}
+
+impl UserConfigEdit {
+    /// Write the canonical text, the same as [`UserConfig::write`] of [`Self::to_config`]
+    /// (another name: `UserConfig::default().write()` must not need a type annotation).
+    pub fn write_edit(&self) -> String {
+        write::write_edit(self)
+    }
+
+    /// The configuration with its entries as an ordered map (every entry: a million-entry
+    /// map at scale; for callers that need one, such as an engine build).
+    pub fn to_config(&self) -> UserConfig {
+        self.without_acl().with_acl(self.acl.to_map())
+    }
+}
+
+impl<A> UserConfig<A> {
+    /// The same configuration with `acl` as its entries.
+    pub fn with_acl<B>(self, acl: B) -> UserConfig<B> {
+        UserConfig {
+            users: self.users,
+            groups: self.groups,
+            pools: self.pools,
+            roles: self.roles,
+            acl,
+        }
+    }
+
+    /// A copy of everything but the ACL entries (an empty map in their place).
+    pub fn without_acl(&self) -> UserConfig {
+        UserConfig {
+            users: self.users.clone(),
+            groups: self.groups.clone(),
+            pools: self.pools.clone(),
+            roles: self.roles.clone(),
+            acl: AclMap::new(),
+        }
     }
 
     /// The token with this full id, if its owner and the token are defined.
@@ -127,7 +195,9 @@ impl UserConfig {
             .find(|(_, p)| p.vms.contains(vmid))
             .map(|(id, _)| id)
     }
+}
 
+impl<A: AclEntries> UserConfig<A> {
     /// Remove `userid` with its tokens, its tokens' ACL entries and its group memberships, and
     /// answer the removed token ids (`None`: no such user). The user's own ACL entries stay,
     /// as in Proxmox's realm sync; see [`UserConfig::remove_user_acl`].
@@ -141,42 +211,25 @@ impl UserConfig {
         for group in self.groups.values_mut() {
             group.members.remove(userid);
         }
-        self.remove_acl(|node| {
-            for id in &tokens {
-                node.tokens.remove(id);
-            }
-        });
+        for id in &tokens {
+            self.acl.remove_member(&AclMember::Token(id.clone()));
+        }
         Some(tokens)
     }
 
     /// Drop every ACL entry of user `userid` (Proxmox's `delete_user_acl`).
     pub fn remove_user_acl(&mut self, userid: &Userid) {
-        self.remove_acl(|node| {
-            node.users.remove(userid);
-        });
+        self.acl.remove_member(&AclMember::User(userid.clone()));
     }
 
     /// Drop every ACL entry of group `group` (Proxmox's `delete_group_acl`).
     pub fn remove_group_acl(&mut self, group: &GroupId) {
-        self.remove_acl(|node| {
-            node.groups.remove(group);
-        });
+        self.acl.remove_member(&AclMember::Group(group.clone()));
     }
 
     /// Drop every ACL entry of token `id`.
     pub fn remove_token_acl(&mut self, id: &Tokenid) {
-        self.remove_acl(|node| {
-            node.tokens.remove(id);
-        });
-    }
-
-    /// Apply `drop` to every ACL node, then forget the nodes left empty (no empty node is
-    /// ever kept, as Proxmox's writer would not write one).
-    fn remove_acl(&mut self, mut drop: impl FnMut(&mut AclNode)) {
-        for node in self.acl.values_mut() {
-            drop(node);
-        }
-        self.acl.retain(|_, node| !node.is_empty());
+        self.acl.remove_member(&AclMember::Token(id.clone()));
     }
 }
 

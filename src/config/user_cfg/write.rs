@@ -8,11 +8,28 @@ use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use super::{AclNode, UserConfig};
+use super::{AclEdit, AclNode, UserConfig};
 use crate::config::text::encode_text;
 use crate::identity::{RoleId, Userid};
 
 pub(super) fn write(cfg: &UserConfig) -> String {
+    let mut out = write_head(cfg);
+    for (path, node) in &cfg.acl {
+        write_acl_node(&mut out, path.as_str(), node);
+    }
+    out
+}
+
+/// The same text from a writer's edit: the entries it did not touch are written straight
+/// from the table as read.
+pub(super) fn write_edit(cfg: &UserConfig<AclEdit>) -> String {
+    let mut out = write_head(cfg);
+    cfg.acl.write(&mut out);
+    out
+}
+
+/// Every section but the `acl` lines, each closed by its blank line.
+fn write_head<A>(cfg: &UserConfig<A>) -> String {
     let mut out = String::new();
     for (userid, u) in &cfg.users {
         line(
@@ -71,31 +88,48 @@ pub(super) fn write(cfg: &UserConfig) -> String {
         line(&mut out, &["role", id.as_str(), &privs.to_string()]);
     }
     out.push('\n');
-    for (path, node) in &cfg.acl {
-        write_acl_node(&mut out, path.as_str(), node);
-    }
     out
 }
 
 /// The `acl` lines of one path: members sharing an identical role list share a line; all
 /// non-propagating lines first, then propagating ones, each ordered by role-list text.
-///
-/// Written without a string per member: a member is its (prefix, id) pair, a role list
-/// borrows the role's name when it has one role (the usual case at a million entries).
-fn write_acl_node(out: &mut String, path: &str, node: &AclNode) {
-    // (propagate, role-list text, member) for every member with roles of that flag.
-    let mut lines: Vec<(bool, Cow<'_, str>, Member<'_>)> = Vec::with_capacity(node.len());
+pub(super) fn write_acl_node(out: &mut String, path: &str, node: &AclNode) {
+    let mut members: Vec<(Member<'_>, &BTreeMap<RoleId, bool>)> = Vec::with_capacity(node.len());
     for (g, roles) in &node.groups {
-        collect(&mut lines, Member("@", g.as_str()), roles);
+        members.push((Member("@", g.as_str()), roles));
     }
     for (u, roles) in &node.users {
         // root@pam passes every check anyway; Proxmox never writes its entries.
         if !u.is_root() {
-            collect(&mut lines, Member("", u.as_str()), roles);
+            members.push((Member("", u.as_str()), roles));
         }
     }
     for (t, roles) in &node.tokens {
-        collect(&mut lines, Member("", t.as_str()), roles);
+        members.push((Member("", t.as_str()), roles));
+    }
+    write_grants(out, path, &members, |roles| {
+        roles.iter().map(|(r, p)| (r.as_str(), *p))
+    });
+}
+
+/// The `acl` lines of one path from its members, each with a key that `roles_of` turns into
+/// the member's (role name, propagate) pairs in role order — a map node's, or the compact
+/// table's ([`super::AclEdit`]): both write the same text.
+///
+/// Written without a string per member: a member is its (prefix, id) pair, a role list
+/// borrows the role's name when it has one role (the usual case at a million entries).
+pub(super) fn write_grants<'a, K: Copy, I>(
+    out: &mut String,
+    path: &str,
+    members: &[(Member<'a>, K)],
+    roles_of: impl Fn(K) -> I,
+) where
+    I: Iterator<Item = (&'a str, bool)> + Clone,
+{
+    // (propagate, role-list text, member) for every member with roles of that flag.
+    let mut lines: Vec<(bool, Cow<'a, str>, Member<'a>)> = Vec::with_capacity(members.len());
+    for &(member, key) in members {
+        collect(&mut lines, member, roles_of(key));
     }
     lines.sort_unstable();
     let mut i = 0;
@@ -127,24 +161,20 @@ fn write_acl_node(out: &mut String, path: &str, node: &AclNode) {
 fn collect<'a>(
     lines: &mut Vec<(bool, Cow<'a, str>, Member<'a>)>,
     member: Member<'a>,
-    roles: &'a BTreeMap<RoleId, bool>,
+    roles: impl Iterator<Item = (&'a str, bool)> + Clone,
 ) {
     for propagate in [false, true] {
-        let mut matching = roles
-            .iter()
-            .filter(|(_, p)| **p == propagate)
-            .map(|(r, _)| r.as_str());
-        let Some(first) = matching.next() else {
+        let matching = roles
+            .clone()
+            .filter(|(_, p)| *p == propagate)
+            .map(|(r, _)| r);
+        let mut peek = matching.clone();
+        let Some(first) = peek.next() else {
             continue;
         };
-        let list = match matching.next() {
+        let list = match peek.next() {
             None => Cow::Borrowed(first),
-            Some(_) => Cow::Owned(join(
-                roles
-                    .iter()
-                    .filter(|(_, p)| **p == propagate)
-                    .map(|(r, _)| r.as_str()),
-            )),
+            Some(_) => Cow::Owned(join(matching)),
         };
         lines.push((propagate, list, member));
     }
@@ -153,7 +183,7 @@ fn collect<'a>(
 /// An acl line's member as written: `@` and a group id, or a user or token id. Orders as its
 /// text does (byte order), as Proxmox sorts the written member texts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Member<'a>(&'static str, &'a str);
+pub(super) struct Member<'a>(pub(super) &'static str, pub(super) &'a str);
 
 impl Ord for Member<'_> {
     fn cmp(&self, other: &Self) -> Ordering {

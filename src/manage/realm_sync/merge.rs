@@ -16,6 +16,7 @@
 use super::directory::{Synced, SyncedUser};
 use super::options::SyncOptions;
 use crate::config::UserConfig;
+use crate::config::user_cfg::AclEntries;
 use crate::config::user_cfg::{Group, User};
 use crate::identity::{GroupId, Realm, Tokenid, Userid};
 
@@ -60,7 +61,12 @@ impl<T> Default for Changes<T> {
 }
 
 /// Merge `synced` (read for `realm`) into `cfg` as `opts` say.
-pub fn merge(cfg: &mut UserConfig, realm: &Realm, synced: &Synced, opts: &SyncOptions) -> Outcome {
+pub fn merge<A: AclEntries>(
+    cfg: &mut UserConfig<A>,
+    realm: &Realm,
+    synced: &Synced,
+    opts: &SyncOptions,
+) -> Outcome {
     let mut out = Outcome::default();
     if opts.scope.users() {
         merge_users(cfg, realm, synced, opts, &mut out);
@@ -68,12 +74,12 @@ pub fn merge(cfg: &mut UserConfig, realm: &Realm, synced: &Synced, opts: &SyncOp
     if opts.scope.groups() {
         merge_groups(cfg, realm, synced, opts, &mut out);
     }
-    cfg.acl.retain(|_, node| !node.is_empty());
+    cfg.acl.prune();
     out
 }
 
-fn merge_users(
-    cfg: &mut UserConfig,
+fn merge_users<A: AclEntries>(
+    cfg: &mut UserConfig<A>,
     realm: &Realm,
     synced: &Synced,
     opts: &SyncOptions,
@@ -136,8 +142,8 @@ fn merge_users(
     }
 }
 
-fn merge_groups(
-    cfg: &mut UserConfig,
+fn merge_groups<A: AclEntries>(
+    cfg: &mut UserConfig<A>,
     realm: &Realm,
     synced: &Synced,
     opts: &SyncOptions,

@@ -27,6 +27,7 @@ use serde_json::{Value, json};
 use thiserror::Error;
 
 use crate::auth::realm::{RealmError, RealmSecrets, ldap_sync};
+use crate::config::user_cfg::{AclEdit, UserConfigEdit};
 use crate::config::{RealmType, StateDir, StateError, UserConfig};
 use crate::identity::{Realm, Tokenid};
 pub use merge::{Changes, Outcome};
@@ -137,14 +138,15 @@ pub async fn sync_realm(
         found.first().unwrap_or(&none),
         found.get(1).unwrap_or(&none),
     );
-    let apply = |cfg: &mut UserConfig| {
+    let apply = |cfg: &mut UserConfigEdit| {
         let before = cfg.clone();
         let outcome = merge::merge(cfg, realm, &synced, &options);
         let changed = *cfg != before;
         (outcome, changed)
     };
     let (outcome, changed) = if options.dry_run {
-        let mut cfg = state.load()?.user_cfg;
+        let (loaded, table) = state.load_split()?;
+        let mut cfg = loaded.user_cfg.with_acl(AclEdit::new(table));
         check_vanishing(&cfg, realm, &synced, &options, params.force)?;
         apply(&mut cfg)
     } else {
@@ -222,8 +224,8 @@ pub fn lock_realm(state: &StateDir, realm: &Realm) -> Result<RealmLock, SyncErro
 /// Refuse to remove every user (or group) of `realm` because the directory answered none,
 /// unless `force`: an empty answer is more often a broken filter or base DN than an empty
 /// directory.
-fn check_vanishing(
-    cfg: &UserConfig,
+fn check_vanishing<A>(
+    cfg: &UserConfig<A>,
     realm: &Realm,
     synced: &directory::Synced,
     options: &SyncOptions,
