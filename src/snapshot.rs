@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 use crate::access::Engine;
 use crate::auth::rate_limit::RateLimiter;
+use crate::auth::verified::VerifiedTokens;
 use crate::config::gateway::GatewayConfig;
 use crate::config::logout_cfg::LogoutList;
 use crate::config::state_dir::refuse_skipped_acl;
@@ -80,6 +81,9 @@ pub struct Snapshot {
     pub identity_header: HeaderName,
     /// The upstreams' service credentials, read from their files or environment variables.
     pub service_credentials: crate::config::upstreams::ServiceCredentials,
+    /// Token credentials that verified against this snapshot; starts empty in every snapshot
+    /// (so a revocation, which makes a new one, bites at once).
+    pub verified_tokens: VerifiedTokens,
 }
 
 /// The read side: cheap to clone, one per task. A handle to the current snapshot and, beside
@@ -159,6 +163,7 @@ impl Snapshot {
             warnings,
             identity_header,
             service_credentials,
+            verified_tokens: VerifiedTokens::new(),
         })
     }
 
@@ -412,6 +417,7 @@ mod tests {
                 warnings: Vec::new(),
                 identity_header: HeaderName::from_static("x-aclgate-authid"),
                 service_credentials: Default::default(),
+                verified_tokens: VerifiedTokens::new(),
             };
             assert_eq!(
                 snapshot.tokens_expiring_soon(now) == 1,

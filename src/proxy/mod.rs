@@ -19,7 +19,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use crate::access_api::{self, ApiContext, ApiServices};
-use crate::auth::{self, Credential};
+use crate::auth;
 use crate::gate::{self, Facts, Permit, Principal};
 use crate::identity::Authid;
 use crate::observe::{AccessEvent, RequestLabels};
@@ -212,8 +212,7 @@ async fn pipeline<'s>(
     }
     let tickets = gw.services.as_deref().map(|s| &s.tickets);
     let now = now();
-    let credential = Credential::extract(req.headers());
-    let principal = match gate::authenticate(snapshot, tickets, credential, world, now) {
+    let principal = match gate::authenticate_request(snapshot, tickets, req.headers(), world, now) {
         Ok(p) => &*who.insert(p),
         Err(auth::AuthError::NoCredentials) => return Err(ProxyError::NoTicket),
         Err(e) => return Err(ProxyError::AuthFailed(e)),

@@ -60,5 +60,6 @@ pub(super) fn apply(
         warnings: Vec::new(),
         identity_header: previous.identity_header.clone(),
         service_credentials: previous.service_credentials.clone(),
+        verified_tokens: Default::default(),
     })
 }
