@@ -16,14 +16,12 @@ use rustls::sign::CertifiedKey;
 use tokio::sync::watch;
 
 use crate::access::Engine;
-use crate::auth::rate_limit::RateLimiter;
 use crate::auth::verified::VerifiedTokens;
 use crate::config::gateway::GatewayConfig;
 use crate::config::logout_cfg::LogoutList;
 use crate::config::state_dir::refuse_skipped_acl;
 use crate::config::user_cfg::{AclTable, AuthIndex};
 use crate::config::{DomainsConfig, StateDir, StateError, TokenOptions, TokenShadow, UserConfig};
-use crate::observe::Metrics;
 use crate::policy::RouteTable;
 use crate::runtime::Runtime;
 
@@ -87,8 +85,8 @@ pub struct Snapshot {
 }
 
 /// The read side: cheap to clone, one per task. A handle to the current snapshot and, beside
-/// it, the gateway's [`Runtime`] (metrics, rate-limit buckets, access log), which a reload
-/// never replaces.
+/// it, the gateway's [`Runtime`] (metrics, rate-limit buckets, access log: reached through
+/// [`SnapshotReader::runtime`] only), which a reload never replaces.
 #[derive(Clone)]
 pub struct SnapshotReader {
     swap: Arc<ArcSwap<Snapshot>>,
@@ -357,16 +355,6 @@ impl SnapshotReader {
     /// The gateway's runtime state (shared by every clone of this reader).
     pub fn runtime(&self) -> &Runtime {
         &self.runtime
-    }
-
-    /// The gateway's metrics (of its [`Runtime`]).
-    pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.runtime.metrics
-    }
-
-    /// The per-token rate-limit buckets (of its [`Runtime`]).
-    pub fn rate_limiter(&self) -> &RateLimiter {
-        &self.runtime.rate_limits
     }
 }
 

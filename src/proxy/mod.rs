@@ -98,7 +98,7 @@ pub async fn handle(gw: &Gateway, conn: &ClientConn, req: Request<Incoming>) -> 
     let snapshot = gw.snapshots.load();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let metrics = gw.snapshots.metrics();
+    let metrics = &gw.snapshots.runtime().metrics;
 
     if path == "/healthz" && method == Method::GET {
         let resp = crate::error::ok_json("\"ok\"");
@@ -207,7 +207,7 @@ async fn pipeline<'s>(
         .as_ref()
         .is_some_and(|m| matches!(m.route.access, Access::World));
     // etcd backend, `on_stale = "fail_closed"`: no decision on a state that may be stale.
-    if !world && gw.snapshots.metrics().store.refusing.get() == 1 {
+    if !world && gw.snapshots.runtime().metrics.store.refusing.get() == 1 {
         return Err(ProxyError::StateStale);
     }
     let tickets = gw.services.as_deref().map(|s| &s.tickets);
@@ -267,7 +267,7 @@ async fn pipeline<'s>(
         },
         token_options: &snapshot.token_options,
         tickets,
-        limiter: Some(gw.snapshots.rate_limiter()),
+        limiter: Some(&gw.snapshots.runtime().rate_limits),
     };
     let decided = gate::decide(principal, route, &params, &facts, &ctx);
     trace.decided = Some(start.elapsed());
@@ -374,7 +374,7 @@ async fn dispatch(
         req,
         client_upgrade,
         &ctx,
-        gw.snapshots.metrics(),
+        &gw.snapshots.runtime().metrics,
     )
     .await
     .map_err(ProxyError::Upstream)
