@@ -14,38 +14,29 @@ cd "$(dirname "$0")/.."
 # free ports.
 apt_packages=(build-essential pkg-config ca-certificates slapd ldap-utils openssl whois)
 
-missing=()
-for p in "${apt_packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    if [ "$(id -u)" -eq 0 ]; then
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -q
-        apt-get install -y -q --no-install-recommends "${missing[@]}"
-    else
+# Install the Debian packages named that are missing (as root), or fail naming them (otherwise).
+# Installs from the current package lists first and updates them only if that fails, so a run
+# with everything present touches nothing and a fresh machine without lists still works.
+ensure_debs() {
+    local missing=() p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ]; then
         echo "missing Debian packages: ${missing[*]} (run as root to install them)" >&2
         exit 1
     fi
-fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q --no-install-recommends "${missing[@]}" 2>/dev/null \
+        || { apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}"; }
+}
+ensure_debs "${apt_packages[@]}"
 
 # --- web interface (tests/ui_*.rs) ---------------------------------------------------------
 # The browser tests drive Debian's Chromium over WebDriver (chromedriver from chromium-driver),
 # headless, as root with --no-sandbox and a fresh profile per session.
-ui_packages=(chromium chromium-driver)
-ui_missing=()
-for p in "${ui_packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || ui_missing+=("$p")
-done
-if [ ${#ui_missing[@]} -gt 0 ]; then
-    if [ "$(id -u)" -eq 0 ]; then
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${ui_missing[@]}" \
-            || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${ui_missing[@]}"; }
-    else
-        echo "missing Debian packages: ${ui_missing[*]} (run as root to install them)" >&2
-        exit 1
-    fi
-fi
+ensure_debs chromium chromium-driver
 # --- end web interface -----------------------------------------------------------------------
 
 # The PAM realm test logs in as a local user through its own PAM service (pam_unix, no delay).
@@ -64,9 +55,11 @@ fi
 # The TFA tests compute TOTP codes with an independent implementation: Python's pyotp, in a
 # venv at .venv (created once; python3-venv is needed for `python3 -m venv`). The client tests
 # run unmodified Proxmox clients against the gateway: proxmoxer (+ requests) and
-# prometheus-pve-exporter (its `pve_exporter` module).
-venv_packages=(pyotp proxmoxer requests prometheus-pve-exporter)
-venv_imports='import pyotp, proxmoxer, requests, pve_exporter'
+# prometheus-pve-exporter (its `pve_exporter` module), Ansible's community.proxmox modules
+# (bundled in PyPI's `ansible` package; Ansible Galaxy is not needed), and jsonschema for the
+# client generated from Proxmox's API schema (tests/clients_schema.rs).
+venv_packages=(pyotp proxmoxer requests prometheus-pve-exporter jsonschema "ansible==12.3.0")
+venv_imports='import pyotp, proxmoxer, requests, pve_exporter, jsonschema, ansible_collections.community.proxmox'
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
@@ -78,16 +71,7 @@ fi
 # A real OpenID provider: npm's oidc-provider under Node (the machine image ships Node 20 with
 # npm; Debian's nodejs + npm otherwise), installed once from tests/support_oidc/package-lock.json
 # into tests/support_oidc/node_modules.
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-    if [ "$(id -u)" -eq 0 ]; then
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -q
-        apt-get install -y -q --no-install-recommends nodejs npm
-    else
-        echo "node and npm missing (run as root to install them)" >&2
-        exit 1
-    fi
-fi
+command -v node >/dev/null && command -v npm >/dev/null || ensure_debs nodejs npm
 if [ ! -f tests/support_oidc/node_modules/oidc-provider/package.json ]; then
     (cd tests/support_oidc && npm ci --no-audit --no-fund --loglevel=error)
 fi
@@ -96,35 +80,14 @@ fi
 # --- listener (PROXY protocol tests, tests/listener_proxy_protocol.rs) -----------------------
 # Debian's haproxy is the real PROXY protocol sender (send-proxy / send-proxy-v2 in TCP mode);
 # the tests start their own instance on free ports (no service is started here).
-if ! command -v haproxy >/dev/null; then
-    if [ "$(id -u)" -eq 0 ]; then
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends haproxy \
-            || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends haproxy; }
-    else
-        echo "haproxy missing (run as root to install it)" >&2
-        exit 1
-    fi
-fi
+command -v haproxy >/dev/null || ensure_debs haproxy
 # --- end listener ----------------------------------------------------------------------------
 
 # --- etcd state store (issue 17; tests/etcd_*.rs, docs/etcd.md) ------------------------------
 # The etcd tests start real etcd members (Debian's etcd-server, 3.4) on free ports with temporary
 # data directories; no daemon is started by the package (no systemd). The client side needs no
 # package: aclgate talks to etcd's JSON gateway, so nothing here needs protoc.
-etcd_packages=(etcd-server)
-etcd_missing=()
-for p in "${etcd_packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || etcd_missing+=("$p")
-done
-if [ ${#etcd_missing[@]} -gt 0 ]; then
-    if [ "$(id -u)" -eq 0 ]; then
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${etcd_missing[@]}" \
-            || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${etcd_missing[@]}"; }
-    else
-        echo "missing Debian packages: ${etcd_missing[*]} (run as root to install them)" >&2
-        exit 1
-    fi
-fi
+ensure_debs etcd-server
 # --- end etcd --------------------------------------------------------------------------------
 
 command -v cargo >/dev/null || { echo "cargo not found: install a Rust toolchain (rustup)" >&2; exit 1; }
@@ -138,16 +101,7 @@ if [ "$(id -u)" -eq 0 ]; then
     if ! cargo deb --version >/dev/null 2>&1; then
         cargo install --locked cargo-deb
     fi
-    packaging_missing=()
-    for p in systemd dpkg-dev util-linux; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
-            packaging_missing+=("$p")
-    done
-    if [ ${#packaging_missing[@]} -gt 0 ]; then
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -q
-        apt-get install -y -q --no-install-recommends "${packaging_missing[@]}"
-    fi
+    ensure_debs systemd dpkg-dev util-linux
 fi
 # --- end packaging ---
 

@@ -2,54 +2,28 @@
 //! codes, reason phrases and `{"data":null,"message":"...\n"}` bodies, spec §6.8): the request
 //! path's [`ProxyError`] and the built-in handlers' [`ApiError`] alike, with the typed errors
 //! they carry ([`PathError`], [`BadForwardedFor`], authentication, parameter and upstream
-//! failures). Also the response body type every answer uses ([`Body`]).
+//! failures). Also the response body type every answer uses ([`Body`], defined in
+//! `crate::body`; [`UpstreamFailure`] is defined in `crate::upstream`, below this map).
 //!
 //! Depends only on the layers whose errors it maps (auth, policy, access_api, gate); nothing it
 //! maps depends on it, so the request path (`proxy`, `server`) can use it without a circle.
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
-use http_body_util::{BodyExt, Empty, Full};
+use http_body_util::{BodyExt, Empty};
 
 use crate::access_api::ApiError;
 use crate::auth::AuthError;
 use crate::gate::{Denial, retry_after_secs};
 use crate::policy::{Handler, ParamError, PathError};
 
-/// Response (and forwarded request) body type.
-pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, BodyError>;
-
-/// A body's error: hyper's, or our upstream client's.
-pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
+pub use crate::body::{Body, BodyError, full};
+pub use crate::upstream::UpstreamFailure;
 
 /// `X-Forwarded-For` from a trusted proxy that is not a list of IP addresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("malformed X-Forwarded-For from a trusted proxy")]
 pub struct BadForwardedFor;
-
-/// Forwarding to the upstream failed: the upstream's fault or the network's (502, 503, 504),
-/// or the client's request body broke off while it streamed out (400).
-#[derive(Debug, thiserror::Error)]
-pub enum UpstreamFailure {
-    /// No connection to the endpoint (refused, unreachable, TLS handshake failed).
-    #[error("connect: {0}")]
-    Connect(BodyError),
-    /// The exchange with the endpoint failed after connecting.
-    #[error("{0}")]
-    Exchange(BodyError),
-    /// The client's request body broke off or was malformed while it was being sent.
-    #[error("client request body: {0}")]
-    ClientBody(BodyError),
-    /// No response head within the upstream's `timeout_ms`.
-    #[error("upstream timed out")]
-    Timeout,
-    /// A `101 Switching Protocols` to a request whose upgrade was not allowed.
-    #[error("101 Switching Protocols to a request without an allowed upgrade")]
-    UnaskedSwitch,
-    /// Every endpoint of the named upstream is down.
-    #[error("no healthy endpoint of upstream `{0}`")]
-    Unavailable(String),
-}
 
 /// Everything that stops a request before (or while) forwarding it.
 #[derive(Debug, thiserror::Error)]
@@ -220,13 +194,6 @@ pub fn ok_json(data: &str) -> Response<Body> {
         HeaderValue::from_static("application/json;charset=UTF-8"),
     );
     resp
-}
-
-/// A body from bytes.
-pub fn full(bytes: Bytes) -> Body {
-    Full::new(bytes)
-        .map_err(|never| match never {})
-        .boxed_unsync()
 }
 
 fn empty(status: StatusCode, reason: &'static str) -> Response<Body> {

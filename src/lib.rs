@@ -14,6 +14,7 @@
 pub mod access;
 pub mod access_api;
 pub mod auth;
+pub mod body;
 pub mod cli;
 pub mod config;
 pub mod error;

@@ -33,6 +33,7 @@ mod file_watch;
 mod task;
 mod wire;
 
+pub use apply::StoreEdit;
 pub use file_watch::{FileWatch, watch_files};
 
 /// How long file events are collected before one reload (editors and the CLI write several files).
@@ -70,6 +71,9 @@ enum Request {
     /// A writer's edit: apply it to the current snapshot if that was built from the files the
     /// writer read, else reload; answer once the snapshot holds it.
     Apply(Box<Written>, oneshot::Sender<Result<Applied, String>>),
+    /// An etcd follower's edit: apply it to the current snapshot, or answer why not (the
+    /// follower then writes its mirror and loads in full).
+    Store(Box<StoreEdit>, oneshot::Sender<Result<u64, String>>),
 }
 
 /// How a writer's edit reached the snapshot.
@@ -113,7 +117,7 @@ pub fn start_with_source(
     let state = StateDir::new(&config.state.dir);
     let presence = Presence::of(&state);
     let files = task::look(&config);
-    let first = Snapshot::load(config.clone(), 1)?;
+    let first = Snapshot::load_with(config.clone(), 1, &metrics)?;
     // Known only if nothing changed while it was read; else the first file event loads again.
     let held = (task::look(&config) == files).then_some(files);
     report_loaded(&first, &metrics);
@@ -145,6 +149,16 @@ impl ReloadHandle {
         let (tx, rx) = oneshot::channel();
         self.tx
             .send(Request::Apply(Box::new(written), tx))
+            .map_err(|_| "reload task has stopped".to_owned())?;
+        rx.await.map_err(|_| "reload task has stopped".to_owned())?
+    }
+
+    /// Apply an etcd follower's edit to the running snapshot; answers the new generation, or
+    /// why it could not be applied (nothing changed then: the caller loads in full).
+    pub async fn apply_store(&self, edit: StoreEdit) -> Result<u64, String> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Store(Box::new(edit), tx))
             .map_err(|_| "reload task has stopped".to_owned())?;
         rx.await.map_err(|_| "reload task has stopped".to_owned())?
     }

@@ -22,8 +22,10 @@ use crate::config::logout_cfg::LogoutList;
 use crate::config::state_dir::refuse_skipped_acl;
 use crate::config::user_cfg::{AclTable, AuthIndex};
 use crate::config::{DomainsConfig, StateDir, StateError, TokenOptions, TokenShadow, UserConfig};
+use crate::observe::Metrics;
 use crate::policy::RouteTable;
 use crate::runtime::Runtime;
+use crate::upstream::Upstreams;
 
 /// Building a snapshot failed; the message names the file (and line where known).
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +84,8 @@ pub struct Snapshot {
     /// Token credentials that verified against this snapshot; starts empty in every snapshot
     /// (so a revocation, which makes a new one, bites at once).
     pub verified_tokens: VerifiedTokens,
+    /// The upstreams' clients (unchanged endpoints carried over from the previous snapshot).
+    pub upstreams: Upstreams,
 }
 
 /// The read side: cheap to clone, one per task. A handle to the current snapshot and, beside
@@ -99,7 +103,16 @@ pub struct SnapshotReader {
 impl Snapshot {
     /// Read the state directory, the policies and the TLS files named by `config`.
     pub fn load(config: Arc<GatewayConfig>, generation: u64) -> Result<Snapshot, LoadError> {
-        Snapshot::load_keeping(config, generation, None)
+        Snapshot::load_with(config, generation, &Metrics::new())
+    }
+
+    /// [`Snapshot::load`], the upstreams' metrics in `metrics` (the gateway's).
+    pub fn load_with(
+        config: Arc<GatewayConfig>,
+        generation: u64,
+        metrics: &Metrics,
+    ) -> Result<Snapshot, LoadError> {
+        Snapshot::load_keeping(config, generation, None, &|c| Upstreams::new(c, metrics))
     }
 
     /// Load the successor of `previous`: as [`Snapshot::load`], except that a damaged
@@ -109,13 +122,20 @@ impl Snapshot {
         generation: u64,
         previous: &Snapshot,
     ) -> Result<Snapshot, LoadError> {
-        Snapshot::load_keeping(config, generation, Some(&previous.token_options))
+        let upstreams = |c: &GatewayConfig| previous.upstreams.next(c);
+        Snapshot::load_keeping(
+            config,
+            generation,
+            Some(&previous.token_options),
+            &upstreams,
+        )
     }
 
     fn load_keeping(
         config: Arc<GatewayConfig>,
         generation: u64,
         previous: Option<&TokenOptions>,
+        upstreams: &dyn Fn(&GatewayConfig) -> Result<Upstreams, crate::upstream::SetupError>,
     ) -> Result<Snapshot, LoadError> {
         let (
             State {
@@ -146,6 +166,8 @@ impl Snapshot {
             .map(|r| (&*r.target.upstream, &*r.source));
         let service_credentials =
             crate::config::upstreams::load_checked(&config, named).map_err(LoadError::Upstreams)?;
+        // Last: nothing after it fails, so endpoints it retires are really gone.
+        let upstreams = upstreams(&config).map_err(|e| LoadError::Upstreams(e.to_string()))?;
         Ok(Snapshot {
             generation,
             config,
@@ -162,6 +184,7 @@ impl Snapshot {
             identity_header,
             service_credentials,
             verified_tokens: VerifiedTokens::new(),
+            upstreams,
         })
     }
 
@@ -406,6 +429,7 @@ mod tests {
                 identity_header: HeaderName::from_static("x-aclgate-authid"),
                 service_credentials: Default::default(),
                 verified_tokens: VerifiedTokens::new(),
+                upstreams: Upstreams::new(&GatewayConfig::default(), &Metrics::new()).unwrap(),
             };
             assert_eq!(
                 snapshot.tokens_expiring_soon(now) == 1,

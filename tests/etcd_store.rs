@@ -299,3 +299,117 @@ fn every_state_dir_writer_of_an_etcd_mirror_goes_to_etcd() {
         .unwrap_err();
     assert!(err.to_string().contains("no"), "{err}");
 }
+
+/// A command that makes a secret prints it only once its change is committed. The same etcd
+/// restarted with `--max-txn-ops=1` takes the writers' lock (one operation per branch) but
+/// refuses the commit: `user token add` then prints nothing, fails with 255 and no token
+/// exists. Restarted with its defaults, it prints the secret, of the token now stored.
+#[test]
+fn a_secret_is_printed_only_after_its_commit() {
+    let mut etcd = Etcd::single();
+    let work = tempfile::tempdir().unwrap();
+    let cli = etcd.config(work.path(), "");
+    ok(&cli, &["user", "add", "joe@pve"]);
+    let add = [
+        "user",
+        "token",
+        "add",
+        "joe@pve",
+        "t1",
+        "--output-format",
+        "json",
+    ];
+
+    etcd.kill(0);
+    etcd.restart_with(0, &["--max-txn-ops=1"]);
+    etcd.wait_healthy();
+    let out = aclgate(&cli, &add);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(255), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "printed for a change not made: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        stderr.contains("too many operations") && stderr.contains("nothing was written"),
+        "{stderr}"
+    );
+    assert!(etcd.keys("/aclgate-test/v1/token").is_empty());
+
+    etcd.kill(0);
+    etcd.restart_with(0, &[]);
+    etcd.wait_healthy();
+    let out: serde_json::Value = serde_json::from_str(&ok(&cli, &add)).unwrap();
+    assert_eq!(out["full-tokenid"], "joe@pve!t1");
+    assert!(out["value"].as_str().is_some_and(|v| !v.is_empty()));
+    let keys = etcd.keys("/aclgate-test/v1/token");
+    assert!(
+        keys.contains(&"/aclgate-test/v1/token/joe@pve!t1".to_owned())
+            && keys.contains(&"/aclgate-test/v1/token-hash/joe@pve!t1".to_owned()),
+        "{keys:?}"
+    );
+}
+
+/// Against an etcd that requires TLS client certificates and user + password (role `gate`:
+/// read-write on `/sec/` only): with the CA, the client certificate and the password the
+/// commands work (writes, reads, `store status`); without the certificate, with a wrong
+/// password, or outside the role's keys they fail with exit 255 and write nothing.
+#[test]
+fn a_secured_etcd_needs_the_certificate_and_the_password() {
+    use etcd_support::{GATE_PASSWORD, SecuredEtcd};
+    let etcd = SecuredEtcd::start();
+    let work = tempfile::tempdir().unwrap();
+    let good = etcd.credentials(true, GATE_PASSWORD);
+    let cli = etcd.config(work.path(), "/sec", &good);
+    ok(&cli, &["user", "add", "joe@pve"]);
+    let out = ok(
+        &cli,
+        &[
+            "user",
+            "token",
+            "add",
+            "joe@pve",
+            "t1",
+            "--output-format",
+            "json",
+        ],
+    );
+    assert!(out.contains("joe@pve!t1"), "{out}");
+    let users = ok(&cli, &["user", "list", "--output-format", "json"]);
+    assert!(users.contains("joe@pve"), "{users}");
+    let status = ok(&cli, &["store", "status"]);
+    assert!(
+        status.contains("backend: etcd") && status.contains("revision: "),
+        "{status}"
+    );
+
+    let refused = |name: &str, prefix: &str, settings: &str, why: &str| {
+        let dir = work.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = etcd.config(&dir, prefix, settings);
+        let out = aclgate(&config, &["user", "add", &format!("{name}@pve")]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(255), "{name}: {stderr}");
+        assert!(stderr.contains(why), "{name}: {stderr}");
+    };
+    refused(
+        "nocert",
+        "/sec",
+        &etcd.credentials(false, GATE_PASSWORD),
+        "unreachable",
+    );
+    refused(
+        "badpw",
+        "/sec",
+        &etcd.credentials(true, "not-the-password"),
+        "authentication failed",
+    );
+    refused("elsewhere", "/other", &good, "permission denied");
+    // Nothing of the refused writers landed; the good one's user is there.
+    let users = ok(&cli, &["user", "list", "--output-format", "json"]);
+    assert!(
+        !users.contains("nocert@pve") && !users.contains("badpw@pve"),
+        "{users}"
+    );
+}

@@ -110,6 +110,9 @@ url = "http://127.0.0.1:9"
 [limits]
 max_connections = 20000
 header_read_timeout_ms = 300000
+# Opening 10k TLS connections can take minutes on a loaded machine: the first ones must still
+# be open (not closed as idle) when the test asks every 100th of them again.
+keepalive_timeout_ms = 900000
 "#
     );
     std::fs::write(dir.path().join("aclgate.toml"), config).unwrap();

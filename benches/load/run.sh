@@ -7,6 +7,11 @@
 #      multi-threaded runtime),
 # and h2load -c64 (HTTP/2 over TLS, 1 and 10 streams per connection) against nginx's h2 TLS
 # proxy and aclgate (1 and 2 workers).
+# With CLUSTER=1 (the default) also aclgate with 1 worker in front of one `[[upstreams]]` of
+# three endpoints (three upstream processes, round robin), measured beside the single-upstream
+# runs: the balancer's cost per request, and the check that the single-upstream figures did
+# not regress. (HTTP/1.1 keep-alive connections stay on one endpoint each; h2 streams are
+# balanced one by one.)
 # Reports req/s, p99 latency and the proxy's CPU time per request (from /proc/<pid>/stat),
 # which is steadier than req/s when wrk, proxy and upstream share the cores.
 #
@@ -18,7 +23,9 @@
 # python3; valgrind for INSTRUCTIONS=1. H2=0 skips the HTTP/2 runs.
 # Knobs: DUR (seconds per run, default 10), CONNS (64), THREADS (wrk threads, 2),
 #        ACLGATE_LOG (gateway log filter, default `info` = access log on, written to a file),
-#        PORT_BASE (18000: ports PORT_BASE+6..9, +80, +443..446 on 127.0.0.1).
+#        PORT_BASE (18000: ports PORT_BASE+6..11, +80..82, +443..446 on 127.0.0.1),
+#        CLUSTER (1: the three-endpoint runs), PROFILE (release; `debug` only to check the
+#        script itself quickly, e.g. `PROFILE=debug DUR=1 H2=0 benches/load/run.sh`).
 set -euo pipefail
 
 DUR=${DUR:-10}
@@ -38,6 +45,12 @@ trap cleanup EXIT
 
 PORT_BASE=${PORT_BASE:-18000}
 P_UP=$((PORT_BASE + 80))
+P_UP2=$((PORT_BASE + 81))
+P_UP3=$((PORT_BASE + 82))
+P_CLUSTER=$((PORT_BASE + 10))
+P_CLUSTER_CG=$((PORT_BASE + 11))
+CLUSTER=${CLUSTER:-1}
+PROFILE=${PROFILE:-release}
 P_NGINX=$((PORT_BASE + 443))
 P_NGINX_LOG=$((PORT_BASE + 445))
 P_NGINX_CG=$((PORT_BASE + 444))
@@ -51,8 +64,12 @@ for tool in $TOOLS; do
 done
 
 cd "$ROOT"
-cargo build --release -q --bin aclgate --example load_upstream --example load_gateway
-BIN=$ROOT/target/release
+if [ "$PROFILE" = release ]; then
+    cargo build --release -q --bin aclgate --example load_upstream --example load_gateway
+else
+    cargo build -q --bin aclgate --example load_upstream --example load_gateway
+fi
+BIN=$ROOT/target/$PROFILE
 STATE=$WORK/state
 
 # --- state: the documentation's monitoring example -------------------------------------------
@@ -88,14 +105,31 @@ wait_port() {
 UP_PID=$!
 PIDS+=("$UP_PID")
 wait_port "$P_UP"
+if [ "$CLUSTER" = 1 ]; then
+    # Two more endpoints for the three-endpoint upstream (the first is $P_UP).
+    for port in "$P_UP2" "$P_UP3"; do
+        "$BIN/examples/load_upstream" "127.0.0.1:$port" &
+        PIDS+=("$!")
+        wait_port "$port"
+    done
+fi
 
-start_gateway() { # $1 = worker threads, $2 = port, $3 = runtime model (per_core, shared)
-    local model=${3:-per_core}
-    printf '[listeners]\nruntime = "%s"\n' "$model" >"$WORK/aclgate-$model.toml"
+# The `default` upstream as one `[[upstreams]]` table of three endpoints.
+cluster_toml() {
+    printf '[[upstreams]]\nname = "default"\nbalance = "round_robin"\n'
+    printf 'endpoints = ["http://127.0.0.1:%s", "http://127.0.0.1:%s", "http://127.0.0.1:%s"]\n' \
+        "$P_UP" "$P_UP2" "$P_UP3"
+}
+
+start_gateway() { # $1 = worker threads, $2 = port, $3 = runtime model (per_core, shared),
+    # $4 = `cluster` for the three-endpoint upstream
+    local model=${3:-per_core} kind=${4:-single}
+    printf '[listeners]\nruntime = "%s"\n' "$model" >"$WORK/aclgate-$model-$kind.toml"
+    [ "$kind" = cluster ] && cluster_toml >>"$WORK/aclgate-$model-$kind.toml"
     (cd "$WORK" && exec "$BIN/examples/load_gateway" --state-dir "$STATE" \
-        --config "$WORK/aclgate-$model.toml" \
+        --config "$WORK/aclgate-$model-$kind.toml" \
         --policy "$WORK/policies/load.toml" --listen "127.0.0.1:$2" \
-        --upstream "http://127.0.0.1:$P_UP" --worker-threads "$1" 2>"$WORK/gateway-$1-$model.log") &
+        --upstream "http://127.0.0.1:$P_UP" --worker-threads "$1" 2>"$WORK/gateway-$1-$model-$kind.log") &
     GW_PID=$!
     PIDS+=("$GW_PID")
     wait_port "$2"
@@ -190,7 +224,7 @@ measure() { # name url header pid...
         exit 1
     fi
     cpu=$(python3 -c "print(f'{($t1 - $t0) / $(getconf CLK_TCK) * 1e6 / $reqs:.1f}')")
-    RESULTS+=("$(printf '%-38s %10s req/s  p99 %8s  proxy CPU %6s us/req' "$name" "$rps" "$p99" "$cpu")")
+    RESULTS+=("$(printf '%-44s %10s req/s  p99 %8s  proxy CPU %6s us/req' "$name" "$rps" "$p99" "$cpu")")
 }
 
 measure_h2() { # name url header streams pid...
@@ -211,7 +245,7 @@ measure_h2() { # name url header streams pid...
         exit 1
     fi
     cpu=$(python3 -c "print(f'{($t1 - $t0) / $(getconf CLK_TCK) * 1e6 / $reqs:.1f}')")
-    RESULTS+=("$(printf '%-38s %10s req/s  mean %7s  proxy CPU %6s us/req' "$name" "$rps" "$mean" "$cpu")")
+    RESULTS+=("$(printf '%-44s %10s req/s  mean %7s  proxy CPU %6s us/req' "$name" "$rps" "$mean" "$cpu")")
 }
 
 # --- instruction counts (INSTRUCTIONS=1) -------------------------------------------------------
@@ -270,6 +304,18 @@ if [ "$INSTRUCTIONS" = 1 ]; then
     CG=$!
     PIDS+=("$CG")
     count_all aclgate $((PORT_BASE + 8)) "$AUTH" "$CG"
+    if [ "$CLUSTER" = 1 ]; then
+        kill "$CG"
+        cluster_toml >"$WORK/aclgate-cg-cluster.toml"
+        (cd "$WORK" && exec valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.aclgate-3-endpoints" \
+            "$BIN/examples/load_gateway" --state-dir "$STATE" --policy "$WORK/policies/load.toml" \
+            --config "$WORK/aclgate-cg-cluster.toml" \
+            --listen "127.0.0.1:$P_CLUSTER_CG" --upstream "http://127.0.0.1:$P_UP" --worker-threads 1 \
+            2>"$WORK/gateway-cg-cluster.log") &
+        CG=$!
+        PIDS+=("$CG")
+        count_all aclgate-3-endpoints "$P_CLUSTER_CG" "$AUTH" "$CG"
+    fi
     echo
     echo "callgrind, wrk -t1 -c8 (h2load -c8 -mN) -d${DUR}s keep-alive, 1 KiB response body; aclgate: token + decision"
     printf '%s\n' "${RESULTS[@]}"
@@ -296,6 +342,18 @@ if [ "$H2" = 1 ]; then
     done
 fi
 kill "$GW1"
+if [ "$CLUSTER" = 1 ]; then
+    start_gateway 1 "$P_CLUSTER" per_core cluster
+    GWC_URL="https://127.0.0.1:$P_CLUSTER$PATH_Q"
+    check_status "$GWC_URL" "$AUTH"
+    measure "aclgate TLS + token, 1 worker, 3 endpoints" "$GWC_URL" "$AUTH" "$GW_PID"
+    if [ "$H2" = 1 ]; then
+        for m in 1 10; do
+            measure_h2 "h2 m$m aclgate, 1 worker, 3 endpoints" "$GWC_URL" "$AUTH" "$m" "$GW_PID"
+        done
+    fi
+    kill "$GW_PID"
+fi
 start_gateway 2 $((PORT_BASE + 7)) per_core
 GW2_URL="https://127.0.0.1:$((PORT_BASE + 7))$PATH_Q"
 check_status "$GW2_URL" "$AUTH"

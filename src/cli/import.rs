@@ -84,9 +84,9 @@ pub fn run(args: ImportArgs, ctx: &Ctx) -> Result<(), StateError> {
     let password_count = passwords
         .as_deref()
         .map_or(0, |t| t.lines().filter(|l| !l.trim().is_empty()).count());
-    println!(
+    ctx.out.raw(&format!(
         "imported into `{}`: {} users, {} tokens ({} secrets), {} groups, {} pools, {} roles, \
-         {} ACL entries, {} realms, {} passwords; {} warnings",
+         {} ACL entries, {} realms, {} passwords; {} warnings\n",
         ctx.state.root().display(),
         cfg.users.len(),
         token_count,
@@ -98,7 +98,7 @@ pub fn run(args: ImportArgs, ctx: &Ctx) -> Result<(), StateError> {
         realm_count,
         password_count,
         warnings.len()
-    );
+    ));
     Ok(())
 }
 

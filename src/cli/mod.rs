@@ -114,8 +114,9 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
     match store::management_store(explicit_state_dir.as_deref()) {
         Ok(None) => {}
         Ok(Some(etcd)) => {
-            let out = Printer::new(cli.format);
-            return store::run_through(&etcd, |state| {
+            let out = Printer::held(cli.format);
+            let committed = out.clone();
+            return store::run_through(&etcd, &committed, |state| {
                 dispatch(
                     command,
                     &Ctx {

@@ -75,6 +75,8 @@ pub const fn int(key: &'static str) -> Column {
 #[derive(Debug, Clone)]
 pub struct Printer {
     args: FormatArgs,
+    /// `Some`: output is kept until [`Printer::release`] (a change not committed yet).
+    held: Option<Held>,
 }
 
 // === impl Printer ===
@@ -82,13 +84,46 @@ pub struct Printer {
 impl Printer {
     /// A printer for the given options.
     pub fn new(args: FormatArgs) -> Printer {
-        Printer { args }
+        Printer { args, held: None }
+    }
+
+    /// A printer that keeps its output until [`Printer::release`]: a command that runs on a
+    /// copy of the state (the etcd backend) prints only once its change is committed, so a
+    /// token secret is never shown for a token that was not made.
+    pub fn held(args: FormatArgs) -> Printer {
+        Printer {
+            args,
+            held: Some(Held::default()),
+        }
+    }
+
+    /// Print what was kept (the change is committed); clones share one buffer.
+    pub fn release(&self) {
+        if let Some(held) = &self.held {
+            let text = std::mem::take(&mut *held.lock().unwrap_or_else(|e| e.into_inner()));
+            emit(&text);
+        }
+    }
+
+    /// Print `text` as it is (commands with their own layout).
+    pub fn raw(&self, text: &str) {
+        self.emit(text);
+    }
+
+    fn emit(&self, text: &str) {
+        match &self.held {
+            Some(held) => held
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push_str(text),
+            None => emit(text),
+        }
     }
 
     /// Print a list of objects: JSON as is, text as a table with `columns` (in this order).
     pub fn list(&self, items: Vec<Value>, columns: &[Column]) {
         if let Some(text) = self.json(&Value::Array(items.clone())) {
-            return emit(&text);
+            return self.emit(&text);
         }
         if self.quiet() || items.is_empty() {
             return;
@@ -104,41 +139,41 @@ impl Printer {
             .collect();
         let titles: Vec<&str> = columns.iter().map(|c| c.title).collect();
         let right: Vec<bool> = columns.iter().map(|c| c.integer).collect();
-        emit(&self.table(&titles, &right, rows));
+        self.emit(&self.table(&titles, &right, rows));
     }
 
     /// Print an object: JSON as is, text as a key/value table of the keys that are set.
     pub fn object(&self, data: Value) {
         if let Some(text) = self.json(&data) {
-            return emit(&text);
+            return self.emit(&text);
         }
         if self.quiet() {
             return;
         }
         let Value::Object(map) = data else {
-            return emit(&format!("{}\n", cell(Some(&data), false)));
+            return self.emit(&format!("{}\n", cell(Some(&data), false)));
         };
         let rows = map
             .iter()
             .filter(|(_, v)| !v.is_null())
             .map(|(k, v)| vec![k.clone(), cell(Some(v), false)])
             .collect();
-        emit(&self.table(&["key", "value"], &[], rows));
+        self.emit(&self.table(&["key", "value"], &[], rows));
     }
 
     /// Print the result of a task (pveum prints a worker's log): JSON as is, text as `lines`.
     pub fn task(&self, data: Value, lines: &[String]) {
         if let Some(text) = self.json(&data) {
-            return emit(&text);
+            return self.emit(&text);
         }
         let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
-        emit(&text);
+        self.emit(&text);
     }
 
     /// Print a `{path: {priv: 0|1}}` permission map; text mode as pveum's permissions printer.
     pub fn permissions(&self, data: Value) {
         if let Some(text) = self.json(&data) {
-            return emit(&text);
+            return self.emit(&text);
         }
         if self.quiet() {
             return;
@@ -167,7 +202,7 @@ impl Printer {
             }
         }
         out.push_str("Permissions marked with '(*)' have the 'propagate' flag set.\n");
-        emit(&out);
+        self.emit(&out);
     }
 
     fn quiet(&self) -> bool {
@@ -286,6 +321,9 @@ fn emit(text: &str) {
     // A closed stdout (e.g. `| head`) is not an error worth reporting.
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
+
+/// Output kept back until the change it belongs to is committed (see [`Printer::held`]).
+type Held = std::sync::Arc<std::sync::Mutex<String>>;
 
 #[cfg(test)]
 mod tests {

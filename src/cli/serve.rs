@@ -200,9 +200,8 @@ async fn run(
     let (reader, handle) = reload::start_with_source(config.clone(), runtime, Some(source))
         .map_err(|e| format!("cannot start: {e}"))?;
     if let Some(mirror) = mirror {
-        let (door, runtime) = (handle.clone(), tokio::runtime::Handle::current());
         mirror
-            .follow(move || runtime.block_on(door.reload()).map(|_| ()), metrics)
+            .follow(handle.clone(), tokio::runtime::Handle::current(), metrics)
             .map_err(|e| format!("cannot follow etcd: {e}"))?;
     }
     // The watcher needs the directory to exist, so that `aclgate user ...` run later on a fresh

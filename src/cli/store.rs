@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use super::output::Printer;
 use crate::auth::ticket::CsrfSecret;
 use crate::auth::ticket::keyring::{Algorithm, KeyRing};
 use crate::config::StateDir;
@@ -185,13 +186,18 @@ pub(super) fn management_store(explicit_state_dir: Option<&Path>) -> Result<Opti
         .map_err(|e| e.to_string())
 }
 
-/// Run one management command through `store` ([`Store::change`]).
+/// Run one management command through `store` ([`Store::change`]); what it printed into `out`
+/// (a held printer) is shown only once its change is committed.
 pub(super) fn run_through(
     store: &Store,
+    out: &Printer,
     command: impl FnOnce(&StateDir) -> Result<(), StateError>,
 ) -> ExitCode {
     match store.change(command) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            out.release();
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("{e}");
             ExitCode::from(255)

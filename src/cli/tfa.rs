@@ -59,7 +59,7 @@ fn list(args: ListArgs, ctx: &Ctx) -> Result<(), StateError> {
     // pveum's `user tfa list` has no output formats: always this text.
     if let Some(userid) = args.userid {
         let userid: Userid = parse_id(&userid)?;
-        print!("{}", format_entries(&store.list_user(&userid), ""));
+        ctx.out.raw(&format_entries(&store.list_user(&userid), ""));
         return Ok(());
     }
     let blocks: Vec<String> = store
@@ -67,7 +67,7 @@ fn list(args: ListArgs, ctx: &Ctx) -> Result<(), StateError> {
         .iter()
         .map(|(id, data)| format!("{id}:\n{}", format_entries(&data.list(), "    ")))
         .collect();
-    print!("{}", blocks.join("\n"));
+    ctx.out.raw(&blocks.join("\n"));
     Ok(())
 }
 

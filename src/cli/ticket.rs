@@ -115,7 +115,7 @@ pub fn run(args: TicketArgs, ctx: &Ctx) -> Result<(), StateError> {
     }
     match answer["ticket"].as_str() {
         Some(ticket) => {
-            println!("{ticket}");
+            ctx.out.raw(&format!("{ticket}\n"));
             Ok(())
         }
         None => Err(reject("authentication failure")),

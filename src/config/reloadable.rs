@@ -3,8 +3,7 @@
 //! A reload (SIGHUP, `POST` writes, the file watcher) re-reads `aclgate.toml` when the gateway
 //! was started from one ([`ConfigSource`]) and takes from it every setting the request path
 //! reads per request or that goes into the snapshot; the rest were used once at start
-//! (listeners, threads, the upstream client, ticket keys, the login throttle, the handlers'
-//! services) and keep their running value until a restart, with a warning that names them.
+//! (listeners, threads, ticket keys, the login throttle, the handlers' services) and keep their running value until a restart, with a warning that names them.
 //! A setting added later is restart-only until it is listed in [`GatewayConfig::reloaded`].
 
 use std::sync::Arc;
@@ -36,11 +35,15 @@ impl GatewayConfig {
         next.request = new.request.clone();
         next.trusted_proxies = new.trusted_proxies.clone();
         next.ui = new.ui.clone();
+        // Built into each snapshot (`upstream::Upstreams::next`: unchanged endpoints keep
+        // their clients, connections and health state).
+        next.upstream = new.upstream.clone();
+        next.upstreams = new.upstreams.clone();
 
         // What is left different is restart-only; compared by section.
         let same =
             |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") == format!("{b:?}");
-        let sections: [(&'static str, bool); 13] = [
+        let sections: [(&'static str, bool); 12] = [
             ("listen", same(&next.listen, &new.listen)),
             ("http_listen", same(&next.http_listen, &new.http_listen)),
             ("admin_listen", same(&next.admin_listen, &new.admin_listen)),
@@ -51,7 +54,6 @@ impl GatewayConfig {
             ("log_format", same(&next.log_format, &new.log_format)),
             ("state", same(&next.state, &new.state)),
             ("tls", same(&next.tls, &new.tls)),
-            ("upstream", same(&next.upstream, &new.upstream)),
             ("auth", same(&next.auth, &new.auth)),
             ("limits", same(&next.limits, &new.limits)),
             ("tickets", same(&next.tickets, &new.tickets)),
@@ -93,14 +95,23 @@ mod tests {
         assert!(next.state.strict);
         assert!(waiting.is_empty(), "{waiting:?}");
 
-        new.listen = "127.0.0.1:1".parse().unwrap();
         new.upstream.url = "http://127.0.0.1:2".to_owned();
+        new.upstreams = crate::config::gateway::GatewayConfig::parse(
+            "[[upstreams]]\nname = \"b\"\nendpoints = [\"http://127.0.0.1:3\"]",
+        )
+        .unwrap()
+        .upstreams;
+        let (next, waiting) = running.reloaded(&new);
+        assert_eq!(next.upstream.url, "http://127.0.0.1:2", "reloadable");
+        assert_eq!(next.upstreams[0].endpoints, ["http://127.0.0.1:3"]);
+        assert!(waiting.is_empty(), "{waiting:?}");
+
+        new.listen = "127.0.0.1:1".parse().unwrap();
         new.limits.max_connections = 3;
         let (next, waiting) = running.reloaded(&new);
         assert_eq!(next.listen, running.listen, "the listener stays");
-        assert_eq!(next.upstream.url, running.upstream.url);
         assert_eq!(next.limits.max_connections, running.limits.max_connections);
         assert_eq!(next.limits.max_body_buffered, 99);
-        assert_eq!(waiting, ["listen", "upstream", "limits"]);
+        assert_eq!(waiting, ["listen", "limits"]);
     }
 }

@@ -144,11 +144,15 @@ pub fn validate(upstreams: &[NamedUpstream]) -> Result<(), GatewayConfigError> {
         if u.endpoints.is_empty() {
             return invalid(format!("`{name}` has no endpoints"));
         }
-        for url in &u.endpoints {
+        for (j, url) in u.endpoints.iter().enumerate() {
             let ok = (url.starts_with("http://") || url.starts_with("https://"))
                 && url.parse::<http::Uri>().is_ok();
             if !ok {
                 return invalid(format!("`{name}`: endpoint `{url}` is not an http(s) URL"));
+            }
+            // One endpoint, one health state: a second entry would share the first's.
+            if u.endpoints[..j].contains(url) {
+                return invalid(format!("`{name}`: endpoint `{url}` is listed twice"));
             }
         }
         if u.authorization_file.is_some() && u.authorization_env.is_some() {
@@ -363,6 +367,10 @@ mod tests {
         check(
             "[[upstreams]]\nname = \"a\"\nendpoints = [\"http://x\"]\n\
              health_check = { unhealthy_after = 0 }",
+            false,
+        );
+        check(
+            "[[upstreams]]\nname = \"a\"\nendpoints = [\"http://x\", \"http://x\"]",
             false,
         );
     }

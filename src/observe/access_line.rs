@@ -25,6 +25,7 @@ fn text(out: &mut Vec<u8>, stamp: &Stamp, event: &AccessEvent) {
     out.extend_from_slice(ACCESS_TARGET.as_bytes());
     out.push(b':');
     for (name, value) in fields(event) {
+        let Some(value) = value else { continue };
         out.extend_from_slice(name.text.as_bytes());
         match value {
             Value::Str(s) if plain(s) => quoted(out, s),
@@ -45,7 +46,8 @@ fn json(out: &mut Vec<u8>, stamp: &Stamp, event: &AccessEvent) {
     out.extend_from_slice(stamp.as_bytes());
     out.extend_from_slice(b"\",\"level\":\"INFO\",\"fields\":{");
     for (i, (name, value)) in fields(event).into_iter().enumerate() {
-        // No comma before the first field.
+        let Some(value) = value else { continue };
+        // No comma before the first field (`client`, always there).
         out.extend_from_slice(&name.json.as_bytes()[usize::from(i == 0)..]);
         match value {
             Value::Str(s) if plain(s) => quoted(out, s),
@@ -82,19 +84,26 @@ enum Value<'a> {
     Num(u64),
 }
 
-/// The fields in the order the tracing event records them. Who and where first: `client`,
-/// then (when forwarded) the upstream endpoint beside it would go here as one more `Str`.
-fn fields<'a>(event: &AccessEvent<'a>) -> [(Name, Value<'a>); 9] {
+/// The fields in the order the tracing event records them; `None` is left out, as tracing
+/// leaves out a `None` field. The ones every line has come first, then a forwarded request's
+/// upstream, endpoint and (if any) retries, so the columns of other lines stay where they were.
+fn fields<'a>(event: &AccessEvent<'a>) -> [(Name, Option<Value<'a>>); 12] {
     [
-        (name!("client"), Value::Str(event.client)),
-        (name!("authid"), Value::Str(event.authid)),
-        (name!("method"), Value::Str(event.method)),
-        (name!("path"), Value::Str(event.path)),
-        (name!("route"), Value::Str(event.route)),
-        (name!("decision"), Value::Str(event.decision)),
-        (name!("reason"), Value::Str(event.reason)),
-        (name!("status"), Value::Num(event.status.into())),
-        (name!("latency_us"), Value::Num(event.latency_us())),
+        (name!("client"), Some(Value::Str(event.client))),
+        (name!("authid"), Some(Value::Str(event.authid))),
+        (name!("method"), Some(Value::Str(event.method))),
+        (name!("path"), Some(Value::Str(event.path))),
+        (name!("route"), Some(Value::Str(event.route))),
+        (name!("decision"), Some(Value::Str(event.decision))),
+        (name!("reason"), Some(Value::Str(event.reason))),
+        (name!("status"), Some(Value::Num(event.status.into()))),
+        (name!("latency_us"), Some(Value::Num(event.latency_us()))),
+        (name!("upstream"), event.upstream.map(Value::Str)),
+        (name!("endpoint"), event.endpoint.map(Value::Str)),
+        (
+            name!("retries"),
+            event.retries().map(|n| Value::Num(n.into())),
+        ),
     ]
 }
 
@@ -215,6 +224,7 @@ mod tests {
     #[test]
     fn same_text_as_tracing_subscriber() {
         fn check(format: LogFormat, authid: &str, path: &str, status: u16, micros: u64) {
+            let forwarded = status == 200;
             let event = AccessEvent {
                 client: "2001:db8::7",
                 authid,
@@ -225,6 +235,9 @@ mod tests {
                 reason: "check passed",
                 status,
                 latency: Duration::from_micros(micros),
+                upstream: forwarded.then_some("pve"),
+                endpoint: forwarded.then_some("https://10.0.0.1:8006"),
+                retries: u32::from(micros.is_multiple_of(2)) * 2,
             };
             let (theirs, ours) = both(format, &event);
             assert_eq!(

@@ -37,6 +37,12 @@ pub struct AccessEvent<'a> {
     pub reason: &'a str,
     pub status: u16,
     pub latency: Duration,
+    /// A forwarded request's upstream, `None` for requests not forwarded.
+    pub upstream: Option<&'a str>,
+    /// The endpoint (`scheme://host:port`) that answered, or the last one tried.
+    pub endpoint: Option<&'a str>,
+    /// Endpoints tried before that one (written only when above 0).
+    pub retries: u32,
 }
 
 /// Where access lines go: tracing events, or straight into `serve`'s log writer.
@@ -70,7 +76,10 @@ impl AccessLog {
             decision,
             reason,
             status,
-            latency_us
+            latency_us,
+            upstream,
+            endpoint,
+            retries
         );
         AccessLog {
             direct: Some(Direct {
@@ -110,6 +119,11 @@ impl AccessEvent<'_> {
         }
     }
 
+    /// `retries` when there were any (the field is left out otherwise).
+    pub(crate) fn retries(&self) -> Option<u32> {
+        (self.retries > 0).then_some(self.retries)
+    }
+
     /// `latency` in whole microseconds.
     pub(crate) fn latency_us(&self) -> u64 {
         u64::try_from(self.latency.as_micros()).unwrap_or(u64::MAX)
@@ -127,6 +141,9 @@ impl AccessEvent<'_> {
             reason = self.reason,
             status = self.status,
             latency_us = self.latency_us(),
+            upstream = self.upstream,
+            endpoint = self.endpoint,
+            retries = self.retries(),
         );
     }
 }

@@ -43,6 +43,11 @@ fn endpoint_histogram() -> Histogram {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HowLabel {
+    how: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabel {
     result: &'static str,
 }
@@ -86,6 +91,19 @@ pub struct StoreGauges {
     pub lag_ms: Gauge,
     pub connected: Gauge,
     pub refusing: Gauge,
+    /// 1 while this gateway leads its fleet (src/store/leader.rs).
+    pub leader: Gauge,
+    /// Watch responses applied to the snapshot as changes / by a full load.
+    pub applied_incremental: Counter,
+    pub applied_full: Counter,
+    /// Full loads after the start, by cause (`compacted`, `revision_back`).
+    pub full_loads: Family<LoadLabels, Counter>,
+}
+
+/// Why a gateway loaded the whole state again.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LoadLabels {
+    pub cause: &'static str,
 }
 
 impl Metrics {
@@ -195,9 +213,35 @@ impl Metrics {
                 "1 while authenticated requests are refused (state too stale, fail_closed)",
                 &store.refusing,
             ),
+            (
+                "store_leader",
+                "1 while this gateway is its fleet's leader (etcd backend)",
+                &store.leader,
+            ),
         ] {
             registry.register(name, help, gauge.clone());
         }
+        registry.register(
+            "store_full_loads",
+            "Full loads of the state from etcd after the start, by cause",
+            store.full_loads.clone(),
+        );
+        let applied = Family::<HowLabel, Counter>::default();
+        registry.register(
+            "store_changes_applied",
+            "etcd watch responses applied to the snapshot, by how",
+            applied.clone(),
+        );
+        // One statement each: the family's guard lives until the end of the statement.
+        let applied_incremental = applied
+            .get_or_create(&HowLabel { how: "incremental" })
+            .clone();
+        let applied_full = applied.get_or_create(&HowLabel { how: "full" }).clone();
+        let store = StoreGauges {
+            applied_incremental,
+            applied_full,
+            ..store
+        };
         Metrics {
             registry,
             store,

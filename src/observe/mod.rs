@@ -8,4 +8,4 @@ mod timestamp;
 
 pub use access_log::{ACCESS_TARGET, AccessEvent, AccessLog};
 pub use log_writer::{FlushGuard, LogWriter};
-pub use metrics::{EndpointLabels, EndpointMetrics, Metrics, RequestLabels};
+pub use metrics::{EndpointLabels, EndpointMetrics, LoadLabels, Metrics, RequestLabels};

@@ -28,16 +28,15 @@ use crate::policy::{self, Access, EvalContext, Params, PathParams};
 use crate::snapshot::{Snapshot, SnapshotReader, now};
 
 pub use crate::error::{Body, BodyError, ProxyError, full as full_body};
-use crate::upstream::{self, ForwardContext, LeanSlot, Upstreams};
+use crate::upstream::{self, Chosen, ForwardContext, LeanSlot};
 pub use path::{PathError, normalise};
 
-/// Shared by every connection: the snapshot reader and the upstream client.
+/// Shared by every connection: the snapshot reader (the upstreams' clients are part of the
+/// snapshot) and the built-in handlers' services.
 #[derive(Clone)]
 pub struct Gateway {
     /// Where each request loads its snapshot.
     pub snapshots: SnapshotReader,
-    /// The upstreams' clients.
-    pub upstream: Upstreams,
     /// Ticket keys, login throttle and the built-in handlers' services; `None` = tickets are
     /// refused and handler routes answer 501.
     pub services: Option<Arc<ApiServices>>,
@@ -89,6 +88,8 @@ struct Trace<'s> {
     route: Option<&'s str>,
     reason: Option<Cow<'static, str>>,
     decided: Option<Duration>,
+    /// The upstream endpoint a forwarded request went to.
+    upstream: Option<Chosen>,
 }
 
 /// Handle one request end to end; never fails (errors become responses).
@@ -149,6 +150,7 @@ pub async fn handle(gw: &Gateway, conn: &ClientConn, req: Request<Incoming>) -> 
             .inc();
     }
     // The connection's own address is formatted once per connection; a forwarded one here.
+    let chosen = trace.upstream.and_then(|c| snapshot.upstreams.describe(c));
     let forwarded = trace
         .client
         .filter(|ip| *ip != conn.info.peer.ip())
@@ -168,6 +170,9 @@ pub async fn handle(gw: &Gateway, conn: &ClientConn, req: Request<Incoming>) -> 
         reason: trace.reason.as_deref().unwrap_or("-"),
         status,
         latency: start.elapsed(),
+        upstream: chosen.map(|(upstream, _)| upstream),
+        endpoint: chosen.map(|(_, endpoint)| endpoint),
+        retries: trace.upstream.map_or(0, |c| c.retries),
     }
     .log(&gw.snapshots.runtime().access_log);
     resp
@@ -281,7 +286,7 @@ async fn pipeline<'s>(
         path: &path,
         client,
     };
-    dispatch(gw, snapshot, conn, permit, request).await
+    dispatch(gw, snapshot, conn, permit, request, &mut trace.upstream).await
 }
 
 /// An allowed request, with what the decision read.
@@ -296,13 +301,14 @@ struct Admitted<'r> {
 }
 
 /// Send an allowed request where its route says: a built-in handler ([`access_api::handle`])
-/// or the upstream.
+/// or the upstream (the endpoint it went to in `chosen`).
 async fn dispatch(
     gw: &Gateway,
     snapshot: &Snapshot,
     conn: &ClientConn,
     permit: Permit<'_>,
     request: Admitted<'_>,
+    chosen: &mut Option<Chosen>,
 ) -> Result<Response<Body>, ProxyError> {
     let Admitted {
         parts,
@@ -369,15 +375,9 @@ async fn dispatch(
         target: &route.target,
         credential: snapshot.service_credentials.get(&route.target.upstream),
     };
-    upstream::forward(
-        &gw.upstream,
-        req,
-        client_upgrade,
-        &ctx,
-        &gw.snapshots.runtime().metrics,
-    )
-    .await
-    .map_err(ProxyError::Upstream)
+    upstream::forward(&snapshot.upstreams, req, client_upgrade, &ctx, chosen)
+        .await
+        .map_err(ProxyError::Upstream)
 }
 
 /// The upstream gets exactly the checked path, encoded once ([`path::encode`]), with the

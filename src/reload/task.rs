@@ -11,6 +11,9 @@
 //!   events were the writes the gateway has just applied). The hooks (key ring, the watch's
 //!   re-arm) run either way.
 //! - `Now` (SIGHUP, an API write of files a `Change` cannot say) loads in full.
+//! - `Store` (an etcd follower's edit, src/store/follow.rs) is applied to the current
+//!   snapshot or refused with the reason; the follower then loads in full itself, after
+//!   writing its mirror.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,7 +23,9 @@ use arc_swap::ArcSwap;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::{ATTEMPTS, Applied, DEBOUNCE, Hooks, How, MAX_DEBOUNCE, Request, apply, report_loaded};
+use super::{
+    ATTEMPTS, Applied, DEBOUNCE, Hooks, How, MAX_DEBOUNCE, Request, StoreEdit, apply, report_loaded,
+};
 use crate::config::StateDir;
 use crate::config::gateway::GatewayConfig;
 use crate::config::reloadable::ConfigSource;
@@ -121,6 +126,9 @@ impl Door {
                     }
                     let _ = tx.send(answer);
                 }
+                Some(Request::Store(edit, tx)) => {
+                    let _ = tx.send(self.apply_store(*edit).await);
+                }
             }
         }
     }
@@ -185,6 +193,22 @@ impl Door {
             generation,
             how: How::Full,
         })
+    }
+
+    /// An etcd follower's edit, applied to the current snapshot (answers the generation), or
+    /// the reason it was not.
+    async fn apply_store(&mut self, edit: StoreEdit) -> Result<u64, String> {
+        let previous = self.swap.load_full();
+        let generation = previous.generation + 1;
+        let snapshot =
+            tokio::task::spawn_blocking(move || apply::apply_store(&previous, &edit, generation))
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()))?;
+        // The mirror's files are not what the snapshot holds until the follower writes them.
+        self.held = None;
+        self.swap_in(snapshot);
+        tracing::debug!(generation, "applied a change from etcd");
+        Ok(generation)
     }
 
     /// Load every file again (running the hooks first) and swap the result in.

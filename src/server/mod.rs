@@ -31,7 +31,7 @@ use crate::access_api::ApiServices;
 use crate::config::gateway::GatewayConfig;
 use crate::proxy::{self, Body, Gateway};
 use crate::snapshot::SnapshotReader;
-use crate::upstream::{SetupError, Upstreams};
+use crate::upstream::{HealthChecks, SetupError};
 
 /// The server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -87,12 +87,11 @@ pub async fn run_per_core(
         return Err(ServerError::NoListener);
     }
     let config = snapshots.load().config.clone();
+    let health = tokio::spawn(check_upstreams(snapshots.clone()));
     let gw = Arc::new(Gateway {
-        upstream: Upstreams::new(&config, &snapshots.runtime().metrics)?,
         snapshots,
         services,
     });
-    gw.upstream.start_health_checks();
     let shared = Arc::new(accept::Shared {
         builder: http_builder(&config),
         limit: Arc::new(Semaphore::new(config.limits.max_connections.max(1))),
@@ -108,7 +107,25 @@ pub async fn run_per_core(
     };
     serve_shard(&shared, listeners, stop).await;
     others.wait().await;
+    health.abort();
     Ok(())
+}
+
+/// Run the health checks of the current snapshot's upstreams, following reloads.
+async fn check_upstreams(snapshots: SnapshotReader) {
+    let mut checks = HealthChecks::default();
+    loop {
+        let generation = {
+            let snapshot = snapshots.load();
+            checks.follow(&snapshot.upstreams);
+            snapshot.generation
+        };
+        snapshots.wait_for_generation(generation + 1).await;
+        if snapshots.generation() <= generation {
+            // No more reloads: keep checking these upstreams until the server stops.
+            return std::future::pending().await;
+        }
+    }
 }
 
 /// Serve `listeners` on the current runtime until `stop` completes, then drain.

@@ -1,17 +1,18 @@
 //! A gateway on etcd: the local mirror of the state and the loop that keeps it current.
 //!
 //! `state.dir` becomes a symbolic link to a mirror directory written from one revision
-//! (`<state.dir>.mirror/r<revision>`); a new revision is written beside it and the link is
-//! swapped in one rename, so a reload never reads files of two revisions. Then the one reload
-//! door builds the snapshot from the files, as on the files backend.
+//! (src/store/mirror.rs); the one reload door builds the snapshot from the files, as on the
+//! files backend.
 //!
-//! Load at R, watch from R+1: every watch response is applied to the objects in memory, the
-//! mirror is rewritten and the snapshot reloaded. A compacted history means a fresh load; a
-//! broken stream a new watch after the last applied (or confirmed) revision. A probe thread
+//! Load at R, watch from R+1: every watch response is applied to the objects in memory and
+//! then to the running snapshot — as `Change`s through the reload door where they say it
+//! (src/store/edit.rs: a token, a user's account, a group membership, a role, an ACL entry),
+//! else by writing the mirror and loading it in full. A compacted history means a fresh load;
+//! a broken stream a new watch after the last applied (or confirmed) revision. A probe thread
 //! asks etcd every `probe_interval_ms` whether anything newer than the applied revision
 //! exists (`meta/serial`); that, or a progress notification, confirms the state served.
 
-use std::fs;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,11 +20,12 @@ use std::time::Duration;
 use super::StoreError;
 use super::etcd::{Change, EtcdError, EtcdStore, Loaded, WatchEvent};
 use super::health::Health;
-use super::objects::{self, Objects};
+use super::mirror::{self, publish};
 use crate::config::gateway::GatewayConfig;
 use crate::config::store::EtcdSettings;
 use crate::config::{StateDir, StateError};
-use crate::observe::Metrics;
+use crate::observe::{LoadLabels, Metrics};
+use crate::reload::ReloadHandle;
 
 /// State that one gateway of the fleet must create or renew for all of them (the ticket keys):
 /// checked on the mirror, changed through an etcd change, so the lock and the serial compare
@@ -84,19 +86,29 @@ impl Mirror {
         self.loaded.revision
     }
 
-    /// Keep the mirror current from now on (two threads: the watch and the probe), calling
-    /// `reload` (the reload door; blocking) after each new mirror. Takes a function rather than
-    /// the reload handle so that this module does not depend on `reload`.
+    /// Keep the mirror current from now on (threads: the watch, the probe, the mirror's
+    /// writer), handing every change to the reload `door` (`runtime` runs its calls).
     pub fn follow(
         self,
-        reload: impl Fn() -> Result<(), String> + Send + 'static,
+        door: ReloadHandle,
+        runtime: tokio::runtime::Handle,
         metrics: Arc<Metrics>,
     ) -> std::io::Result<()> {
-        let health = Arc::new(Health::new(metrics, &self.settings, self.loaded.revision));
+        let health = Arc::new(Health::new(
+            metrics.clone(),
+            &self.settings,
+            self.loaded.revision,
+        ));
         // Kept alive by the watch thread, which runs as long as the process.
         let writer =
             super::gateway_writer::Writer::register(&self.link, self.store.clone(), health.clone());
         let probe_every = Duration::from_millis(self.settings.probe_interval_ms.max(50));
+        let leadership = super::leader::campaign(
+            self.store.clone(),
+            &self.link,
+            gateway_id(),
+            health.metrics_arc(),
+        )?;
         let (store, probe_health) = (self.store.clone(), health.clone());
         let (keys, link) = (self.keys.clone(), self.link.clone());
         std::thread::Builder::new()
@@ -104,27 +116,39 @@ impl Mirror {
             .spawn(move || {
                 loop {
                     probe(&store, &probe_health);
-                    renew_keys(&store, keys.as_ref(), &link);
+                    // Once per fleet: the leader renews the keys in etcd for everyone.
+                    if leadership.is_leader() {
+                        renew_keys(&store, keys.as_ref(), &link);
+                    }
                     std::thread::sleep(probe_every);
                 }
             })?;
+        let Mirror {
+            store,
+            link,
+            loaded,
+            ..
+        } = self;
+        let files = mirror::Mirror::new(link, loaded.objects, loaded.revision);
+        // A full load must never read files older than the snapshot it replaces.
+        let flush = files.clone();
+        door.on_reload(move || flush.flush());
+        let quiet = files.clone();
+        std::thread::Builder::new()
+            .name("etcd-mirror".to_owned())
+            .spawn(move || quiet.write_when_quiet())?;
         std::thread::Builder::new()
             .name("etcd-watch".to_owned())
             .spawn(move || {
                 let _writer = writer;
-                let Mirror {
-                    store,
-                    link,
-                    loaded,
-                    ..
-                } = self;
                 let mut follower = Follower {
                     store,
-                    link,
-                    objects: loaded.objects,
+                    files,
                     health,
-                    reload: Box::new(reload),
+                    door,
+                    runtime,
                     pause: probe_every,
+                    metrics,
                 };
                 follower.run();
             })?;
@@ -134,22 +158,26 @@ impl Mirror {
 
 struct Follower {
     store: Arc<EtcdStore>,
-    link: PathBuf,
-    objects: Objects,
+    files: Arc<mirror::Mirror>,
     health: Arc<Health>,
-    reload: Box<dyn Fn() -> Result<(), String> + Send>,
+    door: ReloadHandle,
+    runtime: tokio::runtime::Handle,
     pause: Duration,
+    metrics: Arc<Metrics>,
 }
 
 impl Follower {
     fn run(&mut self) {
         loop {
             let start = self.health.resume_after() + 1;
+            if self.went_back(start - 1) {
+                continue;
+            }
             let store = self.store.clone();
             let mut watcher = match store.watch(start) {
                 Ok(w) => w,
                 Err(EtcdError::Compacted) => {
-                    self.relist();
+                    self.reload_compacted();
                     continue;
                 }
                 Err(e) => {
@@ -165,10 +193,7 @@ impl Follower {
                     }
                     Ok(WatchEvent::Progress { revision }) => self.health.confirm(revision),
                     Ok(WatchEvent::Compacted) => {
-                        tracing::warn!(
-                            "etcd history compacted past the watch: loading the state again"
-                        );
-                        self.relist();
+                        self.reload_compacted();
                         break;
                     }
                     Err(e) => {
@@ -180,27 +205,91 @@ impl Follower {
         }
     }
 
-    /// Apply one watch response: the objects change, the mirror is rewritten and the snapshot
-    /// reloaded.
+    /// Apply one watch response: the objects change, then the snapshot — incrementally where
+    /// the changes say it, else from the mirror written anew.
     fn apply(&mut self, changes: &[Change], revision: i64) {
-        if changes.is_empty() {
+        let mut state = self.files.lock();
+        // A re-watch after a broken stream may bring what was applied already.
+        let fresh: Vec<&Change> = changes
+            .iter()
+            .filter(|c| c.revision > state.revision)
+            .collect();
+        if fresh.is_empty() {
+            drop(state);
             self.health.set_applied(revision);
             return;
         }
-        for c in changes {
-            match &c.value {
-                Some(v) => {
-                    self.objects.insert(c.key.clone(), v.clone());
-                }
-                None => {
-                    self.objects.remove(&c.key);
-                }
-            }
+        let mut before = BTreeMap::new();
+        for c in fresh {
+            let old = match &c.value {
+                Some(v) => state.objects.insert(c.key.clone(), v.clone()),
+                None => state.objects.remove(&c.key),
+            };
+            before.entry(c.key.clone()).or_insert(old);
         }
-        if !apply_incrementally(changes) {
+        state.revision = revision;
+        let edit = super::edit::edit(&before, &state.objects);
+        self.files.changed(&mut state);
+        drop(state);
+        let applied = match edit {
+            Ok(edit) => {
+                let changes = edit.changes.len();
+                self.runtime
+                    .block_on(self.door.apply_store(edit))
+                    .inspect(|generation| {
+                        tracing::debug!(revision, generation, changes, "applied from etcd");
+                    })
+                    .inspect_err(|e| {
+                        tracing::info!(revision, reason = %e, "loading in full instead of applying");
+                    })
+                    .is_ok()
+            }
+            Err(why) => {
+                tracing::info!(revision, reason = %why, "etcd change loaded in full");
+                false
+            }
+        };
+        let metrics = &self.health.metrics().store;
+        if applied {
+            metrics.applied_incremental.inc();
+        } else {
+            metrics.applied_full.inc();
             self.swap_in(revision);
         }
         self.health.set_applied(revision);
+    }
+
+    /// The watch history is gone (whether etcd said so when the watch was made or later): load
+    /// again, then count it (`aclgate_store_full_loads_total{cause="compacted"}`).
+    fn reload_compacted(&mut self) {
+        tracing::warn!("etcd history compacted past the watch: loading the state again");
+        self.relist();
+        self.count_load("compacted");
+    }
+
+    /// Whether etcd's revision is behind the one served (restored from an older backup), in
+    /// which case the state was loaded again, loudly: a watch from our revision would wait for
+    /// numbers etcd will reuse for other changes.
+    fn went_back(&mut self, served: i64) -> bool {
+        match self.store.serial() {
+            Ok((head, _)) if head < served => {
+                tracing::error!(
+                    head,
+                    served,
+                    "etcd's revision went BACK (restored from an older backup?): loading the state again"
+                );
+                self.relist();
+                self.count_load("revision_back");
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// `aclgate_store_full_loads_total{cause}`, counted after the load.
+    fn count_load(&self, cause: &'static str) {
+        let labels = LoadLabels { cause };
+        self.metrics.store.full_loads.get_or_create(&labels).inc();
     }
 
     /// A fresh load (compaction, or a store that went back): retried until etcd answers.
@@ -208,7 +297,7 @@ impl Follower {
         loop {
             match self.store.load() {
                 Ok(loaded) => {
-                    self.objects = loaded.objects;
+                    self.files.replace(loaded.objects, loaded.revision);
                     self.swap_in(loaded.revision);
                     self.health.reset(loaded.revision);
                     return;
@@ -221,22 +310,26 @@ impl Follower {
         }
     }
 
+    /// Write the mirror and load it in full.
     fn swap_in(&self, revision: i64) {
-        if let Err(e) = publish(&self.link, &self.objects, revision) {
+        let written = {
+            let mut state = self.files.lock();
+            self.files.write(&mut state)
+        };
+        if let Err(e) = written {
             tracing::error!(error = %e, revision, "cannot write the state mirror; keeping the previous snapshot");
             return;
         }
-        if let Err(e) = (self.reload)() {
+        if let Err(e) = self.runtime.block_on(self.door.reload()) {
             tracing::error!(error = %e, revision, "state from etcd refused; keeping the previous snapshot");
         }
     }
 }
 
-/// The per-change hook: apply these key changes to the running model without a full
-/// rebuild, answering whether that was done. Until the incremental apply path (issue 12's
-/// `Change`s through the reload door) is wired here, every change is a full reload.
-fn apply_incrementally(_changes: &[Change]) -> bool {
-    false
+/// This gateway's name in the leader key: host and process.
+fn gateway_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("{}:{}", host.trim(), std::process::id())
 }
 
 /// Is anything newer than what we serve? (`meta/serial` changes with every aclgate write.)
@@ -258,50 +351,4 @@ fn renew_keys(store: &EtcdStore, keys: &dyn FleetKeys, link: &Path) {
     {
         tracing::warn!(error = %e, "cannot renew the ticket keys in etcd; trying again");
     }
-}
-
-/// Write `objects` as the mirror of `revision` and point `link` at it in one rename; older
-/// mirrors are removed.
-pub fn publish(link: &Path, objects: &Objects, revision: i64) -> Result<(), StoreError> {
-    let local = |e: std::io::Error| StoreError::Local(format!("{}: {e}", link.display()));
-    let name = link
-        .file_name()
-        .ok_or_else(|| StoreError::Local(format!("{}: no file name", link.display())))?
-        .to_string_lossy()
-        .into_owned();
-    let parent = link.parent().unwrap_or(Path::new("."));
-    let mirrors = parent.join(format!("{name}.mirror"));
-    fs::create_dir_all(&mirrors).map_err(local)?;
-    let serial = uuid::Uuid::new_v4().simple().to_string();
-    // Relative to the link's directory, so the pair can be moved together.
-    let relative = format!("{name}.mirror/r{revision}-{}", &serial[..8]);
-    let target = parent.join(&relative);
-    objects::write_dir(objects, &target)?;
-    // The mirror the link pointed at stays one more round: a reload may still be reading it.
-    let previous = fs::read_link(link).ok().map(|p| parent.join(p));
-    match fs::symlink_metadata(link) {
-        Ok(m) if m.is_dir() => {
-            // A first start on a directory: only an empty one may become the link.
-            fs::remove_dir(link).map_err(|e| {
-                StoreError::Local(format!(
-                    "{}: with backend = \"etcd\" the state directory is aclgate's mirror of etcd \
-                     and must not hold files ({e})",
-                    link.display()
-                ))
-            })?;
-        }
-        _ => {}
-    }
-    let tmp = parent.join(format!(".{name}.link-{serial}"));
-    std::os::unix::fs::symlink(&relative, &tmp).map_err(local)?;
-    fs::rename(&tmp, link).map_err(local)?;
-    if let Ok(entries) = fs::read_dir(&mirrors) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path != target && Some(&path) != previous.as_ref() {
-                let _ = fs::remove_dir_all(path);
-            }
-        }
-    }
-    Ok(())
 }

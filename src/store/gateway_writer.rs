@@ -1,26 +1,47 @@
-//! Writes made by a gateway on etcd (the access API): the same [`super::change_in_etcd`] as
-//! the CLI, then a wait until this gateway's own snapshot includes the change, so the next
-//! request on it sees what the last one wrote (as on files, where the writer reloads).
+//! Writes made by a gateway on etcd (the access API): the same read, edit, commit as the CLI
+//! ([`super::change_in_etcd`]), then a wait until this gateway's own snapshot includes the
+//! change, so the next request on it sees what the last one wrote (as on files, where the
+//! writer reloads).
+//!
+//! The read-edit-commit (etcd round trips, the state written and read back as files) never runs
+//! on the runtime's threads (one by default: it would stall every request): edits are queued to
+//! the gateway's writer thread, which takes the writers' lock once for every edit waiting, runs
+//! them one after the other on one copy of the state and commits them in one transaction. That
+//! is the same as running them one by one (each sees the ones before it; an edit that is
+//! refused changes nothing and is answered at once), and a burst of N edits costs a few
+//! commits rather than N lock round trips.
 //!
 //! A gateway's writer is found by its state directory (the mirror link), so several gateways in
 //! one process (the tests) each find their own.
 
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, Weak, mpsc};
 use std::time::Duration;
 
 use super::etcd::EtcdStore;
 use super::health::Health;
-use super::{StoreError, change_in_etcd};
+use super::{StoreError, change_in_etcd, objects};
 use crate::config::{StateDir, StateError};
 
 /// How long a write waits for its revision to be served before answering anyway.
 const APPLY_WAIT: Duration = Duration::from_secs(5);
+/// Most edits committed together (each is a few keys; a transaction holds 127).
+const BATCH: usize = 16;
+
+/// An edit waiting for the writer thread: called with its batch's copy of the state (or why
+/// there is none); answers how to report the batch's commit, `None` if it answered already
+/// (its edit was refused).
+type Job = Box<dyn FnOnce(Result<&StateDir, &StoreError>) -> Option<Finish> + Send>;
+/// Reports the batch's commit (its revision; `None`: nothing changed) to one edit.
+type Finish = Box<dyn FnOnce(&Result<Option<i64>, StoreError>) + Send>;
 
 /// The writer of one gateway on etcd.
 pub struct Writer {
     store: Arc<EtcdStore>,
     health: Arc<Health>,
+    /// To the writer thread, which ends when the writer is dropped.
+    queue: mpsc::Sender<Job>,
 }
 
 type Registry = Mutex<Vec<(PathBuf, Weak<Writer>)>>;
@@ -31,7 +52,20 @@ impl Writer {
     /// Register the writer of the gateway whose state directory is `link`; it lives as long
     /// as the answered `Arc`.
     pub fn register(link: &Path, store: Arc<EtcdStore>, health: Arc<Health>) -> Arc<Writer> {
-        let writer = Arc::new(Writer { store, health });
+        let (queue, jobs) = mpsc::channel();
+        let thread_store = store.clone();
+        let spawned = std::thread::Builder::new()
+            .name("etcd-writer".to_owned())
+            .spawn(move || serve(&thread_store, &jobs));
+        if let Err(e) = spawned {
+            // The queue then answers every edit with "the writer stopped" (a 503).
+            tracing::error!(error = %e, "cannot start the etcd writer thread");
+        }
+        let writer = Arc::new(Writer {
+            store,
+            health,
+            queue,
+        });
         // Every other writer of the mirror (realm sync, passwords, OpenID users …) goes to
         // etcd too, through StateDir::modify.
         let weak: Weak<Writer> = Arc::downgrade(&writer);
@@ -59,40 +93,40 @@ impl Writer {
         change_in_etcd(&self.store, f)
     }
 
-    /// [`Writer::change`] for a request handler: the wait for the writers' lock yields to the
-    /// runtime (other requests go on); only the change itself (read, edit, commit: a few etcd
-    /// round trips) runs inline.
-    pub async fn change_async<T>(
+    /// [`Writer::change`] for a request handler: queued to the writer thread (see the module
+    /// comment); the handler awaits the answer without holding a runtime thread.
+    pub async fn change_async<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&StateDir) -> Result<T, StateError>,
+        f: impl FnOnce(&StateDir) -> Result<T, StateError> + Send + 'static,
     ) -> Result<(T, Option<i64>), StoreError> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        let mut pause = Duration::from_millis(2);
-        let mut lease = self.store.lock_lease()?;
-        let _lock = loop {
-            match self.store.try_lock(lease) {
-                Ok(Some(lock)) => break lock,
-                Ok(None) if tokio::time::Instant::now() < deadline => {}
-                // An error (the lease expired while waiting, a member gone): take a new lease
-                // and try again until the deadline.
-                Err(e) if tokio::time::Instant::now() < deadline => {
-                    tracing::debug!(error = %e, "writers' lock: trying again with a new lease");
-                    self.store.release_lease(lease);
-                    lease = self.store.lock_lease()?;
-                }
-                Ok(None) => {
-                    self.store.release_lease(lease);
-                    return Err(super::etcd::lock_timeout().into());
-                }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |state| {
+            let state = match state {
+                Ok(state) => state,
                 Err(e) => {
-                    self.store.release_lease(lease);
-                    return Err(e.into());
+                    let _ = tx.send(Err(copy(e)));
+                    return None;
                 }
+            };
+            match f(state) {
+                Err(e) => {
+                    let _ = tx.send(Err(StoreError::State(e)));
+                    None
+                }
+                Ok(out) => Some(Box::new(
+                    move |outcome: &Result<Option<i64>, StoreError>| {
+                        let _ = tx.send(match outcome {
+                            Ok(revision) => Ok((out, *revision)),
+                            Err(e) => Err(copy(e)),
+                        });
+                    },
+                )),
             }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(50));
-        };
-        super::change_locked(&self.store, f)
+        });
+        let stopped =
+            || StoreError::Local("the etcd writer stopped; nothing was written".to_owned());
+        self.queue.send(job).map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
     }
 
     /// Wait until this gateway serves `revision` (bounded; a slow reload does not hang the
@@ -122,5 +156,73 @@ impl crate::config::state_dir::Redirect for Writer {
                 source: std::io::Error::other(e.to_string()),
             }),
         }
+    }
+}
+
+/// The writer thread: batches of the edits waiting, until the writer is dropped.
+fn serve(store: &EtcdStore, jobs: &mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < BATCH
+            && let Ok(more) = jobs.try_recv()
+        {
+            batch.push(more);
+        }
+        run_batch(store, batch);
+    }
+}
+
+/// Under the writers' lock: read the state, run every edit on one copy, commit once, report.
+fn run_batch(store: &EtcdStore, batch: Vec<Job>) {
+    let lock = match store.lock() {
+        Ok(lock) => lock,
+        Err(e) => return refuse(batch, &e.into()),
+    };
+    let base = match store.load() {
+        Ok(base) => base,
+        Err(e) => return refuse(batch, &e.into()),
+    };
+    let scratch = match tempfile::tempdir() {
+        Ok(scratch) => scratch,
+        Err(e) => return refuse(batch, &StoreError::Local(format!("temp dir: {e}"))),
+    };
+    let dir = scratch.path().join("state");
+    if let Err(e) = objects::write_dir(&base.objects, &dir) {
+        return refuse(batch, &e);
+    }
+    let state = StateDir::new(&dir);
+    // An edit that panics drops its answer (the handler says the writer stopped), not the
+    // thread; the edits write their files only once they succeeded.
+    let finishes: Vec<Finish> = batch
+        .into_iter()
+        .filter_map(|job| std::panic::catch_unwind(AssertUnwindSafe(|| job(Ok(&state)))).ok())
+        .flatten()
+        .collect();
+    let outcome = if finishes.is_empty() {
+        Ok(None)
+    } else {
+        objects::read_dir(&dir)
+            .and_then(|(after, _)| store.commit(&base, &after).map_err(StoreError::from))
+    };
+    drop(lock);
+    for finish in finishes {
+        finish(&outcome);
+    }
+}
+
+fn refuse(batch: Vec<Job>, e: &StoreError) {
+    for job in batch {
+        let _ = job(Err(e));
+    }
+}
+
+/// A batch's error for each of its edits.
+fn copy(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Etcd(e) => StoreError::Etcd(e.clone()),
+        StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
+        StoreError::Uncertain(m) => StoreError::Uncertain(m.clone()),
+        StoreError::Local(m) => StoreError::Local(m.clone()),
+        other => StoreError::Invalid(other.to_string()),
     }
 }

@@ -50,6 +50,16 @@ impl Health {
         health
     }
 
+    /// The gateway's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The gateway's metrics, shared.
+    pub fn metrics_arc(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
     /// The revision served.
     pub fn applied(&self) -> i64 {
         self.applied.load(Ordering::SeqCst)

@@ -13,10 +13,13 @@
 //! written as files into `state.dir`, the running snapshot is built from them through the one
 //! reload door, and a watch from the next revision keeps the mirror current.
 
+pub mod edit;
 pub mod etcd;
 pub mod follow;
 pub mod gateway_writer;
 pub mod health;
+pub mod leader;
+pub mod mirror;
 pub mod objects;
 pub mod user_keys;
 
@@ -43,6 +46,10 @@ pub enum StoreError {
     /// Stored data that cannot be materialised.
     #[error("{0}")]
     Invalid(String),
+    /// etcd did not confirm a commit (or confirmed only part of it): what was written is not
+    /// known.
+    #[error("{0}")]
+    Uncertain(String),
 }
 
 impl StoreError {
@@ -57,6 +64,9 @@ impl From<CommitError> for StoreError {
         match e {
             CommitError::Conflict => StoreError::Conflict(e.to_string()),
             CommitError::Etcd(e) => StoreError::Etcd(e),
+            CommitError::Unknown(_) | CommitError::Partial(_) => {
+                StoreError::Uncertain(e.to_string())
+            }
         }
     }
 }

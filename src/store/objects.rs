@@ -95,7 +95,7 @@ pub fn write_dir_canonical(objects: &Objects, dir: &Path) -> Result<(), StoreErr
 }
 
 fn write_files(objects: &Objects, dir: &Path, canonical: bool) -> Result<(), StoreError> {
-    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut files = render_others(objects);
     if user_keys::present(objects) {
         let text = if canonical {
             user_keys::decode(objects).into_bytes()
@@ -104,21 +104,14 @@ fn write_files(objects: &Objects, dir: &Path, canonical: bool) -> Result<(), Sto
         };
         files.insert("user.cfg".to_owned(), text);
     }
-    for (rel, kind, _) in SPLIT {
-        let start = format!("{kind}/");
-        let mut text = objects
-            .get(&format!("{HEAD}{rel}"))
-            .cloned()
-            .unwrap_or_default();
-        let mut any = !text.is_empty();
-        for (_, v) in objects
-            .range(start.clone()..)
-            .take_while(|(k, _)| k.starts_with(&start))
-        {
-            text.extend_from_slice(v);
-            any = true;
-        }
-        if any {
+    write_rendered(&files, dir)
+}
+
+/// The files of `objects` other than `user.cfg`: relative path → contents.
+pub fn render_others(objects: &Objects) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    for (rel, _, _) in SPLIT {
+        if let Some(text) = split_pieces(objects, rel) {
             files.insert(rel.to_owned(), text);
         }
     }
@@ -128,19 +121,52 @@ fn write_files(objects: &Objects, dir: &Path, canonical: bool) -> Result<(), Sto
     {
         files.insert(key[FILE.len()..].to_owned(), value.clone());
     }
+    files
+}
+
+/// Write rendered `files` into `dir` (new and empty), as [`write_dir`] does.
+pub fn write_rendered(files: &BTreeMap<String, Vec<u8>>, dir: &Path) -> Result<(), StoreError> {
     atomic::create_dir(dir, 0o755)
         .map_err(|e| StoreError::Local(format!("{}: {e}", dir.display())))?;
     for (rel, contents) in files {
-        let path = safe_join(dir, &rel)?;
+        let path = safe_join(dir, rel)?;
         let secret = rel.starts_with("priv/");
         if let Some(parent) = path.parent() {
             create_parents(dir, parent, secret)?;
         }
         let mode = if secret { SECRET_MODE } else { PLAIN_MODE };
-        atomic::write_file(&path, &contents, mode)
+        atomic::write_file(&path, contents, mode)
             .map_err(|e| StoreError::Local(format!("{}: {e}", path.display())))?;
     }
     Ok(())
+}
+
+/// The text of the split file `rel` (`priv/token.shadow`, `logout.cfg`, …) held by `objects`,
+/// as [`write_dir`] writes it; `None` if it has no objects.
+pub fn split_text(objects: &Objects, rel: &str) -> Option<Vec<u8>> {
+    match objects.get(&format!("{FILE}{rel}")) {
+        Some(whole) => Some(whole.clone()),
+        None => split_pieces(objects, rel),
+    }
+}
+
+/// The head and pieces of the split file `rel`, joined; `None` if there are none.
+fn split_pieces(objects: &Objects, rel: &str) -> Option<Vec<u8>> {
+    let (_, kind, _) = SPLIT.iter().find(|(p, _, _)| *p == rel)?;
+    let start = format!("{kind}/");
+    let mut text = objects
+        .get(&format!("{HEAD}{rel}"))
+        .cloned()
+        .unwrap_or_default();
+    let mut any = !text.is_empty();
+    for (_, v) in objects
+        .range(start.clone()..)
+        .take_while(|(k, _)| k.starts_with(&start))
+    {
+        text.extend_from_slice(v);
+        any = true;
+    }
+    any.then_some(text)
 }
 
 /// `dir/rel`, if `rel` is a plain relative path (no `..`, no root, nothing empty).

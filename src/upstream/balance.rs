@@ -2,6 +2,7 @@
 //! `balance` rule (round robin, least pending, first healthy) over the ones a request has not
 //! tried yet. Lock-free: a pick reads a few atomics.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use crate::config::upstreams::Balance;
@@ -90,6 +91,14 @@ impl EndpointState {
             .then_some(Transition::Down)
     }
 
+    /// Mark up now, counts cleared (its pool no longer has health checks, which alone could
+    /// bring it back).
+    pub fn revive(&self) -> Option<Transition> {
+        self.fails.store(0, Ordering::Relaxed);
+        self.passes.store(0, Ordering::Relaxed);
+        (!self.up.swap(true, Ordering::Relaxed)).then_some(Transition::Up)
+    }
+
     /// Count a request in flight until the guard is dropped.
     pub fn start(&self) -> PendingGuard<'_> {
         self.pending.fetch_add(1, Ordering::Relaxed);
@@ -111,18 +120,24 @@ impl Drop for PendingGuard<'_> {
 pub struct Balancer {
     rule: Balance,
     next: AtomicUsize,
-    states: Vec<EndpointState>,
+    /// Shared with the endpoints: a reload that keeps an endpoint keeps its state.
+    states: Vec<Arc<EndpointState>>,
 }
 
 impl Balancer {
     /// A balancer over `n` endpoints (at most [`MAX_ENDPOINTS`]), all up.
     pub fn new(rule: Balance, n: usize) -> Balancer {
+        let states = (0..n).map(|_| Arc::default()).collect();
+        Balancer::with_states(rule, states)
+    }
+
+    /// A balancer over endpoints with these states (at most [`MAX_ENDPOINTS`] are used).
+    pub fn with_states(rule: Balance, mut states: Vec<Arc<EndpointState>>) -> Balancer {
+        states.truncate(MAX_ENDPOINTS);
         Balancer {
             rule,
             next: AtomicUsize::new(0),
-            states: (0..n.min(MAX_ENDPOINTS))
-                .map(|_| EndpointState::default())
-                .collect(),
+            states,
         }
     }
 
@@ -154,15 +169,24 @@ impl Balancer {
             // A single endpoint (every `[upstream]`): no rule to apply, no shared counter to bump.
             return usable(0).then_some(0);
         }
+        // A retry does not take a turn: had it, with one dead endpoint of two every request
+        // would start at the dead one.
+        let turn = || {
+            if tried.is_empty() {
+                self.next.fetch_add(1, Ordering::Relaxed)
+            } else {
+                self.next.load(Ordering::Relaxed)
+            }
+        };
         match self.rule {
             Balance::FirstHealthy => (0..n).find(|&i| usable(i)),
             Balance::RoundRobin => {
-                let start = self.next.fetch_add(1, Ordering::Relaxed);
+                let start = turn();
                 (0..n).map(|k| (start + k) % n).find(|&i| usable(i))
             }
             Balance::LeastPending => {
                 // Ties go round robin, so that an idle cluster still spreads the load.
-                let start = self.next.fetch_add(1, Ordering::Relaxed);
+                let start = turn();
                 (0..n)
                     .map(|k| (start + k) % n)
                     .filter(|&i| usable(i))
@@ -189,6 +213,24 @@ mod tests {
         tried.add(2);
         assert_eq!(b.pick(tried, None), None);
         assert_eq!(b.pick(Tried::default(), Some(2)), Some(2));
+    }
+
+    #[test]
+    fn a_retry_does_not_take_a_turn() {
+        // Endpoint 0 refuses connections (no health checks mark it down): every other request
+        // starts there and is retried on 1; the others go to 1 at once.
+        let b = Balancer::new(Balance::RoundRobin, 2);
+        let mut first_tries = Vec::new();
+        for _ in 0..4 {
+            let first = b.pick(Tried::default(), None).unwrap();
+            first_tries.push(first);
+            if first == 0 {
+                let mut tried = Tried::default();
+                tried.add(0);
+                assert_eq!(b.pick(tried, None), Some(1));
+            }
+        }
+        assert_eq!(first_tries, [0, 1, 0, 1]);
     }
 
     #[test]

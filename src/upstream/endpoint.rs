@@ -22,11 +22,12 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 use tower_service::Service;
 
+use super::UpstreamFailure;
 use super::headers::Added;
 use super::lean::LeanConn;
 use super::{ClientBodyError, SetupError, Via};
+use crate::body::{Body, BodyError};
 use crate::config::gateway::UpstreamSettings;
-use crate::error::{Body, BodyError, UpstreamFailure};
 
 /// Classify an error of hyper's clients: did the client's body cause it?
 fn from_hyper(e: hyper_util::client::legacy::Error) -> UpstreamFailure {
@@ -82,6 +83,11 @@ impl Endpoint {
         else {
             return Err(bad_url());
         };
+        // User info would be sent as `Host` and shown in logs and metrics: credentials belong
+        // in `authorization_file`.
+        if authority.as_str().contains('@') {
+            return Err(SetupError::UserInfo);
+        }
         let base = Uri::builder()
             .scheme(scheme.clone())
             .authority(authority.clone())
@@ -113,6 +119,11 @@ impl Endpoint {
             host,
             timeout: Duration::from_millis(cfg.timeout_ms),
         })
+    }
+
+    /// `scheme://host:port` as configured (what logs and metric labels show).
+    pub(super) fn origin(&self) -> String {
+        format!("{}://{}", self.scheme, self.authority)
     }
 
     /// Send `req` (origin-form URI, headers prepared, no `Host`) the way `via` says. On the

@@ -8,7 +8,7 @@ use http::{Request, Version};
 
 use super::ForwardContext;
 use crate::auth::strip_credentials;
-use crate::error::Body;
+use crate::body::Body;
 use crate::policy::UpstreamTarget;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");

@@ -3,10 +3,11 @@
 //! [`forward`] edits the headers once ([`headers`]), decides once how the request travels
 //! ([`Via`]: the client connection's own lean HTTP/1.1 connection, hyper's pool, or a connection
 //! of its own for an upgrade), and hands both to the one [`Endpoint::send`]. Failures are typed
-//! ([`UpstreamFailure`]); `crate::error` turns them into HTTP answers.
+//! ([`UpstreamFailure`]); the error map (src/error.rs) turns them into HTTP answers.
 
 pub mod balance;
 mod endpoint;
+mod failure;
 mod headers;
 mod health;
 mod lean;
@@ -21,14 +22,15 @@ use hyper::body::Body as _;
 use hyper_util::rt::TokioIo;
 
 pub use self::endpoint::Endpoint;
+pub use self::failure::UpstreamFailure;
 pub use self::headers::is_websocket_upgrade;
+pub use self::health::HealthChecks;
 pub use self::lean::LeanSlot;
 #[doc(hidden)]
 pub use self::lean::fuzz_api as lean_fuzz_api;
 pub use self::pool::{Pool, Upstreams};
+use crate::body::Body;
 use crate::config::upstreams::ServiceCredential;
-use crate::error::{Body, UpstreamFailure};
-use crate::observe::Metrics;
 use crate::policy::UpstreamTarget;
 
 /// The upstream could not be set up from the settings.
@@ -36,6 +38,9 @@ use crate::policy::UpstreamTarget;
 pub enum SetupError {
     #[error("invalid upstream url `{0}`")]
     Url(String),
+    /// Not named: the URL holds what may be a password.
+    #[error("an upstream url must not hold user info (credentials go in `authorization_file`)")]
+    UserInfo,
     #[error("cannot read upstream ca `{file}`: {message}")]
     Ca { file: String, message: String },
     #[error("invalid upstream fingerprint: expected 64 hex digits")]
@@ -92,8 +97,21 @@ pub struct ForwardContext<'a> {
     pub credential: Option<&'a ServiceCredential>,
 }
 
+/// Which endpoint a forwarded request went to (for the access log): the last one tried, so
+/// the one that answered when one did. Positions in the [`Upstreams`] it was forwarded with
+/// (names by [`Upstreams::describe`]): a plain value, so that no borrow of the snapshot has
+/// to cross the request path's awaits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chosen {
+    pool: usize,
+    member: usize,
+    /// Tries before this endpoint's (0: the first endpoint tried).
+    pub retries: u32,
+}
+
 /// Send `req` to an endpoint of its route's upstream and return the response; the client's
 /// upgrade (if any, already checked to be an allowed WebSocket) is joined with the upstream's.
+/// `chosen` is set to each endpoint as it is tried.
 ///
 /// A try that fails before any byte of an answer goes to another endpoint when that cannot
 /// repeat an action: the request has no body and either its method is idempotent or no byte
@@ -103,10 +121,10 @@ pub async fn forward(
     mut req: Request<Body>,
     client_upgrade: Option<hyper::upgrade::OnUpgrade>,
     ctx: &ForwardContext<'_>,
-    metrics: &Metrics,
+    chosen: &mut Option<Chosen>,
 ) -> Result<Response<Body>, UpstreamFailure> {
-    let pool = upstreams
-        .get(&ctx.target.upstream)
+    let (pool_at, pool) = upstreams
+        .find(&ctx.target.upstream)
         .ok_or_else(|| UpstreamFailure::Unavailable(ctx.target.upstream.clone()))?;
     let upgrade = client_upgrade
         .as_ref()
@@ -133,6 +151,7 @@ pub async fn forward(
     let started = Instant::now();
     let deadline = tokio::time::Instant::from_std(started) + pool.timeout();
     let mut tried = balance::Tried::default();
+    let mut retries = 0;
     let mut next = Some((req, added));
     let result = loop {
         let Some(i) = pool.balancer.pick(tried, prefer) else {
@@ -146,7 +165,13 @@ pub async fn forward(
                 None => break Err(UpstreamFailure::Unavailable(pool.name.clone())),
             },
         };
-        let member = &pool.members[i];
+        let member = &*pool.members[i];
+        *chosen = Some(Chosen {
+            pool: pool_at,
+            member: i,
+            retries,
+        });
+        retries += 1;
         member.requests.inc();
         let pending = pool.balancer.state(i).start();
         let try_started = Instant::now();
@@ -178,8 +203,8 @@ pub async fn forward(
             break Err(failure);
         }
     };
-    metrics
-        .upstream_seconds
+    upstreams
+        .total_seconds()
         .observe(started.elapsed().as_secs_f64());
     let mut resp = result?;
 
@@ -193,7 +218,7 @@ pub async fn forward(
         let (parts, _) = resp.into_parts();
         return Ok(Response::from_parts(
             parts,
-            crate::error::full(bytes::Bytes::new()),
+            crate::body::full(bytes::Bytes::new()),
         ));
     }
     headers::strip_hop_by_hop(resp.headers_mut(), None);
@@ -238,7 +263,7 @@ fn endpoint_down(failure: &UpstreamFailure) -> bool {
 
 /// A bodyless request's copy for another try.
 fn clone_request(req: &Request<Body>) -> Request<Body> {
-    let mut copy = Request::new(crate::error::full(bytes::Bytes::new()));
+    let mut copy = Request::new(crate::body::full(bytes::Bytes::new()));
     *copy.method_mut() = req.method().clone();
     *copy.uri_mut() = req.uri().clone();
     *copy.headers_mut() = req.headers().clone();

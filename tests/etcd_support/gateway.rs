@@ -59,13 +59,25 @@ pub const POLICY: &str = "[[route]]\nmethod = \"GET\"\npath = \"/api2/json/vms\"
 impl GatewayProc {
     /// Start a gateway in `dir` (created) on `etcd`, forwarding to `upstream`.
     pub fn start(etcd: &Etcd, dir: &Path, upstream: u16, extra_state: &str) -> GatewayProc {
+        GatewayProc::start_with(dir, upstream, |dir, top| {
+            etcd.config_with(dir, top, extra_state)
+        })
+    }
+
+    /// Start a gateway in `dir` whose `aclgate.toml` is written by `config(dir, top)`, `top`
+    /// being the listener and upstream settings (for an etcd set up otherwise).
+    pub fn start_with(
+        dir: &Path,
+        upstream: u16,
+        config: impl FnOnce(&Path, &str) -> PathBuf,
+    ) -> GatewayProc {
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(dir.join("policy.toml"), POLICY).unwrap();
         let (http, admin, tls) = (free_port(), free_port(), free_port());
         let top = format!(
             "listen = \"127.0.0.1:{tls}\"\nhttp_listen = \"127.0.0.1:{http}\"\nadmin_listen = \"127.0.0.1:{admin}\"\npolicies = [\"policy.toml\", \"builtin:access\"]\n[upstream]\nurl = \"http://127.0.0.1:{upstream}\"\n[auth]\nfailure_delay_ms = 0\n"
         );
-        let config = etcd.config_with(dir, &top, extra_state);
+        let config = config(dir, &top);
         let log = dir.join("gateway.log");
         let mut gw = GatewayProc {
             child: None,
@@ -130,6 +142,24 @@ impl GatewayProc {
             Err(ureq::Error::Status(code, r)) => Some((code, r.into_string().unwrap_or_default())),
             Err(_) => None,
         }
+    }
+
+    /// `aclgate_store_full_loads_total{cause}` from the admin `/metrics` (0: none yet).
+    pub fn full_loads(&self, cause: &str) -> u64 {
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(2))
+            .build();
+        let Ok(r) = agent
+            .get(&format!("http://127.0.0.1:{}/metrics", self.admin))
+            .call()
+        else {
+            return 0;
+        };
+        let text = r.into_string().unwrap_or_default();
+        let series = format!("aclgate_store_full_loads_total{{cause=\"{cause}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&series))
+            .map_or(0, |v| v.trim().parse().unwrap())
     }
 
     /// The process id (for SIGSTOP/SIGCONT).

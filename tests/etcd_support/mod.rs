@@ -10,9 +10,12 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod gateway;
+mod secured;
 
 #[allow(unused_imports)]
 pub use gateway::*;
+#[allow(unused_imports)]
+pub use secured::*;
 
 /// A running etcd cluster.
 pub struct Etcd {
@@ -27,6 +30,8 @@ struct Member {
     client: u16,
     peer: u16,
     child: Option<Child>,
+    /// More etcd flags (a restart with other limits).
+    extra: Vec<String>,
 }
 
 pub(crate) fn free_port() -> u16 {
@@ -56,6 +61,7 @@ impl Etcd {
                 client: free_port(),
                 peer: free_port(),
                 child: None,
+                extra: Vec::new(),
             })
             .collect();
         let cluster = members
@@ -106,6 +112,7 @@ impl Etcd {
             .args(["--initial-cluster-token", &self.token])
             .args(["--logger", "zap", "--log-outputs", "stderr"])
             .arg("--experimental-watch-progress-notify-interval=1s")
+            .args(&m.extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -152,8 +159,43 @@ impl Etcd {
         }
     }
 
+    /// The index of the member that is the leader now (asked of every running member until one
+    /// knows).
+    pub fn leader(&self) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            for m in self.members.iter().filter(|m| m.child.is_some()) {
+                let url = format!("http://127.0.0.1:{}/v3/maintenance/status", m.client);
+                let Ok(resp) = ureq::post(&url)
+                    .timeout(Duration::from_secs(2))
+                    .send_string("{}")
+                else {
+                    continue;
+                };
+                let v: serde_json::Value = serde_json::from_reader(resp.into_reader()).unwrap();
+                let (me, leader) = (&v["header"]["member_id"], &v["leader"]);
+                if !leader.is_null() && leader != "0" && me == leader {
+                    return self.members.iter().position(|x| x.name == m.name).unwrap();
+                }
+            }
+            assert!(Instant::now() < deadline, "no etcd leader");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The data directory of member `i` (copy it while the member is stopped: a backup).
+    pub fn data_dir(&self, i: usize) -> PathBuf {
+        self.dir.path().join(&self.members[i].name)
+    }
+
     /// Start member `i` again on its data directory.
     pub fn restart(&mut self, i: usize) {
+        self.spawn(i);
+    }
+
+    /// Start member `i` again with more flags (e.g. `--max-txn-ops=1`), kept for later restarts.
+    pub fn restart_with(&mut self, i: usize, flags: &[&str]) {
+        self.members[i].extra = flags.iter().map(|f| (*f).to_owned()).collect();
         self.spawn(i);
     }
 

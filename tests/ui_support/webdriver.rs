@@ -371,6 +371,40 @@ impl Session<'_> {
         v.as_str().expect("authenticator id").to_owned()
     }
 
+    /// Add Chrome's virtual U2F (CTAP1) authenticator: a security key that knows only the U2F
+    /// protocol, as the keys Proxmox registered through the old U2F API.
+    pub async fn add_virtual_u2f_authenticator(&self) -> String {
+        let v = self
+            .driver
+            .call(
+                "POST",
+                &self.path("/webauthn/authenticator"),
+                Some(json!({
+                    "protocol": "ctap1/u2f",
+                    "transport": "usb",
+                    "hasResidentKey": false,
+                    "hasUserVerification": false,
+                    "isUserConsenting": true,
+                })),
+            )
+            .await;
+        v.as_str().expect("authenticator id").to_owned()
+    }
+
+    /// Give the virtual authenticator a credential (WebDriver's Add Credential: `credentialId`,
+    /// `rpId`, `privateKey` as base64url PKCS#8, `signCount`, `isResidentCredential`).
+    pub async fn add_credential(&self, authenticator: &str, credential: Value) {
+        self.driver
+            .call(
+                "POST",
+                &self.path(&format!(
+                    "/webauthn/authenticator/{authenticator}/credential"
+                )),
+                Some(credential),
+            )
+            .await;
+    }
+
     /// The credentials the virtual authenticator holds.
     pub async fn credentials(&self, authenticator: &str) -> Value {
         self.driver

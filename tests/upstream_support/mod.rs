@@ -26,12 +26,23 @@ pub struct Node {
     pub port: u16,
     child: Option<Child>,
     log: PathBuf,
+    /// Certificate and key files: HTTPS.
+    tls: Option<(PathBuf, PathBuf)>,
     _dir: tempfile::TempDir,
 }
 
 impl Node {
     /// Start `name` on a free port.
     pub fn start(name: &str) -> Node {
+        Node::start_with(name, None)
+    }
+
+    /// Start `name` on a free port, serving HTTPS with this certificate and key.
+    pub fn start_tls(name: &str, cert: &Path, key: &Path) -> Node {
+        Node::start_with(name, Some((cert.to_owned(), key.to_owned())))
+    }
+
+    fn start_with(name: &str, tls: Option<(PathBuf, PathBuf)>) -> Node {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("requests.jsonl");
         std::fs::write(&log, "").unwrap();
@@ -40,6 +51,7 @@ impl Node {
             port: 0,
             child: None,
             log,
+            tls,
             _dir: dir,
         };
         node.spawn();
@@ -53,6 +65,7 @@ impl Node {
             .arg(&self.name)
             .arg(self.port.to_string())
             .arg(&self.log)
+            .args(self.tls.iter().flat_map(|(c, k)| [c, k]))
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -68,7 +81,8 @@ impl Node {
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// SIGKILL the process (no goodbye to open connections).

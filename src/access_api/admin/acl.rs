@@ -52,7 +52,7 @@ pub async fn update(ctx: &ApiContext<'_>) -> ApiResult {
     };
     let change = AclUpdate::parse(&req).map_err(super::state_error)?;
     check_delegation(ctx, &change)?;
-    write(ctx, |cfg, _| change.apply(cfg)).await?;
+    write(ctx, move |cfg, _| change.apply(cfg)).await?;
     Ok(Value::Null)
 }
 

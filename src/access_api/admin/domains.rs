@@ -46,7 +46,10 @@ pub async fn create(ctx: &ApiContext<'_>) -> ApiResult {
         .parse()
         .map_err(|e| ApiError::param("type", format!("{e}")))?;
     let options = options(ctx);
-    super::write_realms(ctx, |edit| add_realm(edit, &realm, kind, &options)).await?;
+    super::write_realms(ctx, move |edit| {
+        add_realm(edit, &realm, kind, &view(&options))
+    })
+    .await?;
     Ok(Value::Null)
 }
 
@@ -54,17 +57,21 @@ pub async fn create(ctx: &ApiContext<'_>) -> ApiResult {
 pub async fn update(ctx: &ApiContext<'_>) -> ApiResult {
     let realm: Realm = id(ctx, "realm")?;
     let options = options(ctx);
-    let deletes: Vec<&str> = text(ctx, "delete")
-        .map(|d| split_list(d).collect())
+    let deletes: Vec<String> = text(ctx, "delete")
+        .map(|d| split_list(d).map(str::to_owned).collect())
         .unwrap_or_default();
-    super::write_realms(ctx, |edit| modify_realm(edit, &realm, &options, &deletes)).await?;
+    super::write_realms(ctx, move |edit| {
+        let deletes: Vec<&str> = deletes.iter().map(String::as_str).collect();
+        modify_realm(edit, &realm, &view(&options), &deletes)
+    })
+    .await?;
     Ok(Value::Null)
 }
 
 /// `DELETE /access/domains/{realm}`.
 pub async fn delete(ctx: &ApiContext<'_>) -> ApiResult {
     let realm: Realm = id(ctx, "realm")?;
-    super::write_realms(ctx, |edit| delete_realm(edit, &realm)).await?;
+    super::write_realms(ctx, move |edit| delete_realm(edit, &realm)).await?;
     Ok(Value::Null)
 }
 
@@ -94,9 +101,14 @@ pub async fn sync(ctx: &ApiContext<'_>) -> ApiResult {
 }
 
 /// The realm options present in the request, as (key, value).
-fn options<'a>(ctx: &'a ApiContext<'_>) -> Vec<(&'static str, &'a str)> {
+fn options(ctx: &ApiContext<'_>) -> Vec<(&'static str, String)> {
     REALM_OPTION_KEYS
         .iter()
-        .filter_map(|key: &&'static str| text(ctx, key).map(|v| (*key, v)))
+        .filter_map(|key: &&'static str| text(ctx, key).map(|v| (*key, v.to_owned())))
         .collect()
+}
+
+/// `options` as the realm rules take them (owned above: the edit runs on the writer thread).
+fn view<'a>(options: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    options.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }

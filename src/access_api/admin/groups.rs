@@ -40,22 +40,28 @@ pub fn get(ctx: &ApiContext<'_>) -> ApiResult {
 /// `POST /access/groups` (`groupid`, `comment`).
 pub async fn create(ctx: &ApiContext<'_>) -> ApiResult {
     let gid: GroupId = id(ctx, "groupid")?;
-    let comment = text(ctx, "comment");
-    write(ctx, |cfg, _| insert_group(cfg, &gid, comment)).await?;
+    let comment = text(ctx, "comment").map(str::to_owned);
+    write(ctx, move |cfg, _| {
+        insert_group(cfg, &gid, comment.as_deref())
+    })
+    .await?;
     Ok(Value::Null)
 }
 
 /// `PUT /access/groups/{groupid}` (`comment`).
 pub async fn update(ctx: &ApiContext<'_>) -> ApiResult {
     let gid: GroupId = id(ctx, "groupid")?;
-    let comment = text(ctx, "comment");
-    write(ctx, |cfg, _| update_group(cfg, &gid, comment)).await?;
+    let comment = text(ctx, "comment").map(str::to_owned);
+    write(ctx, move |cfg, _| {
+        update_group(cfg, &gid, comment.as_deref())
+    })
+    .await?;
     Ok(Value::Null)
 }
 
 /// `DELETE /access/groups/{groupid}`: with the group's ACL entries.
 pub async fn delete(ctx: &ApiContext<'_>) -> ApiResult {
     let gid: GroupId = id(ctx, "groupid")?;
-    write(ctx, |cfg, _| delete_group(cfg, &gid)).await?;
+    write(ctx, move |cfg, _| delete_group(cfg, &gid)).await?;
     Ok(Value::Null)
 }

@@ -160,12 +160,12 @@ fn integer(ctx: &ApiContext<'_>, name: &str) -> Result<Option<u64>, ApiError> {
 
 /// Lock the state, apply `f`, write atomically, then hand the edit to the reload door so the
 /// next request sees it (applied to the running snapshot where it can be: docs/scale.md).
-async fn write<T>(
+async fn write<T: Send + 'static>(
     ctx: &ApiContext<'_>,
-    f: impl FnOnce(&mut UserConfig, &mut TokenShadow) -> Result<T, StateError>,
+    f: impl FnOnce(&mut UserConfig, &mut TokenShadow) -> Result<T, StateError> + Send + 'static,
 ) -> Result<T, ApiError> {
     if let Some(etcd) = Writer::find(ctx.services.state.root()) {
-        return in_etcd(&etcd, |state| state.modify(f)).await;
+        return in_etcd(&etcd, move |state| state.modify(f)).await;
     }
     let (out, written) = ctx.services.state.modify_written(f).map_err(state_error)?;
     applied(ctx, written).await?;
@@ -186,12 +186,12 @@ async fn applied(
 }
 
 /// Like `write`, for the realm files (`StateDir::modify_realms`).
-async fn write_realms<T>(
+async fn write_realms<T: Send + 'static>(
     ctx: &ApiContext<'_>,
-    f: impl FnOnce(&mut crate::config::RealmEdit) -> Result<T, StateError>,
+    f: impl FnOnce(&mut crate::config::RealmEdit) -> Result<T, StateError> + Send + 'static,
 ) -> Result<T, ApiError> {
     if let Some(etcd) = Writer::find(ctx.services.state.root()) {
-        return in_etcd(&etcd, |state| state.modify_realms(f)).await;
+        return in_etcd(&etcd, move |state| state.modify_realms(f)).await;
     }
     let out = ctx.services.state.modify_realms(f).map_err(state_error)?;
     reload(ctx).await?;
@@ -200,13 +200,15 @@ async fn write_realms<T>(
 
 /// A write on a gateway whose state is in etcd (src/store/gateway_writer.rs): committed there,
 /// answered once this gateway serves it.
-async fn in_etcd<T>(
+async fn in_etcd<T: Send + 'static>(
     etcd: &Writer,
-    f: impl FnOnce(&crate::config::StateDir) -> Result<T, StateError>,
+    f: impl FnOnce(&crate::config::StateDir) -> Result<T, StateError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let (out, revision) = etcd.change_async(f).await.map_err(|e| match e {
         StoreError::State(e) => state_error(e),
-        StoreError::Etcd(_) | StoreError::Conflict(_) => ApiError::Unavailable(e.to_string()),
+        StoreError::Etcd(_) | StoreError::Conflict(_) | StoreError::Uncertain(_) => {
+            ApiError::Unavailable(e.to_string())
+        }
         other => ApiError::Internal(other.to_string()),
     })?;
     etcd.wait_applied(revision).await;

@@ -59,8 +59,11 @@ pub async fn get(ctx: &ApiContext<'_>) -> ApiResult {
 /// `POST /pools` (`poolid`, `comment`).
 pub async fn create(ctx: &ApiContext<'_>) -> ApiResult {
     let pid: PoolId = id(ctx, "poolid")?;
-    let comment = text(ctx, "comment");
-    write(ctx, |cfg, _| insert_pool(cfg, &pid, comment)).await?;
+    let comment = text(ctx, "comment").map(str::to_owned);
+    write(ctx, move |cfg, _| {
+        insert_pool(cfg, &pid, comment.as_deref())
+    })
+    .await?;
     Ok(Value::Null)
 }
 
@@ -94,14 +97,14 @@ pub async fn update(ctx: &ApiContext<'_>) -> ApiResult {
     for s in &change.storage {
         require_modify(ctx, &format!("/storage/{s}"), "Datastore.Allocate")?;
     }
-    write(ctx, |cfg, _| update_pool(cfg, &pid, &change)).await?;
+    write(ctx, move |cfg, _| update_pool(cfg, &pid, &change)).await?;
     Ok(Value::Null)
 }
 
 /// `DELETE /pools` (`poolid`): only an empty pool (no VMs, storage or sub-pools).
 pub async fn delete(ctx: &ApiContext<'_>) -> ApiResult {
     let pid: PoolId = id(ctx, "poolid")?;
-    write(ctx, |cfg, _| delete_pool(cfg, &pid)).await?;
+    write(ctx, move |cfg, _| delete_pool(cfg, &pid)).await?;
     Ok(Value::Null)
 }
 
@@ -126,7 +129,12 @@ fn member_type(ctx: &ApiContext<'_>) -> Result<Option<&'static str>, ApiError> {
 /// the VMs, which aclgate cannot tell apart).
 async fn members(ctx: &ApiContext<'_>, pool: &Pool, kind: Option<&str>) -> Vec<Value> {
     let resources = match ctx.caller {
-        Some(caller) => ctx.services.cluster.fetch(caller).await,
+        Some(caller) => {
+            ctx.services
+                .cluster
+                .fetch(ctx.snapshot, caller, ctx.peer)
+                .await
+        }
         None => None,
     };
     let (all, kind) = match &resources {

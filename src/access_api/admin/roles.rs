@@ -39,7 +39,7 @@ pub async fn create(ctx: &ApiContext<'_>) -> ApiResult {
     let rid: RoleId = id(ctx, "roleid")?;
     check_new_roleid(&rid).map_err(|e| ApiError::param("roleid", e.to_string()))?;
     let privs = privs(ctx)?;
-    write(ctx, |cfg, _| insert_role(cfg, &rid, privs)).await?;
+    write(ctx, move |cfg, _| insert_role(cfg, &rid, privs)).await?;
     Ok(Value::Null)
 }
 
@@ -51,14 +51,14 @@ pub async fn update(ctx: &ApiContext<'_>) -> ApiResult {
     if append && text(ctx, "privs").is_none() {
         return Err(ApiError::param("append", "missing privs"));
     }
-    write(ctx, |cfg, _| update_role(cfg, &rid, privs, append)).await?;
+    write(ctx, move |cfg, _| update_role(cfg, &rid, privs, append)).await?;
     Ok(Value::Null)
 }
 
 /// `DELETE /access/roles/{roleid}`.
 pub async fn delete(ctx: &ApiContext<'_>) -> ApiResult {
     let rid: RoleId = id(ctx, "roleid")?;
-    write(ctx, |cfg, _| delete_role(cfg, &rid)).await?;
+    write(ctx, move |cfg, _| delete_role(cfg, &rid)).await?;
     Ok(Value::Null)
 }
 

@@ -149,7 +149,10 @@ pub async fn delete(ctx: &ApiContext<'_>) -> ApiResult {
 }
 
 /// `GET /access/users/{userid}/tfa` (`multiple`): `{realm?, user?}`, the realm's enforced
-/// type and the user's entry types (one, or with `multiple=1` all of them).
+/// type and the user's entries as Proxmox answers them (pve-rs `generate_legacy_config`):
+/// the legacy type of the first kind found in the order u2f, totp (`oath`), yubico, or
+/// `incompatible` for webauthn/recovery only; with `multiple=1` the list of every kind the
+/// user has entries of, enabled or not (Proxmox's own schema says a string: its code differs).
 pub fn user_types(ctx: &ApiContext<'_>) -> ApiResult {
     let userid: Userid = id(ctx, "userid")?;
     require_access(ctx, &userid, read_privs())?;
@@ -161,14 +164,18 @@ pub fn user_types(ctx: &ApiContext<'_>) -> ApiResult {
     }
     let mut types: Vec<&str> = Vec::new();
     for entry in load(ctx)?.list_user(&userid) {
-        if entry.enable && !types.contains(&entry.kind) {
+        if !types.contains(&entry.kind) {
             types.push(entry.kind);
         }
     }
     if flag(ctx, "multiple")?.unwrap_or(false) {
         out["user"] = json!(types);
-    } else if let Some(first) = types.first() {
-        out["user"] = json!(first);
+    } else if !types.is_empty() {
+        let legacy = [("u2f", "u2f"), ("totp", "oath"), ("yubico", "yubico")]
+            .into_iter()
+            .find(|(kind, _)| types.contains(kind))
+            .map_or("incompatible", |(_, legacy)| legacy);
+        out["user"] = json!(legacy);
     }
     Ok(out)
 }

@@ -62,9 +62,10 @@ pub async fn create(ctx: &ApiContext<'_>) -> ApiResult {
         return Err(ApiError::param("tokenid", "Token already exists."));
     }
     let now = now();
-    let (secret, info) = write_with_options(ctx, |cfg, tokens, options| {
+    let id = full.clone();
+    let (secret, info) = write_with_options(ctx, move |cfg, tokens, options| {
         let secret = add_token(cfg, tokens, options, &userid, &name, &fields)?;
-        let info = created_info(&fields, &full, options, tokens, now);
+        let info = created_info(&fields, &id, options, tokens, now);
         Ok((secret, info))
     })
     .await?;
@@ -91,15 +92,16 @@ pub async fn update(ctx: &ApiContext<'_>) -> ApiResult {
     let now = now();
     let secret = SecretChange::new(regenerate, overlap, now).map_err(state_error)?;
     let delete = text(ctx, "delete").map(str::to_owned);
-    let update = TokenUpdate {
-        fields: &fields,
-        delete: delete.as_deref(),
-        secret,
-    };
-    let (mut out, secret) = write_with_options(ctx, |cfg, tokens, options| {
+    let id = full.clone();
+    let (mut out, secret) = write_with_options(ctx, move |cfg, tokens, options| {
+        let update = TokenUpdate {
+            fields: &fields,
+            delete: delete.as_deref(),
+            secret,
+        };
         let (token, secret) = modify_token(cfg, tokens, options, &userid, &name, &update)?;
         let mut out = token_info(&token);
-        add_extras(&mut out, &full, options, tokens, now);
+        add_extras(&mut out, &id, options, tokens, now);
         Ok((out, secret))
     })
     .await?;
@@ -117,17 +119,22 @@ pub async fn update(ctx: &ApiContext<'_>) -> ApiResult {
 /// `DELETE /access/users/{userid}/token/{tokenid}`: token, secrets, options and ACL entries.
 pub async fn delete(ctx: &ApiContext<'_>) -> ApiResult {
     let (userid, name, _) = ids(ctx)?;
-    write(ctx, |cfg, tokens| delete_token(cfg, tokens, &userid, &name)).await?;
+    write(ctx, move |cfg, tokens| {
+        delete_token(cfg, tokens, &userid, &name)
+    })
+    .await?;
     Ok(Value::Null)
 }
 
 /// Like `write`, with token-options.cfg handed to `f` too.
-async fn write_with_options<T>(
+async fn write_with_options<T: Send + 'static>(
     ctx: &ApiContext<'_>,
-    f: impl FnOnce(&mut UserConfig, &mut TokenShadow, &mut TokenOptions) -> Result<T, StateError>,
+    f: impl FnOnce(&mut UserConfig, &mut TokenShadow, &mut TokenOptions) -> Result<T, StateError>
+    + Send
+    + 'static,
 ) -> Result<T, ApiError> {
     if let Some(etcd) = crate::store::gateway_writer::Writer::find(ctx.services.state.root()) {
-        return super::in_etcd(&etcd, |state| state.modify_with_options(f)).await;
+        return super::in_etcd(&etcd, move |state| state.modify_with_options(f)).await;
     }
     let (out, written) = ctx
         .services

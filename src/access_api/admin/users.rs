@@ -94,7 +94,7 @@ pub async fn create(ctx: &ApiContext<'_>) -> ApiResult {
     check_new_userid(&userid).map_err(|e| ApiError::param("userid", e.to_string()))?;
     let fields = fields(ctx)?;
     let Some(password) = text(ctx, "password") else {
-        write(ctx, |cfg, _| insert_user(cfg, &userid, &fields)).await?;
+        write(ctx, move |cfg, _| insert_user(cfg, &userid, &fields)).await?;
         return Ok(Value::Null);
     };
     crypt::check_new_password(password).map_err(|e| ApiError::param("password", e.to_string()))?;
@@ -118,7 +118,10 @@ pub async fn update(ctx: &ApiContext<'_>) -> ApiResult {
     if append && fields.groups.is_none() {
         return Err(ApiError::param("append", "missing groups"));
     }
-    write(ctx, |cfg, _| update_user(cfg, &userid, &fields, append)).await?;
+    write(ctx, move |cfg, _| {
+        update_user(cfg, &userid, &fields, append)
+    })
+    .await?;
     Ok(Value::Null)
 }
 
@@ -126,7 +129,7 @@ pub async fn update(ctx: &ApiContext<'_>) -> ApiResult {
 pub async fn delete(ctx: &ApiContext<'_>) -> ApiResult {
     let userid: Userid = id(ctx, "userid")?;
     let state = ctx.services.state.clone();
-    write(ctx, |cfg, tokens| {
+    write(ctx, move |cfg, tokens| {
         delete_user(cfg, tokens, &userid)?;
         remove_user_secrets(&state, &userid)
     })

@@ -8,7 +8,7 @@
 use std::io::BufRead;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -32,6 +32,28 @@ pub enum EtcdError {
     /// The settings are unusable (TLS files, password file).
     #[error("etcd settings: {0}")]
     Settings(String),
+}
+
+/// How long a call keeps trying while etcd answers but cannot serve (a leader election takes
+/// about a second).
+pub const BUSY_WAIT: Duration = Duration::from_secs(5);
+
+/// A failed call: why, and whether it may have taken effect all the same (a member answered
+/// "unavailable" or "timed out", or the connection broke after the request was sent); `false`
+/// when no member took the request or one refused it outright.
+#[derive(Debug, Clone)]
+pub struct Failed {
+    pub error: EtcdError,
+    pub maybe_applied: bool,
+}
+
+impl Failed {
+    fn unsent(error: EtcdError) -> Failed {
+        Failed {
+            error,
+            maybe_applied: false,
+        }
+    }
 }
 
 /// A connection description: the members, TLS and credentials.
@@ -64,6 +86,9 @@ pub struct Kv {
     pub value: Vec<u8>,
     #[serde(default, deserialize_with = "int")]
     pub mod_revision: i64,
+    /// The lease the key is bound to (0: none).
+    #[serde(default, deserialize_with = "int")]
+    pub lease: i64,
 }
 
 // === impl Client ===
@@ -133,8 +158,64 @@ impl Client {
         &self.endpoints
     }
 
-    /// One request/response call (`path` such as `/v3/kv/range`), failing over between members.
+    /// One request/response call (`path` such as `/v3/kv/range`), failing over between members,
+    /// and retried for up to [`BUSY_WAIT`] while a member answers but cannot serve (no leader
+    /// during an election, a timeout). Only for calls that may be repeated: reads, and writes
+    /// whose compare makes a second attempt harmless (the lock, the commit). When every member
+    /// refuses the connection it fails at once: etcd is down, not electing.
     pub fn call<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<T, EtcdError> {
+        self.call_tracked(path, body).map_err(|f| f.error)
+    }
+
+    /// [`Client::call`], saying on failure whether any attempt may have taken effect (for a
+    /// write whose outcome must then be found out, never assumed).
+    pub fn call_tracked<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<T, Failed> {
+        let deadline = Instant::now() + BUSY_WAIT;
+        let mut pause = Duration::from_millis(50);
+        let mut maybe_applied = false;
+        loop {
+            let failed = match self.round(&self.unary, path, body) {
+                Ok(reader) => match serde_json::from_reader(reader) {
+                    Ok(answer) => return Ok(answer),
+                    // The answer broke off: as good as no answer.
+                    Err(e) if e.is_io() => Failed {
+                        error: EtcdError::Unavailable(format!("answer to {path}: {e}")),
+                        maybe_applied: true,
+                    },
+                    Err(e) => {
+                        return Err(Failed {
+                            error: EtcdError::Server(format!("unreadable answer to {path}: {e}")),
+                            maybe_applied: true,
+                        });
+                    }
+                },
+                Err(f) => f,
+            };
+            maybe_applied |= failed.maybe_applied;
+            let busy = failed.maybe_applied && matches!(failed.error, EtcdError::Unavailable(_));
+            if !busy || Instant::now() + pause > deadline {
+                return Err(Failed {
+                    error: failed.error,
+                    maybe_applied,
+                });
+            }
+            tracing::debug!(error = %failed.error, path, "etcd busy (an election?); trying again");
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(500));
+        }
+    }
+
+    /// One attempt of [`Client::call`] (no retry): for the currency probe, which must report
+    /// trouble at once.
+    pub fn call_once<T: DeserializeOwned>(
         &self,
         path: &str,
         body: &serde_json::Value,
@@ -151,7 +232,9 @@ impl Client {
         path: &str,
         body: &serde_json::Value,
     ) -> Result<T, EtcdError> {
-        let reader = self.send_to(&self.unary, endpoint, path, body)?;
+        let reader = self
+            .send_to(&self.unary, endpoint, path, body)
+            .map_err(|f| f.error)?;
         serde_json::from_reader(reader)
             .map_err(|e| EtcdError::Server(format!("unreadable answer to {path}: {e}")))
     }
@@ -173,9 +256,20 @@ impl Client {
         path: &str,
         body: &serde_json::Value,
     ) -> Result<Box<dyn std::io::Read + Send + Sync>, EtcdError> {
+        self.round(agent, path, body).map_err(|f| f.error)
+    }
+
+    /// Try every member once, from the last one that answered.
+    fn round(
+        &self,
+        agent: &ureq::Agent,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<Box<dyn std::io::Read + Send + Sync>, Failed> {
         let n = self.endpoints.len();
         let first = self.current.load(Ordering::Relaxed) % n;
         let mut last = None;
+        let mut maybe_applied = false;
         for i in 0..n {
             let at = (first + i) % n;
             match self.send_to(agent, &self.endpoints[at], path, body) {
@@ -183,11 +277,27 @@ impl Client {
                     self.current.store(at, Ordering::Relaxed);
                     return Ok(r);
                 }
-                Err(EtcdError::Unavailable(e)) => last = Some(e),
-                Err(e) => return Err(e),
+                Err(
+                    f @ Failed {
+                        error: EtcdError::Unavailable(_),
+                        ..
+                    },
+                ) => {
+                    maybe_applied |= f.maybe_applied;
+                    last = Some(f.error);
+                }
+                Err(f) => {
+                    return Err(Failed {
+                        maybe_applied: maybe_applied || f.maybe_applied,
+                        ..f
+                    });
+                }
             }
         }
-        Err(EtcdError::Unavailable(last.unwrap_or_default()))
+        Err(Failed {
+            error: last.unwrap_or_else(|| EtcdError::Unavailable(String::new())),
+            maybe_applied,
+        })
     }
 
     fn send_to(
@@ -196,11 +306,11 @@ impl Client {
         endpoint: &str,
         path: &str,
         body: &serde_json::Value,
-    ) -> Result<Box<dyn std::io::Read + Send + Sync>, EtcdError> {
+    ) -> Result<Box<dyn std::io::Read + Send + Sync>, Failed> {
         let mut retried_auth = false;
         loop {
             let mut request = agent.post(&format!("{endpoint}{path}"));
-            if let Some(token) = self.auth_token(agent, endpoint)? {
+            if let Some(token) = self.auth_token(agent, endpoint).map_err(Failed::unsent)? {
                 request = request.set("Authorization", &token);
             }
             let request = request.set("Content-Type", "application/json");
@@ -218,10 +328,23 @@ impl Client {
                         *self.token.lock().unwrap_or_else(|e| e.into_inner()) = None;
                         continue;
                     }
-                    return Err(err);
+                    // "No leader", "timed out": maybe proposed; any other answer is a refusal.
+                    let maybe_applied = matches!(err, EtcdError::Unavailable(_));
+                    return Err(Failed {
+                        error: err,
+                        maybe_applied,
+                    });
                 }
                 Err(ureq::Error::Transport(t)) => {
-                    return Err(EtcdError::Unavailable(format!("{endpoint}: {t}")));
+                    // A refused or timed-out connect never carried the request.
+                    let maybe_applied = !matches!(
+                        t.kind(),
+                        ureq::ErrorKind::ConnectionFailed | ureq::ErrorKind::Dns
+                    );
+                    return Err(Failed {
+                        error: EtcdError::Unavailable(format!("{endpoint}: {t}")),
+                        maybe_applied,
+                    });
                 }
             }
         }
@@ -264,7 +387,14 @@ fn server_error(status: u16, resp: ureq::Response) -> EtcdError {
         #[serde(default)]
         code: i64,
     }
-    let text = resp.into_string().unwrap_or_default();
+    // Read what arrives: etcd's gateway ends an error body with a chunked trailer that the
+    // reader refuses, after the JSON.
+    let mut body = Vec::new();
+    let _ = std::io::Read::read_to_end(
+        &mut std::io::Read::take(resp.into_reader(), 64 * 1024),
+        &mut body,
+    );
+    let text = String::from_utf8_lossy(&body);
     let answer: Answer = serde_json::from_str(&text).unwrap_or_default();
     match answer.code {
         11 if answer.message.contains("compacted") => EtcdError::Compacted,

@@ -84,6 +84,25 @@ struct TxnAnswer {
     header: Header,
     #[serde(default)]
     succeeded: bool,
+    /// The failure branch's reads (a lock or serial key as it is now).
+    #[serde(default)]
+    responses: Vec<TxnResponse>,
+}
+
+#[derive(Debug, Deserialize)]
+struct TxnResponse {
+    #[serde(default)]
+    response_range: Option<RangeAnswer>,
+}
+
+impl TxnAnswer {
+    /// The key read by the failure branch, if it exists.
+    fn read_back(&self) -> Option<&Kv> {
+        self.responses
+            .iter()
+            .find_map(|r| r.response_range.as_ref())
+            .and_then(|r| r.kvs.first())
+    }
 }
 
 // === impl EtcdStore ===
@@ -130,7 +149,7 @@ impl EtcdStore {
     }
 
     fn load_once(&self) -> Result<Loaded, EtcdError> {
-        let (revision, serial) = self.serial()?;
+        let (revision, serial) = self.read_serial(true)?;
         let mut loaded = Loaded {
             objects: Objects::new(),
             revision,
@@ -219,11 +238,19 @@ impl EtcdStore {
     /// A linearizable read of `meta/serial`: (current store revision, its `mod_revision`, 0 if
     /// absent). If the serial is not newer than a gateway's applied revision, that gateway is
     /// current as of this read.
+    /// One attempt, no retry while etcd is busy: the probe reports trouble at once.
     pub fn serial(&self) -> Result<(i64, i64), EtcdError> {
-        let answer: RangeAnswer = self.client.call(
-            "/v3/kv/range",
-            &json!({ "key": client::encode(self.key("meta/serial").as_bytes()) }),
-        )?;
+        self.read_serial(false)
+    }
+
+    fn read_serial(&self, patient: bool) -> Result<(i64, i64), EtcdError> {
+        let path = "/v3/kv/range";
+        let body = json!({ "key": client::encode(self.key("meta/serial").as_bytes()) });
+        let answer: RangeAnswer = if patient {
+            self.client.call(path, &body)?
+        } else {
+            self.client.call_once(path, &body)?
+        };
         let serial = answer.kvs.first().map_or(0, |kv| kv.mod_revision);
         Ok((answer.header.revision, serial))
     }
@@ -250,25 +277,44 @@ impl EtcdStore {
         }
         let serial_key = client::encode(self.key("meta/serial").as_bytes());
         let mut expected = base.serial;
-        for chunk in ops.chunks(TXN_OPS) {
+        for (i, chunk) in ops.chunks(TXN_OPS).enumerate() {
             let compare = if expected == 0 {
                 json!({ "key": serial_key, "target": "CREATE", "result": "EQUAL", "create_revision": "0" })
             } else {
                 json!({ "key": serial_key, "target": "MOD", "result": "EQUAL", "mod_revision": expected.to_string() })
             };
+            // The serial names this transaction, so that a repeat after a lost answer (an
+            // election, a timeout) can tell "mine went through" from "another writer's did";
+            // the compare makes sure at most one of the attempts commits.
+            let mark = format!("aclgate {}", uuid::Uuid::new_v4().simple());
             let mut success = chunk.to_vec();
-            success.push(json!({ "request_put": { "key": serial_key, "value": client::encode(b"aclgate") } }));
+            success.push(json!({ "request_put": { "key": serial_key, "value": client::encode(mark.as_bytes()) } }));
+            let failure = json!({ "request_range": { "key": serial_key } });
             let answer: TxnAnswer = self
                 .client
-                .call(
+                .call_tracked(
                     "/v3/kv/txn",
-                    &json!({ "compare": [compare], "success": success }),
+                    &json!({ "compare": [compare], "success": success, "failure": [failure] }),
                 )
-                .map_err(CommitError::Etcd)?;
-            if !answer.succeeded {
-                return Err(CommitError::Conflict);
-            }
-            expected = answer.header.revision;
+                .map_err(|f| match (f.maybe_applied, i) {
+                    (false, 0) => CommitError::Etcd(f.error),
+                    (true, 0) => CommitError::Unknown(f.error.to_string()),
+                    _ => CommitError::Partial(f.error.to_string()),
+                })?;
+            expected = if answer.succeeded {
+                answer.header.revision
+            } else {
+                match answer.read_back() {
+                    // An earlier attempt of this transaction committed.
+                    Some(kv) if kv.value == mark.as_bytes() => kv.mod_revision,
+                    _ if i == 0 => return Err(CommitError::Conflict),
+                    _ => {
+                        return Err(CommitError::Partial(
+                            "another writer came between its transactions".to_owned(),
+                        ));
+                    }
+                }
+            };
         }
         Ok(Some(expected))
     }
@@ -306,7 +352,8 @@ impl EtcdStore {
         Ok(grant.id)
     }
 
-    /// Take the writers' lock with `lease` if nobody holds it (one transaction).
+    /// Take the writers' lock with `lease` if nobody holds it (one transaction). Repeatable: a
+    /// lock already bound to `lease` (an earlier attempt whose answer was lost) is ours.
     pub fn try_lock(&self, lease: i64) -> Result<Option<WriterLock<'_>>, EtcdError> {
         let key = client::encode(self.key("meta/lock").as_bytes());
         let answer: TxnAnswer = self.client.call(
@@ -314,10 +361,12 @@ impl EtcdStore {
             &json!({
                 "compare": [{ "key": key, "target": "CREATE", "result": "EQUAL", "create_revision": "0" }],
                 "success": [{ "request_put": { "key": key, "value": client::encode(b"locked"), "lease": lease.to_string() } }],
+                "failure": [{ "request_range": { "key": key } }],
             }),
         )?;
+        let ours = answer.succeeded || answer.read_back().is_some_and(|kv| kv.lease == lease);
         // Not `then_some`: building the guard eagerly would drop it, and revoke the lease.
-        Ok(if answer.succeeded {
+        Ok(if ours {
             Some(WriterLock { store: self, lease })
         } else {
             None
@@ -392,6 +441,14 @@ pub enum CommitError {
     Conflict,
     #[error(transparent)]
     Etcd(EtcdError),
+    /// The transaction was sent but its answer never came: it may or may not have committed.
+    #[error(
+        "{0}; etcd did not confirm the change: it may have been written, check before repeating it"
+    )]
+    Unknown(String),
+    /// A change of several transactions stopped after the first one.
+    #[error("{0}; the change was written only in part (see docs/etcd.md, Limits)")]
+    Partial(String),
 }
 
 /// Waiting for the writers' lock took too long.

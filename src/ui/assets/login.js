@@ -1,6 +1,7 @@
 // aclgate web interface: the login window (user name, password, realm from GET /access/domains;
 // for an OpenID realm the redirect to its provider instead) and the second-factor window
-// (WebAuthn, TOTP, recovery key, Yubico OTP) as Proxmox shows them.
+// (WebAuthn, TOTP, recovery key, U2F, Yubico OTP) as Proxmox shows them. U2F keys sign through
+// WebAuthn's `appid` extension: browsers no longer offer the U2F API Proxmox's window calls.
 'use strict';
 
 (function () {
@@ -124,8 +125,11 @@
       { id: 'webauthn', label: 'WebAuthn', on: !!ch.webauthn },
       { id: 'totp', label: 'TOTP App', on: !!ch.totp },
       { id: 'recovery', label: 'Recovery Key', on: Array.isArray(ch.recovery) },
+      { id: 'u2f', label: 'U2F', on: !!ch.u2f, hideOff: true },
       { id: 'yubico', label: 'Yubico OTP', on: !!ch.yubico },
     ];
+    // Tabs that start a device challenge instead of taking typed input.
+    const device = { webauthn: 'Start WebAuthn challenge', u2f: 'Start U2F challenge' };
     return new Promise((resolve) => {
       const status = el('div', { class: 'tfa-status', role: 'status' });
       const tabList = el('div', { class: 'tabs', role: 'tablist' });
@@ -153,12 +157,12 @@
       for (const t of tabs) {
         const tab = el('button', {
           class: 'tab', type: 'button', role: 'tab', id: `tfa-tab-${t.id}`, 'aria-controls': `tfa-pane-${t.id}`,
-          disabled: !t.on, text: t.label,
+          disabled: !t.on, hidden: !!t.hideOff && !t.on, text: t.label,
         });
         tab.addEventListener('click', () => activate(t.id));
         tabList.append(tab);
         const pane = el('div', { class: 'tab-pane', role: 'tabpanel', id: `tfa-pane-${t.id}`, 'aria-labelledby': `tfa-tab-${t.id}`, hidden: true });
-        if (t.id === 'webauthn') {
+        if (device[t.id]) {
           pane.append(el('p', { text: 'Please insert your authentication device and press its button' }));
         } else {
           const [label, , , ac, mode] = spec[t.id];
@@ -181,7 +185,7 @@
       }
 
       function check() {
-        if (active === 'webauthn') { submit.disabled = false; return true; }
+        if (device[active]) { submit.disabled = false; return true; }
         const input = inputs[active];
         const [, re, msg] = spec[active] || [];
         const ok = !!input && re.test(input.value.trim());
@@ -200,7 +204,7 @@
           dlg.querySelector(`#tfa-pane-${t.id}`).hidden = !on;
           if (inputs[t.id]) inputs[t.id].disabled = !on;
         }
-        submit.textContent = id === 'webauthn' ? 'Start WebAuthn challenge' : 'Confirm Second Factor';
+        submit.textContent = device[id] || 'Confirm Second Factor';
         status.textContent = '';
         check();
         if (inputs[id]) inputs[id].focus();
@@ -222,12 +226,16 @@
           if (active === 'webauthn') {
             status.textContent = 'Waiting for second factor.';
             await answer(`webauthn:${JSON.stringify(await webauthnGet(ch.webauthn))}`);
+          } else if (active === 'u2f') {
+            status.textContent = 'Waiting for second factor.';
+            await answer(`u2f:${JSON.stringify(await u2fGet(ch.u2f))}`);
           } else {
             await answer(`${active}:${inputs[active].value.trim()}`);
           }
         } catch (e) {
           // A wrong code and a lockout are the same 401, as in Proxmox.
-          status.textContent = e instanceof AG.ApiError ? loginFailed(e) : `${e.name || 'Error'}: ${e.message}`;
+          const prefix = active === 'u2f' ? 'U2F Error: ' : '';
+          status.textContent = e instanceof AG.ApiError ? loginFailed(e) : `${prefix}${e.name || 'Error'}: ${e.message}`;
           submit.disabled = false;
         }
       }
@@ -247,6 +255,30 @@
       const last = window.localStorage.getItem(LAST_TAB);
       activate((usable.find((t) => t.id === last) || usable[0]).id);
     });
+  }
+
+  // A U2F-registered key answers the U2F challenge through WebAuthn: its key handles as allowed
+  // credentials and the AppID in the `appid` extension, so the key signs for SHA-256(AppID) as
+  // it did under the U2F API. Browsers take only https AppIDs of the page's own host.
+  async function u2fGet(u2f) {
+    const publicKey = {
+      challenge: AG.b64uToBytes(u2f.challenge.challenge),
+      allowCredentials: (u2f.keys || []).map((k) => ({ type: 'public-key', id: AG.b64uToBytes(k.keyHandle) })),
+      userVerification: 'discouraged',
+      timeout: 120000,
+      extensions: { appid: u2f.challenge.appId },
+    };
+    const cred = await navigator.credentials.get({ publicKey });
+    return {
+      id: cred.id,
+      type: cred.type,
+      rawId: AG.bytesToB64u(cred.rawId),
+      response: {
+        authenticatorData: AG.bytesToB64u(cred.response.authenticatorData),
+        clientDataJSON: AG.bytesToB64u(cred.response.clientDataJSON),
+        signature: AG.bytesToB64u(cred.response.signature),
+      },
+    };
   }
 
   // navigator.credentials.get with the challenge's base64url fields as bytes; the answer with

@@ -1,6 +1,8 @@
 // aclgate web interface: Datacenter → Two Factor: the entries of every user the caller may see,
 // and the windows that add TOTP (Secret + Randomize, Issuer Name, QR code drawn by aclgate,
 // Verification Code, current password, Apply), WebAuthn, recovery keys (shown once) and Yubico.
+// U2F entries are listed, edited and removed like the others but, as in Proxmox's current GUI,
+// not added: registering needs the browsers' removed U2F API (clients register over the API).
 'use strict';
 
 (function () {

@@ -28,7 +28,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use self::framing::{Framing, Step};
 use super::headers::{Added, connection_tokens};
-use crate::error::{Body, BodyError};
+use crate::body::{Body, BodyError};
 
 /// A response head larger than this is refused.
 const MAX_HEAD: usize = 64 * 1024;
@@ -149,7 +149,7 @@ impl LeanConn {
         let slot = slot.0.clone();
         if framing.is_done() {
             self.give_back(&slot, reusable);
-            return Ok(resp.map(|()| crate::error::full(Bytes::new())));
+            return Ok(resp.map(|()| crate::body::full(Bytes::new())));
         }
         let body = LeanBody {
             conn: Some(self),
