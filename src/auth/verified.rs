@@ -3,7 +3,7 @@
 //! token's next requests skip parsing the header and the salted SHA-256 of its secret.
 //!
 //! Why it is safe:
-//! - It lives in the [`crate::snapshot::Snapshot`] and starts empty in every new one: a
+//! - It lives in the snapshot (`Snapshot::verified_tokens`) and starts empty in every new one: a
 //!   revoked, removed or re-secreted token (or a disabled owner) is a new snapshot, so the
 //!   cache never outlives the state that verified an entry.
 //! - Expiry by time is checked on every hit (owner usable, token unexpired, against the
