@@ -321,6 +321,17 @@ fn bench(c: &mut Criterion) {
     group.bench_function("engine privs only (/vms/100, privsep token)", |b| {
         b.iter(|| engine.privs(black_box(&who), black_box("/vms/100")).granted)
     });
+    let subject = engine.subject(&who);
+    group.bench_function(
+        "engine privs only, uncached walk (/vms/100, privsep token)",
+        |b| {
+            b.iter(|| {
+                engine
+                    .privs_uncached(black_box(subject), black_box("/vms/100"))
+                    .granted
+            })
+        },
+    );
     let user: Authid = id("user7@pve");
     group.bench_function("engine privs only (/vms/100, user)", |b| {
         b.iter(|| {
@@ -391,14 +402,21 @@ fn full_path(c: &mut Criterion, cfg: &UserConfig, token_req: &Request, user_req:
     // As the gateway does it: route match, `gate::authenticate`, parameters, `gate::decide`
     // (which applies the token's allowed-ips and rate limit).
     let limiter = RateLimiter::new();
-    let through_gate = |snapshot: &Snapshot, headers: &http::HeaderMap, r: &Request| {
+    // `cached`: as the gateway does it (`gate::authenticate_request`, which answers a token
+    // that verified before in this snapshot from the snapshot's cache); otherwise every
+    // request parses the header and hashes the secret, as a snapshot's first request does.
+    let through_gate = |snapshot: &Snapshot, headers: &http::HeaderMap, r: &Request, cached| {
         let Some(m) = snapshot.routes.find(r.method, r.path) else {
             return false;
         };
         let world = matches!(m.route.access, Access::World);
-        let credential = Credential::extract(headers);
-        let Ok(principal) = gate::authenticate(snapshot, Some(&tickets), credential, world, now)
-        else {
+        let authenticated = if cached {
+            gate::authenticate_request(snapshot, Some(&tickets), headers, world, now)
+        } else {
+            let credential = Credential::extract(headers);
+            gate::authenticate(snapshot, Some(&tickets), credential, world, now)
+        };
+        let Ok(principal) = authenticated else {
             return false;
         };
         if principal.authid() != Some(&r.authid) {
@@ -436,10 +454,21 @@ fn full_path(c: &mut Criterion, cfg: &UserConfig, token_req: &Request, user_req:
         };
         gate::decide(&principal, Some(m.route), &params, &facts, &ctx).is_ok()
     };
-    let full = |headers: &http::HeaderMap, r: &Request| through_gate(&snapshot, headers, r);
+    let full = |headers: &http::HeaderMap, r: &Request| through_gate(&snapshot, headers, r, true);
+    let uncached =
+        |headers: &http::HeaderMap, r: &Request| through_gate(&snapshot, headers, r, false);
     let full_restricted =
-        |headers: &http::HeaderMap, r: &Request| through_gate(&restricted, headers, r);
+        |headers: &http::HeaderMap, r: &Request| through_gate(&restricted, headers, r, true);
     assert!(full(&token_headers, token_req), "token path authenticates");
+    assert!(
+        uncached(&token_headers, token_req),
+        "uncached token path authenticates"
+    );
+    assert_eq!(
+        snapshot.verified_tokens.len(),
+        1,
+        "the token's header is cached"
+    );
     assert!(full(&ticket_headers, user_req), "ticket path authenticates");
     assert!(
         full_restricted(&token_headers, token_req),
@@ -449,6 +478,10 @@ fn full_path(c: &mut Criterion, cfg: &UserConfig, token_req: &Request, user_req:
     group.bench_function("token: extract + verify + decide", |b| {
         b.iter(|| full(black_box(&token_headers), black_box(token_req)))
     });
+    group.bench_function(
+        "token, credential not cached (parse + salted SHA-256 every time) + decide",
+        |b| b.iter(|| uncached(black_box(&token_headers), black_box(token_req))),
+    );
     group.bench_function(
         "token with allowed-ips (4 networks) + rate limit: extract + verify + decide",
         |b| b.iter(|| full_restricted(black_box(&token_headers), black_box(token_req))),

@@ -16,7 +16,7 @@ use rustls::sign::CertifiedKey;
 use tokio::sync::watch;
 
 use crate::access::Engine;
-use crate::auth::rate_limit::RateLimiter;
+use crate::auth::verified::VerifiedTokens;
 use crate::config::gateway::GatewayConfig;
 use crate::config::logout_cfg::LogoutList;
 use crate::config::state_dir::refuse_skipped_acl;
@@ -81,13 +81,16 @@ pub struct Snapshot {
     pub identity_header: HeaderName,
     /// The upstreams' service credentials, read from their files or environment variables.
     pub service_credentials: crate::config::upstreams::ServiceCredentials,
+    /// Token credentials that verified against this snapshot; starts empty in every snapshot
+    /// (so a revocation, which makes a new one, bites at once).
+    pub verified_tokens: VerifiedTokens,
     /// The upstreams' clients (unchanged endpoints carried over from the previous snapshot).
     pub upstreams: Upstreams,
 }
 
 /// The read side: cheap to clone, one per task. A handle to the current snapshot and, beside
-/// it, the gateway's [`Runtime`] (metrics, rate-limit buckets, access log), which a reload
-/// never replaces.
+/// it, the gateway's [`Runtime`] (metrics, rate-limit buckets, access log: reached through
+/// [`SnapshotReader::runtime`] only), which a reload never replaces.
 #[derive(Clone)]
 pub struct SnapshotReader {
     swap: Arc<ArcSwap<Snapshot>>,
@@ -180,6 +183,7 @@ impl Snapshot {
             warnings,
             identity_header,
             service_credentials,
+            verified_tokens: VerifiedTokens::new(),
             upstreams,
         })
     }
@@ -375,16 +379,6 @@ impl SnapshotReader {
     pub fn runtime(&self) -> &Runtime {
         &self.runtime
     }
-
-    /// The gateway's metrics (of its [`Runtime`]).
-    pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.runtime.metrics
-    }
-
-    /// The per-token rate-limit buckets (of its [`Runtime`]).
-    pub fn rate_limiter(&self) -> &RateLimiter {
-        &self.runtime.rate_limits
-    }
 }
 
 /// Seconds since the epoch.
@@ -434,6 +428,7 @@ mod tests {
                 warnings: Vec::new(),
                 identity_header: HeaderName::from_static("x-aclgate-authid"),
                 service_credentials: Default::default(),
+                verified_tokens: VerifiedTokens::new(),
                 upstreams: Upstreams::new(&GatewayConfig::default(), &Metrics::new()).unwrap(),
             };
             assert_eq!(

@@ -48,7 +48,7 @@ async fn unauthenticated_token_ids_create_no_rate_buckets() {
         assert_eq!(conn.send_request(req).await.unwrap().status(), 401);
     }
     assert_eq!(
-        gw.reader.rate_limiter().len(),
+        gw.reader.runtime().rate_limits.len(),
         0,
         "no bucket for a failed request"
     );
@@ -59,7 +59,7 @@ async fn unauthenticated_token_ids_create_no_rate_buckets() {
         .unwrap();
     conn.ready().await.unwrap();
     assert_eq!(conn.send_request(req).await.unwrap().status(), 200);
-    assert_eq!(gw.reader.rate_limiter().len(), 1);
+    assert_eq!(gw.reader.runtime().rate_limits.len(), 1);
 }
 
 #[test]

@@ -160,7 +160,7 @@ async fn reload_storm_fails_no_request() {
         reloads >= least,
         "{reloads} reloads in {storm:?} (want {least})"
     );
-    let metrics = gw.reader.metrics().encode();
+    let metrics = gw.reader.runtime().metrics.encode();
     assert!(
         metrics.contains("aclgate_reloads_total{result=\"failed\"} 0"),
         "{metrics}"

@@ -116,7 +116,7 @@ async fn broken_change_keeps_the_old_snapshot() {
         conn.send_request(get(PATH, &full)).await.unwrap().status(),
         200
     );
-    let metrics = gw.reader.metrics().encode();
+    let metrics = gw.reader.runtime().metrics.encode();
     assert!(
         metrics.contains("aclgate_reloads_total{result=\"failed\"} 1"),
         "{metrics}"

@@ -45,7 +45,7 @@ fn cli(gw: &Gateway, args: &[&str]) {
 
 /// Full loads so far.
 fn full_loads(gw: &Gateway) -> u64 {
-    gw.reader.metrics().reloads_ok.get()
+    gw.reader.runtime().metrics.reloads_ok.get()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -353,7 +353,7 @@ async fn no_secret_in_logs_metrics_explain_cli_output_or_error_bodies() {
     if let Some(t) = json(&body)["data"]["ticket"].as_str() {
         secrets.push(("ticket after TOTP".into(), t.to_owned()));
     }
-    corpus.add("metrics", &gw.reader.metrics().encode());
+    corpus.add("metrics", &gw.reader.runtime().metrics.encode());
 
     // The CLI, with every log level on. The secret it shows once is taken out of its stdout.
     let state = gw.state();

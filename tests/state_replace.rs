@@ -97,7 +97,7 @@ async fn deleted_directory_keeps_the_last_good_snapshot_until_restored() {
         200,
         "not every request 401"
     );
-    let metrics = gw.reader.metrics().encode();
+    let metrics = gw.reader.runtime().metrics.encode();
     assert!(metrics.contains("aclgate_reload_failing 1"), "{metrics}");
 
     // Restored file by file (as `cp -r` or `tar x` do), with one token revoked meanwhile.
@@ -111,7 +111,7 @@ async fn deleted_directory_keeps_the_last_good_snapshot_until_restored() {
     })
     .await
     .expect("the restored directory is loaded by the watcher");
-    let metrics = gw.reader.metrics().encode();
+    let metrics = gw.reader.runtime().metrics.encode();
     assert!(metrics.contains("aclgate_reload_failing 0"), "{metrics}");
 
     // And watched: a later revocation takes effect.

@@ -44,7 +44,7 @@ async fn torn_user_cfg_keeps_the_old_snapshot() {
         assert_eq!(gw.reader.generation(), generation, "cut at {cut}");
         assert_eq!(status(&gw).await, 403, "cut at {cut}: access not widened");
     }
-    let metrics = gw.reader.metrics().encode();
+    let metrics = gw.reader.runtime().metrics.encode();
     assert!(metrics.contains("aclgate_reload_failing 1"), "{metrics}");
 
     // The whole file loads again; an empty file is whole too.
@@ -98,7 +98,7 @@ async fn lenient_mode_loads_a_skipped_acl_line_with_a_warning() {
     write_atomic(&gw.state().join("user.cfg"), &typo());
     gw.reload().await.unwrap();
     assert_eq!(status(&gw).await, 200, "the documented lenient behaviour");
-    let metrics = gw.reader.metrics().encode();
+    let metrics = gw.reader.runtime().metrics.encode();
     assert!(metrics.contains("aclgate_config_warnings 1"), "{metrics}");
 }
 

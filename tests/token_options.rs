@@ -327,7 +327,7 @@ async fn rate_limit_answers_429_and_keeps_its_buckets_across_reloads() {
         2,
         "the upstream saw exactly two"
     );
-    let metrics = gw.reader.metrics().encode();
+    let metrics = gw.reader.runtime().metrics.encode();
     assert!(
         metrics.contains("aclgate_requests_total{decision=\"limited\",status=\"429\"} 1"),
         "{metrics}"
@@ -532,7 +532,7 @@ async fn a_broken_token_options_file_keeps_the_old_options_but_not_revoked_token
 #[tokio::test]
 async fn tokens_expiring_soon_reaches_the_metrics() {
     let (gw, cli) = start().await;
-    let metrics = gw.reader.metrics().encode();
+    let metrics = gw.reader.runtime().metrics.encode();
     assert!(
         metrics.contains("aclgate_tokens_expiring_soon 0"),
         "{metrics}"
@@ -550,7 +550,7 @@ async fn tokens_expiring_soon_reaches_the_metrics() {
         );
     write_atomic(&cli.root().join("user.cfg"), &text);
     gw.reload().await.unwrap();
-    let metrics = gw.reader.metrics().encode();
+    let metrics = gw.reader.runtime().metrics.encode();
     assert!(
         metrics.contains("aclgate_tokens_expiring_soon 1"),
         "{metrics}"

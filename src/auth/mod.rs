@@ -18,6 +18,7 @@ pub mod tfa;
 pub mod throttle;
 pub mod ticket;
 mod token;
+pub mod verified;
 
 use std::borrow::Cow;
 

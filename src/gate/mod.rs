@@ -11,6 +11,9 @@
 
 mod decide;
 
+use http::HeaderMap;
+
+use crate::auth::verified;
 use crate::auth::{self, AuthError, Credential, Directory, ticket::TicketAuthority};
 use crate::identity::Authid;
 use crate::snapshot::Snapshot;
@@ -52,6 +55,29 @@ impl Principal {
     }
 }
 
+/// Authenticate a request by its headers, as [`authenticate`] does with the credential
+/// [`Credential::extract`] finds in them. A token credential that verified before in this
+/// snapshot is answered from the snapshot's [`verified::VerifiedTokens`] (the owner and the token are
+/// still checked against `now`), without parsing it or hashing the secret again.
+pub fn authenticate_request(
+    snapshot: &Snapshot,
+    tickets: Option<&TicketAuthority>,
+    headers: &HeaderMap,
+    world: bool,
+    now: u64,
+) -> Result<Principal, AuthError> {
+    if world {
+        return authenticate(snapshot, tickets, Credential::extract(headers), world, now);
+    }
+    let cache = &snapshot.verified_tokens;
+    Ok(
+        match verified::authenticate_cached(cache, directory(snapshot), tickets, headers, now)? {
+            authid @ Authid::User(_) => Principal::User(authid),
+            authid @ Authid::Token(_) => Principal::Token(authid),
+        },
+    )
+}
+
 /// Authenticate a request's `credential` against `snapshot` at `now` (seconds since the epoch).
 /// A `world` route is never authenticated (Proxmox ignores tickets there): its principal is
 /// anonymous. Everything else — including paths without a route, so nobody can probe which
@@ -67,13 +93,19 @@ pub fn authenticate(
         let sent_token = matches!(credential, Credential::Token { .. });
         return Ok(Principal::Anonymous { sent_token });
     }
-    let dir = Directory {
+    Ok(
+        match auth::authenticate(directory(snapshot), tickets, credential, now)? {
+            authid @ Authid::User(_) => Principal::User(authid),
+            authid @ Authid::Token(_) => Principal::Token(authid),
+        },
+    )
+}
+
+/// What authentication reads of `snapshot`.
+fn directory(snapshot: &Snapshot) -> Directory<'_> {
+    Directory {
         index: &snapshot.auth_index,
         tokens: &snapshot.tokens,
         logout: &snapshot.logout,
-    };
-    Ok(match auth::authenticate(dir, tickets, credential, now)? {
-        authid @ Authid::User(_) => Principal::User(authid),
-        authid @ Authid::Token(_) => Principal::Token(authid),
-    })
+    }
 }

@@ -19,7 +19,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use crate::access_api::{self, ApiContext, ApiServices};
-use crate::auth::{self, Credential};
+use crate::auth;
 use crate::gate::{self, Facts, Permit, Principal};
 use crate::identity::Authid;
 use crate::observe::{AccessEvent, RequestLabels};
@@ -99,7 +99,7 @@ pub async fn handle(gw: &Gateway, conn: &ClientConn, req: Request<Incoming>) -> 
     let snapshot = gw.snapshots.load();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let metrics = gw.snapshots.metrics();
+    let metrics = &gw.snapshots.runtime().metrics;
 
     if path == "/healthz" && method == Method::GET {
         let resp = crate::error::ok_json("\"ok\"");
@@ -212,13 +212,12 @@ async fn pipeline<'s>(
         .as_ref()
         .is_some_and(|m| matches!(m.route.access, Access::World));
     // etcd backend, `on_stale = "fail_closed"`: no decision on a state that may be stale.
-    if !world && gw.snapshots.metrics().store.refusing.get() == 1 {
+    if !world && gw.snapshots.runtime().metrics.store.refusing.get() == 1 {
         return Err(ProxyError::StateStale);
     }
     let tickets = gw.services.as_deref().map(|s| &s.tickets);
     let now = now();
-    let credential = Credential::extract(req.headers());
-    let principal = match gate::authenticate(snapshot, tickets, credential, world, now) {
+    let principal = match gate::authenticate_request(snapshot, tickets, req.headers(), world, now) {
         Ok(p) => &*who.insert(p),
         Err(auth::AuthError::NoCredentials) => return Err(ProxyError::NoTicket),
         Err(e) => return Err(ProxyError::AuthFailed(e)),
@@ -273,7 +272,7 @@ async fn pipeline<'s>(
         },
         token_options: &snapshot.token_options,
         tickets,
-        limiter: Some(gw.snapshots.rate_limiter()),
+        limiter: Some(&gw.snapshots.runtime().rate_limits),
     };
     let decided = gate::decide(principal, route, &params, &facts, &ctx);
     trace.decided = Some(start.elapsed());

@@ -134,6 +134,7 @@ fn apply_with(
         warnings: Vec::new(),
         identity_header: previous.identity_header.clone(),
         service_credentials: previous.service_credentials.clone(),
+        verified_tokens: Default::default(),
         upstreams: previous.upstreams.clone(),
     })
 }

@@ -228,11 +228,11 @@ fn admin(gw: &Gateway, req: &Request<Incoming>) -> Response<Body> {
         "/metrics" => (
             StatusCode::OK,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            gw.snapshots.metrics().encode(),
+            gw.snapshots.runtime().metrics.encode(),
         ),
         "/healthz" => {
             // On etcd: the revision served, its lag and connectivity; 503 while refusing.
-            let metrics = gw.snapshots.metrics();
+            let metrics = &gw.snapshots.runtime().metrics;
             let store = crate::store::health::healthz_line(metrics).unwrap_or_default();
             let status = if metrics.store.refusing.get() == 1 {
                 StatusCode::SERVICE_UNAVAILABLE

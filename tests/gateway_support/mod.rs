@@ -445,7 +445,7 @@ impl Gateway {
     pub async fn shutdown(mut self) {
         recorder::output(
             "gateway metrics at shutdown",
-            &self.reader.metrics().encode(),
+            &self.reader.runtime().metrics.encode(),
         );
         if let Some(s) = self.stop.take() {
             let _ = s.send(());

@@ -251,7 +251,7 @@ impl Running {
     }
 
     pub async fn shutdown(mut self) {
-        let metrics = self.reader.metrics().encode();
+        let metrics = self.reader.runtime().metrics.encode();
         gw::recorder::output("gateway metrics at shutdown", &metrics);
         if let Some(s) = self.stop.take() {
             let _ = s.send(());

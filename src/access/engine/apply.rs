@@ -17,6 +17,7 @@ impl Engine {
     /// ([`crate::config::UserConfig::apply`] does); an ACL entry of an undefined token or
     /// role is ignored, as a full build ignores it.
     pub fn apply(&mut self, change: &Change) {
+        self.privs_cache.clear();
         match change {
             // Whether an account may authenticate is the auth index's business; the engine
             // only needs to know the user (for group memberships and entries).

@@ -18,6 +18,7 @@ use crate::identity::Authid;
 
 mod apply;
 mod build;
+mod cache;
 mod listing;
 mod slots;
 mod walk;
@@ -36,7 +37,7 @@ pub struct Privs {
 }
 
 /// An authid resolved against one engine: what privileges are computed from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Subject {
     /// root@pam, or a privsep=0 token of root@pam: every privilege everywhere.
     All,
@@ -49,7 +50,7 @@ pub enum Subject {
 }
 
 /// The owner side of a privsep token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Owner {
     All,
     Nobody,
@@ -101,6 +102,8 @@ pub struct Engine {
     pool_paths: Vec<Box<str>>,
     /// Pool index → the nodes its path visits (looked up once, at build).
     pool_chains: Vec<Option<walk::Chain>>,
+    /// Recent answers of [`Engine::privs_of`]; empty in a clone, emptied by every change.
+    privs_cache: cache::PrivsCache,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -165,8 +168,22 @@ impl Engine {
         self.privs_of(self.subject(authid), path)
     }
 
-    /// Effective privileges of a resolved subject on `path`.
+    /// Effective privileges of a resolved subject on `path` (answered from the engine's cache
+    /// of recent answers when it holds this one).
     pub fn privs_of(&self, subject: Subject, path: &str) -> Privs {
+        if matches!(subject, Subject::All | Subject::Nobody) {
+            return self.privs_uncached(subject, path);
+        }
+        if let Some(privs) = self.privs_cache.get(subject, path) {
+            return privs;
+        }
+        let privs = self.privs_uncached(subject, path);
+        self.privs_cache.put(subject, path, privs);
+        privs
+    }
+
+    /// [`Engine::privs_of`] computed by walking the tree, without the cache.
+    pub fn privs_uncached(&self, subject: Subject, path: &str) -> Privs {
         match subject {
             Subject::All => Privs {
                 granted: PrivSet::ALL,
