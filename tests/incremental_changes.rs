@@ -313,47 +313,7 @@ fn applied_sequence_decides_as_a_full_reload(
     let (reloaded, _) = UserConfig::parse(&cfg.write());
     let full = Engine::build(&reloaded);
     let full_auth = AuthIndex::build(&reloaded);
-    for authid in authids() {
-        for path in QUERIES {
-            prop_assert_eq!(
-                engine.privs(&authid, path),
-                full.privs(&authid, path),
-                "privs({}, {}) after {:?}",
-                authid,
-                path,
-                applied
-            );
-            prop_assert_eq!(
-                engine.roles(&authid, path),
-                full.roles(&authid, path),
-                "roles({}, {}) after {:?}",
-                authid,
-                path,
-                applied
-            );
-        }
-        let text = authid.as_str();
-        prop_assert_eq!(
-            auth.user(text),
-            full_auth.user(text),
-            "user({}) after {:?}",
-            text,
-            applied
-        );
-        prop_assert_eq!(
-            auth.token(text),
-            full_auth.token(text),
-            "token({}) after {:?}",
-            text,
-            applied
-        );
-    }
-    prop_assert_eq!(
-        engine.acl_nodes(),
-        full.acl_nodes(),
-        "acl listing after {:?}",
-        applied
-    );
+    same_decisions((&engine, &auth), (&full, &full_auth), &applied)?;
     prop_assert_eq!(
         full.acl_nodes(),
         reloaded.acl.clone(),
