@@ -1,6 +1,7 @@
 //! Connections: `limits.max_connections` holds further clients in the accept backlog until a
-//! connection ends, and each HTTP/1.1 client connection keeps its own upstream connection for
-//! its requests (a new one when the upstream closed it).
+//! connection ends; each HTTP/1.1 client connection keeps its own upstream connection for its
+//! requests (a new one when the upstream closed it), and each HTTP/2 client connection one per
+//! stream it runs at once.
 
 mod gateway_support;
 
@@ -87,6 +88,73 @@ async fn an_upstream_connection_closed_by_the_upstream_is_replaced() {
     assert_eq!(upstream.accepted.load(Ordering::SeqCst), 2);
 }
 
+#[tokio::test]
+async fn an_http2_connection_keeps_an_upstream_connection_per_concurrent_stream() {
+    let upstream = CountingUpstream::start().await;
+    let url = format!("http://{}", upstream.addr);
+    let gw = Gateway::start_with(|c| c.upstream.url = url).await;
+    let h2 = h2_connection(&gw).await;
+
+    // Three streams at once: the upstream answers none before all three have arrived, so
+    // they are in flight together and need three upstream connections.
+    let together = futures_util::future::join_all((0..3).map(|_| h2_get(&h2, Some(GATHER)))).await;
+    let mut first: Vec<String> = together.iter().map(|(_, n)| n.clone()).collect();
+    first.sort();
+    assert!(together.iter().all(|(status, _)| *status == 200));
+    assert_eq!(first, ["1", "2", "3"], "one upstream connection per stream");
+
+    // One after another: the idle connections are reused, none is opened.
+    for _ in 0..6 {
+        let (status, n) = h2_get(&h2, None).await;
+        assert_eq!(status, 200);
+        assert!(
+            first.contains(&n),
+            "stream went to a new upstream connection {n}"
+        );
+    }
+    assert_eq!(upstream.accepted.load(Ordering::SeqCst), 3);
+
+    // Another client connection has connections of its own.
+    let other = h2_connection(&gw).await;
+    assert_eq!(h2_get(&other, None).await.1, "4");
+}
+
+/// The header that makes the counting upstream hold its answer until three such requests
+/// have arrived.
+const GATHER: &str = "x-test-gather";
+
+async fn h2_connection(gw: &Gateway) -> hyper::client::conn::http2::SendRequest<Full<Bytes>> {
+    let stream = gw.tls_stream(&[b"h2"]).await;
+    let (send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    send
+}
+
+async fn h2_get(
+    conn: &hyper::client::conn::http2::SendRequest<Full<Bytes>>,
+    header: Option<&str>,
+) -> (u16, String) {
+    let mut req = http::Request::get(format!("https://gw{PATH}"))
+        .header("authorization", Gateway::token_header("joe@pve!full"));
+    if let Some(h) = header {
+        req = req.header(h, "1");
+    }
+    let mut conn = conn.clone();
+    conn.ready().await.unwrap();
+    let resp = conn
+        .send_request(req.body(Full::new(Bytes::new())).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
 /// Status and body (the upstream connection's number) of a GET through `conn`.
 async fn get(conn: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>) -> (u16, String) {
     get_with(conn, None).await
@@ -113,7 +181,8 @@ async fn get_with(
 }
 
 /// An upstream that numbers its connections and answers each request with that number;
-/// `x-test-close` makes it close the connection after the response.
+/// `x-test-close` makes it close the connection after the response; requests with
+/// [`GATHER`] are answered once three of them have arrived.
 struct CountingUpstream {
     addr: SocketAddr,
     accepted: Arc<AtomicUsize>,
@@ -125,13 +194,19 @@ impl CountingUpstream {
         let addr = listener.local_addr().unwrap();
         let accepted = Arc::new(AtomicUsize::new(0));
         let counter = accepted.clone();
+        let gather = Arc::new(tokio::sync::Barrier::new(3));
         tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
                 let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                let gather = gather.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
                         let close = req.headers().contains_key("x-test-close");
+                        let wait = req.headers().contains_key(GATHER).then(|| gather.clone());
                         async move {
+                            if let Some(barrier) = wait {
+                                barrier.wait().await;
+                            }
                             let mut resp =
                                 http::Response::new(Full::new(Bytes::from(n.to_string())));
                             if close {

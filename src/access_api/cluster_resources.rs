@@ -105,6 +105,7 @@ async fn ask(snapshot: &Snapshot, caller: &Authid, peer: SocketAddr) -> Result<B
         strip_credentials: true,
         strip_headers: &[],
         slot: None,
+        sticky: false,
         target,
         credential: snapshot.service_credentials.get(&target.upstream),
     };

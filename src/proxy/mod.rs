@@ -61,7 +61,7 @@ pub struct ClientConn {
     pub info: ConnInfo,
     /// The client's address as an `X-Forwarded-For` element, formatted once.
     peer_ip: HeaderValue,
-    /// The connection's own upstream connection (used by HTTP/1 requests).
+    /// The connection's own upstream connections.
     upstream: LeanSlot,
 }
 
@@ -357,7 +357,7 @@ async fn dispatch(
     // upgrades lose their `Upgrade` header and go on as plain requests.
     let client_upgrade = (route.websocket && upstream::is_websocket_upgrade(&req))
         .then(|| hyper::upgrade::on(&mut req));
-    // HTTP/2 streams of one connection run concurrently: they share the pool instead.
+    // An HTTP/1 connection's requests stay on one endpoint; HTTP/2 streams are balanced.
     let http1 = matches!(
         req.version(),
         Version::HTTP_09 | Version::HTTP_10 | Version::HTTP_11
@@ -371,7 +371,8 @@ async fn dispatch(
         identity_header: &snapshot.identity_header,
         strip_credentials: snapshot.config.auth.strip_credentials,
         strip_headers: &snapshot.config.request.strip_headers,
-        slot: http1.then_some(&conn.upstream),
+        slot: Some(&conn.upstream),
+        sticky: http1,
         target: &route.target,
         credential: snapshot.service_credentials.get(&route.target.upstream),
     };

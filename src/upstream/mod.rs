@@ -62,10 +62,10 @@ pub struct ClientBodyError(pub hyper::Error);
 /// How a request travels to its endpoint, decided once per request.
 #[derive(Clone, Copy)]
 pub(crate) enum Via<'a> {
-    /// The client connection's own upstream connection, on the lean client (HTTP/1 clients'
-    /// requests without a body).
+    /// The client connection's own upstream connections, on the lean client (requests
+    /// without a body).
     Lean(&'a LeanSlot),
-    /// hyper's shared pool (HTTP/2 clients, requests with a body).
+    /// hyper's shared pool (requests with a body).
     Pool,
     /// A hyper connection of its own, which a `101` hands to the upgrade.
     Upgrade,
@@ -88,9 +88,12 @@ pub struct ForwardContext<'a> {
     pub strip_credentials: bool,
     /// `request.strip_headers`: method-override and URL-rewrite headers.
     pub strip_headers: &'a [HeaderName],
-    /// The client connection's own upstream connection (`None`: use the pool, as HTTP/2
-    /// clients do).
+    /// The client connection's own upstream connections (`None`: use hyper's pool).
     pub slot: Option<&'a LeanSlot>,
+    /// Whether the request goes to the endpoint of the slot's idle connection while that is up:
+    /// an HTTP/1 client connection stays on one endpoint; HTTP/2 streams are balanced one by
+    /// one.
+    pub sticky: bool,
     /// The route's upstream and path rewrite.
     pub target: &'a UpstreamTarget,
     /// The upstream's service credential, sent instead of the client's credentials.
@@ -144,7 +147,7 @@ pub async fn forward(
     // A copy for another try, only where one can happen.
     let spare = (bodyless && pool.members.len() > 1).then(|| (clone_request(&req), added.clone()));
     let prefer = match via {
-        Via::Lean(slot) => slot.origin().and_then(|id| pool.position(id)),
+        Via::Lean(slot) if ctx.sticky => slot.origin().and_then(|id| pool.position(id)),
         _ => None,
     };
 

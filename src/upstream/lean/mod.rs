@@ -1,4 +1,5 @@
-//! Our own HTTP/1.1 client for a client connection's dedicated upstream connection.
+//! Our own HTTP/1.1 client for a client connection's own upstream connections (one for an
+//! HTTP/1 client, one per concurrent stream for an HTTP/2 client).
 //!
 //! hyper's client runs each connection in a task of its own and hands every request, response
 //! head and body chunk between that task and the client connection's task through channels; on
@@ -7,7 +8,9 @@
 //! asks for it: request head out, response head parsed with `httparse`, response body framed per
 //! RFC 9112 §6.3 (length, chunked, or to close). Only requests without a body come here (GETs:
 //! the bulk of API traffic and all of a monitoring system's); requests with a body go through
-//! hyper, which reads an early answer while still sending; upgrades stay on hyper too.
+//! hyper, which reads an early answer while still sending; upgrades stay on hyper too. An HTTP/2
+//! stream's task speaks to its upstream connection the same way, which is what put HTTP/2 on a
+//! par with HTTP/1 (hyper's pool had cost them as much as above, plus a lock shared by all).
 
 mod framing;
 #[doc(hidden)]
@@ -52,10 +55,18 @@ pub(super) struct LeanConn {
     scratch: Box<[u8]>,
 }
 
-/// Where a client connection keeps its idle upstream connection. Empty while a response is
-/// being read: the response body owns the connection until it is complete.
+/// At most this many idle upstream connections per client connection. An HTTP/1 client
+/// connection needs one (its requests come one after another); an HTTP/2 one needs as many as
+/// it runs streams at once. Beyond this, a connection whose response is complete is closed
+/// rather than kept.
+const MAX_IDLE: usize = 16;
+
+/// Where a client connection keeps its idle upstream connections, most recently used last. A
+/// connection is out of the slot while a response is being read on it: the response body owns
+/// it until it is complete. Each client connection has its own slot, so the lock is only ever
+/// taken by that connection's requests (on one worker thread, per core).
 #[derive(Default)]
-pub struct LeanSlot(Arc<Mutex<Option<LeanConn>>>);
+pub struct LeanSlot(Arc<Mutex<Vec<LeanConn>>>);
 
 impl std::fmt::Debug for LeanSlot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -94,31 +105,38 @@ impl LeanError {
 }
 
 impl LeanSlot {
-    /// The endpoint the idle connection is connected to, if there is one.
+    /// The endpoint the most recently used idle connection is connected to, if there is one.
     pub(super) fn origin(&self) -> Option<u64> {
-        lock(&self.0).as_ref().map(|c| c.origin)
+        lock(&self.0).last().map(|c| c.origin)
     }
 
-    /// The idle connection to endpoint `origin`, if it is still open (an upstream that closed
-    /// it while idle has made it readable: checked without blocking and without a syscall when
-    /// it has not). A connection to another endpoint is closed.
+    /// The most recently used idle connection to endpoint `origin` that is still open (an
+    /// upstream that closed it while idle has made it readable: checked without blocking and
+    /// without a syscall when it has not). Closed ones met on the way are dropped.
     pub(super) fn take_open(&self, origin: u64) -> Option<LeanConn> {
-        let mut conn = lock(&self.0).take()?;
-        if conn.origin != origin {
-            return None;
+        let mut idle = lock(&self.0);
+        while let Some(at) = idle.iter().rposition(|c| c.origin == origin) {
+            let mut conn = idle.remove(at);
+            if conn.still_open() {
+                return Some(conn);
+            }
         }
-        let mut scratch = [0u8; 1];
-        let mut read = ReadBuf::new(&mut scratch);
-        let mut cx = Context::from_waker(Waker::noop());
-        match Pin::new(&mut conn.io).poll_read(&mut cx, &mut read) {
-            Poll::Pending => Some(conn),
-            // EOF, stray bytes or an error: not reusable.
-            Poll::Ready(_) => None,
-        }
+        None
     }
 }
 
 impl LeanConn {
+    /// Whether the idle connection can take a request: not closed by the upstream, no stray
+    /// bytes, no error.
+    fn still_open(&mut self) -> bool {
+        let mut scratch = [0u8; 1];
+        let mut read = ReadBuf::new(&mut scratch);
+        let mut cx = Context::from_waker(Waker::noop());
+        Pin::new(&mut self.io)
+            .poll_read(&mut cx, &mut read)
+            .is_pending()
+    }
+
     /// A fresh connection over `io` to endpoint `origin`.
     pub(super) fn new(io: Box<dyn Io>, origin: u64) -> LeanConn {
         LeanConn {
@@ -162,9 +180,14 @@ impl LeanConn {
 
     /// A response is complete: the connection goes back for the next request if it can be
     /// reused and nothing beyond the response arrived.
-    fn give_back(self, slot: &Mutex<Option<LeanConn>>, reusable: bool) {
+    fn give_back(self, slot: &Mutex<Vec<LeanConn>>, reusable: bool) {
         if reusable && self.buf.is_empty() {
-            *lock(slot) = Some(self);
+            let mut idle = lock(slot);
+            if idle.len() >= MAX_IDLE {
+                // The least recently used goes.
+                idle.remove(0);
+            }
+            idle.push(self);
         }
     }
 
@@ -294,7 +317,7 @@ fn parse_head(
     }
 }
 
-fn lock(slot: &Mutex<Option<LeanConn>>) -> std::sync::MutexGuard<'_, Option<LeanConn>> {
+fn lock(slot: &Mutex<Vec<LeanConn>>) -> std::sync::MutexGuard<'_, Vec<LeanConn>> {
     // The slot holds no invariant a panic could break.
     slot.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -305,7 +328,7 @@ struct LeanBody {
     conn: Option<LeanConn>,
     framing: Framing,
     reusable: bool,
-    slot: Arc<Mutex<Option<LeanConn>>>,
+    slot: Arc<Mutex<Vec<LeanConn>>>,
 }
 
 impl LeanBody {
