@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load comparison (DESIGN.md §4): wrk -c64 keep-alive (HTTP/1.1) against
 #   1. the bare upstream (1 KiB response body),
-#   2. nginx as a TLS proxy without authentication,
+#   2. nginx as a TLS proxy without authentication (1 worker process; 2 beside aclgate's 2 workers),
 #   3. aclgate over TLS with API-token authentication and a perm check (1 worker; 2 workers per
 #      core, i.e. a single-threaded runtime each on SO_REUSEPORT sockets; 2 workers sharing one
 #      multi-threaded runtime),
@@ -23,7 +23,7 @@
 # python3; valgrind for INSTRUCTIONS=1. H2=0 skips the HTTP/2 runs.
 # Knobs: DUR (seconds per run, default 10), CONNS (64), THREADS (wrk threads, 2),
 #        ACLGATE_LOG (gateway log filter, default `info` = access log on, written to a file),
-#        PORT_BASE (18000: ports PORT_BASE+6..11, +80..82, +443..446 on 127.0.0.1),
+#        PORT_BASE (18000: ports PORT_BASE+6..11, +80..82, +443..448 on 127.0.0.1),
 #        CLUSTER (1: the three-endpoint runs), PROFILE (release; `debug` only to check the
 #        script itself quickly, e.g. `PROFILE=debug DUR=1 H2=0 benches/load/run.sh`).
 set -euo pipefail
@@ -180,6 +180,16 @@ NGINX_PID=$!
 PIDS+=("$NGINX_PID")
 wait_port "$P_NGINX"
 NGINX_WORKERS=$(pgrep -P "$NGINX_PID" | tr '\n' ' ')
+# The yardstick for two workers: the same nginx with two worker processes (its own instance).
+P_NGINX2=$((PORT_BASE + 447))
+sed -e 's/^worker_processes 1;/worker_processes 2;/' -e "s/:$P_NGINX ssl/:$P_NGINX2 ssl/" \
+    -e "s/:$P_NGINX_LOG ssl/:$((PORT_BASE + 448)) ssl/" -e "s#^pid .*#pid $WORK/nginx2.pid;#" \
+    "$WORK/nginx.conf" >"$WORK/nginx2.conf"
+nginx -c "$WORK/nginx2.conf" -p "$WORK" &
+NGINX2_PID=$!
+PIDS+=("$NGINX2_PID")
+wait_port "$P_NGINX2"
+NGINX2_WORKERS=$(pgrep -P "$NGINX2_PID" | tr '\n' ' ')
 
 # --- measurement ------------------------------------------------------------------------------
 ticks() { # total utime+stime of the given pids
@@ -360,6 +370,8 @@ if [ "$CLUSTER" = 1 ]; then
     fi
     kill "$GW_PID"
 fi
+# shellcheck disable=SC2086
+measure "nginx TLS proxy, no auth, no log, 2 workers" "https://127.0.0.1:$P_NGINX2$PATH_Q" "X-Nothing: 1" $NGINX2_WORKERS
 start_gateway 2 $((PORT_BASE + 7)) per_core
 GW2_URL="https://127.0.0.1:$((PORT_BASE + 7))$PATH_Q"
 check_status "$GW2_URL" "$AUTH"

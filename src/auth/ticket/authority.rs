@@ -12,7 +12,10 @@
 //!   one small file read per interval.
 //! - [`TicketAuthority::refresh`] is for the reload door (SIGHUP, file watcher).
 //!
-//! Every key ring swap bumps a generation number; cache entries of an older generation miss.
+//! The ring in use has one writer, `TicketAuthority::adopt`: the three triggers above (issuing,
+//! which may first rotate the file; a verification miss; the reload door) hand it the ring they
+//! read or made, and it swaps a ring in only if it is newer than the one in use, so their order
+//! cannot roll the keys back. Every swap bumps a generation number; cache entries of an older generation miss.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -224,7 +227,8 @@ impl TicketAuthority {
         Ok(self.ring.load_full())
     }
 
-    /// Swap `ring` in unless it is the ring in use or older than it.
+    /// The one writer of the ring in use: swap `ring` in unless it is the ring in use or older
+    /// than it.
     fn adopt(&self, ring: KeyRing) -> bool {
         let mut changed = false;
         self.ring.rcu(|current| {
