@@ -65,9 +65,9 @@ done
 
 cd "$ROOT"
 if [ "$PROFILE" = release ]; then
-    cargo build --release -q --bin aclgate --example load_upstream --example load_gateway
+    cargo build --release -q --bin aclgate --example load_upstream
 else
-    cargo build -q --bin aclgate --example load_upstream --example load_gateway
+    cargo build -q --bin aclgate --example load_upstream
 fi
 BIN=$ROOT/target/$PROFILE
 STATE=$WORK/state
@@ -126,7 +126,7 @@ start_gateway() { # $1 = worker threads, $2 = port, $3 = runtime model (per_core
     local model=${3:-per_core} kind=${4:-single}
     printf '[listeners]\nruntime = "%s"\n' "$model" >"$WORK/aclgate-$model-$kind.toml"
     [ "$kind" = cluster ] && cluster_toml >>"$WORK/aclgate-$model-$kind.toml"
-    (cd "$WORK" && exec "$BIN/examples/load_gateway" --state-dir "$STATE" \
+    (cd "$WORK" && exec "$BIN/aclgate" serve --state-dir "$STATE" \
         --config "$WORK/aclgate-$model-$kind.toml" \
         --policy "$WORK/policies/load.toml" --listen "127.0.0.1:$2" \
         --upstream "http://127.0.0.1:$P_UP" --worker-threads "$1" 2>"$WORK/gateway-$1-$model-$kind.log") &
@@ -314,7 +314,7 @@ if [ "$INSTRUCTIONS" = 1 ]; then
     count_all nginx "$P_NGINX_CG" "X-Nothing: 1" "$CG"
     kill "$CG"
     (cd "$WORK" && exec valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.aclgate" \
-        "$BIN/examples/load_gateway" --state-dir "$STATE" --policy "$WORK/policies/load.toml" \
+        "$BIN/aclgate" serve --state-dir "$STATE" --policy "$WORK/policies/load.toml" \
         --listen "127.0.0.1:$((PORT_BASE + 8))" --upstream "http://127.0.0.1:$P_UP" --worker-threads 1 \
         2>"$WORK/gateway-cg.log") &
     CG=$!
@@ -324,7 +324,7 @@ if [ "$INSTRUCTIONS" = 1 ]; then
         kill "$CG"
         cluster_toml >"$WORK/aclgate-cg-cluster.toml"
         (cd "$WORK" && exec valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.aclgate-3-endpoints" \
-            "$BIN/examples/load_gateway" --state-dir "$STATE" --policy "$WORK/policies/load.toml" \
+            "$BIN/aclgate" serve --state-dir "$STATE" --policy "$WORK/policies/load.toml" \
             --config "$WORK/aclgate-cg-cluster.toml" \
             --listen "127.0.0.1:$P_CLUSTER_CG" --upstream "http://127.0.0.1:$P_UP" --worker-threads 1 \
             2>"$WORK/gateway-cg-cluster.log") &
