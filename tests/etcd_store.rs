@@ -276,10 +276,10 @@ fn every_state_dir_writer_of_an_etcd_mirror_goes_to_etcd() {
     let metrics = Arc::new(aclgate::observe::Metrics::new());
     let health = Arc::new(Health::new(metrics, &settings, 1));
     let mirror = work.path().join("mirror");
-    let _writer = Writer::register(&mirror, store, health);
-    // Any StateDir::modify on the mirror (realm sync, password changes, OpenID users, ...)
-    // commits to etcd instead of writing the mirror's files.
-    StateDir::new(&mirror)
+    // Any StateDir::modify on the mirror held by a gateway on etcd (realm sync, password
+    // changes, OpenID users, ...) commits to etcd instead of writing the mirror's files.
+    let mirrored = StateDir::new(&mirror).with_redirect(Writer::start(store, health));
+    mirrored
         .modify(|cfg, _| {
             cfg.users
                 .insert("zed@pve".parse().unwrap(), Default::default());
@@ -292,7 +292,7 @@ fn every_state_dir_writer_of_an_etcd_mirror_goes_to_etcd() {
     );
     assert!(!mirror.join("user.cfg").exists());
     // A refused change is refused as on files, and nothing is written.
-    let err = StateDir::new(&mirror)
+    let err = mirrored
         .modify(|_, _| -> Result<(), _> {
             Err(aclgate::config::StateError::Rejected("no".to_owned()))
         })

@@ -120,7 +120,7 @@ async fn start() -> Gw {
     cfg.auth.failure_delay_ms = 0;
     let cfg = Arc::new(cfg);
     let (reader, handle) = aclgate::reload::start(cfg.clone(), Arc::new(Metrics::new())).unwrap();
-    let services = Arc::new(ApiServices::open(&cfg, handle).unwrap());
+    let services = Arc::new(ApiServices::open(&cfg, handle, None).unwrap());
     let tls = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = tls.local_addr().unwrap().port();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

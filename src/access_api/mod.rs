@@ -30,12 +30,16 @@ use crate::identity::Authid;
 use crate::policy::{Handler, LoginHandler, Params};
 use crate::reload::ReloadHandle;
 use crate::snapshot::Snapshot;
+use crate::store::follow::Fleet;
 
 /// Services the built-in handlers share, built once in `serve` (an `Arc` in the gateway).
 #[derive(Debug)]
 pub struct ApiServices {
-    /// The state directory (writes go through its lock).
+    /// The state directory (writes go through its lock; on etcd, to the fleet's writer).
     pub state: StateDir,
+    /// On etcd: this gateway's writer and leadership (`None` on the files backend, where the
+    /// gateway is a fleet of its own).
+    pub fleet: Option<Fleet>,
     /// After a write: `reload.reload().await` so that the next request sees it.
     pub reload: ReloadHandle,
     /// Ticket keys, CSRF secret and the verified-ticket cache.
@@ -109,11 +113,19 @@ pub enum ApiError {
 /// Settings of [`ApiServices::open`] taken from the gateway configuration.
 impl ApiServices {
     /// Open the ticket keys of the configured state directory and set up the throttle.
-    pub fn open(config: &GatewayConfig, reload: ReloadHandle) -> Result<ApiServices, TicketError> {
-        let state = StateDir::new(&config.state.dir);
+    pub fn open(
+        config: &GatewayConfig,
+        reload: ReloadHandle,
+        fleet: Option<Fleet>,
+    ) -> Result<ApiServices, TicketError> {
+        let mut state = StateDir::new(&config.state.dir);
+        if let Some(fleet) = &fleet {
+            state = state.with_redirect(fleet.writer.clone());
+        }
         let tickets = TicketAuthority::open(&state, epoch_now(), config.tickets)?;
         Ok(ApiServices {
             state,
+            fleet,
             reload,
             tickets,
             throttle: Throttle::new(config.login_throttle),
@@ -126,6 +138,14 @@ impl ApiServices {
             sync_deadline: Duration::from_millis(config.auth.sync_deadline_ms),
             cluster: cluster_resources::ClusterResources::from_config(config),
         })
+    }
+
+    /// Whether this gateway runs the once-per-fleet jobs (realm syncs) now: always on the
+    /// files backend, on etcd only while it leads (src/store/leader.rs).
+    pub fn runs_fleet_jobs(&self) -> bool {
+        self.fleet
+            .as_ref()
+            .is_none_or(|fleet| fleet.leadership.is_leader())
     }
 
     /// Called by the reload door before each reload: adopt a key ring another instance (or

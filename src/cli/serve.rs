@@ -199,11 +199,14 @@ async fn run(
     let runtime = Runtime::new(metrics.clone()).with_access_log(access_log);
     let (reader, handle) = reload::start_with_source(config.clone(), runtime, Some(source))
         .map_err(|e| format!("cannot start: {e}"))?;
-    if let Some(mirror) = mirror {
-        mirror
-            .follow(handle.clone(), tokio::runtime::Handle::current(), metrics)
-            .map_err(|e| format!("cannot follow etcd: {e}"))?;
-    }
+    let fleet = match mirror {
+        Some(mirror) => Some(
+            mirror
+                .follow(handle.clone(), tokio::runtime::Handle::current(), metrics)
+                .map_err(|e| format!("cannot follow etcd: {e}"))?,
+        ),
+        None => None,
+    };
     // The watcher needs the directory to exist, so that `aclgate user ...` run later on a fresh
     // state directory is picked up.
     std::fs::create_dir_all(&config.state.dir).map_err(|e| {
@@ -230,7 +233,7 @@ async fn run(
     .map_err(|e| tracing::warn!(error = %e, "no control socket; CLI changes arrive through the file watch"))
     .ok();
     let services = Arc::new(
-        ApiServices::open(&config, handle.clone())
+        ApiServices::open(&config, handle.clone(), fleet)
             .map_err(|e| format!("cannot open the ticket keys: {e}"))?,
     );
     let weak = Arc::downgrade(&services);

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use super::StoreError;
 use super::etcd::{Change, EtcdError, EtcdStore, Loaded, WatchEvent};
+use super::gateway_writer::Writer;
 use super::health::Health;
 use super::mirror::{self, publish};
 use crate::config::gateway::GatewayConfig;
@@ -87,28 +88,27 @@ impl Mirror {
     }
 
     /// Keep the mirror current from now on (threads: the watch, the probe, the mirror's
-    /// writer), handing every change to the reload `door` (`runtime` runs its calls).
+    /// writer), handing every change to the reload `door` (`runtime` runs its calls); answers
+    /// this gateway's place in the fleet, for its services.
     pub fn follow(
         self,
         door: ReloadHandle,
         runtime: tokio::runtime::Handle,
         metrics: Arc<Metrics>,
-    ) -> std::io::Result<()> {
+    ) -> std::io::Result<Fleet> {
         let health = Arc::new(Health::new(
             metrics.clone(),
             &self.settings,
             self.loaded.revision,
         ));
-        // Kept alive by the watch thread, which runs as long as the process.
-        let writer =
-            super::gateway_writer::Writer::register(&self.link, self.store.clone(), health.clone());
+        let writer = Writer::start(self.store.clone(), health.clone());
         let probe_every = Duration::from_millis(self.settings.probe_interval_ms.max(50));
-        let leadership = super::leader::campaign(
-            self.store.clone(),
-            &self.link,
-            gateway_id(),
-            health.metrics_arc(),
-        )?;
+        let leadership =
+            super::leader::campaign(self.store.clone(), gateway_id(), health.metrics_arc())?;
+        let fleet = Fleet {
+            writer,
+            leadership: leadership.clone(),
+        };
         let (store, probe_health) = (self.store.clone(), health.clone());
         let (keys, link) = (self.keys.clone(), self.link.clone());
         std::thread::Builder::new()
@@ -140,7 +140,6 @@ impl Mirror {
         std::thread::Builder::new()
             .name("etcd-watch".to_owned())
             .spawn(move || {
-                let _writer = writer;
                 let mut follower = Follower {
                     store,
                     files,
@@ -152,7 +151,25 @@ impl Mirror {
                 };
                 follower.run();
             })?;
-        Ok(())
+        Ok(fleet)
+    }
+}
+
+/// A gateway on etcd as one of its fleet: where its writes go, and whether it leads.
+#[derive(Clone)]
+pub struct Fleet {
+    /// Commits this gateway's changes to etcd (the access API's, and every other change of
+    /// the mirror through [`StateDir::with_redirect`]).
+    pub writer: Arc<Writer>,
+    /// Whether this gateway runs the once-per-fleet jobs now (src/store/leader.rs).
+    pub leadership: Arc<super::leader::Leadership>,
+}
+
+impl std::fmt::Debug for Fleet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fleet")
+            .field("leader", &self.leadership.is_leader())
+            .finish_non_exhaustive()
     }
 }
 

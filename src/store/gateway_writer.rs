@@ -11,12 +11,12 @@
 //! refused changes nothing and is answered at once), and a burst of N edits costs a few
 //! commits rather than N lock round trips.
 //!
-//! A gateway's writer is found by its state directory (the mirror link), so several gateways in
-//! one process (the tests) each find their own.
+//! Each gateway on etcd has its own writer, held by its services (src/access_api): several
+//! gateways in one process (the tests) never share one.
 
 use std::panic::AssertUnwindSafe;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, Weak, mpsc};
+use std::path::PathBuf;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use super::etcd::EtcdStore;
@@ -44,14 +44,12 @@ pub struct Writer {
     queue: mpsc::Sender<Job>,
 }
 
-type Registry = Mutex<Vec<(PathBuf, Weak<Writer>)>>;
-
-static WRITERS: Registry = Mutex::new(Vec::new());
-
 impl Writer {
-    /// Register the writer of the gateway whose state directory is `link`; it lives as long
-    /// as the answered `Arc`.
-    pub fn register(link: &Path, store: Arc<EtcdStore>, health: Arc<Health>) -> Arc<Writer> {
+    /// The writer of a gateway on etcd, with its thread (which ends when the writer is
+    /// dropped). The gateway's services hold it, and their state directory hands every other
+    /// change of the mirror (realm sync, passwords, OpenID users …) to it
+    /// ([`StateDir::with_redirect`]).
+    pub fn start(store: Arc<EtcdStore>, health: Arc<Health>) -> Arc<Writer> {
         let (queue, jobs) = mpsc::channel();
         let thread_store = store.clone();
         let spawned = std::thread::Builder::new()
@@ -61,27 +59,11 @@ impl Writer {
             // The queue then answers every edit with "the writer stopped" (a 503).
             tracing::error!(error = %e, "cannot start the etcd writer thread");
         }
-        let writer = Arc::new(Writer {
+        Arc::new(Writer {
             store,
             health,
             queue,
-        });
-        // Every other writer of the mirror (realm sync, passwords, OpenID users …) goes to
-        // etcd too, through StateDir::modify.
-        let weak: Weak<Writer> = Arc::downgrade(&writer);
-        crate::config::state_dir::redirect_changes(link, weak);
-        let mut all = WRITERS.lock().unwrap_or_else(|e| e.into_inner());
-        all.retain(|(p, w)| w.strong_count() > 0 && p != link);
-        all.push((link.to_owned(), Arc::downgrade(&writer)));
-        writer
-    }
-
-    /// The writer of the gateway on etcd whose state directory is `root`, if there is one.
-    pub fn find(root: &Path) -> Option<Arc<Writer>> {
-        let all = WRITERS.lock().unwrap_or_else(|e| e.into_inner());
-        all.iter()
-            .find(|(p, _)| p == root)
-            .and_then(|(_, w)| w.upgrade())
+        })
     }
 
     /// Run `f` on the current state and commit what it changed (blocking: etcd round trips),

@@ -8,9 +8,8 @@
 //! last keep-alive is [`TTL_S`] old. What it does stays safe anyway — the key rotation and the
 //! sync's writes are `Store::change`s under the writers' lock with the serial compare.
 
-use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -34,12 +33,6 @@ pub struct Leadership {
     metrics: Arc<Metrics>,
 }
 
-type Registry = Mutex<Vec<(PathBuf, Weak<Leadership>)>>;
-
-/// The leaderships of the gateways in this process, by state directory (the tests run several
-/// gateways in one process).
-static LEADERS: Registry = Mutex::new(Vec::new());
-
 // === impl Leadership ===
 
 impl Leadership {
@@ -57,26 +50,10 @@ impl Leadership {
     }
 }
 
-/// Whether the gateway whose state directory is `root` runs the fleet's once-per-fleet jobs:
-/// yes on the files backend (it is its own fleet), on etcd only while it leads.
-pub fn runs_fleet_jobs(root: &Path) -> bool {
-    let all = LEADERS.lock().unwrap_or_else(|e| e.into_inner());
-    match all
-        .iter()
-        .find(|(p, _)| p == root)
-        .and_then(|(_, w)| w.upgrade())
-    {
-        Some(leadership) => leadership.is_leader(),
-        None => true,
-    }
-}
-
-/// Campaign for the leadership of the fleet on `store` from now on (a thread of its own),
-/// registered for the gateway whose state directory is `link`; `id` names this gateway in the
-/// leader key.
+/// Campaign for the leadership of the fleet on `store` from now on (a thread of its own, which
+/// ends when the answered leadership is dropped); `id` names this gateway in the leader key.
 pub fn campaign(
     store: Arc<EtcdStore>,
-    link: &Path,
     id: String,
     metrics: Arc<Metrics>,
 ) -> std::io::Result<Arc<Leadership>> {
@@ -84,11 +61,6 @@ pub fn campaign(
         leader: AtomicBool::new(false),
         metrics,
     });
-    {
-        let mut all = LEADERS.lock().unwrap_or_else(|e| e.into_inner());
-        all.retain(|(p, w)| w.strong_count() > 0 && p != link);
-        all.push((link.to_owned(), Arc::downgrade(&leadership)));
-    }
     let weak = Arc::downgrade(&leadership);
     std::thread::Builder::new()
         .name("etcd-leader".to_owned())

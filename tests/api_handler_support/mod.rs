@@ -48,7 +48,7 @@ impl Harness {
         cfg.tls.key = key;
         let cfg = Arc::new(cfg);
         let (reader, handle) = reload::start(cfg.clone(), Arc::new(Metrics::new())).unwrap();
-        let services = ApiServices::open(&cfg, handle).unwrap();
+        let services = ApiServices::open(&cfg, handle, None).unwrap();
         Harness {
             _dir: dir,
             reader,

@@ -107,7 +107,7 @@ impl Api {
         tweak(&mut cfg);
         let cfg = Arc::new(cfg);
         let (reader, handle) = reload::start(cfg.clone(), Arc::new(Metrics::new())).unwrap();
-        let api = Arc::new(ApiServices::open(&cfg, handle).unwrap());
+        let api = Arc::new(ApiServices::open(&cfg, handle, None).unwrap());
         recorder::key_ring("ticket key", &cfg.state.dir.join("priv/authkey.ring"));
         let tls = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = tls.local_addr().unwrap();

@@ -152,7 +152,7 @@ impl Fixture {
         tweak(&mut cfg);
         let cfg = Arc::new(cfg);
         let (reader, reload) = reload::start(cfg.clone(), Arc::new(Metrics::new())).unwrap();
-        let services = Arc::new(ApiServices::open(&cfg, reload.clone()).unwrap());
+        let services = Arc::new(ApiServices::open(&cfg, reload.clone(), None).unwrap());
         let ring = cfg.state.dir.join("priv/authkey.ring");
         gw::recorder::key_ring("ticket key", &ring);
         let weak = Arc::downgrade(&services);

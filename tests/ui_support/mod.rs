@@ -107,7 +107,7 @@ impl Gui {
         tweak(&mut cfg);
         let cfg = Arc::new(cfg);
         let (reader, handle) = reload::start(cfg.clone(), Arc::new(Metrics::new())).unwrap();
-        let api = Arc::new(ApiServices::open(&cfg, handle).unwrap());
+        let api = Arc::new(ApiServices::open(&cfg, handle, None).unwrap());
         let listeners = Listeners {
             tls: Some(tls),
             http: Some(http),

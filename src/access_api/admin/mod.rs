@@ -165,8 +165,8 @@ async fn write<T: Send + 'static>(
     ctx: &ApiContext<'_>,
     f: impl FnOnce(&mut UserConfigEdit, &mut TokenShadow) -> Result<T, StateError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    if let Some(etcd) = Writer::find(ctx.services.state.root()) {
-        return in_etcd(&etcd, move |state| state.modify(f)).await;
+    if let Some(fleet) = &ctx.services.fleet {
+        return in_etcd(&fleet.writer, move |state| state.modify(f)).await;
     }
     let (out, written) = ctx.services.state.modify_written(f).map_err(state_error)?;
     applied(ctx, written).await?;
@@ -191,8 +191,8 @@ async fn write_realms<T: Send + 'static>(
     ctx: &ApiContext<'_>,
     f: impl FnOnce(&mut crate::config::RealmEdit) -> Result<T, StateError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    if let Some(etcd) = Writer::find(ctx.services.state.root()) {
-        return in_etcd(&etcd, move |state| state.modify_realms(f)).await;
+    if let Some(fleet) = &ctx.services.fleet {
+        return in_etcd(&fleet.writer, move |state| state.modify_realms(f)).await;
     }
     let out = ctx.services.state.modify_realms(f).map_err(state_error)?;
     reload(ctx).await?;

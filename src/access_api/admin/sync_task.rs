@@ -114,6 +114,10 @@ impl SyncRunner {
 /// One scheduler tick at `now`: start each due realm-sync job as root@pam and record its
 /// run (Proxmox's `PVE::Jobs::RealmSync::run`). Returns what was started, by job id.
 pub fn run_due(services: &ApiServices, now: i64) -> Vec<(String, Result<Upid, String>)> {
+    // On etcd a job runs once per fleet: on its leader.
+    if !services.runs_fleet_jobs() {
+        return Vec::new();
+    }
     let due = match jobs::due(&services.state, now) {
         Ok(due) => due,
         Err(e) => {

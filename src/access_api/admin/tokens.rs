@@ -134,8 +134,8 @@ async fn write_with_options<T: Send + 'static>(
     + Send
     + 'static,
 ) -> Result<T, ApiError> {
-    if let Some(etcd) = crate::store::gateway_writer::Writer::find(ctx.services.state.root()) {
-        return super::in_etcd(&etcd, move |state| state.modify_with_options(f)).await;
+    if let Some(fleet) = &ctx.services.fleet {
+        return super::in_etcd(&fleet.writer, move |state| state.modify_with_options(f)).await;
     }
     let (out, written) = ctx
         .services

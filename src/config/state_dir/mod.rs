@@ -16,6 +16,7 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use thiserror::Error;
@@ -38,16 +39,18 @@ mod sweep;
 
 pub use presence::Presence;
 pub use read::{check_whole, read_lines, read_optional};
-pub use redirect::{Redirect, redirect_changes};
+pub use redirect::Redirect;
 pub use stamp::{FileStamp, Notifier, Stamp, Written};
 pub use strict::{acl_warnings, refuse_skipped_acl};
 
 /// A state directory (which need not exist yet).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StateDir {
     root: PathBuf,
     /// Told of every write, under the lock (the CLI's hand-over to running gateways).
     notifier: Option<Notifier>,
+    /// Where changes go instead of these files (a gateway on etcd, whose directory is a mirror).
+    redirect: Option<Arc<dyn Redirect>>,
 }
 
 /// Both files that [`StateDir::modify`] edits, as read, with their parse warnings.
@@ -129,13 +132,31 @@ pub enum StateError {
 
 // === impl StateDir ===
 
+impl std::fmt::Debug for StateDir {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateDir")
+            .field("root", &self.root)
+            .field("notifier", &self.notifier)
+            .field("redirected", &self.redirect.is_some())
+            .finish()
+    }
+}
+
 impl StateDir {
     /// The state directory at `root`.
     pub fn new(root: impl Into<PathBuf>) -> StateDir {
         StateDir {
             root: root.into(),
             notifier: None,
+            redirect: None,
         }
+    }
+
+    /// This state directory as a mirror: every change made through it (and its clones) is
+    /// handed to `to`, which makes it elsewhere (src/store/gateway_writer.rs).
+    pub fn with_redirect(mut self, to: Arc<dyn Redirect>) -> StateDir {
+        self.redirect = Some(to);
+        self
     }
 
     /// This state directory, telling `notifier` of every write made through it, while the
@@ -216,7 +237,7 @@ impl StateDir {
         &self,
         f: impl FnOnce(&mut RealmEdit) -> Result<T, StateError>,
     ) -> Result<T, StateError> {
-        if let Some(to) = redirect::redirect_of(&self.root) {
+        if let Some(to) = &self.redirect {
             return redirect::run(to.as_ref(), |copy| copy.modify_realms(f));
         }
         let _lock = self.lock()?;

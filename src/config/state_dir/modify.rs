@@ -66,7 +66,7 @@ impl StateDir {
     ) -> Result<(T, Written), StateError> {
         // An etcd gateway's mirror: the change is made in etcd (src/store/), whose follower
         // reloads this gateway; the copy's stamps match no snapshot, so nothing is applied here.
-        if let Some(to) = super::redirect::redirect_of(&self.root) {
+        if let Some(to) = &self.redirect {
             return super::redirect::run(to.as_ref(), |copy| copy.modify_tokens(need_options, f));
         }
         let lock = self.lock()?;

@@ -1,11 +1,9 @@
 //! Changes of a state directory that go elsewhere: on a gateway whose state is in etcd,
 //! `state.dir` is only a mirror of etcd, and a change written into it would be lost at the
-//! next revision and seen by no other gateway. The etcd store registers itself here for that
-//! directory; [`super::StateDir::modify`] (and its variants) then hand their edit to it, and it
-//! runs the edit on a private copy and commits it to etcd (src/store/gateway_writer.rs).
-
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, Weak};
+//! next revision and seen by no other gateway. That gateway's services hold its directory
+//! [`with_redirect`](super::StateDir::with_redirect) to the etcd writer;
+//! [`super::StateDir::modify`] (and its variants) then hand their edit to it, and it runs the
+//! edit on a private copy and commits it to etcd (src/store/gateway_writer.rs).
 
 use super::{StateDir, StateError};
 
@@ -17,25 +15,6 @@ pub trait Redirect: Send + Sync {
         &self,
         edit: &mut dyn FnMut(&StateDir) -> Result<(), StateError>,
     ) -> Result<(), StateError>;
-}
-
-type Registry = Mutex<Vec<(PathBuf, Weak<dyn Redirect>)>>;
-
-static REDIRECTS: Registry = Mutex::new(Vec::new());
-
-/// From now on, changes of the state directory `root` go to `to` (while it lives).
-pub fn redirect_changes(root: &Path, to: Weak<dyn Redirect>) {
-    let mut all = REDIRECTS.lock().unwrap_or_else(|e| e.into_inner());
-    all.retain(|(p, r)| r.strong_count() > 0 && p != root);
-    all.push((root.to_owned(), to));
-}
-
-/// Where changes of `root` go, if not to its files.
-pub(super) fn redirect_of(root: &Path) -> Option<Arc<dyn Redirect>> {
-    let all = REDIRECTS.lock().unwrap_or_else(|e| e.into_inner());
-    all.iter()
-        .find(|(p, _)| p == root)
-        .and_then(|(_, r)| r.upgrade())
 }
 
 /// Run `f` through `redirect`, answering what `f` answered.
@@ -65,7 +44,7 @@ impl StateDir {
         &self,
         f: impl FnOnce(&StateDir) -> Result<T, E>,
     ) -> Result<T, E> {
-        let Some(to) = redirect_of(&self.root) else {
+        let Some(to) = &self.redirect else {
             let _lock = self.lock()?;
             return f(self);
         };

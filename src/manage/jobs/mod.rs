@@ -226,12 +226,9 @@ pub fn delete(state: &StateDir, id: &str) -> Result<(), JobError> {
     })
 }
 
-/// The enabled realm-sync jobs whose next event after their last run is at or before `now`.
-/// On etcd only the fleet's leader has any (src/store/leader.rs): a job runs once per fleet.
+/// The enabled realm-sync jobs whose next event after their last run is at or before `now`
+/// (on etcd the fleet's leader asks: `ApiServices::runs_fleet_jobs`).
 pub fn due(state: &StateDir, now: i64) -> Result<Vec<Section>, JobError> {
-    if !crate::store::leader::runs_fleet_jobs(state.root()) {
-        return Ok(Vec::new());
-    }
     let jobs = load(state)?;
     let mut out = Vec::new();
     for s in jobs.sections.into_iter().filter(|s| s.kind == REALM_SYNC) {
