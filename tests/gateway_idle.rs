@@ -86,6 +86,44 @@ async fn keep_alive_connections_are_closed_when_idle() {
         .ok();
 }
 
+/// A connection in use stays open past its first request's idle deadline: each request moves
+/// the deadline (the timer is re-armed when it runs out, not reset per request), and the
+/// connection closes once it is idle for the timeout after its last request.
+#[tokio::test]
+async fn requests_keep_a_connection_open_past_its_first_deadline() {
+    let gw = Gateway::start_with(|c| c.limits.keepalive_timeout_ms = 300).await;
+    let stream = gw.tls_stream(&[b"http/1.1"]).await;
+    let (mut send, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    let driver = tokio::spawn(conn);
+    let auth = Gateway::token_header("joe@pve!full");
+    let started = tokio::time::Instant::now();
+    // 12 requests 100 ms apart: 1.2 s, four times the idle timeout, on one connection.
+    for i in 0..12 {
+        let req = http::Request::get(PATH)
+            .header("host", "gw")
+            .header("authorization", &auth)
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let resp = send.send_request(req).await;
+        assert_eq!(
+            resp.map(|r| r.status()).ok(),
+            Some(http::StatusCode::OK),
+            "request {i}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(started.elapsed() > Duration::from_millis(900));
+    assert!(!driver.is_finished(), "connection closed while in use");
+    tokio::time::timeout(Duration::from_secs(10), driver)
+        .await
+        .expect("idle HTTP/1.1 connection left open")
+        .unwrap()
+        .ok();
+}
+
 #[tokio::test]
 async fn one_source_holds_at_most_its_share() {
     let gw = Gateway::start_with(|c| c.limits.max_connections_per_source = 2).await;

@@ -181,14 +181,18 @@ impl<T: AsyncRead + Unpin> AsyncRead for IdleIo<T> {
         if let Poll::Ready(r) = Pin::new(&mut this.inner).poll_read(cx, buf) {
             return Poll::Ready(r);
         }
-        // The deadline moves with each request: the timer is reset only when it changed (once
-        // per request), or when it ran out while a request was in flight.
+        // The deadline moves with each request, nearly always later: the timer is then left
+        // where it is and re-armed when it runs out (one timer operation per idle period, not
+        // per request). It is reset at once only to an earlier deadline (a keep-alive timeout
+        // shorter than the first request's), or when it ran out while a request was in flight.
         match this.activity.check(Instant::now()) {
             // End of file: nothing filled.
             Check::Expired => return Poll::Ready(Ok(())),
             Check::Busy(next) if this.timer.is_elapsed() => this.timer.as_mut().reset(next),
             Check::Busy(_) => {}
-            Check::At(at) if this.timer.deadline() != at => this.timer.as_mut().reset(at),
+            Check::At(at) if this.timer.is_elapsed() || at < this.timer.deadline() => {
+                this.timer.as_mut().reset(at)
+            }
             Check::At(_) => {}
         }
         if this.timer.as_mut().poll(cx).is_ready() {
