@@ -120,7 +120,7 @@ pub async fn handle(gw: &Gateway, conn: &ClientConn, req: Request<Incoming>) -> 
 
     let mut trace = Trace::default();
     let mut who = None;
-    let outcome = pipeline(gw, &snapshot, conn, req, &mut trace, &mut who).await;
+    let outcome = pipeline(gw, &snapshot, conn, req, start, &mut trace, &mut who).await;
     let (resp, decision) = match outcome {
         Ok(resp) => (resp, "allow"),
         Err(e) => {
@@ -185,10 +185,10 @@ async fn pipeline<'s>(
     snapshot: &'s Snapshot,
     conn: &ClientConn,
     req: Request<Incoming>,
+    start: Instant,
     trace: &mut Trace<'s>,
     who: &mut Option<Principal>,
 ) -> Result<Response<Body>, ProxyError> {
-    let start = Instant::now();
     // HTTP/1 counts lines while parsing; HTTP/2 only bounds the header bytes, so count here.
     if req.headers().len() > snapshot.config.limits.max_header_lines {
         return Err(ProxyError::TooManyHeaders);

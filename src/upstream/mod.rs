@@ -156,6 +156,8 @@ pub async fn forward(
     let mut tried = balance::Tried::default();
     let mut retries = 0;
     let mut next = Some((req, added));
+    // When the answer came; clocks are read once per try, not per figure.
+    let mut answered = None;
     let result = loop {
         let Some(i) = pool.balancer.pick(tried, prefer) else {
             break Err(UpstreamFailure::Unavailable(pool.name.clone()));
@@ -177,12 +179,18 @@ pub async fn forward(
         retries += 1;
         member.requests.inc();
         let pending = pool.balancer.state(i).start();
-        let try_started = Instant::now();
+        let try_started = if retries == 1 {
+            started
+        } else {
+            Instant::now()
+        };
         let sent = tokio::time::timeout_at(deadline, member.endpoint.send(via, req, added)).await;
         drop(pending);
         let failure = match sent {
             Ok(Ok(resp)) => {
-                member.seconds.observe(try_started.elapsed().as_secs_f64());
+                let now = Instant::now();
+                member.seconds.observe((now - try_started).as_secs_f64());
+                answered = Some(now);
                 break Ok(resp);
             }
             Ok(Err(e)) => e,
@@ -206,9 +214,10 @@ pub async fn forward(
             break Err(failure);
         }
     };
+    let ended = answered.unwrap_or_else(Instant::now);
     upstreams
         .total_seconds()
-        .observe(started.elapsed().as_secs_f64());
+        .observe((ended - started).as_secs_f64());
     let mut resp = result?;
 
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
