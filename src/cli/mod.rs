@@ -39,6 +39,10 @@ pub mod explain;
 pub mod policy;
 pub mod serve;
 
+/// What `serve` hands the etcd mirror to keep the fleet's ticket keys (tests start fleets
+/// in-process with it).
+pub use store::TicketKeys;
+
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -209,7 +209,7 @@ pub(super) fn run_through(
 /// the ring rotated [`ROTATE_AHEAD`] seconds before it is due, so every gateway has the new
 /// ring from etcd before its own code would rotate it locally. (Here rather than in `store`,
 /// which does not depend on `auth`.)
-pub(super) struct TicketKeys(pub Algorithm);
+pub struct TicketKeys(pub Algorithm);
 
 /// How early the fleet's ring is rotated.
 const ROTATE_AHEAD: i64 = 600;
