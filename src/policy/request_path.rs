@@ -69,11 +69,7 @@ fn normalise_general(raw: &str, params: PathParams) -> Result<String, PathError>
     if path.len() > 1 && path.ends_with('/') {
         path.pop();
     }
-    if path != "/"
-        && path[1..]
-            .split('/')
-            .any(|s| s.is_empty() || s == "." || s == "..")
-    {
+    if path != "/" && path[1..].split('/').any(|s| !plain_segment(s.as_bytes())) {
         return Err(PathError::DotSegment);
     }
     Ok(path)
@@ -84,9 +80,7 @@ fn normalise_general(raw: &str, params: PathParams) -> Result<String, PathError>
 /// segment. One pass over the bytes instead of the general path's five; `None` leaves the
 /// path to it (which also answers why a path is refused).
 fn already_normal(raw: &str) -> Option<&str> {
-    let bytes = raw.as_bytes();
-    let path = match bytes {
-        [b'/'] => return Some(raw),
+    let path = match raw.as_bytes() {
         [b'/', .., b'/'] => &raw[..raw.len() - 1],
         [b'/', ..] => raw,
         _ => return None,
@@ -94,22 +88,23 @@ fn already_normal(raw: &str) -> Option<&str> {
     if path == "/" {
         return Some(path);
     }
+    let bytes = path.as_bytes();
     // Where the current segment started, just after its `/`.
     let mut segment = 1;
-    for (at, &b) in path.as_bytes().iter().enumerate().skip(1) {
+    for (at, &b) in bytes.iter().enumerate().skip(1) {
         match b {
             b'/' => {
-                if !plain_segment(&path.as_bytes()[segment..at]) {
+                if !plain_segment(&bytes[segment..at]) {
                     return None;
                 }
                 segment = at + 1;
             }
-            b'%' | b';' | b'\\' | 0x7f => return None,
-            b if b < 0x20 => return None,
+            b'%' | b';' => return None,
+            b if forbidden(b) => return None,
             _ => {}
         }
     }
-    plain_segment(&path.as_bytes()[segment..]).then_some(path)
+    plain_segment(&bytes[segment..]).then_some(path)
 }
 
 /// Neither empty nor `.` nor `..`.
@@ -182,10 +177,15 @@ fn decode(raw: &str) -> Result<String, PathError> {
 
 /// No control characters and no backslash.
 fn check_bytes(bytes: &[u8]) -> Result<(), PathError> {
-    if bytes.iter().any(|&b| b < 0x20 || b == 0x7f || b == b'\\') {
+    if bytes.iter().any(|&b| forbidden(b)) {
         return Err(PathError::Control);
     }
     Ok(())
+}
+
+/// A control character or a backslash.
+fn forbidden(b: u8) -> bool {
+    b < 0x20 || b == 0x7f || b == b'\\'
 }
 
 #[cfg(test)]
