@@ -5,7 +5,7 @@
 mod etcd_support;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aclgate::access_api::ApiServices;
 use aclgate::access_api::admin::sync_task::run_due;
@@ -16,7 +16,7 @@ use aclgate::manage::jobs;
 use aclgate::observe::Metrics;
 use aclgate::runtime::Runtime;
 use aclgate::store::follow::Mirror;
-use etcd_support::{Etcd, ok};
+use etcd_support::{Etcd, ok, until};
 
 /// One gateway's access services on the fleet whose settings are in `config`.
 fn gateway(config: &std::path::Path) -> Arc<ApiServices> {
@@ -37,15 +37,6 @@ fn gateway(config: &std::path::Path) -> Arc<ApiServices> {
         .follow(door.clone(), tokio::runtime::Handle::current(), metrics)
         .unwrap();
     Arc::new(ApiServices::open(&cfg, door, Some(fleet)).unwrap())
-}
-
-/// Wait (bounded) until `what` holds, looking every 20 ms.
-async fn until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < limit, "not after {limit:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,13 +69,13 @@ async fn only_the_fleet_leader_starts_a_due_realm_sync_job() {
 
     let gateways = [gateway(&config_a), gateway(&config_b)];
     let mut leader = None;
-    until(Duration::from_secs(15), "one leader", || {
+    let step = Duration::from_millis(20);
+    until(Duration::from_secs(15), step, "one leader", || {
         let leading: Vec<usize> = (0..2).filter(|&i| gateways[i].runs_fleet_jobs()).collect();
         assert!(leading.len() <= 1, "two leaders at once");
         leader = leading.first().copied();
         leader.is_some()
-    })
-    .await;
+    });
     let leader = leader.unwrap();
     let (leads, follows) = (&gateways[leader], &gateways[1 - leader]);
 
@@ -99,12 +90,16 @@ async fn only_the_fleet_leader_starts_a_due_realm_sync_job() {
     )
     .unwrap();
     // (The access API answers once its own gateway serves the write; here both are awaited.)
-    until(Duration::from_secs(15), "the job in both mirrors", || {
-        gateways
-            .iter()
-            .all(|g| jobs::get(&g.state, "nightly").is_ok())
-    })
-    .await;
+    until(
+        Duration::from_secs(15),
+        step,
+        "the job in both mirrors",
+        || {
+            gateways
+                .iter()
+                .all(|g| jobs::get(&g.state, "nightly").is_ok())
+        },
+    );
 
     // Two days on, the job is due on both; only the leader starts it.
     let later = now + 2 * 86_400;
