@@ -115,6 +115,10 @@ rm -rf "$ACLGATE_SECRETS_DIR"
 mkdir -p "$ACLGATE_SECRETS_DIR"
 # --- end secrets scan (setup) ---
 
+# A full run builds from scratch once: incremental build data (~2 GB for this crate) would only
+# fill the disk. Set CARGO_INCREMENTAL=1 for quick edit-and-rerun loops.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
 cargo test --locked "$@"
 
 # --- secrets scan (the scan) ---

@@ -8,7 +8,7 @@
 //!   and no token that the new state has is left without its secret ("lost").
 //!
 //! Bounded: at most `ITERATIONS` kills or `BUDGET`, whichever comes first (CI has 2 cores).
-//! A longer run: `ACLGATE_FAULT_SECS=120 cargo test --test fault_kill -- --nocapture`.
+//! A longer run: `ACLGATE_FAULT_SECS=120 cargo test --test suite fault_kill:: -- --nocapture`.
 
 use std::collections::BTreeSet;
 use std::fs;

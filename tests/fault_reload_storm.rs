@@ -3,7 +3,7 @@
 //! the watcher keeps reloading through the storm (its debounce is capped).
 //!
 //! Bounded: 12 s by default. A longer run (e.g. the minute):
-//! `ACLGATE_STORM_SECS=60 cargo test --release --test fault_reload_storm -- --nocapture`.
+//! `ACLGATE_STORM_SECS=60 cargo test --release --test suite fault_reload_storm:: -- --nocapture`.
 
 mod gateway_support;
 

@@ -1,7 +1,7 @@
 //! `policies/pve.toml` is exactly what `import-pve --exclude /access --exclude /pools` (and the
 //! realm-sync job and own-task routes) makes of the schema dump in fixtures (those live in
 //! `policies/access.toml`).
-//! Regenerate with `ACLGATE_REGENERATE=1 cargo test --test policy_import`.
+//! Regenerate with `ACLGATE_REGENERATE=1 cargo test --test suite policy_import::`.
 
 use aclgate::policy::{ImportFilter, import_pve_filtered};
 

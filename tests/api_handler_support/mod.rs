@@ -15,7 +15,7 @@ use aclgate::reload;
 use aclgate::snapshot::SnapshotReader;
 use serde_json::Value;
 
-use crate::gateway_support::{recorder, write_atomic};
+use super::gateway_support::{recorder, write_atomic};
 
 /// A state directory with the shipped access policy, its reload task and API services.
 pub struct Harness {

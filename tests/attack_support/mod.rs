@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::gateway_support::{Gateway, Seen};
+use super::gateway_support::{Gateway, Seen};
 
 /// The request every exchange ends with.
 pub const SENTINEL_PATH: &str = "/api2/json/version";
@@ -125,9 +125,9 @@ pub async fn exchange_exact(gw: &Gateway, bytes: &[u8]) -> Exchange {
     for a in &answers {
         let body = String::from_utf8_lossy(&a.body);
         // The suite-wide secrets scan reads the error bodies; and no answer may echo a secret.
-        crate::gateway_support::recorder::response("attack answer", a.status, &body);
-        for id in crate::gateway_support::TOKENS {
-            let secret = crate::gateway_support::secret_of(id);
+        super::gateway_support::recorder::response("attack answer", a.status, &body);
+        for id in super::gateway_support::TOKENS {
+            let secret = super::gateway_support::secret_of(id);
             assert!(
                 !body.contains(&secret),
                 "an answer holds the secret of {id}: {body}"
