@@ -144,8 +144,26 @@ pub fn encode(path: &str) -> Cow<'_, str> {
 
 /// A byte the forwarded path carries as it is.
 fn is_plain(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,=:@/".contains(&b)
+    PLAIN[usize::from(b)]
 }
+
+/// [`is_plain`] as a table: it runs for every byte of every forwarded path, and the search of
+/// the punctuation list per byte was 2.2k instructions of a 40-byte path (callgrind).
+static PLAIN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    let punctuation = b"-._~!$&'()*+,=:@/";
+    let mut i = 0;
+    while i < punctuation.len() {
+        table[punctuation[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
 
 /// Percent-decode once, then check the bytes and that the result is UTF-8.
 fn decode(raw: &str) -> Result<String, PathError> {
@@ -203,6 +221,15 @@ mod tests {
                 None => proptest::prop_assert!(raw.contains(['%', ';']) || general.is_err()),
             }
         }
+    }
+
+    #[test]
+    fn plain_bytes_are_the_unreserved_and_the_kept_delimiters() {
+        for b in 0..=255u8 {
+            let want = b.is_ascii_alphanumeric() || b"-._~!$&'()*+,=:@/".contains(&b);
+            assert_eq!(is_plain(b), want, "byte {b:#04x}");
+        }
+        assert_eq!(encode("/a b;c%/é"), "/a%20b%3Bc%25/%C3%A9");
     }
 
     #[test]

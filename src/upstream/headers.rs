@@ -76,6 +76,10 @@ impl Added {
 /// headers (and `Host`) gone, changed in place; `X-Forwarded-*` and the identity returned, for
 /// the upstream client to add along with its own `Host`. `upgrade`: the client's `Upgrade`
 /// value when its upgrade is allowed (kept with `Connection: upgrade`).
+///
+/// Each name in the request is classified once ([`Doomed`]) and only names present are
+/// removed: removing each candidate by name hashed a dozen absent names per request (1.6k of
+/// the request path's instructions, callgrind).
 pub(super) fn prepare_request(
     req: &mut Request<Body>,
     ctx: &ForwardContext<'_>,
@@ -98,23 +102,34 @@ pub(super) fn prepare_request(
     *req.version_mut() = Version::HTTP_11;
 
     let headers = req.headers_mut();
-    strip_hop_by_hop(headers, upgrade);
-    // A client must never be able to claim an identity.
-    headers.remove(ctx.identity_header);
-    for name in ctx.strip_headers {
+    let rules = Doomed::new(headers, ctx);
+    let mut doomed: Vec<HeaderName> = Vec::new();
+    let mut previous_chain = None;
+    let mut credentials_present = false;
+    for name in headers.keys() {
+        // A client's own claims of where it came from are never passed on; a trusted proxy's
+        // `X-Forwarded-For` is extended, unless the request itself made it hop-by-hop.
+        if name == X_FORWARDED_FOR && ctx.peer_trusted && !rules.first_pass(name) {
+            previous_chain = headers.get(name).cloned();
+        }
+        credentials_present |= name == header::AUTHORIZATION || name == header::COOKIE;
+        if rules.first_pass(name) || rules.second_pass(name) {
+            doomed.push(name.clone());
+        }
+    }
+    for name in doomed {
         headers.remove(name);
     }
-    strip_underscore_aliases(headers, ctx.identity_header, ctx.strip_headers);
-    if ctx.strip_credentials || ctx.credential.is_some() {
+    if let Some(up) = upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, up);
+    }
+    if credentials_present && (ctx.strip_credentials || ctx.credential.is_some()) {
         strip_credentials(headers);
     }
 
     let mut added = Added::default();
-    // A client's own claims of where it came from are never passed on; a trusted proxy's
-    // `X-Forwarded-For` is extended.
-    let prev = headers.remove(X_FORWARDED_FOR).filter(|_| ctx.peer_trusted);
-    strip_forwarding_claims(headers);
-    let xff = match prev.as_ref().and_then(|v| v.to_str().ok()) {
+    let xff = match previous_chain.as_ref().and_then(|v| v.to_str().ok()) {
         Some(prev) => {
             let mut v = Vec::with_capacity(prev.len() + 2 + ctx.peer_ip.len());
             v.extend_from_slice(prev.as_bytes());
@@ -128,9 +143,7 @@ pub(super) fn prepare_request(
         added.push(X_FORWARDED_FOR, v);
     }
     let proto = if ctx.tls { "https" } else { "http" };
-    headers.remove(X_FORWARDED_PROTO);
     added.push(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
-    headers.remove(X_FORWARDED_HOST);
     if let Some(h) = forwarded_host {
         added.push(X_FORWARDED_HOST, h);
     }
@@ -139,11 +152,50 @@ pub(super) fn prepare_request(
     }
     if let Some(service) = ctx.credential {
         // Whatever the client sent as its credentials, the upstream gets only the service's.
-        headers.remove(header::AUTHORIZATION);
-        headers.remove(&service.header);
         added.push(service.header.clone(), service.value.clone());
     }
     added
+}
+
+/// Which of a request's header names the upstream must not get, in the two steps the rules
+/// come in: first what is hop-by-hop (by nature or listed in `Connection`), spoofs the
+/// identity, is stripped by configuration or aliases one of those; then (after a trusted
+/// proxy's `X-Forwarded-For` chain is read) every claim of origin and, with a service
+/// credential, the client's copy of its header.
+struct Doomed<'a> {
+    /// Names listed in `Connection` (usually none).
+    listed: Vec<HeaderName>,
+    ctx: &'a ForwardContext<'a>,
+}
+
+impl<'a> Doomed<'a> {
+    fn new(headers: &HeaderMap, ctx: &'a ForwardContext<'a>) -> Doomed<'a> {
+        let listed = if headers.contains_key(header::CONNECTION) {
+            connection_tokens(headers)
+                .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Doomed { listed, ctx }
+    }
+
+    fn first_pass(&self, name: &HeaderName) -> bool {
+        name == header::CONNECTION
+            || is_hop_by_hop(name)
+            || self.listed.contains(name)
+            || name == self.ctx.identity_header
+            || self.ctx.strip_headers.contains(name)
+            || is_underscore_alias(name, self.ctx.identity_header, self.ctx.strip_headers)
+    }
+
+    fn second_pass(&self, name: &HeaderName) -> bool {
+        is_forwarding_claim(name)
+            || self
+                .ctx
+                .credential
+                .is_some_and(|c| name == header::AUTHORIZATION || *name == c.header)
+    }
 }
 
 /// Apply the route's `strip_prefix` / `add_prefix` to the (origin-form) URI.
@@ -166,58 +218,35 @@ pub(super) fn rewrite_path(req: &mut Request<Body>, target: &UpstreamTarget) {
 
 /// Headers that claim a client address, host, scheme, port, path or method: `Forwarded`, the
 /// single-address ones and every `X-Forwarded-*` (the gateway sets its own three afterwards).
-fn strip_forwarding_claims(headers: &mut HeaderMap) {
-    const CLAIMS: [HeaderName; 4] = [
-        header::FORWARDED,
-        HeaderName::from_static("x-real-ip"),
-        HeaderName::from_static("x-client-ip"),
-        HeaderName::from_static("true-client-ip"),
-    ];
-    for name in &CLAIMS {
-        headers.remove(name);
-    }
-    if headers
-        .keys()
-        .any(|k| k.as_str().starts_with("x-forwarded-"))
-    {
-        let names: Vec<HeaderName> = headers
-            .keys()
-            .filter(|k| k.as_str().starts_with("x-forwarded-"))
-            .cloned()
-            .collect();
-        for name in names {
-            headers.remove(name);
-        }
-    }
+fn is_forwarding_claim(name: &HeaderName) -> bool {
+    const SINGLE_ADDRESS: [&str; 3] = ["x-real-ip", "x-client-ip", "true-client-ip"];
+    name == header::FORWARDED
+        || name.as_str().starts_with("x-forwarded-")
+        || SINGLE_ADDRESS.contains(&name.as_str())
 }
 
-/// Remove names that an upstream mapping `_` to `-` (CGI, WSGI, Perl's `HTTP::Headers`) would
-/// read as the identity header, an `X-Forwarded-*` header the gateway sets, or a stripped one.
-fn strip_underscore_aliases(headers: &mut HeaderMap, identity: &HeaderName, strip: &[HeaderName]) {
-    let is_alias = |name: &HeaderName| {
-        let name = name.as_str();
-        name.contains('_')
-            && [
-                identity,
-                &X_FORWARDED_FOR,
-                &X_FORWARDED_PROTO,
-                &X_FORWARDED_HOST,
-            ]
-            .into_iter()
-            .chain(strip)
-            .map(|ours| ours.as_str())
-            .any(|ours| {
-                ours.len() == name.len()
-                    && ours
-                        .bytes()
-                        .zip(name.bytes())
-                        .all(|(o, n)| o == n || (o == b'-' && n == b'_'))
-            })
-    };
-    let aliases: Vec<HeaderName> = headers.keys().filter(|k| is_alias(k)).cloned().collect();
-    for name in aliases {
-        headers.remove(name);
-    }
+/// Whether `name` is one that an upstream mapping `_` to `-` (CGI, WSGI, Perl's
+/// `HTTP::Headers`) would read as the identity header, an `X-Forwarded-*` header the gateway
+/// sets, or a stripped one.
+fn is_underscore_alias(name: &HeaderName, identity: &HeaderName, strip: &[HeaderName]) -> bool {
+    let name = name.as_str();
+    name.contains('_')
+        && [
+            identity,
+            &X_FORWARDED_FOR,
+            &X_FORWARDED_PROTO,
+            &X_FORWARDED_HOST,
+        ]
+        .into_iter()
+        .chain(strip)
+        .map(|ours| ours.as_str())
+        .any(|ours| {
+            ours.len() == name.len()
+                && ours
+                    .bytes()
+                    .zip(name.bytes())
+                    .all(|(o, n)| o == n || (o == b'-' && n == b'_'))
+        })
 }
 
 /// The hop-by-hop headers besides `Connection` (RFC 9110 §7.6.1, plus the de-facto ones).
@@ -288,5 +317,151 @@ mod tests {
         assert!(!h.contains_key("keep-alive"));
         assert!(!h.contains_key(header::CONNECTION));
         assert!(h.contains_key("x-kept"));
+    }
+
+    /// Names the requests below draw from: hop-by-hop, listed, spoofed, aliased, credential,
+    /// origin claims and plain ones.
+    const NAMES: [&str; 18] = [
+        "host",
+        "authorization",
+        "cookie",
+        "connection",
+        "keep-alive",
+        "te",
+        "proxy-authorization",
+        "x-secret",
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-forwarded-port",
+        "forwarded",
+        "x-real-ip",
+        "x-aclgate-user",
+        "x_aclgate_user",
+        "x-http-method-override",
+        "x_forwarded_for",
+        "accept",
+    ];
+
+    const VALUES: [&str; 6] = [
+        "10.0.0.1",
+        "PVEAPIToken=joe@pve!t=secret",
+        "PVEAuthCookie=ticket; theme=dark",
+        "x-secret, x-forwarded-for",
+        "keep-alive",
+        "te, accept",
+    ];
+
+    proptest::proptest! {
+        /// The single pass edits every request as the step-by-step edit it replaced did.
+        #[test]
+        fn prepare_request_agrees_with_the_step_by_step_edit(
+            fields in proptest::collection::vec((0..NAMES.len(), 0..VALUES.len()), 0..10),
+            trusted: bool,
+            tls: bool,
+            strip_credentials: bool,
+            service: Option<bool>,
+            authid: bool,
+            upgrade: bool,
+        ) {
+            let mut req = Request::new(crate::body::full(bytes::Bytes::new()));
+            for (n, v) in fields {
+                req.headers_mut().append(NAMES[n], HeaderValue::from_static(VALUES[v]));
+            }
+            let identity = HeaderName::from_static("x-aclgate-user");
+            let strip = [HeaderName::from_static("x-http-method-override")];
+            let peer_ip = HeaderValue::from_static("192.0.2.7");
+            let credential = service.map(|authorization| crate::config::upstreams::ServiceCredential {
+                header: if authorization {
+                    header::AUTHORIZATION
+                } else {
+                    HeaderName::from_static("x-api-key")
+                },
+                value: HeaderValue::from_static("service"),
+            });
+            let target = UpstreamTarget::default();
+            let ctx = ForwardContext {
+                authid: authid.then_some("joe@pve"),
+                peer_ip: &peer_ip,
+                peer_trusted: trusted,
+                tls,
+                identity_header: &identity,
+                strip_credentials,
+                strip_headers: &strip,
+                slot: None,
+                sticky: false,
+                target: &target,
+                credential: credential.as_ref(),
+            };
+            let upgrade = upgrade.then(|| HeaderValue::from_static("websocket"));
+            let mut reference = Request::new(crate::body::full(bytes::Bytes::new()));
+            *reference.headers_mut() = req.headers().clone();
+            let want = step_by_step(&mut reference, &ctx, upgrade.clone());
+            let got = prepare_request(&mut req, &ctx, upgrade);
+            let fields = |a: &Added| {
+                a.iter().map(|(n, v)| (n.clone(), v.clone())).collect::<Vec<_>>()
+            };
+            proptest::prop_assert_eq!(fields(&got), fields(&want));
+            proptest::prop_assert_eq!(req.headers(), reference.headers());
+        }
+    }
+
+    /// The request edit before the single pass, one removal by name after another (the
+    /// oracle for the property above).
+    fn step_by_step(
+        req: &mut Request<Body>,
+        ctx: &ForwardContext<'_>,
+        upgrade: Option<HeaderValue>,
+    ) -> Added {
+        let forwarded_host = req.headers_mut().remove(header::HOST);
+        let headers = req.headers_mut();
+        strip_hop_by_hop(headers, upgrade);
+        headers.remove(ctx.identity_header);
+        for name in ctx.strip_headers {
+            headers.remove(name);
+        }
+        let aliases: Vec<HeaderName> = headers
+            .keys()
+            .filter(|k| is_underscore_alias(k, ctx.identity_header, ctx.strip_headers))
+            .cloned()
+            .collect();
+        for name in aliases {
+            headers.remove(name);
+        }
+        if ctx.strip_credentials || ctx.credential.is_some() {
+            strip_credentials(headers);
+        }
+        let mut added = Added::default();
+        let prev = headers.remove(X_FORWARDED_FOR).filter(|_| ctx.peer_trusted);
+        let claims: Vec<HeaderName> = headers
+            .keys()
+            .filter(|k| is_forwarding_claim(k))
+            .cloned()
+            .collect();
+        for name in claims {
+            headers.remove(name);
+        }
+        let xff = match prev.as_ref().and_then(|v| v.to_str().ok()) {
+            Some(prev) => {
+                HeaderValue::from_str(&format!("{prev}, {}", ctx.peer_ip.to_str().unwrap())).ok()
+            }
+            None => Some(ctx.peer_ip.clone()),
+        };
+        if let Some(v) = xff {
+            added.push(X_FORWARDED_FOR, v);
+        }
+        let proto = if ctx.tls { "https" } else { "http" };
+        added.push(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+        if let Some(h) = forwarded_host {
+            added.push(X_FORWARDED_HOST, h);
+        }
+        if let Some(id) = ctx.authid.and_then(|a| HeaderValue::from_str(a).ok()) {
+            added.push(ctx.identity_header.clone(), id);
+        }
+        if let Some(service) = ctx.credential {
+            headers.remove(header::AUTHORIZATION);
+            headers.remove(&service.header);
+            added.push(service.header.clone(), service.value.clone());
+        }
+        added
     }
 }
