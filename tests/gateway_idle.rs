@@ -86,6 +86,30 @@ async fn keep_alive_connections_are_closed_when_idle() {
         .ok();
 }
 
+/// On HTTP/1 the next head is due within `header_read_timeout_ms` of the previous response,
+/// even when the keep-alive timeout is longer (the connection guard's deadline, not hyper's).
+#[tokio::test]
+async fn http1_awaits_a_next_head_only_for_the_header_read_timeout() {
+    let gw = Gateway::start_with(|c| {
+        c.limits.keepalive_timeout_ms = 600_000;
+        c.limits.header_read_timeout_ms = 300;
+    })
+    .await;
+    let mut h1 = gw.tls_stream(&[b"http/1.1"]).await;
+    let auth = Gateway::token_header("joe@pve!full");
+    let req = format!("GET {PATH} HTTP/1.1\r\nHost: gw\r\nAuthorization: {auth}\r\n\r\n");
+    tokio::io::AsyncWriteExt::write_all(&mut h1, req.as_bytes())
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), h1.read_to_end(&mut out)).await;
+    assert!(
+        read.is_ok(),
+        "HTTP/1.1 connection left open without a next head"
+    );
+    assert!(out.starts_with(b"HTTP/1.1 200"), "{out:?}");
+}
+
 /// A connection in use stays open past its first request's idle deadline: each request moves
 /// the deadline (the timer is re-armed when it runs out, not reset per request), and the
 /// connection closes once it is idle for the timeout after its last request.

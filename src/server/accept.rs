@@ -91,6 +91,7 @@ impl Shared {
             let activity = Activity::new(
                 Duration::from_millis(limits.first_request_timeout_ms),
                 Duration::from_millis(limits.keepalive_timeout_ms),
+                self.config.header_read_timeout(),
             );
             let watcher = graceful.watcher();
             let shared = self.clone();
@@ -159,7 +160,11 @@ impl Shared {
         let deadline = Duration::from_millis(self.config.limits.tls_handshake_timeout_ms);
         match tokio::time::timeout(deadline, self.acceptor.accept(io)).await {
             Ok(Ok(stream)) => {
-                let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                let alpn = stream.get_ref().1.alpn_protocol();
+                if alpn == Some(b"http/1.1") {
+                    activity.speaks_http1();
+                }
+                let h2 = alpn == Some(b"h2");
                 serve_conn(stream, conn, activity, gw, &self.builder, watcher, h2).await
             }
             Ok(Err(e)) => tracing::debug!(%peer, error = %e, "tls handshake failed"),
@@ -202,6 +207,11 @@ async fn serve_conn<IO>(
     } else {
         let service = service_fn(move |req: Request<Incoming>| {
             let (gw, conn, activity) = (gw.clone(), conn.clone(), activity.clone());
+            // Without ALPN (plain HTTP, or a TLS client that named no protocol) the first
+            // request tells; hyper reads an HTTP/2 preface here too.
+            if req.version() < http::Version::HTTP_2 {
+                activity.speaks_http1();
+            }
             async move {
                 let in_flight = activity.begin();
                 let resp = proxy::handle(&gw, &conn, req).await;

@@ -6,6 +6,8 @@
 //!
 //! The deadlines live in the connection's I/O ([`IdleIo`]): when one passes while no request
 //! is in flight, reads see end-of-file and hyper closes the connection as if the client had.
+//! On HTTP/1 the header-read deadline is one of them ([`Activity::speaks_http1`]), so hyper
+//! arms no timer of its own per request.
 //! Requests are counted in flight from their arrival until their response body is complete
 //! ([`Activity::track`]); an upgraded (WebSocket) connection is never timed out here.
 
@@ -40,6 +42,13 @@ pub struct Activity {
     upgraded: AtomicBool,
     first: Duration,
     idle: Duration,
+    /// `header_read_timeout`, for when the connection turns out to speak HTTP/1.
+    head_read: Duration,
+    /// The header-read timeout in force, in milliseconds (0: none: HTTP/2, or not known yet).
+    head_limit_ms: AtomicU64,
+    /// Milliseconds after `start` when the first head began to be awaited (the TLS
+    /// handshake's end); later heads are awaited from `last_ms`.
+    head_from_ms: AtomicU64,
 }
 
 /// What the deadline check found.
@@ -54,8 +63,9 @@ enum Check {
 
 impl Activity {
     /// A connection accepted now: the first request must arrive within `first`, later ones
-    /// within `idle` of the previous response.
-    pub fn new(first: Duration, idle: Duration) -> Arc<Activity> {
+    /// within `idle` of the previous response; on HTTP/1 each head also within `head_read`
+    /// ([`Activity::speaks_http1`]).
+    pub fn new(first: Duration, idle: Duration, head_read: Duration) -> Arc<Activity> {
         Arc::new(Activity {
             start: Instant::now(),
             last_ms: AtomicU64::new(0),
@@ -64,12 +74,34 @@ impl Activity {
             upgraded: AtomicBool::new(false),
             first,
             idle,
+            head_read,
+            head_limit_ms: AtomicU64::new(0),
+            head_from_ms: AtomicU64::new(0),
         })
     }
 
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
     fn touch(&self) {
-        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_ms.store(ms, Ordering::Relaxed);
+        self.last_ms.store(self.elapsed_ms(), Ordering::Relaxed);
+    }
+
+    /// The connection speaks HTTP/1 (told by ALPN, else by its first request): from now on
+    /// each request head must be complete within `header_read_timeout` of when the gateway
+    /// began to wait for it (now, then the previous response's end). hyper's own
+    /// `header_read_timeout` did this with a timer armed and dropped per request (about 2% of
+    /// a request's instructions); here it is one more deadline of the connection's one lazily
+    /// re-armed timer. Called again, it changes nothing.
+    pub fn speaks_http1(&self) {
+        if self.head_limit_ms.load(Ordering::Relaxed) != 0 {
+            return;
+        }
+        let ms = u64::try_from(self.head_read.as_millis()).unwrap_or(u64::MAX);
+        self.head_from_ms
+            .store(self.elapsed_ms(), Ordering::Relaxed);
+        self.head_limit_ms.store(ms.max(1), Ordering::Relaxed);
     }
 
     /// A request arrived; the returned guard ends it when its response body is complete.
@@ -104,8 +136,15 @@ impl Activity {
         if self.upgraded.load(Ordering::Relaxed) || self.in_flight.load(Ordering::Relaxed) > 0 {
             return Check::Busy(now + timeout);
         }
-        let deadline =
-            self.start + Duration::from_millis(self.last_ms.load(Ordering::Relaxed)) + timeout;
+        let last_ms = self.last_ms.load(Ordering::Relaxed);
+        let mut deadline = self.start + Duration::from_millis(last_ms) + timeout;
+        let head_limit_ms = self.head_limit_ms.load(Ordering::Relaxed);
+        if head_limit_ms > 0 {
+            let from_ms = last_ms.max(self.head_from_ms.load(Ordering::Relaxed));
+            let head_deadline =
+                self.start + Duration::from_millis(from_ms.saturating_add(head_limit_ms));
+            deadline = deadline.min(head_deadline);
+        }
         if now >= deadline {
             Check::Expired
         } else {
@@ -312,5 +351,64 @@ impl Drop for SourceSlot {
                 open.remove(&self.ip);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIRST: Duration = Duration::from_secs(10);
+    const IDLE: Duration = Duration::from_secs(60);
+
+    /// When the connection closes unless a request comes (`None`: busy or already expired).
+    fn deadline(a: &Activity) -> Option<Instant> {
+        match a.check(Instant::now()) {
+            Check::At(at) => Some(at),
+            Check::Expired | Check::Busy(_) => None,
+        }
+    }
+
+    /// One request that takes `took`, from now.
+    async fn serve_one(a: &Arc<Activity>, took: Duration) {
+        let in_flight = a.begin();
+        tokio::time::advance(took).await;
+        drop(in_flight);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn http1_heads_are_due_within_the_header_read_timeout() {
+        let a = Activity::new(FIRST, IDLE, Duration::from_secs(30));
+        let start = a.start;
+        // The handshake took 2 s; the first request's own deadline is the earlier one.
+        tokio::time::advance(Duration::from_secs(2)).await;
+        a.speaks_http1();
+        assert_eq!(deadline(&a), Some(start + FIRST));
+        serve_one(&a, Duration::from_secs(1)).await;
+        // The next head is due 30 s after the response (not the 60 s keep-alive).
+        assert_eq!(deadline(&a), Some(start + Duration::from_secs(33)));
+        tokio::time::advance(Duration::from_secs(30)).await;
+        assert!(matches!(a.check(Instant::now()), Check::Expired));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_short_header_read_timeout_counts_from_the_handshake() {
+        let a = Activity::new(FIRST, IDLE, Duration::from_secs(1));
+        let start = a.start;
+        tokio::time::advance(Duration::from_secs(2)).await;
+        a.speaks_http1();
+        assert_eq!(deadline(&a), Some(start + Duration::from_secs(3)));
+        // Told again (each request does), nothing moves.
+        tokio::time::advance(Duration::from_millis(500)).await;
+        a.speaks_http1();
+        assert_eq!(deadline(&a), Some(start + Duration::from_secs(3)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn http2_keeps_only_the_keep_alive_deadline() {
+        let a = Activity::new(FIRST, IDLE, Duration::from_secs(1));
+        let start = a.start;
+        serve_one(&a, Duration::from_secs(1)).await;
+        assert_eq!(deadline(&a), Some(start + Duration::from_secs(61)));
     }
 }

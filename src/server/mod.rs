@@ -176,9 +176,10 @@ const HYPER_DEFAULT_MAX_HEADERS: usize = 100;
 fn http_builder(config: &GatewayConfig) -> auto::Builder<TokioExecutor> {
     let limits = &config.limits;
     let mut b = auto::Builder::new(TokioExecutor::new());
+    // The header-read timeout is the connection guard's (`Activity::speaks_http1`): hyper
+    // would arm and drop a timer per request for it.
     b.http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(config.header_read_timeout())
+        .header_read_timeout(None)
         .max_buf_size(limits.max_header_bytes.max(8192));
     // Up to hyper's own cap of 100 lines the pipeline's count enforces the limit: telling hyper
     // a limit makes it build its parse arrays element by element on every request (~1.4k
