@@ -31,7 +31,7 @@ use hyper::body::{Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use self::framing::{Framing, Step};
-use super::headers::{Added, connection_tokens};
+use super::headers::Added;
 use crate::body::{Body, BodyError};
 
 /// A response head larger than this is refused.
@@ -296,23 +296,49 @@ fn parse_head(
             .collect::<Result<_, LeanError>>()?;
         let head = buf.split_to(len).freeze();
         let mut headers = HeaderMap::with_capacity(spans.len());
+        // What framing and reuse depend on, noted while the map is built (looking each up
+        // afterwards hashed three names per response): the last Transfer-Encoding value, the
+        // Content-Length values (one, nearly always: no list is allocated for it), whether
+        // any Connection value lists `close`.
+        let mut transfer_encoding = None;
+        let mut first_length = None;
+        let mut more_lengths = Vec::new();
+        let mut close = false;
         for (name, span) in spans {
+            if name == header::TRANSFER_ENCODING {
+                transfer_encoding = Some(span.clone());
+            } else if name == header::CONTENT_LENGTH {
+                match first_length {
+                    None => first_length = Some(span.clone()),
+                    Some(_) => more_lengths.push(span.clone()),
+                }
+            } else if name == header::CONNECTION {
+                close |= head[span.clone()]
+                    .split(|b| *b == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
+            }
             let value = HeaderValue::from_maybe_shared(head.slice(span))
                 .map_err(|e| LeanError::Head(e.to_string()))?;
             headers.append(name, value);
         }
-        let te = headers
-            .get_all(header::TRANSFER_ENCODING)
-            .iter()
-            .next_back()
-            .map(HeaderValue::as_bytes);
-        let lengths: Vec<&[u8]> = headers
-            .get_all(header::CONTENT_LENGTH)
-            .iter()
-            .map(HeaderValue::as_bytes)
-            .collect();
-        let framing = Framing::of_response(head_request, code, te, &lengths)?;
-        let close = connection_tokens(&headers).any(|t| t.eq_ignore_ascii_case("close"));
+        let one: [&[u8]; 1];
+        let several: Vec<&[u8]>;
+        let lengths: &[&[u8]] = match first_length {
+            None => &[],
+            Some(first) if more_lengths.is_empty() => {
+                one = [&head[first]];
+                &one
+            }
+            Some(first) => {
+                several = std::iter::once(first)
+                    .chain(more_lengths)
+                    .map(|r| &head[r])
+                    .collect();
+                &several
+            }
+        };
+        let te = transfer_encoding.map(|r| &head[r]);
+        let framing = Framing::of_response(head_request, code, te, lengths)?;
         let reusable = http11 && !close && framing != Framing::Close;
         let mut resp = Response::new(());
         *resp.status_mut() = status;
@@ -406,5 +432,67 @@ impl hyper::body::Body for LeanBody {
             Framing::Empty => SizeHint::with_exact(0),
             _ => SizeHint::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::framing::Chunked;
+    use super::*;
+
+    /// Parse `head` (with a blank line added) as a response to a GET.
+    fn parse(head: &str) -> Result<(Framing, bool, HeaderMap), LeanError> {
+        let mut buf = BytesMut::from(format!("{head}\r\n\r\nrest").as_bytes());
+        let (resp, framing, reusable) = parse_head(&mut buf, false)?.expect("complete head");
+        assert_eq!(&buf[..], b"rest", "the head's bytes are split off");
+        Ok((framing, reusable, resp.headers().clone()))
+    }
+
+    #[test]
+    fn framing_and_reuse_come_from_the_head() {
+        let ok = |head: &str| parse(head).map(|(f, r, _)| (f, r)).ok();
+        let length = "HTTP/1.1 200 OK\r\nContent-Length: 5";
+        assert_eq!(ok(length), Some((Framing::Length(5), true)));
+        let twice = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX: y\r\ncontent-length: 5";
+        assert_eq!(ok(twice), Some((Framing::Length(5), true)));
+        let listed = "HTTP/1.1 200 OK\r\nContent-Length: 5, 5";
+        assert_eq!(ok(listed), Some((Framing::Length(5), true)));
+        assert_eq!(
+            ok("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6"),
+            None
+        );
+        let chunked_last =
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked";
+        assert_eq!(
+            ok(chunked_last),
+            Some((Framing::Chunked(Chunked::Size), true))
+        );
+        let chunked_first =
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip";
+        assert_eq!(ok(chunked_first), Some((Framing::Close, false)));
+        let both = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5";
+        assert!(matches!(parse(both), Err(LeanError::Framing(_))));
+        let closing = "HTTP/1.1 200 OK\r\nConnection: keep-alive, Close\r\nContent-Length: 5";
+        assert_eq!(ok(closing), Some((Framing::Length(5), false)));
+        let kept = "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 5";
+        assert_eq!(ok(kept), Some((Framing::Length(5), true)));
+        assert_eq!(
+            ok("HTTP/1.0 200 OK\r\nContent-Length: 5"),
+            Some((Framing::Length(5), false))
+        );
+        assert_eq!(ok("HTTP/1.1 204 No Content"), Some((Framing::Empty, true)));
+    }
+
+    #[test]
+    fn header_values_are_kept_as_sent() {
+        let (_, _, headers) =
+            parse("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: 1\r\nx-a: two words").unwrap();
+        let values: Vec<&[u8]> = headers
+            .get_all("x-a")
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect();
+        assert_eq!(values, [&b"1"[..], b"two words"]);
+        assert_eq!(headers[header::CONTENT_LENGTH], "2");
     }
 }
