@@ -110,6 +110,37 @@ async fn http1_awaits_a_next_head_only_for_the_header_read_timeout() {
     assert!(out.starts_with(b"HTTP/1.1 200"), "{out:?}");
 }
 
+/// A request that outlasts the connection's timer (here the first-request deadline, which
+/// re-arms it while the request is in flight) still leaves the next head due within
+/// `header_read_timeout_ms` of the response: hyper does not read an idle HTTP/1 connection
+/// until something wakes it, so the timer itself must be due by then.
+#[tokio::test]
+async fn http1_after_a_long_request_awaits_a_next_head_only_for_the_header_read_timeout() {
+    let mut gw = Gateway::start_with(|c| {
+        c.limits.first_request_timeout_ms = 200;
+        c.limits.keepalive_timeout_ms = 600_000;
+        c.limits.header_read_timeout_ms = 400;
+    })
+    .await;
+    let mut h1 = gw.tls_stream(&[b"http/1.1"]).await;
+    let auth = Gateway::token_header("joe@pve!full");
+    let req = format!("GET /api2/json/hold HTTP/1.1\r\nHost: gw\r\nAuthorization: {auth}\r\n\r\n");
+    tokio::io::AsyncWriteExt::write_all(&mut h1, req.as_bytes())
+        .await
+        .unwrap();
+    gw.upstream.arrivals.recv().await.unwrap();
+    // Held past the first-request deadline, so the timer runs out and is re-armed meanwhile.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    gw.upstream.release.notify_one();
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), h1.read_to_end(&mut out)).await;
+    assert!(
+        read.is_ok(),
+        "HTTP/1.1 connection left open after a long request"
+    );
+    assert!(out.starts_with(b"HTTP/1.1 200"), "{out:?}");
+}
+
 /// A connection in use stays open past its first request's idle deadline: each request moves
 /// the deadline (the timer is re-armed when it runs out, not reset per request), and the
 /// connection closes once it is idle for the timeout after its last request.

@@ -70,20 +70,43 @@ async fn websocket_without_credentials_is_refused() {
 
 #[tokio::test]
 async fn slow_client_is_timed_out() {
-    let gw = Gateway::start_with(|c| c.limits.header_read_timeout_ms = 200).await;
-    let mut stream = gw.tls_stream(&[b"http/1.1"]).await;
-    stream
-        .write_all(b"GET /api2/json/version HTTP/1.1\r\nHost: x\r\n")
-        .await
-        .unwrap();
-    // Never finish the head: the gateway must close the connection on its own.
-    let mut buf = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut buf)).await;
-    assert!(
-        read.is_ok(),
-        "connection still open after the header-read timeout"
-    );
-    assert_eq!(gw.upstream.count(), 0);
+    // The first head's time is the first-request timeout's; later heads have the header-read
+    // timeout from the previous response's end.
+    for first_head in [true, false] {
+        let gw = Gateway::start_with(|c| {
+            if first_head {
+                c.limits.first_request_timeout_ms = 200;
+            } else {
+                c.limits.header_read_timeout_ms = 200;
+            }
+        })
+        .await;
+        let mut stream = gw.tls_stream(&[b"http/1.1"]).await;
+        if !first_head {
+            let auth = Gateway::token_header("joe@pve!full");
+            let whole = format!(
+                "GET /api2/json/version HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\n\r\n"
+            );
+            stream.write_all(whole.as_bytes()).await.unwrap();
+            let mut answer = [0u8; 12];
+            stream.read_exact(&mut answer).await.unwrap();
+            assert_eq!(&answer, b"HTTP/1.1 200");
+        }
+        let served = gw.upstream.count();
+        stream
+            .write_all(b"GET /api2/json/version HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        // Never finish the head: the gateway must close the connection on its own.
+        let mut buf = Vec::new();
+        let read =
+            tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut buf)).await;
+        assert!(
+            read.is_ok(),
+            "first head {first_head}: connection still open after the timeout"
+        );
+        assert_eq!(gw.upstream.count(), served);
+    }
 }
 
 #[tokio::test]
