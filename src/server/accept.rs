@@ -160,11 +160,7 @@ impl Shared {
         let deadline = Duration::from_millis(self.config.limits.tls_handshake_timeout_ms);
         match tokio::time::timeout(deadline, self.acceptor.accept(io)).await {
             Ok(Ok(stream)) => {
-                let alpn = stream.get_ref().1.alpn_protocol();
-                if alpn == Some(b"http/1.1") {
-                    activity.speaks_http1();
-                }
-                let h2 = alpn == Some(b"h2");
+                let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
                 serve_conn(stream, conn, activity, gw, &self.builder, watcher, h2).await
             }
             Ok(Err(e)) => tracing::debug!(%peer, error = %e, "tls handshake failed"),
@@ -207,8 +203,9 @@ async fn serve_conn<IO>(
     } else {
         let service = service_fn(move |req: Request<Incoming>| {
             let (gw, conn, activity) = (gw.clone(), conn.clone(), activity.clone());
-            // Without ALPN (plain HTTP, or a TLS client that named no protocol) the first
-            // request tells; hyper reads an HTTP/2 preface here too.
+            // What the requests speak, not what ALPN named: hyper serves an HTTP/2 preface on
+            // this path too (plain HTTP, no ALPN, or a client that named `http/1.1`). Told
+            // before the request begins: the header-read deadline applies once it has ended.
             if req.version() < http::Version::HTTP_2 {
                 activity.speaks_http1();
             }

@@ -43,14 +43,17 @@ pub struct Activity {
     upgraded: AtomicBool,
     first: Duration,
     idle: Duration,
-    /// `header_read_timeout`, for when the connection turns out to speak HTTP/1.
+    /// `header_read_timeout` (at least 1 ms), for when the connection speaks HTTP/1.
     head_read: Duration,
-    /// The header-read timeout in force, in milliseconds (0: none: HTTP/2, or not known yet).
-    head_limit_ms: AtomicU64,
-    /// The shortest of the three timeouts: the timer is never armed further ahead than this
-    /// (see [`IdleIo`]).
+    /// Whether the connection speaks HTTP/1 (not known before its first request).
+    http1: AtomicBool,
+    /// The shortest of the three timeouts (at least 1 ms): the timer is never armed further
+    /// ahead than this (see [`IdleIo`]).
     cap: Duration,
 }
+
+/// The least a timeout is taken to be.
+const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 
 /// What the deadline check found.
 enum Check {
@@ -75,32 +78,26 @@ impl Activity {
             upgraded: AtomicBool::new(false),
             first,
             idle,
-            head_read,
-            head_limit_ms: AtomicU64::new(0),
-            cap: first.min(idle).min(head_read),
+            head_read: head_read.max(MIN_TIMEOUT),
+            http1: AtomicBool::new(false),
+            // A zero timeout would re-arm the timer to now, over and over.
+            cap: first.min(idle).min(head_read).max(MIN_TIMEOUT),
         })
     }
 
-    fn elapsed_ms(&self) -> u64 {
-        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
     fn touch(&self) {
-        self.last_ms.store(self.elapsed_ms(), Ordering::Relaxed);
+        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Ordering::Relaxed);
     }
 
-    /// The connection speaks HTTP/1 (told by ALPN, else by its first request): each request
-    /// head after the first must be complete within `header_read_timeout` of the previous
-    /// response's end (the first one's time is `first_request_timeout`'s). hyper's own
-    /// `header_read_timeout` did this with a timer armed and dropped per request (about 2% of
-    /// a request's instructions); here it shortens the idle deadline of the connection's one
-    /// lazily re-armed timer. Called again, it changes nothing.
+    /// The connection speaks HTTP/1 (its requests say so, before each [`Activity::begin`]):
+    /// each request head after the first must be complete within `header_read_timeout` of the
+    /// previous response's end (the first one's time is `first_request_timeout`'s). hyper's
+    /// own `header_read_timeout` did this with a timer armed and dropped per request (about 2%
+    /// of a request's instructions); here it shortens the idle deadline of the connection's
+    /// one lazily re-armed timer.
     pub fn speaks_http1(&self) {
-        if self.head_limit_ms.load(Ordering::Relaxed) != 0 {
-            return;
-        }
-        let ms = u64::try_from(self.head_read.as_millis()).unwrap_or(u64::MAX);
-        self.head_limit_ms.store(ms.max(1), Ordering::Relaxed);
+        self.http1.store(true, Ordering::Relaxed);
     }
 
     /// A request arrived; the returned guard ends it when its response body is complete.
@@ -133,9 +130,10 @@ impl Activity {
         if !self.served_any.load(Ordering::Relaxed) {
             return self.first;
         }
-        match self.head_limit_ms.load(Ordering::Relaxed) {
-            0 => self.idle,
-            ms => self.idle.min(Duration::from_millis(ms)),
+        if self.http1.load(Ordering::Relaxed) {
+            self.idle.min(self.head_read)
+        } else {
+            self.idle
         }
     }
 
@@ -423,7 +421,7 @@ mod tests {
         assert_eq!(deadline(&a), Some(start + FIRST));
         serve_one(&a, Duration::from_secs(1)).await;
         assert_eq!(deadline(&a), Some(start + Duration::from_secs(4)));
-        // Told again (each request does), nothing moves.
+        // Told again (each request says so), nothing moves.
         tokio::time::advance(Duration::from_millis(500)).await;
         a.speaks_http1();
         assert_eq!(deadline(&a), Some(start + Duration::from_secs(4)));
