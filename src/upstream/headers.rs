@@ -107,13 +107,14 @@ pub(super) fn prepare_request(
     let mut previous_chain = None;
     let mut credentials_present = false;
     for name in headers.keys() {
+        let first = rules.first_pass(name);
         // A client's own claims of where it came from are never passed on; a trusted proxy's
         // `X-Forwarded-For` is extended, unless the request itself made it hop-by-hop.
-        if name == X_FORWARDED_FOR && ctx.peer_trusted && !rules.first_pass(name) {
+        if name == X_FORWARDED_FOR && ctx.peer_trusted && !first {
             previous_chain = headers.get(name).cloned();
         }
         credentials_present |= name == header::AUTHORIZATION || name == header::COOKIE;
-        if rules.first_pass(name) || rules.second_pass(name) {
+        if first || rules.second_pass(name) {
             doomed.push(name.clone());
         }
     }
@@ -163,27 +164,20 @@ pub(super) fn prepare_request(
 /// proxy's `X-Forwarded-For` chain is read) every claim of origin and, with a service
 /// credential, the client's copy of its header.
 struct Doomed<'a> {
-    /// Names listed in `Connection` (usually none).
-    listed: Vec<HeaderName>,
+    hop: HopByHop,
     ctx: &'a ForwardContext<'a>,
 }
 
 impl<'a> Doomed<'a> {
     fn new(headers: &HeaderMap, ctx: &'a ForwardContext<'a>) -> Doomed<'a> {
-        let listed = if headers.contains_key(header::CONNECTION) {
-            connection_tokens(headers)
-                .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
-                .collect()
-        } else {
-            Vec::new()
-        };
-        Doomed { listed, ctx }
+        Doomed {
+            hop: HopByHop::of(headers),
+            ctx,
+        }
     }
 
     fn first_pass(&self, name: &HeaderName) -> bool {
-        name == header::CONNECTION
-            || is_hop_by_hop(name)
-            || self.listed.contains(name)
+        self.hop.covers(name)
             || name == self.ctx.identity_header
             || self.ctx.strip_headers.contains(name)
             || is_underscore_alias(name, self.ctx.identity_header, self.ctx.strip_headers)
@@ -261,34 +255,42 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
         || name == PROXY_CONNECTION
 }
 
-/// Remove hop-by-hop headers and those listed in `Connection`; keep an upgrade if asked.
+/// A message's hop-by-hop names: `Connection`, the names it lists, and those hop-by-hop by
+/// nature.
+struct HopByHop {
+    /// Names listed in `Connection` (usually none).
+    listed: Vec<HeaderName>,
+}
+
+impl HopByHop {
+    fn of(headers: &HeaderMap) -> HopByHop {
+        let listed = if headers.contains_key(header::CONNECTION) {
+            connection_tokens(headers)
+                .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        HopByHop { listed }
+    }
+
+    fn covers(&self, name: &HeaderName) -> bool {
+        name == header::CONNECTION || is_hop_by_hop(name) || self.listed.contains(name)
+    }
+}
+
+/// Remove hop-by-hop headers and those listed in `Connection` (from an upstream's response).
 /// One pass over the names finds whether there is anything to remove (usually nothing).
-pub(super) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
-    if headers.contains_key(header::CONNECTION) {
-        let listed: Vec<HeaderName> = connection_tokens(headers)
-            .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
-            .collect();
-        for name in listed {
-            headers.remove(name);
-        }
-        headers.remove(header::CONNECTION);
-    }
-    let hop: Vec<HeaderName> = headers
-        .keys()
-        .filter(|k| is_hop_by_hop(k))
-        .cloned()
-        .collect();
-    for name in hop {
+pub(super) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let hop = HopByHop::of(headers);
+    let names: Vec<HeaderName> = headers.keys().filter(|k| hop.covers(k)).cloned().collect();
+    for name in names {
         headers.remove(name);
-    }
-    if let Some(up) = upgrade {
-        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-        headers.insert(header::UPGRADE, up);
     }
 }
 
 /// The tokens of every `Connection` header line, trimmed.
-pub(super) fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
     headers
         .get_all(header::CONNECTION)
         .iter()
@@ -312,7 +314,7 @@ mod tests {
         h.insert("x-secret", HeaderValue::from_static("1"));
         h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         h.insert("x-kept", HeaderValue::from_static("1"));
-        strip_hop_by_hop(&mut h, None);
+        strip_hop_by_hop(&mut h);
         assert!(!h.contains_key("x-secret"));
         assert!(!h.contains_key("keep-alive"));
         assert!(!h.contains_key(header::CONNECTION));
@@ -414,7 +416,11 @@ mod tests {
     ) -> Added {
         let forwarded_host = req.headers_mut().remove(header::HOST);
         let headers = req.headers_mut();
-        strip_hop_by_hop(headers, upgrade);
+        strip_hop_by_hop(headers);
+        if let Some(up) = upgrade {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            headers.insert(header::UPGRADE, up);
+        }
         headers.remove(ctx.identity_header);
         for name in ctx.strip_headers {
             headers.remove(name);

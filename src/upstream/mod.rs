@@ -233,7 +233,7 @@ pub async fn forward(
             crate::body::full(bytes::Bytes::new()),
         ));
     }
-    headers::strip_hop_by_hop(resp.headers_mut(), None);
+    headers::strip_hop_by_hop(resp.headers_mut());
     Ok(resp)
 }
 
