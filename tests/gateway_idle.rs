@@ -15,10 +15,30 @@ const PATH: &str = "/api2/json/version";
 
 /// Wait (bounded) until the server closes `stream`.
 async fn closed_by_server(stream: &mut (impl AsyncReadExt + Unpin)) -> bool {
-    let mut buf = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut buf))
+    until_closed(stream).await.is_some()
+}
+
+/// What the server sent until it closed `stream` (waiting at most 10 s); `None` if it did not.
+async fn until_closed(stream: &mut (impl AsyncReadExt + Unpin)) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut out))
         .await
-        .is_ok()
+        .ok()
+        .map(|_| out)
+}
+
+/// A new HTTP/1.1 connection on which `path` has been requested with a valid token.
+async fn h1_get(
+    gw: &Gateway,
+    path: &str,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let mut h1 = gw.tls_stream(&[b"http/1.1"]).await;
+    let auth = Gateway::token_header("joe@pve!full");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: gw\r\nAuthorization: {auth}\r\n\r\n");
+    tokio::io::AsyncWriteExt::write_all(&mut h1, req.as_bytes())
+        .await
+        .unwrap();
+    h1
 }
 
 #[tokio::test]
@@ -54,16 +74,11 @@ async fn idle_connections_do_not_exhaust_max_connections() {
 async fn keep_alive_connections_are_closed_when_idle() {
     let gw = Gateway::start_with(|c| c.limits.keepalive_timeout_ms = 300).await;
     // HTTP/1.1: one request, then silence.
-    let mut h1 = gw.tls_stream(&[b"http/1.1"]).await;
-    let auth = Gateway::token_header("joe@pve!full");
-    let req = format!("GET {PATH} HTTP/1.1\r\nHost: gw\r\nAuthorization: {auth}\r\n\r\n");
-    tokio::io::AsyncWriteExt::write_all(&mut h1, req.as_bytes())
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(10), h1.read_to_end(&mut out)).await;
-    assert!(read.is_ok(), "idle HTTP/1.1 connection left open");
+    let mut h1 = h1_get(&gw, PATH).await;
+    let out = until_closed(&mut h1).await;
+    let out = out.expect("idle HTTP/1.1 connection left open");
     assert!(out.starts_with(b"HTTP/1.1 200"), "{out:?}");
+    let auth = Gateway::token_header("joe@pve!full");
 
     // HTTP/2: the connection ends once idle (the client's driver task finishes).
     let stream = gw.tls_stream(&[b"h2"]).await;
@@ -95,18 +110,9 @@ async fn http1_awaits_a_next_head_only_for_the_header_read_timeout() {
         c.limits.header_read_timeout_ms = 300;
     })
     .await;
-    let mut h1 = gw.tls_stream(&[b"http/1.1"]).await;
-    let auth = Gateway::token_header("joe@pve!full");
-    let req = format!("GET {PATH} HTTP/1.1\r\nHost: gw\r\nAuthorization: {auth}\r\n\r\n");
-    tokio::io::AsyncWriteExt::write_all(&mut h1, req.as_bytes())
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(10), h1.read_to_end(&mut out)).await;
-    assert!(
-        read.is_ok(),
-        "HTTP/1.1 connection left open without a next head"
-    );
+    let mut h1 = h1_get(&gw, PATH).await;
+    let out = until_closed(&mut h1).await;
+    let out = out.expect("HTTP/1.1 connection left open without a next head");
     assert!(out.starts_with(b"HTTP/1.1 200"), "{out:?}");
 }
 
@@ -122,22 +128,13 @@ async fn http1_after_a_long_request_awaits_a_next_head_only_for_the_header_read_
         c.limits.header_read_timeout_ms = 400;
     })
     .await;
-    let mut h1 = gw.tls_stream(&[b"http/1.1"]).await;
-    let auth = Gateway::token_header("joe@pve!full");
-    let req = format!("GET /api2/json/hold HTTP/1.1\r\nHost: gw\r\nAuthorization: {auth}\r\n\r\n");
-    tokio::io::AsyncWriteExt::write_all(&mut h1, req.as_bytes())
-        .await
-        .unwrap();
+    let mut h1 = h1_get(&gw, "/api2/json/hold").await;
     gw.upstream.arrivals.recv().await.unwrap();
     // Held past the first-request deadline, so the timer runs out and is re-armed meanwhile.
     tokio::time::sleep(Duration::from_millis(500)).await;
     gw.upstream.release.notify_one();
-    let mut out = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(10), h1.read_to_end(&mut out)).await;
-    assert!(
-        read.is_ok(),
-        "HTTP/1.1 connection left open after a long request"
-    );
+    let out = until_closed(&mut h1).await;
+    let out = out.expect("HTTP/1.1 connection left open after a long request");
     assert!(out.starts_with(b"HTTP/1.1 200"), "{out:?}");
 }
 
