@@ -25,7 +25,9 @@
 #        ACLGATE_LOG (gateway log filter, default `info` = access log on, written to a file),
 #        PORT_BASE (18000: ports PORT_BASE+6..11, +80..82, +443..448 on 127.0.0.1),
 #        CLUSTER (1: the three-endpoint runs), PROFILE (release; `debug` only to check the
-#        script itself quickly, e.g. `PROFILE=debug DUR=1 H2=0 benches/load/run.sh`).
+#        script itself quickly, e.g. `PROFILE=debug DUR=1 H2=0 benches/load/run.sh`),
+#        ACLGATE (the gateway binary to measure instead of this build's, e.g. the PGO build:
+#        `scripts/build-pgo.sh && ACLGATE=target/pgo/aclgate benches/load/run.sh`).
 set -euo pipefail
 
 DUR=${DUR:-10}
@@ -33,6 +35,8 @@ CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}
 export ACLGATE_LOG=${ACLGATE_LOG:-info}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+# Relative to where the script was started (it changes directory below).
+ACLGATE=${ACLGATE:+$(realpath "$ACLGATE")}
 WORK=$(mktemp -d)
 PIDS=()
 
@@ -70,10 +74,14 @@ else
     cargo build -q --bin aclgate --example load_upstream
 fi
 BIN=$ROOT/target/$PROFILE
+# The gateway measured: this build's, or ACLGATE's (e.g. target/pgo/aclgate from
+# scripts/build-pgo.sh); the upstream is always this build's example.
+GATEWAY=${ACLGATE:-$BIN/aclgate}
+[ -x "$GATEWAY" ] || { echo "no gateway binary at $GATEWAY" >&2; exit 1; }
 STATE=$WORK/state
 
 # --- state: the documentation's monitoring example -------------------------------------------
-A() { "$BIN/aclgate" --state-dir "$STATE" "$@"; }
+A() { "$GATEWAY" --state-dir "$STATE" "$@"; }
 A useradd joe@pve >/dev/null
 A aclmod /vms -user joe@pve -role PVEVMAdmin >/dev/null
 SECRET=$(A user token add joe@pve monitoring -privsep 1 --output-format json |
@@ -126,7 +134,7 @@ start_gateway() { # $1 = worker threads, $2 = port, $3 = runtime model (per_core
     local model=${3:-per_core} kind=${4:-single}
     printf '[listeners]\nruntime = "%s"\n' "$model" >"$WORK/aclgate-$model-$kind.toml"
     [ "$kind" = cluster ] && cluster_toml >>"$WORK/aclgate-$model-$kind.toml"
-    (cd "$WORK" && exec "$BIN/aclgate" serve --state-dir "$STATE" \
+    (cd "$WORK" && exec "$GATEWAY" serve --state-dir "$STATE" \
         --config "$WORK/aclgate-$model-$kind.toml" \
         --policy "$WORK/policies/load.toml" --listen "127.0.0.1:$2" \
         --upstream "http://127.0.0.1:$P_UP" --worker-threads "$1" 2>"$WORK/gateway-$1-$model-$kind.log") &
@@ -314,7 +322,7 @@ if [ "$INSTRUCTIONS" = 1 ]; then
     count_all nginx "$P_NGINX_CG" "X-Nothing: 1" "$CG"
     kill "$CG"
     (cd "$WORK" && exec valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.aclgate" \
-        "$BIN/aclgate" serve --state-dir "$STATE" --policy "$WORK/policies/load.toml" \
+        "$GATEWAY" serve --state-dir "$STATE" --policy "$WORK/policies/load.toml" \
         --listen "127.0.0.1:$((PORT_BASE + 8))" --upstream "http://127.0.0.1:$P_UP" --worker-threads 1 \
         2>"$WORK/gateway-cg.log") &
     CG=$!
@@ -324,7 +332,7 @@ if [ "$INSTRUCTIONS" = 1 ]; then
         kill "$CG"
         cluster_toml >"$WORK/aclgate-cg-cluster.toml"
         (cd "$WORK" && exec valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.aclgate-3-endpoints" \
-            "$BIN/aclgate" serve --state-dir "$STATE" --policy "$WORK/policies/load.toml" \
+            "$GATEWAY" serve --state-dir "$STATE" --policy "$WORK/policies/load.toml" \
             --config "$WORK/aclgate-cg-cluster.toml" \
             --listen "127.0.0.1:$P_CLUSTER_CG" --upstream "http://127.0.0.1:$P_UP" --worker-threads 1 \
             2>"$WORK/gateway-cg-cluster.log") &
