@@ -7,9 +7,11 @@
 #      SIGTERM, which writes its profile;
 #   3. merge the profile (llvm-profdata, from rustup's llvm-tools component) and build again
 #      with it (rustc -Cprofile-use).
-# The compiler then lays out and inlines the request path by how it ran: 11-12% less CPU per
-# request than the plain release build (docs/gateway.md, "Load, session 25"). Two release
-# builds: about 15 minutes on two cores.
+# The compiler then lays out and inlines the request path by how it ran: 12-15% less CPU per
+# request than the plain release build (docs/gateway.md, "Load, session 25"). From a fresh
+# checkout, three release builds (the upstream example's, the instrumented one, the final one):
+# about 20 minutes on two cores. A second run rebuilds what changed, trains again and builds
+# what changed with the new profile.
 #
 # Needs: rustup (for llvm-tools), wrk and h2load (Debian: `apt-get install wrk nghttp2-client`),
 # python3. Run from anywhere; the result is target/pgo/aclgate (or $CARGO_TARGET_DIR/pgo/aclgate).
