@@ -10,8 +10,8 @@
 # The compiler then lays out and inlines the request path by how it ran: 12-15% less CPU per
 # request than the plain release build (docs/gateway.md, "Load, session 25"). From a fresh
 # checkout, three release builds (the upstream example's, the instrumented one, the final one):
-# about 20 minutes on two cores. A second run rebuilds what changed, trains again and builds
-# what changed with the new profile.
+# 20-30 minutes on two cores (30 on a fresh machine, downloads included). A second run
+# rebuilds what changed, trains again and builds what changed with the new profile.
 #
 # Needs: rustup (for llvm-tools), wrk and h2load (Debian: `apt-get install wrk nghttp2-client`),
 # python3. Run from anywhere; the result is target/pgo/aclgate (or $CARGO_TARGET_DIR/pgo/aclgate).
@@ -44,39 +44,13 @@ RUSTFLAGS="-Cprofile-generate=$PROFILES" CARGO_TARGET_DIR=$OUT/generate \
     cargo build --release --locked -q --bin aclgate
 GEN=$OUT/generate/release/aclgate
 
-# 2. Training.
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-wait_port() {
-    for _ in $(seq 300); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "port $1 did not open" >&2
-    exit 1
-}
-# Only the gateway's run is profiled, not the set-up commands below.
-A() { LLVM_PROFILE_FILE=/dev/null "$GEN" --state-dir "$WORK/state" "$@"; }
-A useradd joe@pve >/dev/null
-A aclmod /vms -user joe@pve -role PVEVMAdmin >/dev/null
-SECRET=$(A user token add joe@pve monitoring -privsep 1 --output-format json |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["value"])')
-A aclmod /vms/100 -token 'joe@pve!monitoring' -role PVEAuditor >/dev/null
-AUTH="Authorization: PVEAPIToken=joe@pve!monitoring=$SECRET"
-mkdir -p "$WORK/policies"
-cat >"$WORK/policies/train.toml" <<'TOML'
-prefix = "/api2/json"
-[[route]]
-method = "GET"
-path = "/nodes/{node}/qemu/{vmid}/status/current"
-check = ["perm", "/vms/{vmid}", ["VM.Audit"]]
-TOML
+# 2. Training: the load test's state, policy and upstream (benches/load/common.sh), the token
+# granted on /vms/100 only, so that /vms/200 gives 403s.
+# shellcheck source=../benches/load/common.sh
+. "$ROOT/benches/load/common.sh"
+load_begin
+load_state "$GEN" "$WORK/state" /vms/100
+load_policy "$WORK/policies/train.toml"
 P_UP=$((PORT_BASE + 1))
 P_GW=$((PORT_BASE + 2))
 "$TARGET/release/examples/load_upstream" "127.0.0.1:$P_UP" &

@@ -37,15 +37,9 @@ export ACLGATE_LOG=${ACLGATE_LOG:-info}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 # Relative to where the script was started (it changes directory below).
 ACLGATE=${ACLGATE:+$(realpath "$ACLGATE")}
-WORK=$(mktemp -d)
-PIDS=()
-
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+# shellcheck source=common.sh
+. "$ROOT/benches/load/common.sh"
+load_begin
 
 PORT_BASE=${PORT_BASE:-18000}
 P_UP=$((PORT_BASE + 80))
@@ -81,34 +75,11 @@ GATEWAY=${ACLGATE:-$BIN/aclgate}
 STATE=$WORK/state
 
 # --- state: the documentation's monitoring example -------------------------------------------
-A() { "$GATEWAY" --state-dir "$STATE" "$@"; }
-A useradd joe@pve >/dev/null
-A aclmod /vms -user joe@pve -role PVEVMAdmin >/dev/null
-SECRET=$(A user token add joe@pve monitoring -privsep 1 --output-format json |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["value"])')
-A aclmod /vms -token 'joe@pve!monitoring' -role PVEAuditor >/dev/null
-AUTH="Authorization: PVEAPIToken=joe@pve!monitoring=$SECRET"
+load_state "$GATEWAY" "$STATE" /vms
 PATH_Q=/api2/json/nodes/n1/qemu/100/status/current
-
-mkdir -p "$WORK/policies"
-cat >"$WORK/policies/load.toml" <<'TOML'
-prefix = "/api2/json"
-[[route]]
-method = "GET"
-path = "/nodes/{node}/qemu/{vmid}/status/current"
-check = ["perm", "/vms/{vmid}", ["VM.Audit"]]
-TOML
+load_policy "$WORK/policies/load.toml"
 
 # --- processes --------------------------------------------------------------------------------
-wait_port() {
-    for _ in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "port $1 did not open" >&2
-    exit 1
-}
-
 "$BIN/examples/load_upstream" "127.0.0.1:$P_UP" &
 UP_PID=$!
 PIDS+=("$UP_PID")
