@@ -179,7 +179,8 @@ pub struct Limits {
     /// Time for a client to send a request head; also the idle time allowed between keep-alive
     /// requests on HTTP/1.
     pub header_read_timeout_ms: u64,
-    /// HTTP/2 idle connections are pinged this often and closed if the ping is not answered.
+    /// Dead-peer detection (TCP keep-alive, every connection): probes once a connection has
+    /// carried nothing this long; closed when the peer has answered nothing for this + 20 s.
     pub idle_timeout_ms: u64,
     /// Time for a TLS handshake.
     pub tls_handshake_timeout_ms: u64,

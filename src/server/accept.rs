@@ -56,6 +56,10 @@ impl Shared {
         kind: Kind,
         graceful: &GracefulShutdown,
     ) {
+        let idle = Duration::from_millis(self.config.limits.idle_timeout_ms);
+        if let Err(e) = guard::probe_dead_peers(&listener, idle) {
+            tracing::warn!(error = %e, "TCP keep-alive not set: dead peers are found only by the deadlines");
+        }
         loop {
             // At the limit, stop accepting: new clients wait in the kernel's backlog.
             let Ok(permit) = self.limit.clone().acquire_owned().await else {
