@@ -92,20 +92,46 @@ fn already_normal(raw: &str) -> Option<&str> {
     // Where the current segment started, just after its `/`.
     let mut segment = 1;
     for (at, &b) in bytes.iter().enumerate().skip(1) {
-        match b {
-            b'/' => {
+        match FAST[usize::from(b)] {
+            Fast::Go => {}
+            Fast::Slash => {
                 if !plain_segment(&bytes[segment..at]) {
                     return None;
                 }
                 segment = at + 1;
             }
-            b'%' | b';' => return None,
-            b if forbidden(b) => return None,
-            _ => {}
+            Fast::Leave => return None,
         }
     }
     plain_segment(&bytes[segment..]).then_some(path)
 }
+
+/// What [`already_normal`] does at a byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fast {
+    Go,
+    /// A segment ends.
+    Slash,
+    /// `%`, `;` or [`forbidden`]: the general way decides.
+    Leave,
+}
+
+/// [`Fast`] by byte: one load per byte of every request's path, where the comparisons were
+/// about 800 instructions for a 45-byte path (callgrind).
+static FAST: [Fast; 256] = {
+    let mut table = [Fast::Go; 256];
+    let mut b = 0;
+    while b < 256 {
+        if forbidden(b as u8) {
+            table[b] = Fast::Leave;
+        }
+        b += 1;
+    }
+    table[b'%' as usize] = Fast::Leave;
+    table[b';' as usize] = Fast::Leave;
+    table[b'/' as usize] = Fast::Slash;
+    table
+};
 
 /// Neither empty nor `.` nor `..`.
 fn plain_segment(segment: &[u8]) -> bool {
@@ -202,7 +228,7 @@ fn check_bytes(bytes: &[u8]) -> Result<(), PathError> {
 }
 
 /// A control character or a backslash.
-fn forbidden(b: u8) -> bool {
+const fn forbidden(b: u8) -> bool {
     b < 0x20 || b == 0x7f || b == b'\\'
 }
 
@@ -220,6 +246,19 @@ mod tests {
                 // It leaves only what has a `%` or `;`, or is refused.
                 None => proptest::prop_assert!(raw.contains(['%', ';']) || general.is_err()),
             }
+        }
+    }
+
+    #[test]
+    fn the_fast_table_leaves_escapes_parameters_and_forbidden_bytes() {
+        for b in 0..=255u8 {
+            let want = match b {
+                b'/' => Fast::Slash,
+                b'%' | b';' | b'\\' | 0x7f => Fast::Leave,
+                b if b < 0x20 => Fast::Leave,
+                _ => Fast::Go,
+            };
+            assert_eq!(FAST[usize::from(b)], want, "byte {b:#04x}");
         }
     }
 

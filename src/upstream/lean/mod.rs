@@ -54,6 +54,9 @@ pub(super) struct LeanConn {
     buf: BytesMut,
     /// What each read fills.
     scratch: Box<[u8]>,
+    /// The request head being sent, kept with its capacity for the connection's next request
+    /// (an allocation per request otherwise).
+    head: Vec<u8>,
 }
 
 /// At most this many idle upstream connections per client connection. A connection is only
@@ -147,6 +150,7 @@ impl LeanConn {
             io,
             buf: BytesMut::with_capacity(READ_CHUNK),
             scratch: vec![0; READ_CHUNK].into_boxed_slice(),
+            head: Vec::with_capacity(512),
         }
     }
 
@@ -161,9 +165,9 @@ impl LeanConn {
         slot: &LeanSlot,
     ) -> Result<Response<Body>, LeanError> {
         let head_request = parts.method == Method::HEAD;
-        let mut out = Vec::with_capacity(512);
-        encode_head(parts, added, &mut out);
-        self.io.write_all(&out).await?;
+        self.head.clear();
+        encode_head(parts, added, &mut self.head);
+        self.io.write_all(&self.head).await?;
         self.io.flush().await?;
 
         let (resp, framing, reusable) = self.read_head(head_request).await?;
