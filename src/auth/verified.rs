@@ -34,7 +34,7 @@ pub const MAX_ENTRIES: usize = 1 << 16;
 /// The verified token credentials of one snapshot.
 pub struct VerifiedTokens {
     /// The SipHash-2-4-128 key, drawn at random when the snapshot is built.
-    keys: [u64; 2],
+    key: [u64; 2],
     inner: RwLock<Inner>,
 }
 
@@ -89,10 +89,10 @@ fn sole_authorization(headers: &HeaderMap) -> Option<&[u8]> {
 // === impl VerifiedTokens ===
 
 impl VerifiedTokens {
-    /// An empty cache with fresh random keys.
+    /// An empty cache with a fresh random key.
     pub fn new() -> VerifiedTokens {
         VerifiedTokens {
-            keys: rand::random(),
+            key: rand::random(),
             inner: RwLock::new(Inner::default()),
         }
     }
@@ -145,7 +145,7 @@ impl VerifiedTokens {
     fn digest(&self, value: &[u8]) -> u128 {
         use siphasher::sip128::{Hasher128, SipHasher24};
         use std::hash::Hasher;
-        let [k0, k1] = self.keys;
+        let [k0, k1] = self.key;
         let mut h = SipHasher24::new_with_keys(k0, k1);
         h.write(value);
         h.finish128().as_u128()
@@ -160,7 +160,7 @@ impl Default for VerifiedTokens {
 
 impl std::fmt::Debug for VerifiedTokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never the keys or digests.
+        // Never the key or digests.
         f.debug_struct("VerifiedTokens")
             .field("len", &self.len())
             .finish_non_exhaustive()

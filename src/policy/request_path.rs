@@ -116,8 +116,8 @@ enum Fast {
     Leave,
 }
 
-/// [`Fast`] by byte: one load per byte of every request's path, where the comparisons were
-/// about 800 instructions for a 45-byte path (callgrind).
+/// [`Fast`] by byte: one load per byte of every request's path instead of five comparisons
+/// (`normalise_with` of a 45-byte path 1,073 -> 790 instructions, callgrind).
 static FAST: [Fast; 256] = {
     let mut table = [Fast::Go; 256];
     let mut b = 0;
