@@ -19,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod gate;
+pub mod header_scan;
 pub mod identity;
 pub mod manage;
 pub mod observe;

@@ -54,7 +54,7 @@ pub fn strip_credentials(headers: &mut HeaderMap) {
     if ours {
         headers.remove(header::AUTHORIZATION);
     }
-    if !headers.contains_key(header::COOKIE) {
+    if !crate::header_scan::carries(headers, &header::COOKIE) {
         return;
     }
     let mut kept: Vec<String> = Vec::new();

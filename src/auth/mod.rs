@@ -27,6 +27,7 @@ use percent_encoding::percent_decode_str;
 
 use crate::config::TokenShadow;
 use crate::config::user_cfg::AuthIndex;
+use crate::header_scan::carries;
 use crate::identity::{Authid, Tokenid, Userid};
 use logout::LogoutList;
 use ticket::TicketAuthority;
@@ -100,7 +101,9 @@ impl Credential {
     /// `Authorization`; only then `PVEAPIToken` in `Authorization`. A ticket always wins.
     /// More than one `Authorization` header is [`Credential::Malformed`].
     pub fn extract(headers: &HeaderMap) -> Credential {
-        for cookie in headers.get_all(http::header::COOKIE) {
+        let cookies =
+            carries(headers, &http::header::COOKIE).then(|| headers.get_all(http::header::COOKIE));
+        for cookie in cookies.iter().flatten() {
             if let Ok(text) = cookie.to_str()
                 && let Some(raw) = find_key(text, TICKET_KEY)
             {

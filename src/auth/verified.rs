@@ -78,7 +78,7 @@ pub fn authenticate_cached(
 
 /// The `Authorization` value of a request whose credential it alone decides.
 fn sole_authorization(headers: &HeaderMap) -> Option<&[u8]> {
-    if headers.contains_key(http::header::COOKIE) {
+    if crate::header_scan::carries(headers, &http::header::COOKIE) {
         return None;
     }
     let mut values = headers.get_all(http::header::AUTHORIZATION).iter();

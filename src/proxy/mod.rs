@@ -14,13 +14,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Response, Version, header};
+use http::{HeaderName, HeaderValue, Method, Request, Response, Version, header};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use crate::access_api::{self, ApiContext, ApiServices};
 use crate::auth;
 use crate::gate::{self, Facts, Permit, Principal};
+use crate::header_scan::carries;
 use crate::identity::Authid;
 use crate::observe::{AccessEvent, RequestLabels};
 use crate::policy::request_path as path;
@@ -42,8 +43,10 @@ pub struct Gateway {
     pub services: Option<Arc<ApiServices>>,
 }
 
-/// The CSRF prevention token header.
-pub const CSRF_HEADER: &str = "CSRFPreventionToken";
+/// The CSRF prevention token header (`CSRFPreventionToken`; header names are case-insensitive
+/// and `HeaderName` holds them lower-case). A constant name is not parsed and lowered per
+/// request, as a `&str` lookup is.
+pub const CSRF_HEADER: HeaderName = HeaderName::from_static("csrfpreventiontoken");
 
 /// Facts about the client connection.
 #[derive(Debug, Clone, Copy)]
@@ -261,7 +264,10 @@ async fn pipeline<'s>(
 
     let facts = Facts {
         method: &parts.method,
-        csrf: parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()),
+        csrf: carries(&parts.headers, &CSRF_HEADER)
+            .then(|| parts.headers.get(CSRF_HEADER))
+            .flatten()
+            .and_then(|v| v.to_str().ok()),
         client: Some(client),
         now,
     };

@@ -9,6 +9,7 @@ use http::{Request, Version};
 use super::ForwardContext;
 use crate::auth::strip_credentials;
 use crate::body::Body;
+use crate::header_scan::carries;
 use crate::policy::UpstreamTarget;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -20,6 +21,9 @@ const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection")
 /// Whether a request asks for a WebSocket and nothing else (HTTP/1.1, `Connection: upgrade`,
 /// one `Upgrade` line whose only protocol is `websocket`).
 pub fn is_websocket_upgrade<B>(req: &Request<B>) -> bool {
+    if !carries(req.headers(), &header::UPGRADE) {
+        return false;
+    }
     let mut upgrades = req.headers().get_all(header::UPGRADE).iter();
     let only_websocket = match (upgrades.next(), upgrades.next()) {
         (Some(v), None) => v.to_str().is_ok_and(|v| {
@@ -85,7 +89,10 @@ pub(super) fn prepare_request(
     ctx: &ForwardContext<'_>,
     upgrade: Option<HeaderValue>,
 ) -> Added {
-    let forwarded_host = req.headers_mut().remove(header::HOST).or_else(|| {
+    let host = carries(req.headers(), &header::HOST)
+        .then(|| req.headers_mut().remove(header::HOST))
+        .flatten();
+    let forwarded_host = host.or_else(|| {
         req.uri()
             .authority()
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
@@ -264,7 +271,7 @@ struct HopByHop {
 
 impl HopByHop {
     fn of(headers: &HeaderMap) -> HopByHop {
-        let listed = if headers.contains_key(header::CONNECTION) {
+        let listed = if carries(headers, &header::CONNECTION) {
             connection_tokens(headers)
                 .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
                 .collect()
