@@ -49,6 +49,8 @@ mod attack_headers;
 mod attack_smuggling;
 #[path = "../attack_targets.rs"]
 mod attack_targets;
+#[path = "../build_wrapper.rs"]
+mod build_wrapper;
 #[path = "../cli_commands.rs"]
 mod cli_commands;
 #[path = "../cli_fidelity.rs"]
