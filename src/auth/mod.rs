@@ -27,7 +27,7 @@ use percent_encoding::percent_decode_str;
 
 use crate::config::TokenShadow;
 use crate::config::user_cfg::AuthIndex;
-use crate::header_scan::carries;
+use crate::header_scan;
 use crate::identity::{Authid, Tokenid, Userid};
 use logout::LogoutList;
 use ticket::TicketAuthority;
@@ -101,9 +101,7 @@ impl Credential {
     /// `Authorization`; only then `PVEAPIToken` in `Authorization`. A ticket always wins.
     /// More than one `Authorization` header is [`Credential::Malformed`].
     pub fn extract(headers: &HeaderMap) -> Credential {
-        let cookies =
-            carries(headers, &http::header::COOKIE).then(|| headers.get_all(http::header::COOKIE));
-        for cookie in cookies.iter().flatten() {
+        for cookie in header_scan::get_all(headers, &http::header::COOKIE) {
             if let Ok(text) = cookie.to_str()
                 && let Some(raw) = find_key(text, TICKET_KEY)
             {

@@ -5,7 +5,7 @@
 use http::{HeaderMap, Version, header};
 
 use crate::error::ProxyError;
-use crate::header_scan::carries;
+use crate::header_scan;
 
 /// Refuse an HTTP/1 request without exactly one `Host` where one is required, and any request
 /// whose `Transfer-Encoding` is anything but one `chunked`.
@@ -29,11 +29,8 @@ fn check_host(version: Version, headers: &HeaderMap) -> Result<(), ProxyError> {
 /// chunked twice (`chunked, chunked`, RFC 9112 §6.1) or another coding cannot be read as the
 /// gateway reads it, so a proxy in front might end the request elsewhere.
 fn check_transfer_encoding(headers: &HeaderMap) -> Result<(), ProxyError> {
-    if !carries(headers, &header::TRANSFER_ENCODING) {
-        return Ok(());
-    }
     let mut codings = Vec::new();
-    for value in headers.get_all(header::TRANSFER_ENCODING) {
+    for value in header_scan::get_all(headers, &header::TRANSFER_ENCODING) {
         let text = value
             .to_str()
             .map_err(|_| ProxyError::BadTransferEncoding)?;

@@ -21,7 +21,7 @@ use hyper::body::Incoming;
 use crate::access_api::{self, ApiContext, ApiServices};
 use crate::auth;
 use crate::gate::{self, Facts, Permit, Principal};
-use crate::header_scan::carries;
+use crate::header_scan;
 use crate::identity::Authid;
 use crate::observe::{AccessEvent, RequestLabels};
 use crate::policy::request_path as path;
@@ -264,10 +264,7 @@ async fn pipeline<'s>(
 
     let facts = Facts {
         method: &parts.method,
-        csrf: carries(&parts.headers, &CSRF_HEADER)
-            .then(|| parts.headers.get(CSRF_HEADER))
-            .flatten()
-            .and_then(|v| v.to_str().ok()),
+        csrf: header_scan::get(&parts.headers, &CSRF_HEADER).and_then(|v| v.to_str().ok()),
         client: Some(client),
         now,
     };

@@ -9,7 +9,7 @@ use http::{Request, Version};
 use super::ForwardContext;
 use crate::auth::strip_credentials;
 use crate::body::Body;
-use crate::header_scan::carries;
+use crate::header_scan;
 use crate::policy::UpstreamTarget;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -21,10 +21,7 @@ const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection")
 /// Whether a request asks for a WebSocket and nothing else (HTTP/1.1, `Connection: upgrade`,
 /// one `Upgrade` line whose only protocol is `websocket`).
 pub fn is_websocket_upgrade<B>(req: &Request<B>) -> bool {
-    if !carries(req.headers(), &header::UPGRADE) {
-        return false;
-    }
-    let mut upgrades = req.headers().get_all(header::UPGRADE).iter();
+    let mut upgrades = header_scan::get_all(req.headers(), &header::UPGRADE);
     let only_websocket = match (upgrades.next(), upgrades.next()) {
         (Some(v), None) => v.to_str().is_ok_and(|v| {
             let mut protocols = v.split(',').map(str::trim).filter(|p| !p.is_empty());
@@ -89,10 +86,7 @@ pub(super) fn prepare_request(
     ctx: &ForwardContext<'_>,
     upgrade: Option<HeaderValue>,
 ) -> Added {
-    let host = carries(req.headers(), &header::HOST)
-        .then(|| req.headers_mut().remove(header::HOST))
-        .flatten();
-    let forwarded_host = host.or_else(|| {
+    let forwarded_host = header_scan::remove(req.headers_mut(), &header::HOST).or_else(|| {
         req.uri()
             .authority()
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
@@ -271,13 +265,10 @@ struct HopByHop {
 
 impl HopByHop {
     fn of(headers: &HeaderMap) -> HopByHop {
-        let listed = if carries(headers, &header::CONNECTION) {
-            connection_tokens(headers)
-                .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
-                .collect()
-        } else {
-            Vec::new()
-        };
+        // Collecting nothing (no `Connection`, the usual case) allocates nothing.
+        let listed = connection_tokens(headers)
+            .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+            .collect();
         HopByHop { listed }
     }
 
@@ -298,9 +289,7 @@ pub(super) fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 /// The tokens of every `Connection` header line, trimmed.
 fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
-    headers
-        .get_all(header::CONNECTION)
-        .iter()
+    header_scan::get_all(headers, &header::CONNECTION)
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(str::trim)
