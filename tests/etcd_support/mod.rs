@@ -7,6 +7,7 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 mod gateway;
@@ -53,7 +54,27 @@ impl Etcd {
         Etcd::start(3)
     }
 
+    /// `n` members on free ports. A port found free can be taken before etcd binds it (by
+    /// another test, or as the source port of some connection): a member that exits at once is
+    /// such a race, and the cluster starts again on other ports.
     fn start(n: usize) -> Etcd {
+        const ATTEMPTS: usize = 3;
+        let mut failures = Vec::new();
+        for _ in 0..ATTEMPTS {
+            let mut etcd = Etcd::on_free_ports(n);
+            for i in 0..n {
+                etcd.spawn(i);
+            }
+            match etcd.healthy() {
+                Ok(()) => return etcd,
+                Err(e) => failures.push(e),
+            }
+        }
+        panic!("etcd did not start in {ATTEMPTS} attempts: {failures:#?}");
+    }
+
+    fn on_free_ports(n: usize) -> Etcd {
+        static CLUSTERS: AtomicUsize = AtomicUsize::new(0);
         let dir = tempfile::tempdir().unwrap();
         let members: Vec<Member> = (1..=n)
             .map(|i| Member {
@@ -69,18 +90,18 @@ impl Etcd {
             .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer))
             .collect::<Vec<_>>()
             .join(",");
-        let token = format!("t-{}", std::process::id());
-        let mut etcd = Etcd {
+        // One token per cluster: members of two clusters of this process never join up.
+        let token = format!(
+            "t-{}-{}",
+            std::process::id(),
+            CLUSTERS.fetch_add(1, Ordering::Relaxed)
+        );
+        Etcd {
             dir,
             members,
             cluster,
             token,
-        };
-        for i in 0..n {
-            etcd.spawn(i);
         }
-        etcd.wait_healthy();
-        etcd
     }
 
     fn spawn(&mut self, i: usize) {
@@ -129,9 +150,21 @@ impl Etcd {
     }
 
     /// Wait until every running member answers a linearizable read.
-    pub fn wait_healthy(&self) {
+    pub fn wait_healthy(&mut self) {
+        if let Err(e) = self.healthy() {
+            panic!("{e}");
+        }
+    }
+
+    /// Wait until every running member answers a linearizable read; why not, with the log of
+    /// the member that did not (one that exited is not waited for).
+    fn healthy(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(30);
-        for m in self.members.iter().filter(|m| m.child.is_some()) {
+        let log_dir = self.dir.path().to_owned();
+        for m in self.members.iter_mut() {
+            let Some(child) = m.child.as_mut() else {
+                continue;
+            };
             let url = format!("http://127.0.0.1:{}/v3/kv/range", m.client);
             loop {
                 let ok = ureq::post(&url)
@@ -141,14 +174,25 @@ impl Etcd {
                 if ok {
                     break;
                 }
-                assert!(
-                    Instant::now() < deadline,
-                    "etcd member {} did not come up",
-                    m.name
-                );
+                let exited = child.try_wait().ok().flatten();
+                if exited.is_some() || Instant::now() >= deadline {
+                    let log = std::fs::read_to_string(log_dir.join(format!("{}.log", m.name)))
+                        .unwrap_or_default();
+                    let lines: Vec<&str> = log.lines().collect();
+                    let tail = &lines[lines.len().saturating_sub(5)..];
+                    return Err(format!(
+                        "etcd member {} did not come up ({}); its log ends: {tail:#?}",
+                        m.name,
+                        match exited {
+                            Some(status) => format!("exited: {status}"),
+                            None => "no answer in 30 s".to_owned(),
+                        }
+                    ));
+                }
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
+        Ok(())
     }
 
     /// SIGKILL member `i` (0-based) and wait for it to be gone.
