@@ -19,7 +19,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
-use super::guard::{self, Activity, IdleIo, PerSource};
+use super::dead_peers::probe_dead_peers;
+use super::guard::{Activity, IdleIo};
+use super::per_source::{PerSource, Refused};
 use super::proxy_protocol;
 use crate::config::gateway::GatewayConfig;
 use crate::proxy::{self, ClientConn, ConnInfo, Gateway};
@@ -57,7 +59,7 @@ impl Shared {
         graceful: &GracefulShutdown,
     ) {
         let idle = Duration::from_millis(self.config.limits.idle_timeout_ms);
-        if let Err(e) = guard::probe_dead_peers(&listener, idle) {
+        if let Err(e) = probe_dead_peers(&listener, idle) {
             tracing::warn!(error = %e, "TCP keep-alive not set: dead peers are found only by the deadlines");
         }
         loop {
@@ -84,7 +86,7 @@ impl Shared {
             } else {
                 match self.sources.admit_or_exempt(peer.ip(), trusted) {
                     Ok(slot) => slot,
-                    Err(guard::Refused) => {
+                    Err(Refused) => {
                         tracing::debug!(%peer, "connection refused: too many from this source");
                         continue;
                     }

@@ -1,8 +1,6 @@
 //! What keeps idle or slow clients from holding connections: a deadline for the TLS handshake
-//! plus the first request of a new connection, an idle deadline between requests (HTTP/1.1
-//! keep-alive and HTTP/2 alike), and a cap on concurrent connections per source address (the
-//! PROXY header's source on a listener that expects one: the balancer's own address carries
-//! many clients).
+//! plus the first request of a new connection, and an idle deadline between requests (HTTP/1.1
+//! keep-alive and HTTP/2 alike).
 //!
 //! The deadlines live in the connection's I/O ([`IdleIo`]): when one passes while no request
 //! is in flight, reads see end-of-file and hyper closes the connection as if the client had.
@@ -10,18 +8,14 @@
 //! arms no timer of its own per request.
 //! Requests are counted in flight from their arrival until their response body is complete
 //! ([`Activity::track`]); an upgraded (WebSocket) connection is never timed out here.
-//!
-//! A peer that is gone (host down, network cut) is found by the kernel: TCP keep-alive probes
-//! on every connection ([`probe_dead_peers`]), HTTP/1.1 and HTTP/2 alike, instead of hyper's
-//! HTTP/2 PING frames, whose bookkeeping ran on every poll of every HTTP/2 connection.
+//! Peers that are gone are found by the kernel (`dead_peers`), too many connections from one
+//! source refused by `per_source`.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::task::Waker;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -31,7 +25,6 @@ use http::Response;
 use http_body_util::BodyExt;
 use hyper::body::{Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpListener;
 use tokio::time::{Instant, Sleep};
 
 use crate::proxy::{Body, BodyError};
@@ -59,31 +52,6 @@ pub struct Activity {
 
 /// The least a timeout is taken to be.
 const MIN_TIMEOUT: Duration = Duration::from_millis(1);
-
-/// How long a gone peer has to answer a keep-alive probe, and the gap between probes.
-const PROBE_ANSWER: Duration = Duration::from_secs(20);
-
-/// Dead-peer detection for the connections `listener` accepts (Linux copies these options
-/// from the listening socket to each accepted one: nothing is set per connection): once a
-/// connection has carried nothing for `idle`, the kernel sends TCP keep-alive probes, one
-/// every [`PROBE_ANSWER`], and closes the connection when the peer has answered nothing for
-/// `idle` + [`PROBE_ANSWER`] (`TCP_USER_TIMEOUT`; it bounds data the peer leaves
-/// unacknowledged just as long). A live peer's kernel answers the probes, even while its
-/// program waits for a slow response. Reads then fail and the connection ends as if closed.
-pub(super) fn probe_dead_peers(listener: &TcpListener, idle: Duration) -> io::Result<()> {
-    // TCP_KEEPIDLE takes whole seconds, 1 to 32767.
-    let idle = idle.clamp(Duration::from_secs(1), Duration::from_secs(32_767));
-    let socket = socket2::SockRef::from(listener);
-    socket.set_tcp_keepalive(
-        &socket2::TcpKeepalive::new()
-            .with_time(idle)
-            .with_interval(PROBE_ANSWER)
-            .with_retries(3),
-    )?;
-    #[cfg(target_os = "linux")]
-    socket.set_tcp_user_timeout(Some(idle + PROBE_ANSWER))?;
-    Ok(())
-}
 
 /// What the deadline check found.
 enum Check {
@@ -323,88 +291,6 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleIo<T> {
     }
 }
 
-/// Concurrent connections per source address, capped.
-#[derive(Debug)]
-pub struct PerSource {
-    max: usize,
-    open: Mutex<HashMap<IpAddr, usize>>,
-}
-
-/// The source already has its most connections.
-#[derive(Debug)]
-pub struct Refused;
-
-/// One counted connection; uncounted on drop.
-#[derive(Debug)]
-pub struct SourceSlot {
-    sources: Arc<PerSource>,
-    ip: IpAddr,
-}
-
-impl PerSource {
-    /// At most `max` connections per address (0: no cap).
-    pub fn new(max: usize) -> Arc<PerSource> {
-        Arc::new(PerSource {
-            max,
-            open: Mutex::new(HashMap::new()),
-        })
-    }
-
-    /// Count a connection from `ip`, or `None` if the address already has `max`.
-    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<SourceSlot> {
-        if self.max == 0 {
-            return Some(SourceSlot {
-                sources: self.clone(),
-                ip,
-            });
-        }
-        let mut open = self.lock();
-        let n = open.entry(ip).or_insert(0);
-        if *n >= self.max {
-            return None;
-        }
-        *n += 1;
-        Some(SourceSlot {
-            sources: self.clone(),
-            ip,
-        })
-    }
-
-    /// Admit a connection from `ip` under the cap, except that a trusted proxy (`exempt`) over
-    /// the cap is let through uncounted (it carries many clients). `Err` means refuse it.
-    pub fn admit_or_exempt(
-        self: &Arc<Self>,
-        ip: IpAddr,
-        exempt: bool,
-    ) -> Result<Option<SourceSlot>, Refused> {
-        match self.admit(ip) {
-            Some(slot) => Ok(Some(slot)),
-            None if exempt => Ok(None),
-            None => Err(Refused),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, usize>> {
-        // Counts only: a panic elsewhere leaves nothing half-updated.
-        self.open.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-impl Drop for SourceSlot {
-    fn drop(&mut self) {
-        if self.sources.max == 0 {
-            return;
-        }
-        let mut open = self.sources.lock();
-        if let Some(n) = open.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                open.remove(&self.ip);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -490,41 +376,6 @@ mod tests {
                 "first {first_ms} ms, request {request_ms} ms: closed after {after:?}, due {due:?}"
             );
         }
-    }
-
-    #[tokio::test]
-    async fn accepted_connections_inherit_the_dead_peer_probes() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        probe_dead_peers(&listener, Duration::from_secs(7)).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (_client, accepted) =
-            tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
-        let (accepted, _) = accepted.unwrap();
-        // Read back from the kernel, on the accepted socket: nothing set it but the listener.
-        let socket = socket2::SockRef::from(&accepted);
-        assert!(socket.keepalive().unwrap());
-        assert_eq!(socket.tcp_keepalive_time().unwrap(), Duration::from_secs(7));
-        assert_eq!(socket.tcp_keepalive_interval().unwrap(), PROBE_ANSWER);
-        assert_eq!(socket.tcp_keepalive_retries().unwrap(), 3);
-        #[cfg(target_os = "linux")]
-        assert_eq!(
-            socket.tcp_user_timeout().unwrap(),
-            Some(Duration::from_secs(27))
-        );
-    }
-
-    #[tokio::test]
-    async fn probe_times_are_kept_within_what_the_kernel_takes() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        // Below a second (TCP_KEEPIDLE is in whole seconds, at least 1).
-        probe_dead_peers(&listener, Duration::from_millis(200)).unwrap();
-        let socket = socket2::SockRef::from(&listener);
-        assert_eq!(socket.tcp_keepalive_time().unwrap(), Duration::from_secs(1));
-        probe_dead_peers(&listener, Duration::from_secs(1 << 20)).unwrap();
-        assert_eq!(
-            socket.tcp_keepalive_time().unwrap(),
-            Duration::from_secs(32_767)
-        );
     }
 
     #[tokio::test(start_paused = true)]

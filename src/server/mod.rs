@@ -3,7 +3,9 @@
 //! header limits and timeouts, and graceful shutdown that drains in-flight requests.
 
 mod accept;
+mod dead_peers;
 mod guard;
+mod per_source;
 pub mod proxy_protocol;
 pub mod shards;
 pub mod tls;
@@ -95,7 +97,7 @@ pub async fn run_per_core(
     let shared = Arc::new(accept::Shared {
         builder: http_builder(&config),
         limit: Arc::new(Semaphore::new(config.limits.max_connections.max(1))),
-        sources: guard::PerSource::new(config.limits.max_connections_per_source),
+        sources: per_source::PerSource::new(config.limits.max_connections_per_source),
         acceptor: TlsAcceptor::from(tls::server_config(gw.snapshots.clone())),
         gw,
         config,
@@ -188,7 +190,7 @@ fn http_builder(config: &GatewayConfig) -> auto::Builder<TokioExecutor> {
         b.http1().max_headers(limits.max_header_lines);
     }
     // No HTTP/2 keep-alive PINGs: dead peers are found by TCP keep-alive
-    // (`guard::probe_dead_peers`); hyper's PING bookkeeping (a lock and a clock read on every
+    // (`dead_peers::probe_dead_peers`); hyper's PING bookkeeping (a lock and a clock read on every
     // poll of the connection) was about 1.2% of the instructions of an HTTP/2 request.
     b.http2()
         .timer(TokioTimer::new())
