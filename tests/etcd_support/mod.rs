@@ -35,6 +35,13 @@ struct Member {
     extra: Vec<String>,
 }
 
+/// Why a member is not serving.
+struct Unhealthy {
+    /// It exited (else it is running but did not answer in time).
+    exited: bool,
+    message: String,
+}
+
 pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -67,7 +74,9 @@ impl Etcd {
             }
             match etcd.healthy() {
                 Ok(()) => return etcd,
-                Err(e) => failures.push(e),
+                // Only a member that exited is a lost race; one that is silent is not retried.
+                Err(e) if e.exited => failures.push(e.message),
+                Err(e) => panic!("{}", e.message),
             }
         }
         panic!("etcd did not start in {ATTEMPTS} attempts: {failures:#?}");
@@ -152,15 +161,15 @@ impl Etcd {
     /// Wait until every running member answers a linearizable read.
     pub fn wait_healthy(&mut self) {
         if let Err(e) = self.healthy() {
-            panic!("{e}");
+            panic!("{}", e.message);
         }
     }
 
     /// Wait until every running member answers a linearizable read; why not, with the log of
     /// the member that did not (one that exited is not waited for).
-    fn healthy(&mut self) -> Result<(), String> {
+    fn healthy(&mut self) -> Result<(), Unhealthy> {
         let deadline = Instant::now() + Duration::from_secs(30);
-        let log_dir = self.dir.path().to_owned();
+        let log_dir = self.dir.path();
         for m in self.members.iter_mut() {
             let Some(child) = m.child.as_mut() else {
                 continue;
@@ -180,14 +189,17 @@ impl Etcd {
                         .unwrap_or_default();
                     let lines: Vec<&str> = log.lines().collect();
                     let tail = &lines[lines.len().saturating_sub(5)..];
-                    return Err(format!(
-                        "etcd member {} did not come up ({}); its log ends: {tail:#?}",
-                        m.name,
-                        match exited {
-                            Some(status) => format!("exited: {status}"),
-                            None => "no answer in 30 s".to_owned(),
-                        }
-                    ));
+                    return Err(Unhealthy {
+                        exited: exited.is_some(),
+                        message: format!(
+                            "etcd member {} did not come up ({}); its log ends: {tail:#?}",
+                            m.name,
+                            match exited {
+                                Some(status) => format!("exited: {status}"),
+                                None => "no answer in 30 s".to_owned(),
+                            }
+                        ),
+                    });
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
