@@ -6,6 +6,7 @@ mod gateway_support;
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -143,6 +144,43 @@ async fn slow_upstream_is_504() {
     let body: serde_json::Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
     assert_eq!(body["data"], serde_json::Value::Null);
     gw.upstream.release.notify_one();
+}
+
+/// The lean client keeps one deadline timer per upstream connection and moves it to each
+/// request's deadline: on a reused connection, after a pause that outlasts an earlier
+/// request's deadline (the timer fires while the connection is idle), requests are answered,
+/// and a held one still times out, no earlier than its own deadline.
+#[tokio::test]
+async fn upstream_deadline_holds_on_a_reused_connection() {
+    const TIMEOUT: Duration = Duration::from_millis(300);
+    let gw = Gateway::start_with(|c| c.upstream.timeout_ms = 300).await;
+    let client = gw.client();
+    let get = |path: &str| {
+        client
+            .get(gw.url(path))
+            .header("authorization", Gateway::token_header("joe@pve!full"))
+            .send()
+    };
+    assert_eq!(get("/api2/json/version").await.unwrap().status(), 200);
+    // Past the first request's deadline: its timer fires on the idle connection.
+    tokio::time::sleep(TIMEOUT + Duration::from_millis(100)).await;
+    for _ in 0..3 {
+        assert_eq!(get("/api2/json/version").await.unwrap().status(), 200);
+    }
+    assert_eq!(
+        gw.upstream.accepted.load(Ordering::SeqCst),
+        1,
+        "one upstream connection"
+    );
+    let started = Instant::now();
+    assert_eq!(get("/api2/json/hold").await.unwrap().status(), 504);
+    assert!(
+        started.elapsed() >= TIMEOUT,
+        "timed out after {:?}",
+        started.elapsed()
+    );
+    gw.upstream.release.notify_one();
+    assert_eq!(get("/api2/json/version").await.unwrap().status(), 200);
 }
 
 #[tokio::test]

@@ -83,11 +83,11 @@ async fn probe(pool: &Pool, i: usize, path: &Uri, check: &HealthCheck) {
     let mut req = Request::new(crate::body::full(bytes::Bytes::new()));
     *req.method_mut() = Method::GET;
     *req.uri_mut() = path.clone();
-    let sent = member.endpoint.send(Via::Pool, req, Added::default());
-    let passed = match tokio::time::timeout(Duration::from_millis(check.timeout_ms), sent).await {
-        Ok(Ok(resp)) => resp.status().as_u16() < 500,
-        Ok(Err(_)) | Err(_) => false,
-    };
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(check.timeout_ms);
+    let sent = member
+        .endpoint
+        .send(Via::Pool, req, Added::default(), deadline);
+    let passed = sent.await.is_ok_and(|resp| resp.status().as_u16() < 500);
     let state = pool.balancer.state(i);
     if passed {
         pool.record(i, state.check_passed(check.healthy_after), "");

@@ -184,17 +184,16 @@ pub async fn forward(
         } else {
             Instant::now()
         };
-        let sent = tokio::time::timeout_at(deadline, member.endpoint.send(via, req, added)).await;
+        let sent = member.endpoint.send(via, req, added, deadline).await;
         drop(pending);
         let failure = match sent {
-            Ok(Ok(resp)) => {
+            Ok(resp) => {
                 let now = Instant::now();
                 member.seconds.observe((now - try_started).as_secs_f64());
                 answered = Some(now);
                 break Ok(resp);
             }
-            Ok(Err(e)) => e,
-            Err(_) => UpstreamFailure::Timeout,
+            Err(e) => e,
         };
         if matches!(failure, UpstreamFailure::ClientBody(_)) {
             break Err(failure);

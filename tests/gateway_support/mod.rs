@@ -146,6 +146,8 @@ pub struct Upstream {
     pub arrivals: mpsc::UnboundedReceiver<Seen>,
     /// Released by the test to let `/api2/json/hold` answer.
     pub release: Arc<Notify>,
+    /// Connections accepted so far.
+    pub accepted: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Upstream {
@@ -155,12 +157,14 @@ impl Upstream {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (tx, arrivals) = mpsc::unbounded_channel();
         let release = Arc::new(Notify::new());
-        let (seen2, release2) = (seen.clone(), release.clone());
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (seen2, release2, accepted2) = (seen.clone(), release.clone(), accepted.clone());
         tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
                     return;
                 };
+                accepted2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let (seen, tx, release) = (seen2.clone(), tx.clone(), release2.clone());
                 tokio::spawn(async move {
                     let svc =
@@ -177,6 +181,7 @@ impl Upstream {
             seen,
             arrivals,
             release,
+            accepted,
         }
     }
 

@@ -28,6 +28,7 @@ use http::{Method, Response};
 use http_body_util::BodyExt;
 use hyper::body::{Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::time::{Instant, Sleep};
 
 use self::framing::{Framing, Step};
 use self::head::{encode_head, parse_head};
@@ -47,6 +48,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
 pub(super) struct LeanConn {
     /// The endpoint it is connected to ([`super::Endpoint`]'s id).
     origin: u64,
+    wire: Wire,
+    /// When the exchange in progress times out: one timer for the connection's life, moved to
+    /// each request's deadline. Moving a registered timer later is a compare-and-swap in tokio,
+    /// where a timer per request was inserted into the timer wheel and removed again, each
+    /// under the wheel's lock.
+    deadline: Pin<Box<Sleep>>,
+}
+
+/// The bytes of an upstream connection.
+struct Wire {
     io: Box<dyn Io>,
     /// Bytes read but not yet used.
     buf: BytesMut,
@@ -89,6 +100,8 @@ pub(super) enum LeanError {
     Head(String),
     #[error("invalid upstream response body: {0}")]
     Framing(#[from] framing::FramingError),
+    #[error("upstream did not answer in time")]
+    Deadline,
 }
 
 impl LeanError {
@@ -136,39 +149,42 @@ impl LeanConn {
         let mut scratch = [0u8; 1];
         let mut read = ReadBuf::new(&mut scratch);
         let mut cx = Context::from_waker(Waker::noop());
-        Pin::new(&mut self.io)
+        Pin::new(&mut self.wire.io)
             .poll_read(&mut cx, &mut read)
             .is_pending()
     }
 
-    /// A fresh connection over `io` to endpoint `origin`.
-    pub(super) fn new(io: Box<dyn Io>, origin: u64) -> LeanConn {
+    /// A fresh connection over `io` to endpoint `origin`, for a request due by `deadline`.
+    pub(super) fn new(io: Box<dyn Io>, origin: u64, deadline: Instant) -> LeanConn {
         LeanConn {
             origin,
-            io,
-            buf: BytesMut::with_capacity(READ_CHUNK),
-            scratch: vec![0; READ_CHUNK].into_boxed_slice(),
-            head: Vec::with_capacity(512),
+            wire: Wire {
+                io,
+                buf: BytesMut::with_capacity(READ_CHUNK),
+                scratch: vec![0; READ_CHUNK].into_boxed_slice(),
+                head: Vec::with_capacity(512),
+            },
+            deadline: Box::pin(tokio::time::sleep_until(deadline)),
         }
     }
 
     /// Send the request, which has no body (origin-form URI, hop-by-hop headers gone; `added`
-    /// holds the gateway's headers and `Host`), and read the response head; the response body
-    /// streams from this connection, which goes back to `slot` once the body is complete and
-    /// the connection reusable.
+    /// holds the gateway's headers and `Host`), and read the response head by `deadline`; the
+    /// response body streams from this connection, which goes back to `slot` once the body is
+    /// complete and the connection reusable.
     pub(super) async fn exchange(
         mut self,
         parts: &http::request::Parts,
         added: &Added,
         slot: &LeanSlot,
+        deadline: Instant,
     ) -> Result<Response<Body>, LeanError> {
-        let head_request = parts.method == Method::HEAD;
-        self.head.clear();
-        encode_head(parts, added, &mut self.head);
-        self.io.write_all(&self.head).await?;
-        self.io.flush().await?;
-
-        let (resp, framing, reusable) = self.read_head(head_request).await?;
+        self.deadline.as_mut().reset(deadline);
+        let (resp, framing, reusable) = tokio::select! {
+            biased;
+            head = self.wire.send_and_read_head(parts, added) => head?,
+            () = self.deadline.as_mut() => return Err(LeanError::Deadline),
+        };
         let slot = slot.0.clone();
         if framing.is_done() {
             self.give_back(&slot, reusable);
@@ -186,7 +202,7 @@ impl LeanConn {
     /// A response is complete: the connection goes back for the next request if it can be
     /// reused and nothing beyond the response arrived.
     fn give_back(self, slot: &Mutex<Vec<LeanConn>>, reusable: bool) {
-        if reusable && self.buf.is_empty() {
+        if reusable && self.wire.buf.is_empty() {
             let mut idle = lock(slot);
             if idle.len() >= MAX_IDLE {
                 // The least recently used goes.
@@ -194,6 +210,21 @@ impl LeanConn {
             }
             idle.push(self);
         }
+    }
+}
+
+impl Wire {
+    /// Send the request head and read the response's.
+    async fn send_and_read_head(
+        &mut self,
+        parts: &http::request::Parts,
+        added: &Added,
+    ) -> Result<(Response<()>, Framing, bool), LeanError> {
+        self.head.clear();
+        encode_head(parts, added, &mut self.head);
+        self.io.write_all(&self.head).await?;
+        self.io.flush().await?;
+        self.read_head(parts.method == Method::HEAD).await
     }
 
     /// Read until a final (non-1xx) response head is complete.
@@ -278,7 +309,7 @@ impl hyper::body::Body for LeanBody {
             let Some(conn) = this.conn.as_mut() else {
                 return Poll::Ready(None);
             };
-            match this.framing.step(&mut conn.buf) {
+            match this.framing.step(&mut conn.wire.buf) {
                 Err(e) => {
                     this.conn = None;
                     return Poll::Ready(Some(Err(Box::new(LeanError::from(e)))));
@@ -295,7 +326,7 @@ impl hyper::body::Body for LeanBody {
                 }
                 Ok(Step::NeedMore) => {}
             }
-            match conn.poll_read_more(cx) {
+            match conn.wire.poll_read_more(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok(0)) if this.framing == Framing::Close => {
                     this.conn = None;
