@@ -1,7 +1,10 @@
 //! Peers that are gone (host down, network cut) are found by the kernel: TCP keep-alive probes
 //! on every connection, HTTP/1.1 and HTTP/2 alike, instead of hyper's HTTP/2 PING frames,
 //! whose bookkeeping ran on every poll of every HTTP/2 connection (about 1.2% of the
-//! instructions of an HTTP/2 request).
+//! instructions of an HTTP/2 request). The same timeout ends connections to a peer whose
+//! program stopped reading while a response was sent to it (its kernel keeps answering with a
+//! closed window): Linux gives up probing a zero window after `TCP_USER_TIMEOUT` too, which
+//! is what nginx's `send_timeout` is for.
 
 use std::io;
 use std::time::Duration;
@@ -19,17 +22,22 @@ const PROBE_ANSWER: Duration = Duration::from_secs(20);
 /// unacknowledged just as long). A live peer's kernel answers the probes, even while its
 /// program waits for a slow response. Reads then fail and the connection ends as if closed.
 pub(super) fn probe_dead_peers(listener: &TcpListener, idle: Duration) -> io::Result<()> {
+    probe_with(listener, idle, PROBE_ANSWER)
+}
+
+/// [`probe_dead_peers`] with `answer` for [`PROBE_ANSWER`] (whole seconds).
+fn probe_with(listener: &TcpListener, idle: Duration, answer: Duration) -> io::Result<()> {
     // TCP_KEEPIDLE takes whole seconds, 1 to 32767.
     let idle = idle.clamp(Duration::from_secs(1), Duration::from_secs(32_767));
     let socket = socket2::SockRef::from(listener);
     socket.set_tcp_keepalive(
         &socket2::TcpKeepalive::new()
             .with_time(idle)
-            .with_interval(PROBE_ANSWER)
+            .with_interval(answer)
             .with_retries(3),
     )?;
     #[cfg(target_os = "linux")]
-    socket.set_tcp_user_timeout(Some(idle + PROBE_ANSWER))?;
+    socket.set_tcp_user_timeout(Some(idle + answer))?;
     Ok(())
 }
 
@@ -70,5 +78,37 @@ mod tests {
             socket.tcp_keepalive_time().unwrap(),
             Duration::from_secs(32_767)
         );
+    }
+
+    /// A client that stops reading: its kernel acknowledges with a closed window and answers
+    /// every window probe, so keep-alive never starts; `TCP_USER_TIMEOUT` still ends the
+    /// connection (here after 1 s idle + 1 s), and the write waiting on it fails.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_peer_that_stops_reading_is_cut_off() {
+        use tokio::io::AsyncWriteExt;
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        probe_with(&listener, Duration::from_secs(1), Duration::from_secs(1)).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        client.set_recv_buffer_size(4096).unwrap();
+        client.connect(&addr.into()).unwrap();
+        let (mut accepted, _) = listener.accept().await.unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        let sending = async {
+            loop {
+                if let Err(e) = accepted.write_all(&chunk).await {
+                    return e;
+                }
+            }
+        };
+        // The bound only keeps a failing run from hanging; the kernel cuts off after about 2 s.
+        let error = tokio::time::timeout(Duration::from_secs(60), sending)
+            .await
+            .expect("the write to a peer that does not read never failed");
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut, "{error}");
+        drop(client);
     }
 }
