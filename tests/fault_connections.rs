@@ -6,14 +6,17 @@
 //! (`VmRSS` in /proc) and each process has its own descriptor limit. Client sockets are spread
 //! over source addresses 127.0.0.2–127.0.0.201, as many real clients would be.
 
+mod notify_support;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::Empty;
 use hyper_util::rt::TokioIo;
+use notify_support::{Notify, ready_tls_port};
 use tokio::net::TcpSocket;
 
 const CONNECTIONS: usize = 10_000;
@@ -38,14 +41,6 @@ fn rss_bytes(pid: u32) -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap();
     kb * 1024
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn tls_config(ca: &[u8]) -> Arc<rustls::ClientConfig> {
@@ -98,10 +93,9 @@ async fn healthz(send: &mut Sender) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_connections_within_memory_bounds() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = format!(
-        r#"
-listen = "127.0.0.1:{port}"
+    let notify = Notify::bind(dir.path());
+    let config = r#"
+listen = "127.0.0.1:0"
 policies = ["policy.toml"]
 [state]
 dir = "state"
@@ -113,8 +107,7 @@ header_read_timeout_ms = 300000
 # Opening 10k TLS connections can take minutes on a loaded machine: the first ones must still
 # be open (not closed as idle) when the test asks every 100th of them again.
 keepalive_timeout_ms = 900000
-"#
-    );
+"#;
     std::fs::write(dir.path().join("aclgate.toml"), config).unwrap();
     std::fs::write(
         dir.path().join("policy.toml"),
@@ -126,20 +119,14 @@ keepalive_timeout_ms = 900000
             .arg("serve")
             .arg("--config")
             .arg(dir.path().join("aclgate.toml"))
+            .env("NOTIFY_SOCKET", notify.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let started = Instant::now();
-    while tokio::net::TcpStream::connect(addr).await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "gateway did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let port = ready_tls_port(&notify.message().expect("gateway did not start"));
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let ca = std::fs::read(dir.path().join("certs/aclgate.crt")).unwrap();
     let tls = tls_config(&ca);
     let pid = server.0.id();

@@ -5,12 +5,13 @@
 //! without libpam answers a `pam` login with a clear error instead of failing to start.
 
 mod install_support;
+mod notify_support;
 
 use std::path::Path;
 
 use aclgate::policy::builtin::BUILTINS;
 use install_support::{
-    Served, aclgate, client, free_port, is_root, source_root, start_upstream, text, token_secret,
+    Served, aclgate, client, is_root, source_root, start_upstream, text, token_secret,
 };
 
 /// The directory's entries, sorted.
@@ -61,11 +62,16 @@ async fn serves_the_proxmox_policies_from_an_empty_directory() {
     );
 
     let upstream = start_upstream();
-    let port = free_port();
-    let (listen, upstream_url) = (format!("127.0.0.1:{port}"), format!("http://{upstream}"));
+    let upstream_url = format!("http://{upstream}");
     let sockets = tempfile::tempdir().expect("tempdir");
-    let args = ["serve", "--listen", &listen, "--upstream", &upstream_url];
-    let gw = Served::start(install_support::BIN, &args, root, port, sockets.path());
+    let args = [
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &upstream_url,
+    ];
+    let gw = Served::start(install_support::BIN, &args, root, sockets.path());
     assert_eq!(entries(root), ["certs", "state"]);
 
     let client = client(&root.join("certs/aclgate.crt"));

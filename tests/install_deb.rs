@@ -7,12 +7,13 @@
 //! test binary, so that no other test sees `/etc/aclgate/aclgate.toml` while it is installed.
 
 mod install_support;
+mod notify_support;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use install_support::{Served, client, command, free_port, is_root, source_root, start_upstream};
+use install_support::{Served, client, command, is_root, source_root, start_upstream};
 
 const PACKAGE: &str = "aclgate";
 
@@ -201,8 +202,7 @@ async fn the_debian_package_installs_runs_as_its_user_and_purges() {
     as_user(&["check-config"]);
 
     let upstream = start_upstream();
-    let port = free_port();
-    let (listen, upstream_url) = (format!("127.0.0.1:{port}"), format!("http://{upstream}"));
+    let upstream_url = format!("http://{upstream}");
     // The readiness socket must be reachable by the service user.
     let sockets = tempfile::tempdir().expect("tempdir");
     install_support::set_mode(sockets.path(), 0o755);
@@ -211,11 +211,11 @@ async fn the_debian_package_installs_runs_as_its_user_and_purges() {
         "/usr/bin/aclgate",
         "serve",
         "--listen",
-        &listen,
+        "127.0.0.1:0",
         "--upstream",
         &upstream_url,
     ]);
-    let gw = Served::start("setpriv", &args, Path::new("/"), port, sockets.path());
+    let gw = Served::start("setpriv", &args, Path::new("/"), sockets.path());
     let client = client(Path::new("/etc/aclgate/certs/aclgate.crt"));
     let path = "/api2/json/nodes/n1/qemu/100/status/current";
     let resp = client

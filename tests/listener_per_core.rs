@@ -3,11 +3,13 @@
 //! SIGTERM drains requests in flight on every worker before the process exits 0.
 
 mod gateway_support;
+mod notify_support;
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use gateway_support::{Gateway, POLICY, USER_CFG, Upstream, shadow_text, write_atomic};
+use notify_support::{Notify, ready_tls_port};
 
 struct Server(Child);
 
@@ -16,14 +18,6 @@ impl Drop for Server {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The thread named `name` of process `pid`: its voluntary context switches (one per wake-up
@@ -60,12 +54,18 @@ async fn two_workers_share_the_connections_and_drain_on_sigterm() {
         "policies = [\"policies/test.toml\"]\nworker_threads = 2\n\
          [auth]\nfailure_delay_ms = 0\n",
     );
-    let port = free_port();
+    let notify = Notify::bind(root);
     let child = Command::new(env!("CARGO_BIN_EXE_aclgate"))
         .current_dir(root)
         .env("ACLGATE_LOG", "warn")
-        .args(["serve", "--config", "aclgate.toml", "--listen"])
-        .arg(format!("127.0.0.1:{port}"))
+        .env("NOTIFY_SOCKET", notify.path())
+        .args([
+            "serve",
+            "--config",
+            "aclgate.toml",
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .arg("--upstream")
         .arg(format!("http://{}", upstream.addr))
         .stdout(Stdio::null())
@@ -74,21 +74,13 @@ async fn two_workers_share_the_connections_and_drain_on_sigterm() {
         .unwrap();
     let server = Server(child);
     let pid = server.0.id();
-
-    let pem = tokio::time::timeout(Duration::from_secs(60), async {
-        loop {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-                && let Ok(pem) = std::fs::read(root.join("certs/aclgate.crt"))
-            {
-                return pem;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .expect("aclgate serve did not start");
+    // Port 0: both workers' sockets are bound to the port the kernel chose for the first.
+    let port = ready_tls_port(
+        &notify
+            .message()
+            .expect("aclgate serve did not become ready"),
+    );
+    let pem = std::fs::read(root.join("certs/aclgate.crt")).unwrap();
     let before = wakeups(pid, "aclgate-worker1").expect("a second worker thread");
 
     // New connections (a client per request, no pooling): the kernel spreads them over both

@@ -247,21 +247,42 @@ async fn run(
     reload::spawn_sighup(handle).map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
 
     let (listeners, more) = bind_listeners(&config).await?;
+    // The addresses as bound: a configured port 0 is the port the kernel chose.
+    let serving = serving_on(&listeners);
     tracing::info!(
-        listen = %config.listen,
+        on = %serving,
         upstream = %config.upstream.url,
         generation = reader.generation(),
         "aclgate serving"
     );
-    // Type=notify units start their dependents now; outside systemd this does nothing.
-    sd_notify::notify("READY=1\nSTATUS=serving");
+    // Once every worker runs, Type=notify units start their dependents (`systemctl status`
+    // shows the STATUS line); outside systemd this does nothing.
+    let ready = || sd_notify::notify(&format!("READY=1\nSTATUS=serving on {serving}"));
     let shutdown = async {
         shutdown_signal().await;
         sd_notify::notify("STOPPING=1");
     };
-    server::run_per_core(listeners, more, reader, Some(services), shutdown)
+    server::run_per_core(listeners, more, reader, Some(services), ready, shutdown)
         .await
         .map_err(|e| e.to_string())
+}
+
+/// `https://ADDR` of the TLS listener, then `http://ADDR` and `admin http://ADDR` of the
+/// others that are configured, comma-separated.
+fn serving_on(listeners: &Listeners) -> String {
+    let kinds = [
+        ("https://", &listeners.tls),
+        ("http://", &listeners.http),
+        ("admin http://", &listeners.admin),
+    ];
+    let on: Vec<String> = kinds
+        .into_iter()
+        .filter_map(|(kind, l)| {
+            let addr = l.as_ref()?.local_addr().ok()?;
+            Some(format!("{kind}{addr}"))
+        })
+        .collect();
+    on.join(", ")
 }
 
 /// Whether `worker_threads` are single-threaded runtimes of their own ([`RuntimeModel`]).

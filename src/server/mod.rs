@@ -72,17 +72,18 @@ pub async fn run_with_services(
     services: Option<Arc<ApiServices>>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
-    run_per_core(listeners, Vec::new(), snapshots, services, shutdown).await
+    run_per_core(listeners, Vec::new(), snapshots, services, || {}, shutdown).await
 }
 
 /// [`run_with_services`], and each of `more` served by a thread of its own running a
 /// single-threaded runtime (see [`shards`]); all share one gateway, connection limit and
-/// per-source cap. `shutdown` stops them all.
+/// per-source cap. `started` is called once every worker runs; `shutdown` stops them all.
 pub async fn run_per_core(
     listeners: Listeners,
     more: Vec<ShardListeners>,
     snapshots: SnapshotReader,
     services: Option<Arc<ApiServices>>,
+    started: impl FnOnce(),
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
     if listeners.tls.is_none() && listeners.http.is_none() {
@@ -102,7 +103,10 @@ pub async fn run_per_core(
         gw,
         config,
     });
-    let others = shards::spawn(&shared, more);
+    let mut others = shards::spawn(&shared, more);
+    others.accepting().await;
+    // This worker accepts from here on: its listeners are polled with the first poll below.
+    started();
     let stop = async {
         shutdown.await;
         others.signal_stop();

@@ -57,14 +57,19 @@ fn reuseport_socket(addr: SocketAddr) -> std::io::Result<TcpListener> {
 pub(super) struct Shards {
     stop: watch::Sender<bool>,
     running: Vec<(oneshot::Receiver<()>, JoinHandle<()>)>,
+    /// One per worker, told once its listeners are on its runtime.
+    up: Vec<oneshot::Receiver<()>>,
 }
 
 /// Start a thread per entry of `more`, each serving its listeners with `shared`.
 pub(super) fn spawn(shared: &Arc<Shared>, more: Vec<ShardListeners>) -> Shards {
     let (stop, _) = watch::channel(false);
     let mut running = Vec::with_capacity(more.len());
+    let mut up = Vec::with_capacity(more.len());
     for (i, listeners) in more.into_iter().enumerate() {
         let (done, finished) = oneshot::channel();
+        let (accepting, accepts) = oneshot::channel();
+        up.push(accepts);
         let mut stopped = stop.subscribe();
         let shared = shared.clone();
         let thread = std::thread::Builder::new()
@@ -83,6 +88,7 @@ pub(super) fn spawn(shared: &Arc<Shared>, more: Vec<ShardListeners>) -> Shards {
                         Ok(l) => l,
                         Err(e) => return tracing::error!(error = %e, "worker listener failed"),
                     };
+                    let _ = accepting.send(());
                     let stop = async {
                         // A dropped sender stops too.
                         let _ = stopped.wait_for(|s| *s).await;
@@ -96,7 +102,7 @@ pub(super) fn spawn(shared: &Arc<Shared>, more: Vec<ShardListeners>) -> Shards {
             Err(e) => tracing::error!(error = %e, "worker thread failed to start"),
         }
     }
-    Shards { stop, running }
+    Shards { stop, running, up }
 }
 
 fn on_this_runtime(l: ShardListeners) -> std::io::Result<Listeners> {
@@ -115,6 +121,14 @@ fn on_this_runtime(l: ShardListeners) -> std::io::Result<Listeners> {
 }
 
 impl Shards {
+    /// Wait until every worker accepts connections (a worker that failed to start counts as
+    /// done: it has logged why).
+    pub async fn accepting(&mut self) {
+        for up in self.up.drain(..) {
+            let _ = up.await;
+        }
+    }
+
     /// Tell every worker to stop accepting and drain.
     pub fn signal_stop(&self) {
         self.stop.send_replace(true);

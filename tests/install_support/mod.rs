@@ -5,10 +5,10 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
+
+use super::notify_support::{Notify, ready_tls_port};
 
 /// Recording for the suite-wide secrets scan (only when `ACLGATE_SECRETS_DIR` is set).
 // Several harnesses of one test binary may include it: one copy each, by design.
@@ -49,12 +49,6 @@ pub fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
-}
-
-/// A free port on 127.0.0.1 (bound, then released for the gateway to take).
-pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
 }
 
 /// A plain HTTP/1.1 upstream on its own thread: every request is answered 200 with
@@ -108,39 +102,29 @@ pub struct Served {
 }
 
 impl Served {
-    /// Start `program ARGS` (the `aclgate serve` command line, possibly behind `setpriv`) in
-    /// `dir` with `NOTIFY_SOCKET` set, and wait for its `READY=1` (or its exit).
-    pub fn start(program: &str, args: &[&str], dir: &Path, port: u16, socket_dir: &Path) -> Served {
-        let socket_path = socket_dir.join("notify");
-        let _ = std::fs::remove_file(&socket_path);
-        let socket = UnixDatagram::bind(&socket_path).expect("bind notify socket");
+    /// Start `program ARGS` (the `aclgate serve` command line, possibly behind `setpriv`, with
+    /// `--listen 127.0.0.1:0`) in `dir` with `NOTIFY_SOCKET` in `socket_dir`, and wait for its
+    /// `READY=1` (or its exit); the port is the one its readiness message names.
+    pub fn start(program: &str, args: &[&str], dir: &Path, socket_dir: &Path) -> Served {
+        let notify = Notify::bind(socket_dir);
         // The gateway may run as another user (the installed package's `aclgate`).
-        set_mode(&socket_path, 0o666);
-        socket
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .expect("timeout");
-        let socket_env = socket_path.to_str().expect("utf-8 path").to_owned();
+        set_mode(notify.path(), 0o666);
+        let socket_env = notify.path().to_str().expect("utf-8 path").to_owned();
         let mut child = command(program, dir, &[("NOTIFY_SOCKET", &socket_env)])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn the gateway");
-        let mut buf = [0u8; 256];
-        match socket.recv(&mut buf) {
-            Ok(n) => {
-                let message = String::from_utf8_lossy(&buf[..n]).into_owned();
-                assert!(
-                    message.lines().any(|l| l == "READY=1"),
-                    "notify: {message:?}"
-                );
-            }
+        let message = match notify.message() {
+            Ok(message) => message,
             Err(e) => {
                 let _ = child.kill();
                 let out = child.wait_with_output().expect("wait");
                 panic!("no READY=1 from the gateway ({e}):\n{}", text(&out));
             }
-        }
+        };
+        let port = ready_tls_port(&message);
         Served { child, port }
     }
 
