@@ -6,7 +6,7 @@
 
 mod login_support;
 
-use std::process::{Child, Command};
+use std::process::{Child, Command, ExitStatus};
 use std::time::Duration;
 
 use login_support::{Fixture, PyUpstream, Running, python, secret_of};
@@ -41,16 +41,18 @@ fn free_port() -> u16 {
 }
 
 /// Wait until the exporter accepts connections (it prints nothing machine-readable).
-async fn wait_listening(port: u16, exporter: &mut Exporter) {
+/// Wait until the exporter accepts connections on `port`; its exit status if it exited first
+/// (the port was taken before it could bind it).
+async fn wait_listening(port: u16, exporter: &mut Exporter) -> Result<(), ExitStatus> {
     for _ in 0..200 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .is_ok()
         {
-            return;
+            return Ok(());
         }
         if let Some(status) = exporter.0.try_wait().unwrap() {
-            panic!("pve_exporter exited early: {status}");
+            return Err(status);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -77,19 +79,31 @@ async fn exporter_scrapes_through_the_gateway_with_an_auditor_token() {
         template.replace("@TOKEN@", &secret_of("joe@pve!monitoring")),
     )
     .unwrap();
-    let port = free_port();
     let bin = python().with_file_name("pve_exporter");
-    let mut exporter = Exporter(
-        Command::new(&bin)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            // The collectors that read `/cluster/status` or `/cluster/backup-info` need
-            // Sys.Audit on `/`, which this token does not have (in Proxmox neither).
-            .args(SLIM)
-            .spawn()
-            .unwrap(),
-    );
-    wait_listening(port, &mut exporter).await;
+    // A port picked here can be taken before the exporter binds it: then it exits, and is
+    // started again on a fresh port (up to three times).
+    let mut attempt = 1;
+    let (port, exporter) = loop {
+        let port = free_port();
+        let mut exporter = Exporter(
+            Command::new(&bin)
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                // The collectors that read `/cluster/status` or `/cluster/backup-info` need
+                // Sys.Audit on `/`, which this token does not have (in Proxmox neither).
+                .args(SLIM)
+                .spawn()
+                .unwrap(),
+        );
+        match wait_listening(port, &mut exporter).await {
+            Ok(()) => break (port, exporter),
+            Err(status) if attempt < 3 => {
+                eprintln!("pve_exporter exited at start ({status}); again on a fresh port");
+                attempt += 1;
+            }
+            Err(status) => panic!("pve_exporter exited early, three times: {status}"),
+        }
+    };
 
     let scrape = format!(
         "http://127.0.0.1:{port}/pve?target=127.0.0.1:{}&module=default&cluster=1&node=0",

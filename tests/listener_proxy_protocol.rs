@@ -59,7 +59,23 @@ fn free_port() -> u16 {
 }
 
 impl Haproxy {
+    /// haproxy on four free ports. A port picked here can be taken before haproxy binds it
+    /// (haproxy then exits): started again on fresh ports, up to three times.
     async fn start(gw: SocketAddr) -> Haproxy {
+        let mut attempt = 1;
+        loop {
+            match Haproxy::try_start(gw).await {
+                Ok(h) => return h,
+                Err(status) if attempt < 3 => {
+                    eprintln!("haproxy exited at start ({status}); again on fresh ports");
+                    attempt += 1;
+                }
+                Err(status) => panic!("haproxy exited at start ({status}), three times"),
+            }
+        }
+    }
+
+    async fn try_start(gw: SocketAddr) -> Result<Haproxy, std::process::ExitStatus> {
         let (v1, v2, bare, untrusted) = (free_port(), free_port(), free_port(), free_port());
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = String::from(
@@ -90,7 +106,7 @@ impl Haproxy {
             .stderr(Stdio::null())
             .spawn()
             .expect("haproxy (Debian package `haproxy`, installed by scripts/test.sh)");
-        let h = Haproxy {
+        let mut h = Haproxy {
             child,
             v1,
             v2,
@@ -98,18 +114,22 @@ impl Haproxy {
             untrusted,
             _dir: dir,
         };
-        // Ready once every frontend accepts.
-        for port in [v1, v2, bare, untrusted] {
-            let ready = async {
+        // Ready once every frontend accepts; an exit on the way is a failed start.
+        let ready = async {
+            for port in [v1, v2, bare, untrusted] {
                 while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+                    if let Some(status) = h.child.try_wait().unwrap() {
+                        return Err(status);
+                    }
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
-            };
-            tokio::time::timeout(Duration::from_secs(10), ready)
-                .await
-                .expect("haproxy did not start");
-        }
-        h
+            }
+            Ok(())
+        };
+        tokio::time::timeout(Duration::from_secs(10), ready)
+            .await
+            .expect("haproxy did not start")?;
+        Ok(h)
     }
 }
 

@@ -92,46 +92,19 @@ impl Slapd {
         let d = dir.path();
         fs::create_dir(d.join("db")).expect("db dir");
         make_certs(d);
-        let ldap_port = free_port();
-        let ldaps_port = free_port();
-        let rootpw = run_out(Command::new("/usr/sbin/slappasswd").args(["-s", ADMIN_PW]));
-        let conf = format!(
-            "include /etc/ldap/schema/core.schema\n\
-             include /etc/ldap/schema/cosine.schema\n\
-             include /etc/ldap/schema/nis.schema\n\
-             include /etc/ldap/schema/inetorgperson.schema\n\
-             modulepath /usr/lib/ldap\n\
-             moduleload back_mdb\n\
-             pidfile {d}/slapd.pid\n\
-             TLSCACertificateFile {d}/ca.pem\n\
-             TLSCertificateFile {d}/cert.pem\n\
-             TLSCertificateKeyFile {d}/key.pem\n\
-             TLSVerifyClient never\n\
-             database mdb\n\
-             maxsize 10485760\n\
-             suffix \"dc=example,dc=com\"\n\
-             rootdn \"{ADMIN_DN}\"\n\
-             rootpw {rootpw}\n\
-             directory {d}/db\n\
-             access to attrs=userPassword by self write by anonymous auth by * none\n\
-             access to * by * read\n",
-            d = d.display(),
-        );
-        fs::write(d.join("slapd.conf"), conf).expect("slapd.conf");
-        // -d 0 keeps slapd in the foreground, so the test owns the process and kills it.
-        let child = Command::new("/usr/sbin/slapd")
-            .arg("-f")
-            .arg(d.join("slapd.conf"))
-            .arg("-h")
-            .arg(format!(
-                "ldap://127.0.0.1:{ldap_port}/ ldaps://127.0.0.1:{ldaps_port}/"
-            ))
-            .args(["-d", "0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start slapd");
+        // A port picked here can be taken before slapd binds it (slapd then exits): started
+        // again on fresh ports, up to three times.
+        let mut attempt = 1;
+        let (child, ldap_port, ldaps_port) = loop {
+            match start_slapd(d) {
+                Ok(started) => break started,
+                Err(status) if attempt < 3 => {
+                    eprintln!("slapd exited at start ({status}); again on fresh ports");
+                    attempt += 1;
+                }
+                Err(status) => panic!("slapd exited at start ({status}), three times"),
+            }
+        };
         let slapd = Slapd {
             child,
             ldap_port,
@@ -140,8 +113,6 @@ impl Slapd {
             other_ca_file: d.join("other-ca.pem"),
             _dir: dir,
         };
-        wait_for_port(ldap_port);
-        wait_for_port(ldaps_port);
         slapd.load_users();
         slapd
     }
@@ -266,21 +237,74 @@ fn make_certs(d: &Path) {
     ]);
 }
 
+/// slapd with its configuration in `d`, on two free ports; the exit status if it exited before
+/// both accepted connections.
+fn start_slapd(d: &Path) -> Result<(Child, u16, u16), std::process::ExitStatus> {
+    let ldap_port = free_port();
+    let ldaps_port = free_port();
+    let rootpw = run_out(Command::new("/usr/sbin/slappasswd").args(["-s", ADMIN_PW]));
+    let conf = format!(
+        "include /etc/ldap/schema/core.schema\n\
+         include /etc/ldap/schema/cosine.schema\n\
+         include /etc/ldap/schema/nis.schema\n\
+         include /etc/ldap/schema/inetorgperson.schema\n\
+         modulepath /usr/lib/ldap\n\
+         moduleload back_mdb\n\
+         pidfile {d}/slapd.pid\n\
+         TLSCACertificateFile {d}/ca.pem\n\
+         TLSCertificateFile {d}/cert.pem\n\
+         TLSCertificateKeyFile {d}/key.pem\n\
+         TLSVerifyClient never\n\
+         database mdb\n\
+         maxsize 10485760\n\
+         suffix \"dc=example,dc=com\"\n\
+         rootdn \"{ADMIN_DN}\"\n\
+         rootpw {rootpw}\n\
+         directory {d}/db\n\
+         access to attrs=userPassword by self write by anonymous auth by * none\n\
+         access to * by * read\n",
+        d = d.display(),
+    );
+    fs::write(d.join("slapd.conf"), conf).expect("slapd.conf");
+    // -d 0 keeps slapd in the foreground, so the test owns the process and kills it.
+    let mut child = Command::new("/usr/sbin/slapd")
+        .arg("-f")
+        .arg(d.join("slapd.conf"))
+        .arg("-h")
+        .arg(format!(
+            "ldap://127.0.0.1:{ldap_port}/ ldaps://127.0.0.1:{ldaps_port}/"
+        ))
+        .args(["-d", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start slapd");
+    for port in [ldap_port, ldaps_port] {
+        wait_for_port(&mut child, port)?;
+    }
+    Ok((child, ldap_port, ldaps_port))
+}
+
 fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr").port()
 }
 
-/// Poll until slapd accepts connections (it gives no other readiness signal).
-fn wait_for_port(port: u16) {
+/// Poll until slapd accepts connections (it gives no other readiness signal), or has exited.
+fn wait_for_port(child: &mut Child, port: u16) -> Result<(), std::process::ExitStatus> {
     let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Some(status) = child.try_wait().expect("slapd status") {
+            return Err(status);
+        }
         assert!(
             Instant::now() < deadline,
             "slapd did not listen on port {port}"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    Ok(())
 }
 
 fn run_out(cmd: &mut Command) -> String {
