@@ -40,9 +40,8 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Wait until the exporter accepts connections (it prints nothing machine-readable).
-/// Wait until the exporter accepts connections on `port`; its exit status if it exited first
-/// (the port was taken before it could bind it).
+/// Wait until the exporter accepts connections on `port` (it prints nothing machine-readable);
+/// its exit status if it exited first (the port was taken before it could bind it).
 async fn wait_listening(port: u16, exporter: &mut Exporter) -> Result<(), ExitStatus> {
     for _ in 0..200 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))

@@ -153,7 +153,7 @@ async fn slow_upstream_is_504() {
 #[tokio::test]
 async fn upstream_deadline_holds_on_a_reused_connection() {
     const TIMEOUT: Duration = Duration::from_millis(300);
-    let gw = Gateway::start_with(|c| c.upstream.timeout_ms = 300).await;
+    let gw = Gateway::start_with(|c| c.upstream.timeout_ms = TIMEOUT.as_millis() as u64).await;
     let client = gw.client();
     let get = |path: &str| {
         client
